@@ -1,0 +1,65 @@
+#include "csa/app/cli.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "csa/core/error.h"
+#include "csa/core/progress.h"
+#include "csa/core/runtime.h"
+
+namespace csa::app {
+namespace {
+std::string g_command;
+}
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  app.add_option("--threads", options.threads, "CPU threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("-q,--quiet", options.quiet, "Only print errors; no progress bar");
+  app.add_flag("-v,--verbose", options.verbose, "Debug logging");
+  app.set_version_flag("--version", std::string("csa ") + csa_version() + " (" + csa_git_commit() +
+                                        ", libtorch " + torch_version() + ")");
+  app.get_formatter()->column_width(34);
+}
+
+const std::string& recorded_command() { return g_command; }
+
+int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
+             const std::function<int()>& body) {
+  std::vector<std::string> args(argv, argv + argc);
+  if (!args.empty()) {
+    auto slash = args[0].find_last_of('/');
+    if (slash != std::string::npos) args[0] = args[0].substr(slash + 1);
+  }
+  g_command = command_line(args);
+  auto logger = spdlog::stderr_color_mt("csa");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  spdlog::set_level(common.quiet ? spdlog::level::err
+                                 : (common.verbose ? spdlog::level::debug : spdlog::level::info));
+  set_progress_enabled(!common.quiet && isatty(STDERR_FILENO));
+  try {
+    set_threads(common.threads);
+    return body();
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    return e.exit_code();
+  } catch (const c10::Error& e) {
+    spdlog::error("libtorch: {}", e.what_without_backtrace());
+    return static_cast<int>(ErrorKind::kInternal);
+  } catch (const std::bad_alloc&) {
+    spdlog::error("out of memory");
+    return static_cast<int>(ErrorKind::kInternal);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return static_cast<int>(ErrorKind::kInternal);
+  }
+}
+
+}  // namespace csa::app

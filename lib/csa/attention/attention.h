@@ -1,0 +1,27 @@
+// csa's one attention path: scaled dot-product causal attention with GQA, query chunking to
+// bound memory, and hooks (hooks.h) that can observe and mask every (layer, head).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "csa/attention/hooks.h"
+
+namespace csa {
+
+struct AttentionOptions {
+  // Upper bound on the bytes of one float32 score block [B, H, Tq, S]; queries are processed in
+  // chunks of rows to stay under it (peak memory grows linearly with context, not quadratically).
+  int64_t max_score_bytes = int64_t(64) << 20;
+  // Use the fused dense kernel (SDPA, libtorch >= 2.0) when no hook is active for the layer.
+  bool allow_fused = true;
+};
+
+// q: [B, H, T, D]; k, v: [B, Hkv, S, D] with S >= T; query t sits at position S - T + t.
+// `scale` multiplies q.k. Returns [B, H, T, D] in q's dtype.
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                  int layer, AttentionHook* hook, const AttentionOptions& options = {});
+
+// The causal -inf mask for a chunk: [Tq, S] with -inf where key > q_pos0 + row.
+at::Tensor causal_mask(int64_t q_pos0, int64_t rows, int64_t keys, const at::TensorOptions& opts);
+
+}  // namespace csa

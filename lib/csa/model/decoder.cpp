@@ -1,0 +1,119 @@
+#include "csa/model/decoder.h"
+
+#include "csa/core/error.h"
+
+namespace csa {
+namespace {
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+at::Tensor activate(const at::Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::kGeluTanh: return at::gelu(x, "tanh");  // gelu_new / gelu_pytorch_tanh
+    case Activation::kGeluErf: return at::gelu(x);
+    case Activation::kSilu: return at::silu(x);
+    case Activation::kRelu: return at::relu(x);
+  }
+  return x;
+}
+
+}  // namespace
+
+Decoder::Decoder(const Model& model, AttentionOptions attention)
+    : model_(model), attention_(attention) {
+  if (!model.config.learned_positions())
+    rope_ = RopeTable(model.config.rope, model.config.n_ctx, model.device);
+}
+
+at::Tensor Decoder::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+  const ModelConfig& c = model_.config;
+  if (c.norm == NormKind::kLayerNorm) return at::layer_norm(x, {c.d_model}, w, b, c.norm_eps);
+  // LlamaRMSNorm / Qwen2RMSNorm: float32 statistics, weight * x.to(input_dtype).
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return w * (xf * at::rsqrt(var + c.norm_eps)).to(x.scalar_type());
+}
+
+at::Tensor Decoder::mlp(const LayerWeights& l, const at::Tensor& x) const {
+  const ModelConfig& c = model_.config;
+  at::Tensor up = linear(x, l.up_w, l.up_b);  // [B, T, F] or [B, T, 2F] (gate, up)
+  at::Tensor h;
+  if (c.gated_mlp) {
+    h = activate(up.narrow(-1, 0, c.d_ff), c.activation) * up.narrow(-1, c.d_ff, c.d_ff);
+  } else {
+    h = activate(up, c.activation);
+  }
+  return linear(h, l.down_w, l.down_b);  // [B, T, C]
+}
+
+at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCache* cache) const {
+  const ModelConfig& c = model_.config;
+  const Weights& w = model_.weights;
+  CSA_CHECK(tokens.dim() == 2, "tokens must be [B, T]");
+  const int64_t B = tokens.size(0), T = tokens.size(1);
+  const int64_t H = c.n_head, Hkv = c.n_head_kv, D = c.head_dim;
+  const int64_t pos0 = cache != nullptr ? cache->length : 0;
+  if (pos0 + T > c.n_ctx)
+    throw InputError("sequence of " + std::to_string(pos0 + T) + " positions exceeds the model's " +
+                     std::to_string(c.n_ctx) + " (max_position_embeddings)");
+  at::Tensor ids = tokens.to(model_.device, at::kLong);
+  if (ids.numel() > 0) {
+    int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+    if (lo < 0 || hi >= c.vocab_size)
+      throw InputError("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the model's " +
+                       "vocabulary of " + std::to_string(c.vocab_size));
+  }
+  at::Tensor x = at::embedding(w.tok_emb, ids);  // [B, T, C]
+  if (c.learned_positions()) x = x + w.pos_emb.narrow(0, pos0, T);
+  if (cache != nullptr && cache->k.empty()) {
+    cache->k.resize(static_cast<size_t>(c.n_layer));
+    cache->v.resize(static_cast<size_t>(c.n_layer));
+  }
+  for (int i = 0; i < c.n_layer; ++i) {
+    const LayerWeights& l = w.layers[static_cast<size_t>(i)];
+    at::Tensor h = norm(x, l.norm1_w, l.norm1_b);
+    at::Tensor qkv = linear(h, l.qkv_w, l.qkv_b);  // [B, T, (H + 2Hkv) * D]
+    at::Tensor q = qkv.narrow(-1, 0, H * D).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
+    at::Tensor k = qkv.narrow(-1, H * D, Hkv * D).view({B, T, Hkv, D}).transpose(1, 2);
+    at::Tensor v = qkv.narrow(-1, (H + Hkv) * D, Hkv * D).view({B, T, Hkv, D}).transpose(1, 2);
+    if (!c.learned_positions()) {
+      q = rope_.apply(q, pos0);
+      k = rope_.apply(k, pos0);
+    }
+    if (cache != nullptr) {
+      auto& ck = cache->k[static_cast<size_t>(i)];
+      auto& cv = cache->v[static_cast<size_t>(i)];
+      ck = ck.defined() ? at::cat({ck, k}, 2) : k.contiguous();  // [B, Hkv, S, D]
+      cv = cv.defined() ? at::cat({cv, v}, 2) : v.contiguous();
+      k = ck;
+      v = cv;
+    }
+    at::Tensor a = attend(q.contiguous(), k.contiguous(), v.contiguous(), c.attn_scale, i, hook,
+                          attention_);                         // [B, H, T, D]
+    a = a.transpose(1, 2).reshape({B, T, H * D});
+    a = linear(a, l.out_w, l.out_b);                           // [B, T, C]
+    if (c.parallel_residual) {
+      // GPTNeoXLayer: x + attn(ln1(x)) + mlp(ln2(x))
+      at::Tensor m = mlp(l, norm(x, l.norm2_w, l.norm2_b));
+      x = m + a + x;
+    } else {
+      x = x + a;
+      x = x + mlp(l, norm(x, l.norm2_w, l.norm2_b));
+    }
+  }
+  if (cache != nullptr) cache->length = pos0 + T;
+  return norm(x, w.final_norm_w, w.final_norm_b);
+}
+
+at::Tensor Decoder::logits(const at::Tensor& hidden) const {
+  const Weights& w = model_.weights;
+  return linear(hidden, w.lm_head, w.lm_head_b).to(at::kFloat);
+}
+
+at::Tensor Decoder::forward(const at::Tensor& tokens, AttentionHook* hook, KvCache* cache) const {
+  return logits(hidden(tokens, hook, cache));
+}
+
+}  // namespace csa

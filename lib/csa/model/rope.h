@@ -1,0 +1,28 @@
+// Rotary position embeddings as transformers computes them (modeling_rope_utils.py):
+// inv_freq in float32, frequencies = position x inv_freq, emb = cat(freqs, freqs),
+// x' = x * cos + rotate_half(x) * sin on the first rotary_dim dims of each head.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "csa/model/config.h"
+
+namespace csa {
+
+// inv_freq [rotary_dim / 2], float32, with default / linear / llama3 scaling applied.
+at::Tensor rope_inv_freq(const RopeConfig& rope);
+
+class RopeTable {
+ public:
+  RopeTable() = default;
+  RopeTable(const RopeConfig& rope, int64_t n_positions, const at::Device& device);
+  // x: [B, heads, T, D]; positions are pos0 .. pos0 + T - 1. Returns the rotated x.
+  at::Tensor apply(const at::Tensor& x, int64_t pos0) const;
+  int64_t n_positions() const { return cos_.defined() ? cos_.size(0) : 0; }
+
+ private:
+  int64_t rotary_dim_ = 0;
+  at::Tensor cos_, sin_;  // [n_positions, rotary_dim], float32
+};
+
+}  // namespace csa

@@ -1,0 +1,66 @@
+#include <filesystem>
+
+#include "csa/core/error.h"
+#include "csa/core/file.h"
+#include "csa/core/hash.h"
+#include "csa/core/json.h"
+#include "csa/core/utf8.h"
+#include "support.h"
+
+using namespace csa;
+
+TEST_CASE("sha256 matches the FIPS 180-4 test vectors", "[unit]") {
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  Sha256 h;  // streaming in odd-sized pieces gives the same digest
+  std::string million(1000000, 'a');
+  for (size_t i = 0; i < million.size(); i += 777) h.update(million.substr(i, 777));
+  CHECK(h.hex_digest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_CASE("UTF-8 validation gives the offset of the first bad byte", "[unit]") {
+  CHECK_FALSE(find_invalid_utf8("plain ascii").has_value());
+  CHECK_FALSE(find_invalid_utf8("caf\xC3\xA9 \xE6\x97\xA5 \xF0\x9F\x98\x80").has_value());
+  CHECK(find_invalid_utf8("ab\xFF").value() == 2);
+  CHECK(find_invalid_utf8("a\xC3").value() == 1);                // truncated sequence
+  CHECK(find_invalid_utf8("x\xC0\xAF").value() == 1);            // overlong
+  CHECK(find_invalid_utf8("\xED\xA0\x80").value() == 0);         // surrogate
+  CHECK(find_invalid_utf8("ok\xF4\x90\x80\x80").value() == 2);   // > U+10FFFF
+  CHECK(replace_invalid_utf8("a\xFF" "b\xE6\x97") == "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+}
+
+TEST_CASE("atomic writes leave no partial file behind", "[unit]") {
+  test::TempDir dir;
+  const std::string out = dir.file("out.json");
+  write_file_atomic(out, "{}\n");
+  CHECK(read_file(out) == "{}\n");
+  CHECK_THROWS_AS(write_file_atomic(dir.file("missing/sub/out.json"), "x"), IoError);
+  CHECK_THROWS_AS(write_file_atomic(dir.path(), "x"), IoError);  // a directory
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    (void)e;
+    ++n;
+  }
+  CHECK(n == 1);  // only out.json: no temporaries left
+  {
+    AtomicFileWriter w(dir.file("never.json"));
+    test::write_text(w.temp_path(), "partial");
+  }  // destroyed without commit
+  CHECK_FALSE(file_exists(dir.file("never.json")));
+}
+
+TEST_CASE("JSON reader errors name the file and field", "[unit]") {
+  CHECK_THROWS_WITH(parse_json("{\"a\": ", "cfg.json"), Catch::Contains("cfg.json") &&
+                                                            Catch::Contains("not valid JSON"));
+  Json j = parse_json(R"({"n": 3, "s": "x", "f": 1.5, "o": {"k": true}})", "cfg.json");
+  JsonReader r(j, "cfg.json");
+  CHECK(r.get_int("n") == 3);
+  CHECK(r.get_int("missing", 7) == 7);
+  CHECK(r.child("o").get_bool("k"));
+  CHECK_THROWS_WITH(r.get_int("s"), Catch::Contains("cfg.json") && Catch::Contains("'s'"));
+  CHECK_THROWS_WITH(r.get_int("f"), Catch::Contains("must be an integer"));
+  CHECK_THROWS_WITH(r.child("o").get_int("zz"), Catch::Contains("'o.zz' is missing"));
+  CHECK_THROWS_AS(read_json_file("/nonexistent/x.json"), IoError);
+}
