@@ -164,8 +164,9 @@ def main():
 
         traced_note = "ok"
         try:
-            tr_model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, torchscript=True,
+            tr_model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32,
                                                             attn_implementation="eager").eval()
+            tr_model.config.use_cache = False
             with torch.no_grad():
                 traced = torch.jit.trace(tr_model, (ids,), strict=False, check_trace=False)
             traced.save(str(d / "traced.pt"))

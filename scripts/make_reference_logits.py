@@ -44,7 +44,14 @@ def main():
                                                      attn_implementation="eager").eval()
         meta = {"model": d.name, "torch": torch.__version__, "transformers": transformers.__version__,
                 "dtype": "float32", "attention": "eager", "corpus": Path(args.corpus).name}
-        if (d / "tokenizer.json").exists():
+        if (d / "tokenizer.model").exists():
+            # llama-mini's tokenizer.json is a stub (3-token vocab); its real tokenizer is the
+            # SentencePiece model (8000 pieces = vocab_size). BOS first, as Llama's template.
+            import sentencepiece as spm
+            sp = spm.SentencePieceProcessor(model_file=str(d / "tokenizer.model"))
+            ids = ([sp.bos_id()] + sp.encode(text))[: args.tokens]
+            meta["input"] = f"first {len(ids)} tokens of {Path(args.corpus).name} (sentencepiece tokenizer.model, BOS first)"
+        elif (d / "tokenizer.json").exists():
             tok = AutoTokenizer.from_pretrained(d)
             ids = tok(text, add_special_tokens=True)["input_ids"][: args.tokens]
             meta["input"] = f"first {len(ids)} tokens of {Path(args.corpus).name}, add_special_tokens=True"

@@ -61,32 +61,25 @@ class Spm:
 
 
 class Gpt2Files:
-    """GPT-2's original encoder.json + vocab.bpe, through transformers' GPT2Tokenizer, else an
-    equivalent tokenizers pipeline (BPE + ByteLevel, the GPT2TokenizerFast recipe)."""
+    """GPT-2's original encoder.json + vocab.bpe, through the `tokenizers` pipeline that
+    GPT2TokenizerFast builds from them: BPE + ByteLevel(add_prefix_space=False) pre-tokenizer and
+    decoder, <|endoftext|> as a special token. (transformers 5's GPT2Tokenizer(vocab_file,
+    merges_file) returned empty encodings for these files, so it is not used.)"""
 
     def __init__(self, vocab, merges):
-        try:
-            from transformers import GPT2Tokenizer
-            self.tok = GPT2Tokenizer(vocab_file=str(vocab), merges_file=str(merges))
-            self.reference = "transformers.GPT2Tokenizer(encoder.json, vocab.bpe)"
-            self.kind = "transformers"
-        except Exception as e:  # noqa: BLE001
-            from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-            t = Tokenizer(models.BPE.from_file(str(vocab), str(merges)))
-            t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-            t.decoder = decoders.ByteLevel()
-            self.tok = t
-            self.reference = f"tokenizers BPE+ByteLevel from encoder.json/vocab.bpe ({e})"
-            self.kind = "tokenizers"
+        from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+        t = Tokenizer(models.BPE.from_file(str(vocab), str(merges)))
+        t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        t.decoder = decoders.ByteLevel()
+        t.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
+        self.tok = t
+        self.reference = "tokenizers: BPE.from_file(encoder.json, vocab.bpe) + ByteLevel, <|endoftext|> special"
 
     def encode(self, s, special):
-        if self.kind == "transformers":
-            return self.tok.encode(s, add_special_tokens=special)
         return self.tok.encode(s, add_special_tokens=special).ids
 
     def decode(self, ids):
-        return self.tok.decode(ids, skip_special_tokens=False) if self.kind == "tokenizers" else \
-            self.tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return self.tok.decode(ids, skip_special_tokens=False)
 
 
 def main():
@@ -95,7 +88,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--strings", default=str(Path(__file__).resolve().parent.parent /
                                              "tests/fixtures/tokenizers/strings.json"))
-    ap.add_argument("--corpus-only-for", default="")
+    ap.add_argument("--only", default="", help="comma list of tokenizer names to make")
     args = ap.parse_args()
     shared, out = Path(args.shared), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,7 +111,10 @@ def main():
         jobs.append(("gpt2-50257", "gpt2 vocab+merges",
                      lambda: Gpt2Files(g / "encoder.json", g / "vocab.bpe")))
 
+    only = set(filter(None, args.only.split(",")))
     for name, kind, make in jobs:
+        if only and name not in only:
+            continue
         tok = make()
         cases = []
         for s in strings:

@@ -33,6 +33,9 @@ struct TensorSlot {
   int64_t row_offset = 0;      // first canonical row written (q/k/v and gate/up concatenation)
   Transform transform = Transform::kNone;
   bool required = true;        // optional: may be absent (e.g. lm_head.weight of tied models)
+  // Other names the same tensor goes by (e.g. transformers >= 5 names GPT-NeoX's embed_out
+  // "lm_head" in memory, so traced archives carry that name).
+  std::vector<std::string> aliases = {};
 };
 
 struct FamilySpec {

@@ -26,15 +26,22 @@ std::string base_name(const std::string& path) {
   return b;
 }
 
-// Some checkpoints omit the base-model prefix ("transformer." for the original GPT-2 files).
-const StoredTensor* find_tensor(const TensorMap& tensors, const std::string& name,
+// A slot's tensor under its name or an alias; some checkpoints also omit the base-model prefix
+// ("transformer." in the original GPT-2 files).
+const StoredTensor* find_tensor(const TensorMap& tensors, const TensorSlot& slot,
                                 const std::string& prefix, std::string* found_name) {
-  auto it = tensors.find(name);
-  if (it == tensors.end() && !prefix.empty() && name.rfind(prefix, 0) == 0)
-    it = tensors.find(name.substr(prefix.size()));
-  if (it == tensors.end()) return nullptr;
-  *found_name = it->first;
-  return &it->second;
+  std::vector<std::string> names = {slot.name};
+  names.insert(names.end(), slot.aliases.begin(), slot.aliases.end());
+  for (const auto& name : names) {
+    auto it = tensors.find(name);
+    if (it == tensors.end() && !prefix.empty() && name.rfind(prefix, 0) == 0)
+      it = tensors.find(name.substr(prefix.size()));
+    if (it != tensors.end()) {
+      *found_name = it->first;
+      return &it->second;
+    }
+  }
+  return nullptr;
 }
 
 at::Tensor apply_transform(const at::Tensor& t, Transform tr, const ModelConfig& c) {
@@ -74,7 +81,7 @@ std::map<std::string, at::Tensor> source_tensors(const Checkpoint& ck, const Mod
   std::map<std::string, at::Tensor> out;
   for (const TensorSlot& slot : family.tensors(c)) {
     std::string found;
-    const StoredTensor* st = find_tensor(ck.tensors, slot.name, family.base_prefix, &found);
+    const StoredTensor* st = find_tensor(ck.tensors, slot, family.base_prefix, &found);
     if (st == nullptr) continue;
     if (slot.param == Param::kLmHead && c.tied_embeddings) continue;  // tied: not stored
     out[slot.name] = st->tensor;
@@ -95,7 +102,7 @@ Model build_model(Checkpoint&& ck, const LoadOptions& options) {
   bool lm_head_stored = false;
   for (const TensorSlot& slot : slots) {
     std::string found;
-    const StoredTensor* st = find_tensor(ck.tensors, slot.name, family.base_prefix, &found);
+    const StoredTensor* st = find_tensor(ck.tensors, slot, family.base_prefix, &found);
     if (st == nullptr) {
       if (!slot.required) continue;
       throw FormatError(ck.path + ": tensor '" + slot.name + "' is missing (a " + family.hf_class +

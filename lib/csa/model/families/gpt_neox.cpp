@@ -56,6 +56,7 @@ std::vector<TensorSlot> tensors(const ModelConfig& c) {
   s.push_back({"gpt_neox.final_layer_norm.bias", {C}, Param::kFinalNormB});
   TensorSlot head{"embed_out.weight", {c.vocab_size, C}, Param::kLmHead};
   head.required = !c.tied_embeddings;
+  head.aliases = {"lm_head.weight"};
   s.push_back(head);
   return s;
 }
