@@ -59,7 +59,12 @@ const Api& api() {
         tried += "\n  " + p + " (absent)";
         continue;
       }
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CSA_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(CSA_ASAN)
       int flags = RTLD_NOW | RTLD_LOCAL;  // ASan refuses RTLD_DEEPBIND
 #else
       int flags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;

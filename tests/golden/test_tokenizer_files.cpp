@@ -1,0 +1,211 @@
+// Tokenizer tests on the shared tokenizer files that need no reference fixture:
+//   [golden] llama2.c's tok512.bin against a literal port of run.c's encode(), the
+//            stories260K sentence, which file kind from_path picks, corrupt SentencePiece models
+//   [model]  decode(encode(corpus)) == corpus for every byte-level BPE tokenizer
+//   [.][bench] wikitext2-test.raw speed (Release: well under a second on one core)
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "csa/core/error.h"
+#include "csa/core/file.h"
+#include "csa/tokenizer/tokenizer.h"
+
+namespace {
+
+std::string shared_path(const std::string& rel) {
+  const char* v = std::getenv("CSA_SHARED");
+  const std::string root =
+      v != nullptr && *v != '\0' ? v : std::string(CSA_SOURCE_DIR) + "/../shared";
+  return root + "/" + rel;
+}
+
+// run.c's encode(), kept literal (sorted-vocab lookup replaced by a linear search over a map of
+// first occurrences, O(n^2) merges): the reference for the heap-based implementation.
+struct RunC {
+  std::vector<std::string> vocab;
+  std::vector<float> scores;
+
+  explicit RunC(const std::string& bin) {
+    size_t pos = 4;
+    while (pos < bin.size()) {
+      float score;
+      int32_t len;
+      std::memcpy(&score, bin.data() + pos, 4);
+      std::memcpy(&len, bin.data() + pos + 4, 4);
+      vocab.emplace_back(bin, pos + 8, static_cast<size_t>(len));
+      scores.push_back(score);
+      pos += 8 + static_cast<size_t>(len);
+    }
+  }
+  int lookup(const std::string& s) const {
+    for (size_t i = 0; i < vocab.size(); ++i)
+      if (vocab[i] == s) return static_cast<int>(i);
+    return -1;
+  }
+  std::vector<int32_t> encode(const std::string& text, bool bos) const {
+    std::vector<int32_t> tokens;
+    if (bos) tokens.push_back(1);
+    if (!text.empty()) tokens.push_back(lookup(" "));
+    std::string buf;
+    for (size_t c = 0; c < text.size(); ++c) {
+      if ((static_cast<unsigned char>(text[c]) & 0xC0) != 0x80) buf.clear();
+      buf += text[c];
+      if (c + 1 < text.size() && (static_cast<unsigned char>(text[c + 1]) & 0xC0) == 0x80 &&
+          buf.size() < 4)
+        continue;
+      const int id = lookup(buf);
+      if (id != -1) {
+        tokens.push_back(id);
+      } else {
+        for (char b : buf) tokens.push_back(static_cast<unsigned char>(b) + 3);
+      }
+      buf.clear();
+    }
+    while (true) {
+      float best_score = -1e10f;
+      int best_id = -1, best_idx = -1;
+      for (size_t i = 0; i + 1 < tokens.size(); ++i) {
+        const int id = lookup(vocab[tokens[i]] + vocab[tokens[i + 1]]);
+        if (id != -1 && scores[id] > best_score) {
+          best_score = scores[id];
+          best_id = id;
+          best_idx = static_cast<int>(i);
+        }
+      }
+      if (best_idx == -1) break;
+      tokens[best_idx] = best_id;
+      tokens.erase(tokens.begin() + best_idx + 1);
+    }
+    return tokens;
+  }
+};
+
+std::string show(const std::vector<int32_t>& ids) {
+  std::ostringstream s;
+  for (size_t i = 0; i < ids.size(); ++i) s << (i ? " " : "") << ids[i];
+  return s.str();
+}
+
+// Up to `n` lines of the corpus, spread over it, each at most 300 bytes.
+std::vector<std::string> sample_lines(const std::string& text, size_t n) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  size_t k = 0;
+  while (std::getline(in, line))
+    if (k++ % 37 == 0 && line.size() <= 300) lines.push_back(line);
+  if (lines.size() > n) lines.resize(n);
+  return lines;
+}
+
+const char* kStory =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+    "One day, she saw a big, red ball.";
+
+}  // namespace
+
+TEST_CASE("llama2.c tok512.bin encodes as run.c does", "[golden][tokenizer]") {
+  const std::string path = shared_path("models/stories260K/tok512.bin");
+  REQUIRE(csa::file_exists(path));
+  const RunC ref(csa::read_file(path));
+  const auto tok = csa::Tokenizer::from_path(path);
+  CHECK(tok->vocab_size() == 512);
+  std::vector<std::string> texts = {kStory, "", " ", "  two  spaces ",
+                                    "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80"};
+  for (const char* corpus : {"wikitext2-test.raw", "code-heldout.txt", "docs-heldout.txt"})
+    for (auto& l : sample_lines(csa::read_file(shared_path(std::string("corpora/") + corpus)), 40))
+      texts.push_back(l);
+  for (const std::string& text : texts) {
+    for (bool bos : {false, true}) {
+      INFO("text \"" << text << "\", bos " << bos);
+      const auto want = ref.encode(text, bos);
+      const auto got = tok->encode(text, {bos, false});
+      CHECK(show(got) == show(want));
+    }
+  }
+}
+
+TEST_CASE("stories260K's sentence survives tok512.bin encode and decode", "[golden][tokenizer]") {
+  const auto tok = csa::Tokenizer::from_path(shared_path("models/stories260K/tok512.bin"));
+  const auto ids = tok->encode(kStory);
+  REQUIRE(ids.front() == 1);
+  CHECK(tok->decode(ids, true) == kStory);
+  // What run.c prints for generated ids: the space after BOS is dropped, nothing else.
+  CHECK(tok->decode(ids, false) == std::string("\n<s>\n") + kStory);
+}
+
+TEST_CASE("from_path picks the tokenizer kind of each shared model", "[golden][tokenizer]") {
+  struct Expect {
+    const char* path;
+    const char* description_prefix;
+  };
+  for (const Expect& e :
+       {Expect{"models/gpt2-mini", "tokenizer.json"}, Expect{"models/qwen2-mini", "tokenizer.json"},
+        Expect{"tokenizers/gpt2", "gpt2 vocab+merges"},
+        Expect{"tokenizers/gpt2/vocab.bpe", "gpt2 vocab+merges"},
+        Expect{"models/stories260K", "llama2.c"}, Expect{"tokenizers/llama2", "sentencepiece"},
+        Expect{"models/llama-mini", "sentencepiece"}}) {  // its tokenizer.json is a stub
+    INFO(e.path);
+    CHECK_THAT(csa::Tokenizer::from_path(shared_path(e.path))->description(),
+               Catch::StartsWith(e.description_prefix));
+  }
+  const auto gpt2 = csa::Tokenizer::from_path(shared_path("tokenizers/gpt2"));
+  CHECK(gpt2->vocab_size() == 50257);
+  CHECK(gpt2->eos_id() == 50256);
+  CHECK(gpt2->encode("Hello world<|endoftext|>", {false, false}) ==
+        std::vector<int32_t>{15496, 995, 50256});
+  const auto llama2 = csa::Tokenizer::from_path(shared_path("tokenizers/llama2"));
+  CHECK(llama2->bos_id() == 1);
+  CHECK(llama2->eos_id() == 2);
+  CHECK(llama2->encode("Hello", {true, false}).front() == 1);
+  CHECK_THROWS_AS(csa::Tokenizer::from_path(shared_path("no/such/dir")), csa::IoError);
+}
+
+TEST_CASE("a corrupt tokenizer.model is a FormatError naming it", "[golden][tokenizer]") {
+  std::string message;
+  try {
+    csa::Tokenizer::from_files({{"tokenizer.model", "definitely not a protobuf"}}, "broken");
+  } catch (const csa::FormatError& e) {
+    message = e.what();
+  }
+  CHECK_THAT(message, Catch::Contains("broken/tokenizer.model"));
+}
+
+TEST_CASE("byte-level BPE tokenizers round-trip every corpus", "[model][tokenizer]") {
+  for (const char* path :
+       {"models/gpt2-mini", "models/pythia-mini", "models/qwen2-mini", "tokenizers/gpt2"}) {
+    const auto tok = csa::Tokenizer::from_path(shared_path(path));
+    for (const char* corpus :
+         {"wikitext2-test.raw", "wikitext2-valid.tokens", "code-heldout.txt", "docs-heldout.txt"}) {
+      INFO(path << " on " << corpus);
+      const std::string text = csa::read_file(shared_path(std::string("corpora/") + corpus));
+      CHECK(tok->decode(tok->encode(text, {false, false})) == text);
+    }
+  }
+}
+
+TEST_CASE("tokenizer speed on wikitext2-test.raw", "[.][bench][tokenizer]") {
+  const std::string text = csa::read_file(shared_path("corpora/wikitext2-test.raw"));
+  for (const char* path :
+       {"models/gpt2-mini", "models/qwen2-mini", "tokenizers/gpt2", "models/stories260K"}) {
+    const auto tok = csa::Tokenizer::from_path(shared_path(path));
+    double best = 1e9;
+    size_t n = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      n = tok->encode(text).size();
+      best = std::min(best,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    WARN(path << ": " << n << " tokens, " << best * 1e3 << " ms (best of 5)");
+#ifdef NDEBUG
+    CHECK(best < 1.0);
+#endif
+  }
+}
