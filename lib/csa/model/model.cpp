@@ -5,6 +5,7 @@
 
 #include "csa/core/error.h"
 #include "csa/core/hash.h"
+#include "csa/core/runtime.h"
 #include "csa/model/family.h"
 
 namespace csa {
@@ -179,6 +180,18 @@ Model build_model(Checkpoint&& ck, const LoadOptions& options) {
 
 Model load_model(const std::string& path, const LoadOptions& options) {
   return build_model(read_checkpoint(path, options.config_path), options);
+}
+
+}  // namespace csa
+
+namespace csa {
+
+Model ModelArgs::load() const {
+  LoadOptions o;
+  o.config_path = config;
+  o.device = parse_device(device);
+  o.dtype = parse_dtype(dtype);
+  return load_model(path, o);
 }
 
 }  // namespace csa

@@ -41,6 +41,15 @@ struct Model {
 
 Model load_model(const std::string& path, const LoadOptions& options = {});
 
+// How every tool names its model: path plus --config, --device, --dtype.
+struct ModelArgs {
+  std::string path;
+  std::string config;
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  Model load() const;  // parses device/dtype (UsageError / InputError) and loads
+};
+
 // Binds a checkpoint's tensors through the family's tensor list (the one visitor): every
 // required tensor present with its exact shape, no unused tensor left over (except the family's
 // ignorable buffers), no NaN/Inf. Errors name the file and the tensor.

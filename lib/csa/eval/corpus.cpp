@@ -1,0 +1,98 @@
+#include "csa/eval/corpus.h"
+
+#include <cctype>
+
+#include "csa/core/error.h"
+#include "csa/core/file.h"
+#include "csa/core/hash.h"
+#include "csa/core/utf8.h"
+#include "csa/tokenizer/tokenizer.h"
+
+namespace csa {
+namespace {
+
+std::vector<int64_t> parse_ids(const std::string& text, const std::string& path) {
+  std::vector<int64_t> ids;
+  size_t i = 0;
+  const size_t n = text.size();
+  auto skip = [&] {
+    while (i < n && (std::isspace(static_cast<unsigned char>(text[i])) || text[i] == ',' ||
+                     text[i] == '[' || text[i] == ']'))
+      ++i;
+  };
+  skip();
+  while (i < n) {
+    size_t start = i;
+    if (text[i] == '-') ++i;
+    while (i < n && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start || (i == start + 1 && text[start] == '-'))
+      throw InputError(path + ": --pretokenized file has a non-integer at byte " +
+                       std::to_string(start) + " (expected ids separated by whitespace or a "
+                       "JSON array)");
+    ids.push_back(std::stoll(text.substr(start, i - start)));
+    skip();
+  }
+  return ids;
+}
+
+}  // namespace
+
+Json Corpus::identity() const {
+  return {{"path", path}, {"sha256", sha256}, {"bytes", bytes}, {"tokenization", tokenization},
+          {"n_tokens", ids.size()}};
+}
+
+std::vector<int64_t> Corpus::slice(int64_t offset, int64_t count, int64_t minimum,
+                                   const std::string& what) const {
+  const int64_t n = static_cast<int64_t>(ids.size());
+  if (offset < 0) throw UsageError(what + ": negative token offset");
+  const int64_t end = count > 0 ? std::min(n, offset + count) : n;
+  const int64_t have = std::max<int64_t>(0, end - offset);
+  if (have < minimum)
+    throw InputError(path + ": " + what + " needs at least " + std::to_string(minimum) +
+                     " tokens from token " + std::to_string(offset) + ", but the corpus has " +
+                     std::to_string(n) + " tokens in all");
+  return std::vector<int64_t>(ids.begin() + offset, ids.begin() + offset + have);
+}
+
+Corpus load_corpus(const std::string& path, const Model& model, const CorpusOptions& options) {
+  Corpus c;
+  c.path = path;
+  std::string text = read_file(path);
+  c.bytes = text.size();
+  c.sha256 = sha256_hex(text);
+  if (text.empty()) throw InputError(path + ": the corpus is empty");
+  if (options.pretokenized) {
+    c.ids = parse_ids(text, path);
+    c.tokenization = "pretokenized ids";
+    if (c.ids.empty()) throw InputError(path + ": the pretokenized corpus holds no ids");
+    for (size_t i = 0; i < c.ids.size(); ++i)
+      if (c.ids[i] < 0 || c.ids[i] >= model.config.vocab_size)
+        throw InputError(path + ": token id " + std::to_string(c.ids[i]) + " (the " +
+                         std::to_string(i + 1) + "th) is outside the model's vocabulary of " +
+                         std::to_string(model.config.vocab_size));
+    return c;
+  }
+  if (auto bad = find_invalid_utf8(text)) {
+    if (!options.replace_invalid_utf8)
+      throw InputError(path + ": not valid UTF-8 at byte " + std::to_string(*bad) +
+                       " (pass --replace-invalid-utf8 to substitute U+FFFD, or --pretokenized "
+                       "for a file of token ids)");
+    text = replace_invalid_utf8(text);
+  }
+  auto tokenizer = Tokenizer::from_files(model.files, model.identity.path);
+  EncodeOptions eo;
+  eo.add_special_tokens = true;  // only a template BOS (SentencePiece / Llama) is added
+  std::vector<int32_t> ids = tokenizer->encode(text, eo);
+  c.ids.assign(ids.begin(), ids.end());
+  c.tokenization = tokenizer->description();
+  if (c.ids.empty()) throw InputError(path + ": the corpus tokenizes to no tokens");
+  for (int64_t id : c.ids)
+    if (id < 0 || id >= model.config.vocab_size)
+      throw InputError(path + ": the tokenizer produced id " + std::to_string(id) +
+                       ", outside the model's vocabulary of " +
+                       std::to_string(model.config.vocab_size) + " (tokenizer and model disagree)");
+  return c;
+}
+
+}  // namespace csa

@@ -1,0 +1,170 @@
+#include "csa/eval/perplexity.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "csa/core/error.h"
+#include "csa/core/progress.h"
+
+namespace csa {
+
+std::vector<Window> plan_windows(int64_t n, int64_t ctx, int64_t stride) {
+  CSA_CHECK(ctx >= 2 && stride >= 1 && stride <= ctx, "window plan parameters");
+  std::vector<Window> out;
+  int64_t prev_end = 0;
+  for (int64_t begin = 0; begin < n; begin += stride) {
+    const int64_t end = std::min(begin + ctx, n);
+    const int64_t trg = end - prev_end;  // targets no earlier window scored
+    Window w{begin, end, std::max<int64_t>(1, (end - begin) - trg)};
+    if (end - begin >= 2) out.push_back(w);
+    prev_end = end;
+    if (end == n) break;
+  }
+  return out;
+}
+
+Json EvalProtocol::to_json() const {
+  return {{"ctx", ctx}, {"stride", stride}, {"buckets", buckets}, {"batch", batch},
+          {"protocol", "sliding-window (Hugging Face fixed-length perplexity)"}};
+}
+
+EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::string& flag_ctx) {
+  if (p.ctx == 0) p.ctx = c.n_ctx;
+  if (p.ctx < 2) throw UsageError(flag_ctx + " must be >= 2");
+  if (p.ctx > c.n_ctx)
+    throw InputError(flag_ctx + " " + std::to_string(p.ctx) + " is longer than the model supports (" +
+                     "max_position_embeddings = " + std::to_string(c.n_ctx) + ")");
+  if (p.stride == 0) p.stride = std::max<int64_t>(1, p.ctx / 2);
+  if (p.stride < 1 || p.stride > p.ctx)
+    throw UsageError("--stride must be in [1, ctx=" + std::to_string(p.ctx) + "]");
+  if (p.buckets < 1 || p.buckets > p.ctx) throw UsageError("--buckets must be in [1, ctx]");
+  if (p.batch == 0) p.batch = std::max<int64_t>(1, 8192 / p.ctx);
+  return p;
+}
+
+double PassResult::ppl() const { return scored ? std::exp(nll_sum / static_cast<double>(scored)) : NAN; }
+
+double PassResult::bucket_ppl(size_t b) const {
+  return bucket_count[b] ? std::exp(bucket_nll[b] / static_cast<double>(bucket_count[b])) : NAN;
+}
+
+double PassResult::tokens_per_second() const {
+  return seconds > 0 ? static_cast<double>(tokens_processed) / seconds : 0;
+}
+
+PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids,
+                         const EvalProtocol& p, SparseAttentionHook* hook, const std::string& label) {
+  const auto start = std::chrono::steady_clock::now();
+  PassResult r;
+  r.label = label;
+  r.bucket_nll.assign(static_cast<size_t>(p.buckets), 0.0);
+  r.bucket_count.assign(static_cast<size_t>(p.buckets), 0);
+  if (hook != nullptr) hook->reset_tally();
+  const std::vector<Window> windows = plan_windows(static_cast<int64_t>(ids.size()), p.ctx, p.stride);
+  const at::Device device = decoder.model().device;
+  int64_t total_tokens = 0;
+  for (const auto& w : windows) total_tokens += w.end - w.begin;
+  Progress progress(label, total_tokens);
+  at::NoGradGuard no_grad;
+
+  size_t i = 0;
+  while (i < windows.size()) {
+    // A batch: consecutive windows of the same length.
+    const int64_t len = windows[i].end - windows[i].begin;
+    size_t j = i;
+    while (j < windows.size() && static_cast<int64_t>(j - i) < p.batch &&
+           windows[j].end - windows[j].begin == len)
+      ++j;
+    const int64_t B = static_cast<int64_t>(j - i);
+    at::Tensor tokens = at::empty({B, len}, at::kLong);
+    for (int64_t b = 0; b < B; ++b) {
+      const Window& w = windows[i + static_cast<size_t>(b)];
+      std::copy(ids.begin() + w.begin, ids.begin() + w.end, tokens[b].data_ptr<int64_t>());
+    }
+    at::Tensor hidden = decoder.hidden(tokens.to(device), hook);  // [B, len, C]
+    if (hook != nullptr) hook->count_pass(B, len);
+    for (int64_t b = 0; b < B; ++b) {
+      const Window& w = windows[i + static_cast<size_t>(b)];
+      // Targets are tokens 1..len-1, predicted from positions 0..len-2.
+      at::Tensor logits = decoder.logits(hidden[b].narrow(0, 0, len - 1));        // [len-1, V]
+      at::Tensor target = tokens[b].narrow(0, 1, len - 1).to(device).unsqueeze(1);  // [len-1, 1]
+      at::Tensor nll = (at::logsumexp(logits, -1) - logits.gather(1, target).squeeze(1))
+                           .to(at::kCPU, at::kDouble);                            // [len-1]
+      const double* v = nll.data_ptr<double>();
+      for (int64_t t = 1; t < len; ++t) {
+        const double x = v[t - 1];
+        if (t >= w.first_scored) {
+          r.nll_sum += x;
+          ++r.scored;
+        }
+        const auto bucket = static_cast<size_t>(t * p.buckets / p.ctx);
+        r.bucket_nll[bucket] += x;
+        ++r.bucket_count[bucket];
+      }
+    }
+    r.windows += B;
+    ++r.forward_passes;
+    r.tokens_processed += B * len;
+    progress.advance(B * len);
+    i = j;
+  }
+  progress.finish();
+  if (hook != nullptr) r.reads = hook->tally();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+bool Comparison::meets(double tolerance, double position_tolerance) const {
+  return std::abs(delta_rel) <= tolerance && max_abs_bucket_delta_rel <= position_tolerance;
+}
+
+Comparison compare(const PassResult& dense, const PassResult& sparse) {
+  Comparison c;
+  c.dense_ppl = dense.ppl();
+  c.sparse_ppl = sparse.ppl();
+  c.delta = c.sparse_ppl - c.dense_ppl;
+  c.delta_rel = c.delta / c.dense_ppl;
+  for (size_t b = 0; b < dense.bucket_nll.size(); ++b) {
+    const double d = dense.bucket_ppl(b), s = sparse.bucket_ppl(b);
+    const double rel = std::isfinite(d) && std::isfinite(s) ? (s - d) / d : 0.0;
+    c.bucket_delta_rel.push_back(rel);
+    c.max_abs_bucket_delta_rel = std::max(c.max_abs_bucket_delta_rel, std::abs(rel));
+  }
+  return c;
+}
+
+Json attention_cost(const ReadsTally& reads, const ModelConfig& c, size_t kv_bytes) {
+  const double D = static_cast<double>(c.head_dim);
+  const double eb = static_cast<double>(kv_bytes);
+  return {{"flops_dense", 4 * D * reads.q_dense_total()},
+          {"flops_sparse", 4 * D * reads.q_sparse_total()},
+          {"kv_bytes_dense", 2 * D * eb * reads.kv_dense_total()},
+          {"kv_bytes_sparse", 2 * D * eb * reads.kv_sparse_total()},
+          {"note", "attention only (q.k and p.v over the keys read; K and V bytes at the "
+                   "compute dtype); a top-k kernel still scores every causal key to select"}};
+}
+
+Json pass_to_json(const PassResult& r, const EvalProtocol& p) {
+  Json buckets = Json::array();
+  for (size_t b = 0; b < r.bucket_nll.size(); ++b) {
+    const int64_t lo = static_cast<int64_t>(b) * p.ctx / p.buckets;
+    const int64_t hi = (static_cast<int64_t>(b) + 1) * p.ctx / p.buckets;
+    buckets.push_back({{"positions", {lo, hi}}, {"targets", r.bucket_count[b]},
+                       {"ppl", r.bucket_ppl(b)}});
+  }
+  Json j = {{"label", r.label}, {"ppl", r.ppl()}, {"nll_mean", r.scored ? r.nll_sum / r.scored : NAN},
+            {"scored_targets", r.scored}, {"windows", r.windows}, {"forward_passes", r.forward_passes},
+            {"tokens_processed", r.tokens_processed}, {"wall_seconds", r.seconds},
+            {"tokens_per_second", r.tokens_per_second()}, {"buckets", buckets}};
+  if (!r.reads.q_dense.empty()) {
+    j["reads"] = {{"query_side_fraction", r.reads.q_fraction()},
+                  {"kv_side_fraction", r.reads.kv_fraction()},
+                  {"query_sparse", r.reads.q_sparse_total()},
+                  {"query_dense", r.reads.q_dense_total()},
+                  {"kv_sparse", r.reads.kv_sparse_total()},
+                  {"kv_dense", r.reads.kv_dense_total()}};
+  }
+  return j;
+}
+
+}  // namespace csa
