@@ -1,0 +1,49 @@
+// csa-eval MODEL CORPUS [--policy P] [--baseline B ...] -> results JSON.
+#include <spdlog/spdlog.h>
+
+#include "csa/app/cli.h"
+#include "csa/app/model_options.h"
+#include "csa/core/error.h"
+#include "csa/eval/tools.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Sliding-window perplexity, dense vs a policy and baselines, with reads accounting,\n"
+      "per-position buckets and attention cost. Writes a results JSON.\n\n"
+      "Baselines (--baseline, repeatable): uniform:K (top-K for every head), topp:P,\n"
+      "window:W[,sinks:S] (StreamingLLM), strided:S[,window:W][,sinks:S].\n\n"
+      "Examples:\n"
+      "  csa-eval model.pt ../shared/corpora/wikitext2-test.raw --policy policy.json -o eval.json\n"
+      "  csa-eval model.pt test.raw --policy p.json --baseline uniform:64 --baseline window:256\n"
+      "  csa-eval model.pt test.raw --max-tokens 65536 --ctx 1024 --stride 512\n\n"
+      "Exit code 7 with --require-quality when the policy misses dense-matching quality."};
+  csa::EvalToolOptions opts;
+  csa::app::CommonOptions common;
+  std::string output = "-";
+  bool require_quality = false;
+  csa::app::add_model_options(app, opts.model);
+  app.add_option("corpus", opts.corpus, "Evaluation text (UTF-8) or ids with --pretokenized")
+      ->required();
+  csa::app::add_corpus_options(app, opts.corpus_options);
+  app.add_option("-o,--output", output, "Results JSON (default: stdout)");
+  app.add_option("--policy", opts.policy, "Policy JSON to evaluate");
+  app.add_option("--baseline", opts.baselines, "Baseline pattern (repeatable), e.g. uniform:64");
+  app.add_option("--max-tokens", opts.max_tokens, "Evaluate only the first N tokens");
+  app.add_option("--offset", opts.offset, "First token evaluated (default 0)");
+  csa::app::add_protocol_options(app, opts.protocol);
+  app.add_option("--tolerance", opts.tolerance, "Relative ppl tolerance (default 0.005)");
+  app.add_option("--position-tolerance", opts.position_tolerance,
+                 "Per-position-bucket relative tolerance (default 0.01)");
+  app.add_flag("--require-quality", require_quality,
+               "Exit 7 if the policy does not match dense quality");
+  app.add_flag("--allow-other-weights", opts.allow_other_weights,
+               "Apply a policy calibrated on other weights of the same shape");
+  csa::app::add_common_options(app, common);
+  return csa::app::run_main(app, common, argc, argv, [&] {
+    csa::EvalOutputs out = csa::run_eval(opts, csa::app::recorded_command());
+    csa::write_json_file(output, out.results);
+    if (require_quality && !out.policy_matches)
+      throw csa::QualityError("the policy misses dense-matching quality (see the results)");
+    return 0;
+  });
+}
