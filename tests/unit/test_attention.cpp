@@ -79,3 +79,63 @@ TEST_CASE("a masking hook changes exactly what it masks", "[unit]") {
   // Inactive on layer 0: dense.
   CHECK_TENSOR_CLOSE(attend(q, k, v, 1.0, 0, &hook, {}), naive_attention(q, k, v, 1.0), 1e-5);
 }
+
+#include "csa/attention/fused_cpu.h"
+#include "csa/attention/sparsity.h"
+
+TEST_CASE("the fused CPU kernel gives the explicit path's output and reads", "[unit]") {
+  // Shapes cross the kernel's 64-row blocks, a KV prefix (T < S) and GQA groups; budgets cover
+  // tiny, mid and full-context heads; top-p covers masses that keep one key up to all keys.
+  at::manual_seed(7);
+  struct Case {
+    int64_t B, H, Hkv, T, S;
+  };
+  for (Case c : {Case{2, 4, 2, 150, 150}, Case{1, 6, 2, 70, 200}, Case{3, 3, 3, 1, 90},
+                 Case{1, 4, 1, 129, 129}}) {
+    at::Tensor q = at::randn({c.B, c.H, c.T, 16}), k = at::randn({c.B, c.Hkv, c.S, 16}),
+               v = at::randn({c.B, c.Hkv, c.S, 16});
+    // Integer-valued scores make ties common, so the tie rule is exercised too.
+    at::Tensor qt = q.round(), kt = k.round();
+    std::vector<int64_t> ks;
+    std::vector<double> ps;
+    for (int64_t h = 0; h < c.H; ++h) {
+      ks.push_back(std::vector<int64_t>{1, 3, 17, 64, 1000, 40}[static_cast<size_t>(h % 6)]);
+      ps.push_back(std::vector<double>{0.5, 0.9, 0.99, 1.0, 0.2, 0.7}[static_cast<size_t>(h % 6)]);
+    }
+    for (int kind = 0; kind < 3; ++kind) {
+      for (bool ties : {false, true}) {
+        INFO("case B" << c.B << " H" << c.H << " Hkv" << c.Hkv << " T" << c.T << " S" << c.S
+                      << " kind " << kind << " ties " << ties);
+        SparsitySpec spec = kind == 0   ? SparsitySpec::dense()
+                            : kind == 1 ? SparsitySpec::top_k({ks}, "k")
+                                        : SparsitySpec::top_p(1, c.H, 0.5);
+        if (kind == 2) spec.p = {ps};
+        const at::Tensor& qq = ties ? qt : q;
+        const at::Tensor& kk = ties ? kt : k;
+        SparseAttentionHook explicit_hook(spec, 1, c.H, c.Hkv, 100000);
+        SparseAttentionHook fused_hook(spec, 1, c.H, c.Hkv, 100000);
+        AttentionOptions slow;
+        slow.allow_fused = false;
+        slow.allow_fused_cpu = false;
+        slow.max_score_bytes = 4096;  // chunked too
+        AttentionOptions fast;
+        fast.allow_fused = false;
+        at::Tensor ref = attend(qq, kk, v, 0.3, 0, kind == 0 ? nullptr : &explicit_hook, slow);
+        at::Tensor got = attend(qq, kk, v, 0.3, 0, kind == 0 ? nullptr : &fused_hook, fast);
+        CHECK_TENSOR_CLOSE(got, ref, 1e-5);
+        if (kind != 0) {
+          CHECK(fused_hook.tally().q_sparse == explicit_hook.tally().q_sparse);
+          CHECK(fused_hook.tally().kv_sparse == explicit_hook.tally().kv_sparse);
+        }
+        if (kind == 1) {
+          // Hand count of query-side reads: sum over rows of min(k, i + 1).
+          double expect = 0;
+          for (int64_t h = 0; h < c.H; ++h)
+            for (int64_t t = 0; t < c.T; ++t)
+              expect += static_cast<double>(c.B * std::min(ks[static_cast<size_t>(h)], c.S - c.T + t + 1));
+          CHECK(fused_hook.tally().q_sparse_total() == expect);
+        }
+      }
+    }
+  }
+}

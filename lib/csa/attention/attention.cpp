@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "csa/attention/fused_cpu.h"
 #include "csa/core/error.h"
 
 namespace csa {
@@ -22,6 +23,21 @@ void HookChain::mask_scores(const ScoreBlock& where, at::Tensor& scores) {
 void HookChain::observe_probs(const ScoreBlock& where, const at::Tensor& probs) {
   for (auto* h : hooks_)
     if (h->active(where.layer)) h->observe_probs(where, probs);
+}
+
+RowRule HookChain::row_rule(int layer) const {
+  AttentionHook* only = nullptr;
+  for (auto* h : hooks_) {
+    if (!h->active(layer)) continue;
+    if (only != nullptr) return {};
+    only = h;
+  }
+  return only != nullptr ? only->row_rule(layer) : RowRule{};
+}
+
+void HookChain::count_reads(int layer, const ReadsCount& reads) {
+  for (auto* h : hooks_)
+    if (h->active(layer)) h->count_reads(layer, reads);
 }
 
 at::Tensor causal_mask(int64_t q_pos0, int64_t rows, int64_t keys, const at::TensorOptions& opts) {
@@ -49,11 +65,23 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   }
 #endif
 
+  // Fused CPU path: dense layers, and hooks whose masking is a per-row rule.
+  if (options.allow_fused_cpu && q.is_cpu() && q.scalar_type() == at::kFloat) {
+    RowRule rule = hooked ? hook->row_rule(layer) : RowRule{};
+    if (!hooked || rule.kind != RowRule::Kind::kNone) {
+      ReadsCount reads;
+      at::Tensor out = fused_attention_cpu(q, k, v, scale, rule, hooked ? &reads : nullptr);
+      if (hooked) hook->count_reads(layer, reads);
+      return out;
+    }
+  }
+
   // Explicit path: scores in float32, chunked over query rows.
   // Query heads of one KV group are adjacent (head h reads kv head h / G, as repeat_kv does), so
   // q viewed as [B, Hkv, G*Tq, D] multiplies k^T without copying k.
   const int64_t bytes_per_row = B * H * S * 4;
-  int64_t chunk = std::max<int64_t>(1, options.max_score_bytes / std::max<int64_t>(1, bytes_per_row));
+  const int64_t budget = q.is_cuda() ? options.max_score_bytes_cuda : options.max_score_bytes;
+  int64_t chunk = std::max<int64_t>(1, budget / std::max<int64_t>(1, bytes_per_row));
   chunk = std::min(chunk, T);
   at::Tensor kt = k.to(at::kFloat).transpose(2, 3);  // [B, Hkv, D, S]
   at::Tensor vf = v.to(at::kFloat);                   // [B, Hkv, S, D]

@@ -12,8 +12,14 @@ struct AttentionOptions {
   // Upper bound on the bytes of one float32 score block [B, H, Tq, S]; queries are processed in
   // chunks of rows to stay under it (peak memory grows linearly with context, not quadratically).
   int64_t max_score_bytes = int64_t(64) << 20;
+  // The same bound on CUDA devices, where larger blocks mean fewer, fuller kernels.
+  int64_t max_score_bytes_cuda = int64_t(1) << 30;
   // Use the fused dense kernel (SDPA, libtorch >= 2.0) when no hook is active for the layer.
   bool allow_fused = true;
+  // On CPU in float32, run dense layers and hooks with a RowRule (top-k / top-p) through the
+  // fused sparse kernel (fused_cpu.h): causal keys only, linear-time selection, softmax and
+  // A·V over the kept keys. Off: every hooked layer takes the explicit score path.
+  bool allow_fused_cpu = true;
 };
 
 // q: [B, H, T, D]; k, v: [B, Hkv, S, D] with S >= T; query t sits at position S - T + t.

@@ -17,6 +17,23 @@ struct ScoreBlock {
   int64_t q_pos0 = 0;
 };
 
+// A per-query selection rule that a fused kernel can apply row by row without materialising the
+// score block (attention.cpp picks the fused CPU kernel when a hook offers one). Per query head of
+// one layer: keep the top-k keys by score, or the smallest top set reaching probability mass p.
+struct RowRule {
+  enum class Kind { kNone, kTopK, kTopP };
+  Kind kind = Kind::kNone;
+  const std::vector<int64_t>* k = nullptr;  // [H] budgets when kTopK
+  const std::vector<double>* p = nullptr;   // [H] masses when kTopP
+};
+
+// Keys read by one attention call, for reads accounting: per query head [H] and per KV head
+// [Hkv] (the union over the query heads sharing it), summed over batch and query rows.
+struct ReadsCount {
+  std::vector<double> q;
+  std::vector<double> kv;
+};
+
 class AttentionHook {
  public:
   virtual ~AttentionHook() = default;
@@ -34,6 +51,17 @@ class AttentionHook {
     (void)where;
     (void)probs;
   }
+  // A rule equivalent to mask_scores for `layer` that a fused kernel may apply instead of the
+  // explicit path (then mask_scores/observe_probs are not called and the kernel reports the
+  // keys it read through count_reads). kNone: this hook needs the explicit path.
+  virtual RowRule row_rule(int layer) const {
+    (void)layer;
+    return {};
+  }
+  virtual void count_reads(int layer, const ReadsCount& reads) {
+    (void)layer;
+    (void)reads;
+  }
 };
 
 // Runs several hooks in order (e.g. a sparse mask, then a statistics observer).
@@ -43,6 +71,9 @@ class HookChain : public AttentionHook {
   bool active(int layer) const override;
   void mask_scores(const ScoreBlock& where, at::Tensor& scores) override;
   void observe_probs(const ScoreBlock& where, const at::Tensor& probs) override;
+  // A chain fuses only when exactly one of its hooks is active for the layer.
+  RowRule row_rule(int layer) const override;
+  void count_reads(int layer, const ReadsCount& reads) override;
 
  private:
   std::vector<AttentionHook*> hooks_;

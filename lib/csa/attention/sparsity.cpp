@@ -228,7 +228,10 @@ bool SparseAttentionHook::active(int layer) const {
   return layer >= 0 && layer < n_layer_ && active_[static_cast<size_t>(layer)];
 }
 
-void SparseAttentionHook::reset_tally() { tally_.init(n_layer_, n_head_, n_head_kv_); }
+void SparseAttentionHook::reset_tally() {
+  pending_.clear();
+  tally_.init(n_layer_, n_head_, n_head_kv_);
+}
 
 void SparseAttentionHook::count_pass(int64_t batch, int64_t length) {
   // Dense reads of `batch` sequences of `length` rows: sum_{i < length} (i + 1) per head.
@@ -256,6 +259,30 @@ void SparseAttentionHook::mask_scores(const ScoreBlock& where, at::Tensor& score
     case SparsityKind::kStrided: mask_static(where, scores); break;
   }
   count_kept(where, scores);
+}
+
+RowRule SparseAttentionHook::row_rule(int layer) const {
+  RowRule rule;
+  if (!active(layer)) return rule;
+  if (spec_.kind == SparsityKind::kTopK) {
+    rule.kind = RowRule::Kind::kTopK;
+    rule.k = &spec_.k[static_cast<size_t>(layer)];
+  } else if (spec_.kind == SparsityKind::kTopP) {
+    rule.kind = RowRule::Kind::kTopP;
+    rule.p = &spec_.p[static_cast<size_t>(layer)];
+  }
+  return rule;  // window / strided patterns take the explicit path
+}
+
+void SparseAttentionHook::count_reads(int layer, const ReadsCount& reads) {
+  auto L = static_cast<size_t>(layer);
+  CSA_CHECK(reads.q.size() == static_cast<size_t>(n_head_) &&
+                reads.kv.size() == static_cast<size_t>(n_head_kv_),
+            "reads count shape");
+  for (int64_t h = 0; h < n_head_; ++h)
+    tally_.q_sparse[L][static_cast<size_t>(h)] += reads.q[static_cast<size_t>(h)];
+  for (int64_t g = 0; g < n_head_kv_; ++g)
+    tally_.kv_sparse[L][static_cast<size_t>(g)] += reads.kv[static_cast<size_t>(g)];
 }
 
 void SparseAttentionHook::mask_top_k(const ScoreBlock& where, at::Tensor& scores) {
@@ -332,12 +359,23 @@ void SparseAttentionHook::count_kept(const ScoreBlock& where, const at::Tensor& 
   const int64_t B = scores.size(0), H = scores.size(1), Tq = scores.size(2), S = scores.size(3);
   const int64_t G = H / n_head_kv_;
   at::Tensor kept = at::isfinite(scores);                                          // [B, H, Tq, S]
-  at::Tensor q = kept.sum({0, 2, 3}, false, at::kDouble).cpu();                    // [H]
-  at::Tensor kv = kept.view({B, n_head_kv_, G, Tq, S}).any(2).sum({0, 2, 3}, false, at::kDouble).cpu();
-  auto L = static_cast<size_t>(where.layer);
-  for (int64_t h = 0; h < H; ++h) tally_.q_sparse[L][static_cast<size_t>(h)] += q[h].item<double>();
-  for (int64_t g = 0; g < n_head_kv_; ++g)
-    tally_.kv_sparse[L][static_cast<size_t>(g)] += kv[g].item<double>();
+  at::Tensor q = kept.sum({0, 2, 3}, false, at::kDouble);                          // [H]
+  at::Tensor kv = kept.view({B, n_head_kv_, G, Tq, S}).any(2).sum({0, 2, 3}, false, at::kDouble);
+  pending_.push_back({where.layer, {q, kv}});
+  if (scores.is_cpu() || pending_.size() >= 256) tally();  // bounded queue
+}
+
+const ReadsTally& SparseAttentionHook::tally() const {
+  for (auto& [layer, counts] : pending_) {
+    at::Tensor q = counts.first.cpu(), kv = counts.second.cpu();
+    auto L = static_cast<size_t>(layer);
+    const double* qp = q.data_ptr<double>();
+    const double* kp = kv.data_ptr<double>();
+    for (int64_t h = 0; h < n_head_; ++h) tally_.q_sparse[L][static_cast<size_t>(h)] += qp[h];
+    for (int64_t g = 0; g < n_head_kv_; ++g) tally_.kv_sparse[L][static_cast<size_t>(g)] += kp[g];
+  }
+  pending_.clear();
+  return tally_;
 }
 
 }  // namespace csa

@@ -67,11 +67,14 @@ class SparseAttentionHook : public AttentionHook {
                       int64_t max_context);
   bool active(int layer) const override;
   void mask_scores(const ScoreBlock& where, at::Tensor& scores) override;
+  RowRule row_rule(int layer) const override;
+  void count_reads(int layer, const ReadsCount& reads) override;
 
   // Adds dense reads for `batch` sequences of `length` rows at every inactive layer (and the
   // dense denominators of all layers). Call once per forward pass.
   void count_pass(int64_t batch, int64_t length);
-  const ReadsTally& tally() const { return tally_; }
+  // Device passes queue their counts on the device (no sync per layer); read here.
+  const ReadsTally& tally() const;
   void reset_tally();
   const SparsitySpec& spec() const { return spec_; }
 
@@ -84,7 +87,8 @@ class SparseAttentionHook : public AttentionHook {
   SparsitySpec spec_;
   int64_t n_layer_, n_head_, n_head_kv_, max_context_;
   std::vector<bool> active_;
-  ReadsTally tally_;
+  mutable ReadsTally tally_;
+  mutable std::vector<std::pair<int, std::pair<at::Tensor, at::Tensor>>> pending_;  // layer, q, kv
 };
 
 }  // namespace csa

@@ -1,0 +1,224 @@
+#include "csa/attention/fused_cpu.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <mutex>
+
+#include "csa/attention/select.h"
+#include "csa/core/error.h"
+
+namespace csa {
+namespace {
+
+constexpr int64_t kBlockRows = 64;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// out[0..D) += w * v[0..D). Compiled twice on x86-64 (AVX2+FMA and baseline), picked at load time:
+// Debian builds for the baseline ISA, and this loop is the gathered half of A·V.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void axpy(float* __restrict out, const float* __restrict v, float w, int64_t D) {
+  for (int64_t d = 0; d < D; ++d) out[d] += w * v[d];
+}
+
+// Keys kept by one query row, in descending key order (the order keep_top_k scans).
+void select_top_k(const float* s, int64_t n, int64_t k, std::vector<float>& scratch,
+                  std::vector<int32_t>& idx) {
+  const float thr = kth_largest(s, n, k, scratch);
+  int64_t greater = 0;
+  for (int64_t j = 0; j < n; ++j) greater += s[j] > thr;
+  int64_t equal_left = k - greater;  // ties at the threshold: the most recent keys stay
+  idx.clear();
+  for (int64_t j = n - 1; j >= 0; --j) {
+    if (s[j] > thr || (s[j] == thr && equal_left-- > 0)) idx.push_back(static_cast<int32_t>(j));
+  }
+}
+
+struct Shapes {
+  int64_t B, H, Hkv, G, T, S, D, blocks;
+};
+
+struct ThreadState {
+  at::Tensor scores;                         // [kBlockRows, S] float
+  std::vector<float> scratch;                // selection
+  std::vector<std::vector<int32_t>> kept;    // [G * rows] kept keys of sparse rows
+  std::vector<uint8_t> all_keys;             // [G * rows] 1 when the row reads all its keys
+  std::vector<int64_t> stamp;                // [S] KV-union marks
+  int64_t stamp_id = 0;
+  std::vector<double> q_reads, kv_reads;     // [H], [Hkv]
+};
+
+void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at::Tensor& out,
+               double scale, const RowRule& rule, const Shapes& sh, int64_t task,
+               ThreadState& st) {
+  // Largest blocks first (tasks are handed out in order): the last row block is the costliest.
+  const int64_t block = sh.blocks - 1 - task / (sh.B * sh.Hkv);
+  const int64_t bg = task % (sh.B * sh.Hkv);
+  const int64_t b = bg / sh.Hkv, g = bg % sh.Hkv;
+  const int64_t t0 = block * kBlockRows, rows = std::min(kBlockRows, sh.T - t0);
+  const int64_t pos0 = sh.S - sh.T + t0;  // absolute position of the block's first query
+  const int64_t nmax = pos0 + rows;       // keys any row of the block may read
+  at::Tensor kb = k[b][g].narrow(0, 0, nmax);  // [nmax, D]
+  at::Tensor vb = v[b][g].narrow(0, 0, nmax);
+  const float* vptr = vb.data_ptr<float>();
+  st.kept.resize(static_cast<size_t>(sh.G * rows));
+  st.all_keys.assign(static_cast<size_t>(sh.G * rows), 0);
+
+  for (int64_t gi = 0; gi < sh.G; ++gi) {
+    const int64_t h = g * sh.G + gi;
+    at::Tensor sc = st.scores.narrow(0, 0, rows).narrow(1, 0, nmax);  // [rows, nmax], row stride S
+    at::mm_out(sc, q[b][h].narrow(0, t0, rows), kb.t());
+    sc.mul_(scale);
+    float* sp = st.scores.data_ptr<float>();
+    const int64_t ld = st.scores.stride(0);
+
+    // Top-p needs each row's probabilities: one vectorised softmax over the causal block.
+    at::Tensor probs;
+    if (rule.kind == RowRule::Kind::kTopP && (*rule.p)[static_cast<size_t>(h)] < 1.0) {
+      for (int64_t r = 0; r < rows; ++r)
+        std::fill(sp + r * ld + pos0 + r + 1, sp + r * ld + nmax, kNegInf);
+      probs = at::softmax(sc, -1);
+    }
+
+    int64_t sparse_reads = 0, dense_reads = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t n = pos0 + r + 1;
+      const float* s = sp + r * ld;
+      auto& idx = st.kept[static_cast<size_t>(gi * rows + r)];
+      int64_t keep = n;
+      if (rule.kind == RowRule::Kind::kTopK) {
+        keep = std::min(n, (*rule.k)[static_cast<size_t>(h)]);
+      } else if (probs.defined()) {
+        const float* pr = probs.data_ptr<float>() + r * nmax;
+        keep = std::max<int64_t>(1, count_for_mass(pr, n, (*rule.p)[static_cast<size_t>(h)],
+                                                   st.scratch));
+      }
+      dense_reads += n;
+      sparse_reads += keep;
+      st.q_reads[static_cast<size_t>(h)] += static_cast<double>(keep);
+      if (keep >= n) {
+        st.all_keys[static_cast<size_t>(gi * rows + r)] = 1;
+        idx.clear();
+      } else {
+        select_top_k(s, n, keep, st.scratch, idx);
+      }
+    }
+
+    float* op = out[b][h].narrow(0, t0, rows).data_ptr<float>();
+    if (sparse_reads * 3 < dense_reads) {
+      // Sparse block: softmax and A·V over the kept keys, gathering rows of V.
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t n = pos0 + r + 1;
+        const float* s = sp + r * ld;
+        float* o = op + r * sh.D;
+        std::fill(o, o + sh.D, 0.0f);
+        const auto& idx = st.kept[static_cast<size_t>(gi * rows + r)];
+        const bool all = st.all_keys[static_cast<size_t>(gi * rows + r)] != 0;
+        float m = kNegInf;
+        if (all) {
+          for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
+        } else {
+          for (int32_t j : idx) m = std::max(m, s[j]);
+        }
+        double z = 0;
+        auto add = [&](int64_t j) {
+          const float w = std::exp(s[j] - m);
+          z += w;
+          axpy(o, vptr + j * sh.D, w, sh.D);
+        };
+        if (all) {
+          for (int64_t j = 0; j < n; ++j) add(j);
+        } else {
+          for (int32_t j : idx) add(j);
+        }
+        const auto inv = static_cast<float>(1.0 / z);
+        for (int64_t d = 0; d < sh.D; ++d) o[d] *= inv;
+      }
+    } else {
+      // Dense-ish block: mask to the kept keys, vectorised softmax, one BLAS product with V.
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t n = pos0 + r + 1;
+        float* s = sp + r * ld;
+        std::fill(s + n, s + nmax, kNegInf);
+        if (st.all_keys[static_cast<size_t>(gi * rows + r)] != 0) continue;
+        const auto& idx = st.kept[static_cast<size_t>(gi * rows + r)];
+        st.scratch.resize(idx.size());
+        for (size_t i = 0; i < idx.size(); ++i) st.scratch[i] = s[idx[i]];
+        std::fill(s, s + n, kNegInf);
+        for (size_t i = 0; i < idx.size(); ++i) s[idx[i]] = st.scratch[i];
+      }
+      at::Tensor ob = out[b][h].narrow(0, t0, rows);
+      at::mm_out(ob, at::softmax(sc, -1), vb);
+    }
+  }
+
+  // KV-side reads: per query row, the union of the keys its group's heads kept.
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = pos0 + r + 1;
+    bool any_all = false;
+    for (int64_t gi = 0; gi < sh.G; ++gi) any_all |= st.all_keys[static_cast<size_t>(gi * rows + r)] != 0;
+    if (any_all) {
+      st.kv_reads[static_cast<size_t>(g)] += static_cast<double>(n);
+      continue;
+    }
+    const int64_t id = ++st.stamp_id;
+    int64_t uni = 0;
+    for (int64_t gi = 0; gi < sh.G; ++gi)
+      for (int32_t j : st.kept[static_cast<size_t>(gi * rows + r)])
+        if (st.stamp[static_cast<size_t>(j)] != id) {
+          st.stamp[static_cast<size_t>(j)] = id;
+          ++uni;
+        }
+    st.kv_reads[static_cast<size_t>(g)] += static_cast<double>(uni);
+  }
+}
+
+}  // namespace
+
+at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               double scale, const RowRule& rule, ReadsCount* reads) {
+  CSA_CHECK(q.is_cpu() && q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat &&
+                v.scalar_type() == at::kFloat,
+            "fused_attention_cpu needs float32 CPU tensors");
+  CSA_CHECK(rule.kind != RowRule::Kind::kTopK || rule.k != nullptr, "top-k rule without budgets");
+  CSA_CHECK(rule.kind != RowRule::Kind::kTopP || rule.p != nullptr, "top-p rule without masses");
+  at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+  Shapes sh{};
+  sh.B = q.size(0), sh.H = q.size(1), sh.T = q.size(2), sh.D = q.size(3);
+  sh.Hkv = k.size(1), sh.S = k.size(2);
+  CSA_CHECK(sh.H % sh.Hkv == 0 && sh.S >= sh.T, "attention shapes disagree");
+  sh.G = sh.H / sh.Hkv;
+  sh.blocks = (sh.T + kBlockRows - 1) / kBlockRows;
+  at::Tensor out = at::empty({sh.B, sh.H, sh.T, sh.D}, q.options());
+  const int64_t tasks = sh.B * sh.Hkv * sh.blocks;
+
+  std::atomic<int64_t> next{0};
+  std::mutex merge;
+  std::vector<double> q_reads(static_cast<size_t>(sh.H), 0.0), kv_reads(static_cast<size_t>(sh.Hkv), 0.0);
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), tasks));
+  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
+    ThreadState st;
+    st.scores = at::empty({kBlockRows, sh.S}, q.options());
+    st.stamp.assign(static_cast<size_t>(sh.S), 0);
+    st.q_reads.assign(static_cast<size_t>(sh.H), 0.0);
+    st.kv_reads.assign(static_cast<size_t>(sh.Hkv), 0.0);
+    for (int64_t t = next++; t < tasks; t = next++)
+      run_block(qc, kc, vc, out, scale, rule, sh, t, st);
+    std::lock_guard<std::mutex> lock(merge);
+    for (int64_t h = 0; h < sh.H; ++h) q_reads[static_cast<size_t>(h)] += st.q_reads[static_cast<size_t>(h)];
+    for (int64_t g = 0; g < sh.Hkv; ++g) kv_reads[static_cast<size_t>(g)] += st.kv_reads[static_cast<size_t>(g)];
+  });
+  if (reads != nullptr) {
+    reads->q = std::move(q_reads);
+    reads->kv = std::move(kv_reads);
+  }
+  return out;
+}
+
+}  // namespace csa
