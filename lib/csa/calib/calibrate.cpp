@@ -23,7 +23,7 @@ Policy calibrate(const CalibrateOptions& o, const std::string& command) {
   proto.ctx = o.ctx;
   proto.stride = o.ctx;  // placeholder; calibration windows do not overlap
   proto.batch = o.batch;
-  proto = resolve_protocol(proto, c, "--ctx");
+  proto = resolve_protocol(proto, c, "--ctx", model.device.is_cuda());
   const int64_t ctx = proto.ctx;
 
   Corpus corpus = load_corpus(o.corpus, model, o.corpus_options);

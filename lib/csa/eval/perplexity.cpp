@@ -28,7 +28,8 @@ Json EvalProtocol::to_json() const {
           {"protocol", "sliding-window (Hugging Face fixed-length perplexity)"}};
 }
 
-EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::string& flag_ctx) {
+EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::string& flag_ctx,
+                              bool on_gpu) {
   if (p.ctx == 0) p.ctx = c.n_ctx;
   if (p.ctx < 2) throw UsageError(flag_ctx + " must be >= 2");
   if (p.ctx > c.n_ctx)
@@ -38,7 +39,7 @@ EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::s
   if (p.stride < 1 || p.stride > p.ctx)
     throw UsageError("--stride must be in [1, ctx=" + std::to_string(p.ctx) + "]");
   if (p.buckets < 1 || p.buckets > p.ctx) throw UsageError("--buckets must be in [1, ctx]");
-  if (p.batch == 0) p.batch = std::max<int64_t>(1, 8192 / p.ctx);
+  if (p.batch == 0) p.batch = std::max<int64_t>(1, (on_gpu ? 65536 : 8192) / p.ctx);
   return p;
 }
 

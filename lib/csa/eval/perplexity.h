@@ -32,7 +32,10 @@ struct EvalProtocol {
 };
 
 // Resolves zeros to defaults and checks against the model (ctx <= max_position_embeddings...).
-EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::string& flag_ctx);
+// Fills defaults: ctx = the model's, stride = ctx / 2, batch = 8192 / ctx windows per forward on
+// CPU, 65536 / ctx on a GPU (which needs wide batches to be busy).
+EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::string& flag_ctx,
+                              bool on_gpu = false);
 
 struct PassResult {
   std::string label;

@@ -34,7 +34,7 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
   const ModelConfig& c = model.config;
   Policy policy = Policy::read(o.policy);
   policy.check_model(model, o.policy, o.allow_other_weights);
-  EvalProtocol proto = resolve_protocol(o.protocol, c, "--ctx");
+  EvalProtocol proto = resolve_protocol(o.protocol, c, "--ctx", model.device.is_cuda());
   Corpus corpus = load_corpus(o.corpus, model, o.corpus_options);
 
   int64_t offset = o.offset;
@@ -105,7 +105,7 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
   RunClock clock;
   Model model = o.model.load();
   const ModelConfig& c = model.config;
-  EvalProtocol proto = resolve_protocol(o.protocol, c, "--ctx");
+  EvalProtocol proto = resolve_protocol(o.protocol, c, "--ctx", model.device.is_cuda());
   std::vector<SparsitySpec> specs;
   if (!o.policy.empty()) {
     Policy policy = Policy::read(o.policy);
