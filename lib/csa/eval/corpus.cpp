@@ -1,6 +1,8 @@
 #include "csa/eval/corpus.h"
 
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 
 #include "csa/core/error.h"
 #include "csa/core/file.h"
@@ -9,9 +11,8 @@
 #include "csa/tokenizer/tokenizer.h"
 
 namespace csa {
-namespace {
 
-std::vector<int64_t> parse_ids(const std::string& text, const std::string& path) {
+std::vector<int64_t> parse_token_ids(std::string_view text, const std::string& origin) {
   std::vector<int64_t> ids;
   size_t i = 0;
   const size_t n = text.size();
@@ -20,22 +21,25 @@ std::vector<int64_t> parse_ids(const std::string& text, const std::string& path)
                      text[i] == '[' || text[i] == ']'))
       ++i;
   };
+  auto bad = [&](size_t at, const std::string& what) {
+    return InputError(origin + ": " + what + " at byte " + std::to_string(at) +
+                      " (expected token ids separated by whitespace or commas, or a JSON array)");
+  };
   skip();
   while (i < n) {
     size_t start = i;
     if (text[i] == '-') ++i;
     while (i < n && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-    if (i == start || (i == start + 1 && text[start] == '-'))
-      throw InputError(path + ": --pretokenized file has a non-integer at byte " +
-                       std::to_string(start) + " (expected ids separated by whitespace or a "
-                       "JSON array)");
-    ids.push_back(std::stoll(text.substr(start, i - start)));
+    if (i == start || (i == start + 1 && text[start] == '-')) throw bad(start, "not an integer");
+    const std::string digits(text.substr(start, i - start));
+    errno = 0;
+    const long long v = std::strtoll(digits.c_str(), nullptr, 10);
+    if (errno == ERANGE) throw bad(start, "integer '" + digits + "' out of range");
+    ids.push_back(static_cast<int64_t>(v));
     skip();
   }
   return ids;
 }
-
-}  // namespace
 
 Json Corpus::identity() const {
   return {{"path", path}, {"sha256", sha256}, {"bytes", bytes}, {"tokenization", tokenization},
@@ -63,13 +67,13 @@ Corpus load_corpus(const std::string& path, const Model& model, const CorpusOpti
   c.sha256 = sha256_hex(text);
   if (text.empty()) throw InputError(path + ": the corpus is empty");
   if (options.pretokenized) {
-    c.ids = parse_ids(text, path);
+    c.ids = parse_token_ids(text, path + " (--pretokenized)");
     c.tokenization = "pretokenized ids";
     if (c.ids.empty()) throw InputError(path + ": the pretokenized corpus holds no ids");
     for (size_t i = 0; i < c.ids.size(); ++i)
       if (c.ids[i] < 0 || c.ids[i] >= model.config.vocab_size)
-        throw InputError(path + ": token id " + std::to_string(c.ids[i]) + " (the " +
-                         std::to_string(i + 1) + "th) is outside the model's vocabulary of " +
+        throw InputError(path + ": token id " + std::to_string(c.ids[i]) + " (at index " +
+                         std::to_string(i) + ") is outside the model's vocabulary of " +
                          std::to_string(model.config.vocab_size));
     return c;
   }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "csa/core/json.h"
@@ -31,6 +32,11 @@ struct Corpus {
   std::vector<int64_t> slice(int64_t offset, int64_t count, int64_t minimum,
                              const std::string& what) const;
 };
+
+// Token ids written as text: whitespace- or comma-separated integers, optionally inside a JSON
+// array ("[1, 2, 3]", "1 2 3", "1,2\n3"). A non-integer or an id that does not fit in 64 bits is
+// an InputError naming `origin` and the byte offset. Range checks are the caller's.
+std::vector<int64_t> parse_token_ids(std::string_view text, const std::string& origin);
 
 // Errors name the file: missing/unreadable (IoError), empty, invalid UTF-8 at byte N, ids outside
 // the model's vocabulary, no tokenizer in the model (InputError).
