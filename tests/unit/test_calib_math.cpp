@@ -1,0 +1,547 @@
+// The math of calibration and evaluation pinned against hand-computed cases and naive references:
+// diffuseness statistics, top-k / top-p masks (ties -> the most recent key), reads accounting
+// (query side and the KV-side union under GQA), budget allocation, sliding-window planning.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <set>
+#include <vector>
+
+#include "csa/attention/attention.h"
+#include "csa/attention/select.h"
+#include "csa/attention/sparsity.h"
+#include "csa/calib/policy.h"
+#include "csa/calib/stats.h"
+#include "csa/core/error.h"
+#include "csa/eval/perplexity.h"
+#include "support.h"
+
+using namespace csa;
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+using Grid = std::vector<std::vector<int64_t>>;
+
+// A [1, H, T, S] float tensor from nested rows; entries past a row's causal end become -inf.
+at::Tensor scores_tensor(const std::vector<std::vector<std::vector<float>>>& heads, int64_t q_pos0) {
+  const auto H = static_cast<int64_t>(heads.size());
+  const auto T = static_cast<int64_t>(heads[0].size());
+  const auto S = static_cast<int64_t>(heads[0][0].size());
+  at::Tensor t = at::empty({1, H, T, S}, at::kFloat);
+  auto a = t.accessor<float, 4>();
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t r = 0; r < T; ++r)
+      for (int64_t s = 0; s < S; ++s)
+        a[0][h][r][s] = s <= q_pos0 + r ? heads[static_cast<size_t>(h)][static_cast<size_t>(r)]
+                                               [static_cast<size_t>(s)]
+                                        : -kInf;
+  return t;
+}
+
+// Which keys of each row stayed finite: [B*H*T] sets of key indices.
+std::vector<std::set<int64_t>> kept_sets(const at::Tensor& scores) {
+  at::Tensor s = scores.contiguous();
+  const int64_t rows = s.numel() / s.size(-1), S = s.size(-1);
+  const float* p = s.data_ptr<float>();
+  std::vector<std::set<int64_t>> out(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < S; ++j)
+      if (std::isfinite(p[r * S + j])) out[static_cast<size_t>(r)].insert(j);
+  return out;
+}
+
+// Key order of the reference: higher value first, ties -> the more recent (larger) index first.
+std::vector<int64_t> ranked(const std::vector<float>& v, int64_t n) {
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+    const float x = v[static_cast<size_t>(a)], y = v[static_cast<size_t>(b)];
+    return x != y ? x > y : a > b;
+  });
+  return idx;
+}
+
+// Naive top-k of one causal row of n keys.
+std::set<int64_t> naive_top_k(const std::vector<float>& row, int64_t n, int64_t k) {
+  std::vector<int64_t> order = ranked(row, n);
+  return std::set<int64_t>(order.begin(), order.begin() + std::min(k, n));
+}
+
+// Naive top-p of one causal row: the fewest keys, in the reference order, whose softmax mass
+// (float probabilities as the hook sees them, summed in double) reaches p.
+std::set<int64_t> naive_top_p(const std::vector<float>& probs, int64_t n, double p) {
+  std::vector<int64_t> order = ranked(probs, n);
+  std::set<int64_t> keep;
+  double mass = 0;
+  for (int64_t j : order) {
+    keep.insert(j);
+    mass += probs[static_cast<size_t>(j)];
+    if (mass >= p) break;
+  }
+  return keep;
+}
+
+std::vector<float> row_of(const at::Tensor& t, int64_t b, int64_t h, int64_t r) {
+  at::Tensor row = t[b][h][r].contiguous();
+  return std::vector<float>(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Diffuseness statistics
+
+TEST_CASE("row diffuseness: exp(entropy) and keys-to-mass on hand-computed rows", "[unit]") {
+  std::vector<float> scratch;
+  auto eff = [&](const std::vector<float>& p, double tau) {
+    auto [h, k] = row_diffuseness(p.data(), static_cast<int64_t>(p.size()), tau, scratch);
+    return std::make_pair(std::exp(h), k);
+  };
+  // Uniform over 4 keys: H = ln 4, exp(H) = 4; 0.25 per key, so tau 0.5 -> 2, 0.75 -> 3
+  // (reaching tau exactly counts), 0.9 -> 4.
+  {
+    std::vector<float> u(4, 0.25f);
+    CHECK(eff(u, 0.5).first == Approx(4.0).epsilon(1e-9));
+    CHECK(eff(u, 0.5).second == 2);
+    CHECK(eff(u, 0.75).second == 3);
+    CHECK(eff(u, 0.9).second == 4);
+    CHECK(eff(u, 1.0).second == 4);
+  }
+  // One-hot: H = 0, one key for every tau; zero-probability keys add nothing to H.
+  CHECK(eff({0, 1, 0}, 0.9).first == Approx(1.0));
+  CHECK(eff({0, 1, 0}, 0.9).second == 1);
+  CHECK(eff({1}, 1.0).second == 1);
+  // [1/2, 1/4, 1/8, 1/8]: H = 1.75 ln 2 -> exp(H) = 2^1.75; mass 0.5 | 0.75 | 0.875 | 1.
+  {
+    std::vector<float> p = {0.125f, 0.5f, 0.125f, 0.25f};  // order does not matter
+    CHECK(eff(p, 0.5).first == Approx(std::pow(2.0, 1.75)).epsilon(1e-9));
+    CHECK(eff(p, 0.5).second == 1);
+    CHECK(eff(p, 0.6).second == 2);
+    CHECK(eff(p, 0.8).second == 3);
+    CHECK(eff(p, 0.9).second == 4);
+  }
+  // Five equal keys (0.2 each): tau 0.41 needs 3, tau 0.39 needs 2.
+  CHECK(eff(std::vector<float>(5, 0.2f), 0.41).second == 3);
+  CHECK(eff(std::vector<float>(5, 0.2f), 0.39).second == 2);
+}
+
+TEST_CASE("keys-to-mass matches a sort-based reference on random rows", "[unit]") {
+  at::manual_seed(11);
+  std::vector<float> scratch;
+  for (int64_t n : {1, 2, 3, 7, 64, 301}) {
+    for (bool ties : {false, true}) {
+      at::Tensor x = at::randn({n});
+      if (ties) x = x.round();  // many equal probabilities
+      at::Tensor p = at::softmax(x, 0).contiguous();
+      std::vector<float> v(p.data_ptr<float>(), p.data_ptr<float>() + n);
+      for (double tau : {0.1, 0.5, 0.9, 0.99}) {
+        INFO("n " << n << " ties " << ties << " tau " << tau);
+        CHECK(count_for_mass(v.data(), n, tau, scratch) ==
+              static_cast<int64_t>(naive_top_p(v, n, tau).size()));
+      }
+    }
+  }
+}
+
+TEST_CASE("the statistics observer averages per cell over causal rows only", "[unit]") {
+  // One layer, two heads, three query rows over three keys (q_pos0 = 0):
+  //   head 0: [1 | .5 .5 | .5 .25 .25]   head 1: [1 | 1 0 | 1/3 1/3 1/3]
+  // Entries past the causal end hold garbage that must be ignored.
+  const float g = 0.7f;
+  std::vector<std::vector<std::vector<float>>> heads = {
+      {{1, g, g}, {0.5f, 0.5f, g}, {0.5f, 0.25f, 0.25f}},
+      {{1, g, g}, {1, 0, g}, {1 / 3.f, 1 / 3.f, 1 / 3.f}}};
+  at::Tensor probs = at::empty({1, 2, 3, 3});
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t r = 0; r < 3; ++r)
+      for (int64_t s = 0; s < 3; ++s)
+        probs[0][h][r][s] = heads[static_cast<size_t>(h)][static_cast<size_t>(r)][static_cast<size_t>(s)];
+  AttentionStatsObserver obs(1, 2, 0.9);
+  obs.observe_probs(ScoreBlock{0, 0}, probs);
+  auto r = obs.result();
+  REQUIRE(obs.rows_per_cell() == 3);
+  const double h_row2 = 0.5 * std::log(2.0) + 0.5 * std::log(4.0);  // [.5 .25 .25]
+  CHECK(r[0][0].entropy == Approx((0 + std::log(2.0) + h_row2) / 3).epsilon(1e-6));
+  CHECK(r[0][0].effective_keys == Approx((1 + 2 + std::exp(h_row2)) / 3).epsilon(1e-6));
+  CHECK(r[0][0].mass_keys == Approx((1 + 2 + 3) / 3.0));  // tau 0.9
+  CHECK(r[0][0].causal_keys == Approx(2.0));              // (1 + 2 + 3) / 3
+  CHECK(r[0][1].effective_keys == Approx((1 + 1 + 3) / 3.0).epsilon(1e-6));
+  CHECK(r[0][1].mass_keys == Approx((1 + 1 + 3) / 3.0));
+
+  // A later chunk (q_pos0 = 2, one row over 3 keys) and a second batch row: means over all rows.
+  at::Tensor more = at::tensor({0.25f, 0.25f, 0.5f, 1.f, 0.f, 0.f}).view({2, 1, 1, 3})
+                        .expand({2, 2, 1, 3}).contiguous();
+  obs.observe_probs(ScoreBlock{0, 2}, more);
+  r = obs.result();
+  CHECK(obs.rows_per_cell() == 5);
+  const double h_quarter = 0.5 * std::log(4.0) + 0.5 * std::log(2.0);  // [.25 .25 .5]
+  CHECK(r[0][0].effective_keys == Approx((1 + 2 + std::exp(h_row2) + std::exp(h_quarter) + 1) / 5)
+                                      .epsilon(1e-6));
+  CHECK(r[0][0].causal_keys == Approx((1 + 2 + 3 + 3 + 3) / 5.0));
+}
+
+TEST_CASE("uniform attention through attend(): i + 1 effective keys for query i", "[unit]") {
+  // q = 0 gives equal scores, so query i spreads evenly over its i + 1 causal keys.
+  const int64_t T = 8;
+  at::Tensor q = at::zeros({1, 2, T, 4}), k = at::randn({1, 1, T, 4}), v = at::randn({1, 1, T, 4});
+  AttentionStatsObserver obs(1, 2, 0.5);
+  AttentionOptions opts;
+  opts.max_score_bytes = 2 * 3 * T * 4;  // chunked: blocks of 3 rows
+  attend(q, k, v, 1.0, 0, &obs, opts);
+  auto r = obs.result();
+  CHECK(obs.rows_per_cell() == T);
+  for (int h = 0; h < 2; ++h) {
+    CHECK(r[0][static_cast<size_t>(h)].effective_keys == Approx(4.5).epsilon(1e-5));  // mean 1..8
+    // ceil(0.5 * n) for n = 1..8: 1 1 2 2 3 3 4 4 -> mean 2.5
+    CHECK(r[0][static_cast<size_t>(h)].mass_keys == Approx(2.5));
+    CHECK(r[0][static_cast<size_t>(h)].causal_keys == Approx(4.5));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Top-k / top-p masks
+
+TEST_CASE("top-k keeps the k highest keys, ties to the most recent, short rows whole", "[unit]") {
+  std::vector<float> scratch;
+  // Hand cases on one row of 5 keys.
+  auto keep = [&](std::vector<float> s, int64_t k) {
+    keep_top_k(s.data(), static_cast<int64_t>(s.size()), k, scratch);
+    std::set<int64_t> kept;
+    for (size_t j = 0; j < s.size(); ++j)
+      if (std::isfinite(s[j])) kept.insert(static_cast<int64_t>(j));
+    return kept;
+  };
+  CHECK(keep({3, 1, 3, 2, 3}, 1) == std::set<int64_t>{4});
+  CHECK(keep({3, 1, 3, 2, 3}, 2) == std::set<int64_t>{2, 4});
+  CHECK(keep({3, 1, 3, 2, 3}, 4) == std::set<int64_t>{0, 2, 3, 4});
+  CHECK(keep({5, 5, 5, 5, 5}, 3) == std::set<int64_t>{2, 3, 4});
+  CHECK(keep({9, 1, 1, 1, 0}, 2) == std::set<int64_t>{0, 3});
+  CHECK(kth_largest(std::vector<float>{3, 1, 3, 2, 3}.data(), 5, 4, scratch) == 2.f);
+
+  // Through the hook: head budgets 1 and 3 over 4 rows (q_pos0 = 0); rows with fewer causal
+  // keys than the budget keep them all, untouched.
+  at::Tensor s = scores_tensor({{{2, 0, 0, 0}, {1, 1, 0, 0}, {0, 4, 4, 0}, {1, 2, 3, 4}},
+                                {{2, 0, 0, 0}, {1, 1, 0, 0}, {0, 4, 4, 0}, {1, 2, 3, 4}}},
+                               0);
+  at::Tensor before = s.clone();
+  SparseAttentionHook hook(SparsitySpec::top_k({{1, 3}}, "hand"), 1, 2, 2, 4);
+  hook.mask_scores(ScoreBlock{0, 0}, s);
+  auto kept = kept_sets(s);
+  using Set = std::set<int64_t>;
+  // head 0, k = 1
+  CHECK(kept[0] == Set{0});
+  CHECK(kept[1] == Set{1});     // tie 1 = 1: the most recent
+  CHECK(kept[2] == Set{2});     // tie 4 = 4: the most recent
+  CHECK(kept[3] == Set{3});
+  // head 1, k = 3
+  CHECK(kept[4] == Set{0});
+  CHECK(kept[5] == Set{0, 1});  // shorter than the budget: whole
+  CHECK(kept[6] == Set{0, 1, 2});
+  CHECK(kept[7] == Set{1, 2, 3});
+  // Kept entries keep their values.
+  CHECK(s[0][1][2].equal(before[0][1][2]));
+}
+
+TEST_CASE("top-k through the hook matches a naive reference on random blocks", "[unit]") {
+  at::manual_seed(5);
+  // B 2, H 4 (2 KV heads), chunks starting at q_pos0 = 0 and 9 over S = 17 keys.
+  const std::vector<int64_t> budgets = {1, 2, 5, 40};
+  for (int64_t q_pos0 : {0, 9}) {
+    for (bool ties : {false, true}) {
+      const int64_t T = 17 - q_pos0, S = 17;
+      at::Tensor x = at::randn({2, 4, T, S});
+      if (ties) x = (x * 1.5).round();
+      x.masked_fill_(causal_mask(q_pos0, T, S, x.options()).isinf().view({1, 1, T, S}), -kInf);
+      at::Tensor ref = x.clone();
+      SparseAttentionHook hook(SparsitySpec::top_k({budgets}, "r"), 1, 4, 2, 1000);
+      hook.mask_scores(ScoreBlock{0, q_pos0}, x);
+      auto kept = kept_sets(x);
+      size_t row = 0;
+      for (int64_t b = 0; b < 2; ++b)
+        for (int64_t h = 0; h < 4; ++h)
+          for (int64_t r = 0; r < T; ++r, ++row) {
+            INFO("q_pos0 " << q_pos0 << " ties " << ties << " b " << b << " h " << h << " r " << r);
+            const int64_t n = q_pos0 + r + 1;
+            CHECK(kept[row] == naive_top_k(row_of(ref, b, h, r), n, budgets[static_cast<size_t>(h)]));
+          }
+    }
+  }
+}
+
+TEST_CASE("top-p keeps the fewest keys reaching p, ties to the most recent", "[unit]") {
+  // Probabilities [1/2, 1/4, 1/8, 1/8] from log scores; row of 4 keys, q_pos0 = 3.
+  const float l2 = std::log(2.f);
+  std::vector<float> row = {-l2, -2 * l2, -3 * l2, -3 * l2};
+  auto kept_for = [&](double p) {
+    at::Tensor s = scores_tensor({{row}}, 3);
+    SparseAttentionHook hook(SparsitySpec::top_p(1, 1, p), 1, 1, 1, 1000);
+    hook.mask_scores(ScoreBlock{0, 3}, s);
+    return std::make_pair(kept_sets(s)[0], hook.tally().q_sparse[0][0]);
+  };
+  using Set = std::set<int64_t>;
+  CHECK(kept_for(0.45).first == Set{0});
+  CHECK(kept_for(0.7).first == Set{0, 1});
+  CHECK(kept_for(0.8).first == Set{0, 1, 3});  // the 1/8 tie: the more recent key
+  CHECK(kept_for(0.8).second == 3);             // reads = the size of the top-p set
+  CHECK(kept_for(0.95).first == Set{0, 1, 2, 3});
+
+  // Random blocks against the naive reference.
+  at::manual_seed(6);
+  const int64_t T = 12, S = 12;
+  for (bool ties : {false, true}) {
+    at::Tensor x = at::randn({1, 3, T, S}) * 2;
+    if (ties) x = x.round();
+    x.masked_fill_(causal_mask(0, T, S, x.options()).isinf().view({1, 1, T, S}), -kInf);
+    at::Tensor probs = at::softmax(x, -1).contiguous();
+    SparsitySpec spec = SparsitySpec::top_p(1, 3, 0.5);
+    spec.p = {{0.3, 0.6, 0.9}};
+    SparseAttentionHook hook(spec, 1, 3, 3, 1000);
+    hook.mask_scores(ScoreBlock{0, 0}, x);
+    auto kept = kept_sets(x);
+    double reads = 0;
+    for (int64_t h = 0; h < 3; ++h)
+      for (int64_t r = 0; r < T; ++r) {
+        INFO("ties " << ties << " h " << h << " r " << r);
+        auto want = naive_top_p(row_of(probs, 0, h, r), r + 1, spec.p[0][static_cast<size_t>(h)]);
+        CHECK(kept[static_cast<size_t>(h * T + r)] == want);
+        reads += static_cast<double>(want.size());
+      }
+    CHECK(hook.tally().q_sparse_total() == reads);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads accounting
+
+TEST_CASE("reads: query side per head, KV side the union over a group's heads", "[unit]") {
+  // H 4, Hkv 2 (heads 0,1 -> KV 0; heads 2,3 -> KV 1), k = 1 everywhere, 4 rows from q_pos0 0.
+  // head 0: key 0 always (a sink)         head 1: the newest key (previous-token-like)
+  // head 2: key 0 always                  head 3: key 0 always
+  std::vector<std::vector<float>> sink = {{5, 0, 0, 0}, {5, 0, 0, 0}, {5, 0, 0, 0}, {5, 0, 0, 0}};
+  std::vector<std::vector<float>> diag = {{5, 0, 0, 0}, {0, 5, 0, 0}, {0, 0, 5, 0}, {0, 0, 0, 5}};
+  at::Tensor s = scores_tensor({sink, diag, sink, sink}, 0);
+  SparseAttentionHook hook(SparsitySpec::uniform_top_k(2, 4, 1), 2, 4, 2, 4);
+  hook.mask_scores(ScoreBlock{0, 0}, s);
+  const ReadsTally& t = hook.tally();
+  // Query side: one key per row, 4 rows per head.
+  for (int h = 0; h < 4; ++h) CHECK(t.q_sparse[0][static_cast<size_t>(h)] == 4);
+  // KV 0: row 0 {0}, rows 1..3 {0, i} -> 1 + 2 + 2 + 2 = 7. KV 1: {0} every row -> 4.
+  CHECK(t.kv_sparse[0][0] == 7);
+  CHECK(t.kv_sparse[0][1] == 4);
+  // Layer 1 was never masked here; count_pass adds the dense denominators (1+2+3+4 = 10 per
+  // head and per KV head, both layers) and nothing sparse for active layers.
+  hook.count_pass(1, 4);
+  CHECK(t.q_dense[0][0] == 10);
+  CHECK(t.kv_dense[1][1] == 10);
+  CHECK(t.q_sparse[1][0] == 0);
+  CHECK(t.q_sparse_total() == 16);
+  CHECK(t.q_dense_total() == 80);
+  CHECK(t.kv_sparse_total() == 11);
+  CHECK(t.kv_dense_total() == 40);
+  CHECK(t.q_fraction() == Approx(16.0 / 80));
+  CHECK(t.kv_fraction() == Approx(11.0 / 40));
+}
+
+TEST_CASE("reads: layers whose budgets cover the context are inactive and count dense",
+          "[unit]") {
+  // Layer 0 budgets 2 (< context 4): active. Layer 1 budgets 4 (= context): inactive.
+  SparseAttentionHook hook(SparsitySpec::top_k({{2, 2}, {4, 9}}, "t"), 2, 2, 1, 4);
+  CHECK(hook.active(0));
+  CHECK_FALSE(hook.active(1));
+  at::Tensor s = at::randn({3, 2, 4, 4});
+  s.masked_fill_(causal_mask(0, 4, 4, s.options()).isinf().view({1, 1, 4, 4}), -kInf);
+  hook.mask_scores(ScoreBlock{0, 0}, s);
+  hook.count_pass(3, 4);
+  const ReadsTally& t = hook.tally();
+  // Layer 0, per head and batch row: min(2, i + 1) for i = 0..3 -> 1 + 2 + 2 + 2 = 7; B = 3.
+  CHECK(t.q_sparse[0][0] == 21);
+  CHECK(t.q_sparse[0][1] == 21);
+  CHECK(t.q_dense[0][0] == 30);
+  // Layer 1: dense reads on both sides.
+  CHECK(t.q_sparse[1][0] == 30);
+  CHECK(t.q_sparse[1][1] == 30);
+  CHECK(t.kv_sparse[1][0] == 30);
+  // The MQA group's union on layer 0 lies between one head's reads and the dense count.
+  CHECK(t.kv_sparse[0][0] >= 21);
+  CHECK(t.kv_sparse[0][0] <= 30);
+  CHECK(t.q_fraction() == Approx((21 + 21 + 30 + 30) / 120.0));
+}
+
+TEST_CASE("reads: top-k through attend() sums min(k, i + 1) whatever the kernel", "[unit]") {
+  at::manual_seed(9);
+  const int64_t B = 2, H = 4, Hkv = 2, T = 13;
+  at::Tensor q = at::randn({B, H, T, 8}), k = at::randn({B, Hkv, T, 8}), v = at::randn({B, Hkv, T, 8});
+  const std::vector<int64_t> ks = {1, 3, 6, 100};
+  double expect = 0;
+  for (int64_t kh : ks)
+    for (int64_t i = 0; i < T; ++i) expect += static_cast<double>(B * std::min(kh, i + 1));
+  // Default options (whichever kernel attend() picks for a top-k hook) and a chunked score path.
+  for (int64_t max_bytes : {int64_t(64) << 20, int64_t(B * H * 3 * T * 4)}) {
+    INFO("max_score_bytes " << max_bytes);
+    SparseAttentionHook hook(SparsitySpec::top_k({ks}, "k"), 1, H, Hkv, 1000);
+    AttentionOptions opts;
+    opts.max_score_bytes = max_bytes;
+    attend(q, k, v, 0.3, 0, &hook, opts);
+    CHECK(hook.tally().q_sparse_total() == expect);
+    // KV side: each group reads at least its widest head and at most the dense count.
+    for (int64_t g = 0; g < Hkv; ++g) {
+      double widest = 0;
+      for (int64_t h = g * 2; h < g * 2 + 2; ++h) widest = std::max(widest, hook.tally().q_sparse[0][static_cast<size_t>(h)]);
+      CHECK(hook.tally().kv_sparse[0][static_cast<size_t>(g)] >= widest);
+      CHECK(hook.tally().kv_sparse[0][static_cast<size_t>(g)] <= B * T * (T + 1) / 2.0);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Budget allocation
+
+TEST_CASE("allocation: proportional to diffuseness, rounded, floored, capped", "[unit]") {
+  AllocationRule rule;
+  rule.k_max = 16;
+  rule.floor = 1;
+  CHECK(allocate_budgets({{1, 2}, {4, 8}}, rule, 1) == Grid{{2, 4}, {8, 16}});
+  // Rounding: k_max * d / max(d) = 0.5, 1.5, 2.5, 5 -> half away from zero: 1, 2, 3, 5.
+  rule.k_max = 5;
+  CHECK(allocate_budgets({{1, 3, 5, 10}}, rule, 1) == Grid{{1, 2, 3, 5}});
+  // 0.49 rounds to 0 and the floor lifts it; floor 2 lifts the 1s too.
+  CHECK(allocate_budgets({{0.98, 10}}, rule, 1) == Grid{{1, 5}});
+  rule.floor = 2;
+  CHECK(allocate_budgets({{1, 3, 5, 10}}, rule, 1) == Grid{{2, 2, 3, 5}});
+  // A floor above the cap gives the cap everywhere (the cap wins).
+  rule.floor = 8;
+  rule.k_max = 4;
+  CHECK(allocate_budgets({{1, 2}, {3, 4}}, rule, 1) == Grid{{4, 4}, {4, 4}});
+  // All-zero diffuseness: every cell at the floor.
+  rule.floor = 3;
+  rule.k_max = 10;
+  CHECK(allocate_budgets({{0, 0}, {0, 0}}, rule, 1) == Grid{{3, 3}, {3, 3}});
+  // The most diffuse cell always gets exactly k_max.
+  rule.floor = 1;
+  rule.k_max = 7;
+  CHECK(allocate_budgets({{2.5, 9.75}, {9.75, 0.1}}, rule, 1) == Grid{{2, 7}, {7, 1}});
+  // Bad rules.
+  rule.k_max = 0;
+  CHECK_THROWS_AS(allocate_budgets({{1}}, rule, 1), UsageError);
+  rule.k_max = 4;
+  rule.floor = 0;
+  CHECK_THROWS_AS(allocate_budgets({{1}}, rule, 1), UsageError);
+}
+
+TEST_CASE("allocation per KV group: each group takes its most diffuse head", "[unit]") {
+  AllocationRule rule;
+  rule.k_max = 8;
+  rule.floor = 1;
+  const std::vector<std::vector<double>> d = {{1, 4, 2, 2}, {8, 0, 0.5, 1}};
+  CHECK(allocate_budgets(d, rule, 2) == Grid{{1, 4, 2, 2}, {8, 1, 1, 1}});  // per head
+  rule.per_kv_group = true;
+  CHECK(allocate_budgets(d, rule, 2) == Grid{{4, 4, 2, 2}, {8, 8, 1, 1}});
+  CHECK(allocate_budgets(d, rule, 1) == Grid{{1, 4, 2, 2}, {8, 1, 1, 1}});  // MHA: no grouping
+  CHECK(allocate_budgets(d, rule, 4) == Grid{{4, 4, 4, 4}, {8, 8, 8, 8}});  // MQA
+}
+
+TEST_CASE("a policy re-caps from its statistics and survives a JSON round trip", "[unit]") {
+  Policy p;
+  p.model = {{"name", "hand"}, {"family", "llama"}, {"n_layer", 2}, {"n_head", 4}, {"n_head_kv", 2}};
+  p.metric = DiffusenessMetric::kMassKeys;
+  p.stats.assign(2, std::vector<CellStats>(4));
+  const std::vector<std::vector<double>> mass = {{1, 4, 2, 2}, {8, 0, 0.5, 1}};
+  for (size_t l = 0; l < 2; ++l)
+    for (size_t h = 0; h < 4; ++h) {
+      p.stats[l][h].mass_keys = mass[l][h];
+      p.stats[l][h].effective_keys = 1;  // not the chosen metric: must not matter
+    }
+  p.rule.floor = 1;
+  p.rule.per_kv_group = true;
+  Policy q = p.recapped(16);
+  CHECK(q.budgets == Grid{{8, 8, 4, 4}, {16, 16, 2, 2}});
+  CHECK(q.rule.k_max == 16);
+  Policy back = Policy::from_json(q.to_json(), "round trip");
+  CHECK(back.budgets == q.budgets);
+  CHECK(back.rule.k_max == 16);
+  CHECK(back.rule.per_kv_group);
+  CHECK(back.recapped(8).budgets == Grid{{4, 4, 2, 2}, {8, 8, 1, 1}});
+  CHECK(back.sparsity().k == back.budgets);
+  CHECK(back.mean_budget() == Approx((8 + 8 + 4 + 4 + 16 + 16 + 2 + 2) / 8.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sliding-window planning
+
+namespace {
+
+// The Hugging Face loop (perplexity of fixed-length models), naively: for each window, which
+// absolute target positions enter the loss. labels[:-trg_len] = -100, then the model shifts
+// labels by one, so window-relative target t in [1, len) counts when t >= len - trg_len.
+std::vector<std::vector<int64_t>> hf_scored_targets(int64_t n, int64_t ctx, int64_t stride) {
+  std::vector<std::vector<int64_t>> out;
+  int64_t prev_end = 0;
+  for (int64_t begin = 0; begin < n; begin += stride) {
+    const int64_t end = std::min(begin + ctx, n), len = end - begin, trg = end - prev_end;
+    std::vector<int64_t> targets;
+    for (int64_t t = 1; t < len; ++t)
+      if (t >= len - trg) targets.push_back(begin + t);
+    if (len >= 2) out.push_back(targets);  // a 1-token window has no target to score
+    prev_end = end;
+    if (end == n) break;
+  }
+  return out;
+}
+
+std::vector<std::vector<int64_t>> planned_targets(const std::vector<Window>& ws) {
+  std::vector<std::vector<int64_t>> out;
+  for (const Window& w : ws) {
+    std::vector<int64_t> t;
+    for (int64_t i = w.begin + w.first_scored; i < w.end; ++i) t.push_back(i);
+    out.push_back(t);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sliding windows: 10 tokens, ctx 4, stride 2, worked by hand", "[unit]") {
+  // [0,4) scores 1 2 3 | [2,6) scores 4 5 | [4,8) scores 6 7 | [6,10) scores 8 9.
+  std::vector<Window> ws = plan_windows(10, 4, 2);
+  REQUIRE(ws.size() == 4);
+  CHECK((ws[0].begin == 0 && ws[0].end == 4 && ws[0].first_scored == 1));
+  CHECK((ws[1].begin == 2 && ws[1].end == 6 && ws[1].first_scored == 2));
+  CHECK((ws[2].begin == 4 && ws[2].end == 8 && ws[2].first_scored == 2));
+  CHECK((ws[3].begin == 6 && ws[3].end == 10 && ws[3].first_scored == 2));
+  using T = std::vector<std::vector<int64_t>>;
+  CHECK(planned_targets(ws) == T{{1, 2, 3}, {4, 5}, {6, 7}, {8, 9}});
+
+  // 9 tokens: the last window is short ([6,9)) and scores only the new target 8.
+  CHECK(planned_targets(plan_windows(9, 4, 2)) == T{{1, 2, 3}, {4, 5}, {6, 7}, {8}});
+  // Shorter than one window: one window over everything.
+  CHECK(planned_targets(plan_windows(3, 4, 2)) == T{{1, 2}});
+  CHECK(plan_windows(1, 4, 2).empty());  // nothing to predict
+  // stride = ctx: disjoint windows; each window's first token has no context and is not a
+  // target (as in the HF loop), so tokens 4 and 8 are never scored.
+  CHECK(planned_targets(plan_windows(10, 4, 4)) == T{{1, 2, 3}, {5, 6, 7}, {9}});
+  // stride 1: every later window scores exactly its last token.
+  CHECK(planned_targets(plan_windows(6, 4, 1)) == T{{1, 2, 3}, {4}, {5}});
+}
+
+TEST_CASE("sliding windows match the Hugging Face loop on a grid of sizes", "[unit]") {
+  for (int64_t n : {1, 2, 3, 7, 16, 17, 33, 100})
+    for (int64_t ctx : {2, 3, 4, 8, 16})
+      for (int64_t stride = 1; stride <= ctx; ++stride) {
+        INFO("n " << n << " ctx " << ctx << " stride " << stride);
+        auto ws = plan_windows(n, ctx, stride);
+        CHECK(planned_targets(ws) == hf_scored_targets(n, ctx, stride));
+        // No target is scored twice; windows never exceed ctx and tile the text in order.
+        std::set<int64_t> seen;
+        size_t total = 0;
+        for (const auto& w : planned_targets(ws)) {
+          seen.insert(w.begin(), w.end());
+          total += w.size();
+        }
+        CHECK(seen.size() == total);
+        for (const Window& w : ws) CHECK(w.end - w.begin <= ctx);
+        if (n >= 2 && stride < ctx) CHECK(total == static_cast<size_t>(n - 1));
+      }
+}
