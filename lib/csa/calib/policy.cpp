@@ -134,9 +134,17 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
     throw UnsupportedError(origin + ": field 'mode' = '" + r.get_string("mode") +
                            "' (this csa applies top_k policies)");
   Policy p;
-  p.model = j.at("model");
+  p.model = r.child("model").raw();
   JsonReader m(p.model, origin, "model.");
   const int64_t L = m.get_int("n_layer"), H = m.get_int("n_head");
+  if (L < 1) m.fail("n_layer", "must be >= 1, got " + std::to_string(L));
+  if (H < 1) m.fail("n_head", "must be >= 1, got " + std::to_string(H));
+  // Read later by recapped() / check_model(): typed here so that a bad value names its field.
+  const int64_t H_kv = m.get_int("n_head_kv", H);
+  if (H_kv < 1 || H % H_kv != 0)
+    m.fail("n_head_kv", "must divide n_head = " + std::to_string(H) + ", got " +
+                            std::to_string(H_kv));
+  for (const char* key : {"name", "family", "weights_sha256"}) (void)m.get_string(key, "");
   JsonReader metric = r.child("metric");
   p.metric = parse_metric(metric.get_string("name"));
   p.tau = metric.get_double("tau", 0.9);
@@ -147,6 +155,7 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
   if (p.rule.k_max < 1) r.fail("k_max", "must be >= 1, got " + std::to_string(p.rule.k_max));
   if (p.rule.floor < 1) alloc.fail("floor", "must be >= 1");
 
+  if (!r.has("budgets")) r.fail("budgets", "is missing");
   const Json& b = j.at("budgets");
   if (!b.is_array() || static_cast<int64_t>(b.size()) != L)
     r.fail("budgets", "must be an array of n_layer = " + std::to_string(L) + " rows");
@@ -165,6 +174,7 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
   }
   JsonReader st = r.child("statistics");
   auto grid = [&](const char* name) {
+    if (!st.has(name)) st.fail(name, "is missing");
     const Json& g = st.raw().at(name);
     if (!g.is_array() || static_cast<int64_t>(g.size()) != L)
       st.fail(name, "must be n_layer rows of n_head numbers");

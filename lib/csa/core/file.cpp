@@ -62,8 +62,26 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   return file;
 }
 
+std::shared_ptr<const MappedFile> MappedFile::from_bytes(const std::string& label,
+                                                         std::string_view bytes) {
+  std::shared_ptr<MappedFile> file(new MappedFile());
+  file->path_ = label;
+  file->size_ = bytes.size();
+  file->owned_ = true;
+  if (!bytes.empty()) {
+    auto* copy = new uint8_t[bytes.size()];
+    std::memcpy(copy, bytes.data(), bytes.size());
+    file->data_ = copy;
+  }
+  return file;
+}
+
 MappedFile::~MappedFile() {
-  if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ == nullptr) return;
+  if (owned_)
+    delete[] data_;
+  else
+    munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 std::string read_file(const std::string& path) {

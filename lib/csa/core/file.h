@@ -14,6 +14,10 @@ class MappedFile {
  public:
   // Throws IoError naming `path` if it is missing, a directory, or unreadable.
   static std::shared_ptr<const MappedFile> open(const std::string& path);
+  // An in-memory copy of `bytes` that reads like a file named `label` (fuzzers, tests). The copy
+  // is exactly `bytes.size()` long, so AddressSanitizer sees any read past its end.
+  static std::shared_ptr<const MappedFile> from_bytes(const std::string& label,
+                                                      std::string_view bytes);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -28,6 +32,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  bool owned_ = false;  // from_bytes: data_ is a new[] copy, not a map
 };
 
 // Reads a whole file; throws IoError naming the path.

@@ -1,15 +1,53 @@
 #include "csa/core/json.h"
 
+#include <cmath>
+#include <cstdint>
+
 #include "csa/core/file.h"
 
 namespace csa {
+namespace {
+
+// nlohmann's parser is iterative, but copying, dumping and comparing a value recurse once per
+// nesting level, so a file of 100k '[' would exhaust the stack later on. No csa file nests
+// anywhere near this deep.
+constexpr int kMaxJsonDepth = 512;
+
+// Byte offset where `text` first nests deeper than kMaxJsonDepth (strings skipped), or npos.
+size_t too_deep_at(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
 
 Json parse_json(std::string_view text, const std::string& origin) {
+  if (const size_t at = too_deep_at(text); at != std::string_view::npos)
+    throw FormatError(origin + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                      " levels (byte " + std::to_string(at) + ")");
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
     throw FormatError(origin + ": not valid JSON (byte " + std::to_string(e.byte) + "): " +
                       e.what());
+  } catch (const nlohmann::json::exception& e) {  // out_of_range.406: a number like 1e999
+    throw FormatError(origin + ": not valid JSON: " + e.what());
   }
 }
 
@@ -36,10 +74,16 @@ const Json& JsonReader::at(const std::string& key) const {
 
 int64_t JsonReader::get_int(const std::string& key) const {
   const Json& v = at(key);
-  if (v.is_number_integer() || v.is_number_unsigned()) return v.get<int64_t>();
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      fail(key, "is out of range, got " + v.dump());
+    return v.get<int64_t>();
+  }
+  if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+    // 2.0 reads as 2; the range check comes first (converting 1e300 to int64 is undefined).
+    const double d = v.get<double>();
+    if (d >= -9.2e18 && d <= 9.2e18 && d == std::trunc(d)) return static_cast<int64_t>(d);
   }
   fail(key, "must be an integer, got " + v.dump());
 }

@@ -2,17 +2,16 @@
 
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "csa/core/error.h"
 
 namespace csa {
 namespace {
 
-PyRef make(PyValue::Kind k) {
-  auto v = std::make_shared<PyValue>();
-  v->kind = k;
-  return v;
-}
+// Nesting deeper than this is refused: TorchScript module trees are a few levels deep, and the
+// graph's destructor (and every walk over it) recurses once per level.
+constexpr size_t kMaxDepth = 1000;
 
 at::ScalarType storage_dtype(const std::string& global, const std::string& origin) {
   static const std::unordered_map<std::string, at::ScalarType> kTypes = {
@@ -31,6 +30,77 @@ class Machine {
  public:
   Machine(std::string_view d, const std::string& origin, const StorageLoader& load)
       : d_(d), origin_(origin), load_(load) {}
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  // Values that the result does not reach (everything, after an error) may form reference
+  // cycles (APPEND of a list into itself through the memo) or deep chains: cut their links one
+  // by one so that nothing leaks and nothing is freed recursively.
+  ~Machine() {
+    for (const PyRef& v : all_) {
+      if (reachable_.count(v.get())) continue;
+      v->items.clear();
+      v->dict.clear();
+      v->cls.reset();
+      v->state.reset();
+    }
+  }
+
+  // Runs the program; the result must be acyclic and at most kMaxDepth deep.
+  PyRef run_checked() {
+    PyRef root = run();
+    check_graph(root);
+    return root;
+  }
+
+ private:
+  PyRef make(PyValue::Kind k) {
+    auto v = std::make_shared<PyValue>();
+    v->kind = k;
+    all_.push_back(v);
+    return v;
+  }
+
+  // Iterative depth-first walk: a node met again while on the path closes a cycle.
+  void check_graph(const PyRef& root) {
+    enum class Mark { kOnPath, kDone };
+    std::unordered_map<const PyValue*, Mark> marks;
+    struct Frame {
+      const PyValue* v;
+      std::vector<const PyValue*> children;
+      size_t next = 0;
+    };
+    auto children_of = [](const PyValue* v) {
+      std::vector<const PyValue*> c;
+      for (const auto& x : v->items) c.push_back(x.get());
+      for (const auto& [key, value] : v->dict) c.push_back(key.get()), c.push_back(value.get());
+      if (v->cls) c.push_back(v->cls.get());
+      if (v->state) c.push_back(v->state.get());
+      return c;
+    };
+    std::vector<Frame> path;
+    path.push_back({root.get(), children_of(root.get())});
+    marks[root.get()] = Mark::kOnPath;
+    while (!path.empty()) {
+      Frame& f = path.back();
+      if (f.next == f.children.size()) {
+        marks[f.v] = Mark::kDone;
+        path.pop_back();
+        continue;
+      }
+      const PyValue* c = f.children[f.next++];
+      auto it = marks.find(c);
+      if (it != marks.end()) {
+        if (it->second == Mark::kOnPath) fail("the pickled object graph has a reference cycle");
+        continue;
+      }
+      if (path.size() >= kMaxDepth)
+        fail("the pickled object graph is nested deeper than " + std::to_string(kMaxDepth));
+      marks[c] = Mark::kOnPath;
+      path.push_back({c, children_of(c)});
+    }
+    for (const auto& [v, mark] : marks) reachable_.insert(v);
+  }
 
   PyRef run() {
     while (true) {
@@ -176,7 +246,6 @@ class Machine {
     }
   }
 
- private:
   [[noreturn]] void fail(const std::string& what) const {
     throw FormatError(origin_ + ": " + what + " at byte " + std::to_string(op_pos_));
   }
@@ -266,7 +335,8 @@ class Machine {
   PyRef persistent_load(const PyRef& pid) {
     // ('storage', <GLOBAL torch.XStorage>, key, location, numel)
     if (pid->kind != PyValue::Kind::kTuple || pid->items.size() < 5 ||
-        pid->items[0]->s != "storage" || pid->items[1]->kind != PyValue::Kind::kGlobal)
+        pid->items[0]->s != "storage" || pid->items[1]->kind != PyValue::Kind::kGlobal ||
+        pid->items[2]->kind != PyValue::Kind::kStr || pid->items[4]->kind != PyValue::Kind::kInt)
       fail("unexpected persistent id (not a tensor storage)");
     auto st = make(PyValue::Kind::kStorage);
     st->dtype = storage_dtype(pid->items[1]->s, origin_);
@@ -297,18 +367,26 @@ class Machine {
         fail("malformed _rebuild_tensor arguments");
       auto sizes = int_tuple(a[2], "size"), strides = int_tuple(a[3], "stride");
       if (sizes.size() != strides.size()) fail("tensor size and stride ranks differ");
-      int64_t offset = a[1]->i, last = offset;
-      for (size_t k = 0; k < sizes.size(); ++k) {
-        if (sizes[k] == 0) {
-          last = -1;
-          break;
-        }
-        last += (sizes[k] - 1) * strides[k];
+      // Sizes, strides and offset come from the file: every product and sum is checked.
+      const int64_t offset = a[1]->i;
+      int64_t last = offset, numel = 1;
+      bool overflow = offset < 0;
+      for (size_t k = 0; k < sizes.size() && !overflow; ++k) {
+        int64_t step = 0;
+        overflow = __builtin_mul_overflow(sizes[k], numel, &numel) ||
+                   (sizes[k] > 0 && (__builtin_mul_overflow(sizes[k] - 1, strides[k], &step) ||
+                                     __builtin_add_overflow(last, step, &last)));
       }
-      if (offset < 0 || last >= a[0]->storage_numel)
-        fail("tensor view runs past its storage '" + a[0]->storage_key + "'");
+      if (numel == 0) last = offset - 1;  // an empty view reads nothing
+      if (overflow || last >= a[0]->storage_numel)
+        fail("tensor view (offset " + std::to_string(offset) + ") runs past its storage '" +
+             a[0]->storage_key + "'");
       auto t = make(PyValue::Kind::kTensor);
-      t->tensor = a[0]->tensor.as_strided(sizes, strides, offset);
+      try {
+        t->tensor = a[0]->tensor.as_strided(sizes, strides, offset);
+      } catch (const c10::Error& e) {
+        fail(std::string("tensor view rejected by libtorch: ") + e.what_without_backtrace());
+      }
       return t;
     }
     if (name == "torch._utils._rebuild_parameter" || name == "torch.jit._pickle.restore_type_tag" ||
@@ -330,12 +408,15 @@ class Machine {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PyRef> memo_;
+  std::vector<PyRef> all_;                           // every value made, for the destructor
+  std::unordered_set<const PyValue*> reachable_;     // from the result (kept intact)
 };
 
 }  // namespace
 
 PyRef unpickle(std::string_view data, const std::string& origin, const StorageLoader& load) {
-  return Machine(data, origin, load).run();
+  Machine machine(data, origin, load);
+  return machine.run_checked();
 }
 
 }  // namespace csa

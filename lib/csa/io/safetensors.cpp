@@ -1,6 +1,7 @@
 #include "csa/io/safetensors.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "csa/core/error.h"
@@ -110,11 +111,13 @@ SafetensorsFile parse_safetensors(std::shared_ptr<const MappedFile> file) {
       throw FormatError(where + ": data_offsets [" + std::to_string(begin) + ", " +
                         std::to_string(end) + "] run past the end of the data (" +
                         std::to_string(data_size) + " bytes): truncated file?");
-    uint64_t expected = numel * element_size(dtype);
-    if (end - begin != expected)
+    // numel <= 2^62, but numel x 8 bytes can still wrap: compare in elements.
+    const uint64_t elem = element_size(dtype);
+    if ((end - begin) % elem != 0 || (end - begin) / elem != numel)
       throw FormatError(where + ": shape " + js.dump() + " x " + e["dtype"].get<std::string>() +
-                        " needs " + std::to_string(expected) + " bytes but data_offsets span " +
-                        std::to_string(end - begin));
+                        " needs " +
+                        (numel <= UINT64_MAX / elem ? std::to_string(numel * elem) : "over 2^64") +
+                        " bytes but data_offsets span " + std::to_string(end - begin));
     spans.push_back({begin, end, name});
     out.tensors[name] = StoredTensor{
         tensor_view(file, file->data() + data_start + begin, dtype, shape), where};

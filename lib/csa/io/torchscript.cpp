@@ -13,8 +13,10 @@ namespace csa {
 namespace {
 
 // Depth-first walk of module objects: every tensor attribute becomes "<path>.<attr>".
+// A module shared under several names is walked once per name, so `budget` bounds the total
+// work (a pickle can share objects so that the number of paths doubles at every level).
 void collect(const PyRef& obj, const std::string& prefix, TensorMap& out, const std::string& origin,
-             int depth) {
+             int depth, int64_t& budget) {
   if (depth > 64) throw FormatError(origin + ": module tree deeper than 64 levels");
   // A module object's attributes live in its BUILD state; torch.save'd state dicts are dicts.
   const PyValue* attrs = nullptr;
@@ -24,12 +26,14 @@ void collect(const PyRef& obj, const std::string& prefix, TensorMap& out, const 
     attrs = obj->state.get();
   if (attrs == nullptr) return;
   for (const auto& [key, value] : attrs->dict) {
+    if (--budget < 0)
+      throw FormatError(origin + ": module tree has too many attributes (shared submodules?)");
     if (key->kind != PyValue::Kind::kStr) continue;
     const std::string name = prefix.empty() ? key->s : prefix + "." + key->s;
     if (value->kind == PyValue::Kind::kTensor) {
       out[name] = StoredTensor{value->tensor, origin + ": tensor '" + name + "'"};
     } else if (value->kind == PyValue::Kind::kObject || value->kind == PyValue::Kind::kDict) {
-      collect(value, name, out, origin, depth + 1);
+      collect(value, name, out, origin, depth + 1, budget);
     }
   }
 }
@@ -37,7 +41,12 @@ void collect(const PyRef& obj, const std::string& prefix, TensorMap& out, const 
 }  // namespace
 
 TorchScriptArchive read_torchscript(const std::string& path) {
-  ZipArchive zip = ZipArchive::open(path);
+  return read_torchscript(MappedFile::open(path));
+}
+
+TorchScriptArchive read_torchscript(std::shared_ptr<const MappedFile> mapped) {
+  ZipArchive zip = ZipArchive::open(std::move(mapped));
+  const std::string& path = zip.path();
   TorchScriptArchive out;
   const ZipArchive::Entry* pkl = nullptr;
   for (const auto& e : zip.entries()) {
@@ -57,15 +66,16 @@ TorchScriptArchive read_torchscript(const std::string& path) {
     if (e == nullptr)
       throw FormatError(path + ": storage record '" + prefix + "data/" + key +
                         "' is missing (truncated or corrupt archive)");
-    uint64_t need = static_cast<uint64_t>(numel) * element_size(dtype);
-    if (e->size < need)
+    // numel comes from data.pkl: compare in elements, numel x element size may wrap.
+    if (numel < 0 || static_cast<uint64_t>(numel) > e->size / element_size(dtype))
       throw FormatError(path + ": storage record '" + e->name + "' has " +
                         std::to_string(e->size) + " bytes, its tensor needs " +
-                        std::to_string(need));
+                        std::to_string(numel) + " x " + std::to_string(element_size(dtype)));
     return tensor_view(file, zip.stored_data(*e), dtype, {numel});
   };
   PyRef root = unpickle(zip.read(*pkl), path + ": " + pkl->name, load);
-  collect(root, "", out.tensors, path, 0);
+  int64_t budget = int64_t(1) << 20;  // attributes visited (a real model has thousands)
+  collect(root, "", out.tensors, path, 0, budget);
   for (const auto& e : zip.entries()) {
     if (e.name.rfind(prefix + "extra/", 0) == 0 && e.name.size() > prefix.size() + 6)
       out.extra[e.name.substr(prefix.size() + 6)] = zip.read(e);

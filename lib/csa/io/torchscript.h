@@ -24,6 +24,8 @@ struct TorchScriptArchive {
 // Throws IoError / FormatError naming the file: not a ZIP, truncated, no data.pkl,
 // a storage record missing or shorter than its tensor needs.
 TorchScriptArchive read_torchscript(const std::string& path);
+// The same over an already opened (or in-memory, MappedFile::from_bytes) archive.
+TorchScriptArchive read_torchscript(std::shared_ptr<const MappedFile> file);
 
 // Writes a TorchScript module whose nested submodules carry `tensors` under their dotted names
 // (as parameters), with `extra` files embedded; loads in torch.jit.load / torch::jit::load.

@@ -16,8 +16,9 @@ struct Cursor {
   const uint8_t* base;
   size_t size;
   const std::string& path;
-  uint64_t u(size_t off, int bytes) const {
-    if (off + bytes > size)
+  uint64_t u(uint64_t off, int bytes) const {
+    // Offsets come from the file (up to 2^64 - 1 in ZIP64 records): compare without overflow.
+    if (off > size || static_cast<uint64_t>(bytes) > size - off)
       throw FormatError(path + ": truncated ZIP archive (a record at byte " + std::to_string(off) +
                         " runs past the end of the " + std::to_string(size) + "-byte file)");
     uint64_t v = 0;
