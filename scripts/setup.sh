@@ -2,7 +2,8 @@
 # Installs what csa needs from Debian's packages (bookworm) and builds it (Release) into build/.
 #
 #   bash scripts/setup.sh            # packages + build
-#   CSA_BUILD_DIR=build-asan CSA_CMAKE_ARGS="-DCSA_SANITIZE=ON" bash scripts/setup.sh
+#   CSA_BUILD_DIR=build-b CSA_CMAKE_ARGS="-DCSA_PCH=OFF" bash scripts/setup.sh
+#   CSA_SETUP_NO_BUILD=1 bash scripts/setup.sh   # packages only (scripts/sanitize.sh, fuzz.sh)
 #
 # Debian's libtorch links whatever BLAS the system provides; with only the reference BLAS it is
 # ~36x slower, so an optimized OpenBLAS (OpenMP flavour, which libtorch's thread count drives)
@@ -14,7 +15,9 @@ PACKAGES=(build-essential cmake ninja-build git ccache pkg-config
           libtorch-dev libopenblas0-openmp
           libcli11-dev nlohmann-json3-dev libspdlog-dev libsentencepiece-dev catch2
           libpcre2-dev zlib1g-dev
-          python3-matplotlib python3-numpy)
+          python3-matplotlib python3-numpy
+          clang libclang-rt-14-dev llvm)   # sanitize.sh / fuzz.sh: clang's ASan, UBSan,
+                                           # libFuzzer and llvm-symbolizer for stack traces
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -27,6 +30,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+[ "${CSA_SETUP_NO_BUILD:-0}" = 1 ] && exit 0
 
 BUILD_DIR=${CSA_BUILD_DIR:-build}
 GENERATOR=()

@@ -65,11 +65,14 @@ const Api& api() {
 #endif
 #endif
 #if defined(__SANITIZE_ADDRESS__) || defined(CSA_ASAN)
-      int flags = RTLD_NOW | RTLD_LOCAL;  // ASan refuses RTLD_DEEPBIND
+      // ASan refuses RTLD_DEEPBIND, and a plain RTLD_LOCAL load lets libtorch's protobuf
+      // interpose sentencepiece's (a crash in its first parse). A new link-map namespace isolates
+      // the module and its libraries completely; the module is built without sanitizers for
+      // this (lib/CMakeLists.txt), as nothing of the main namespace is visible from there.
+      lib = dlmopen(LM_ID_NEWLM, p.c_str(), RTLD_NOW | RTLD_LOCAL);
 #else
-      int flags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+      lib = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
 #endif
-      lib = dlopen(p.c_str(), flags);
       if (lib != nullptr) {
         a.path = p;
         break;
