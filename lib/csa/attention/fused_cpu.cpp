@@ -27,6 +27,26 @@ void axpy(float* __restrict out, const float* __restrict v, float w, int64_t D) 
   for (int64_t d = 0; d < D; ++d) out[d] += w * v[d];
 }
 
+// out[j] = scale * q·k_j for j < n (k rows of length D). Own loop rather than BLAS: this runs
+// inside the kernel's parallel region, where OpenBLAS (OpenMP) calls from several threads at once
+// were measured 10-40x slower than one thread (lock and spin contention).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void dot_keys(const float* __restrict q, const float* __restrict k, int64_t n, int64_t D,
+              float scale, float* __restrict out) {
+  const int64_t D8 = D / 8 * 8;
+  for (int64_t j = 0; j < n; ++j) {
+    const float* kj = k + j * D;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t d = 0; d < D8; d += 8)
+      for (int u = 0; u < 8; ++u) acc[u] += q[d + u] * kj[d + u];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (int64_t d = D8; d < D; ++d) s += q[d] * kj[d];
+    out[j] = s * scale;
+  }
+}
+
 // Keys kept by one query row, in descending key order (the order keep_top_k scans).
 void select_top_k(const float* s, int64_t n, int64_t k, std::vector<float>& scratch,
                   std::vector<int32_t>& idx) {
@@ -45,7 +65,7 @@ struct Shapes {
 };
 
 struct ThreadState {
-  at::Tensor scores;                         // [kBlockRows, S] float
+  at::Tensor scores, probs;                  // [kBlockRows * S] float each, reused per block
   std::vector<float> scratch;                // selection
   std::vector<std::vector<int32_t>> kept;    // [G * rows] kept keys of sparse rows
   std::vector<uint8_t> all_keys;             // [G * rows] 1 when the row reads all its keys
@@ -64,26 +84,30 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
   const int64_t t0 = block * kBlockRows, rows = std::min(kBlockRows, sh.T - t0);
   const int64_t pos0 = sh.S - sh.T + t0;  // absolute position of the block's first query
   const int64_t nmax = pos0 + rows;       // keys any row of the block may read
-  at::Tensor kb = k[b][g].narrow(0, 0, nmax);  // [nmax, D]
-  at::Tensor vb = v[b][g].narrow(0, 0, nmax);
-  const float* vptr = vb.data_ptr<float>();
+  const float* kptr = k.data_ptr<float>() + (b * sh.Hkv + g) * sh.S * sh.D;  // [S, D]
+  const float* vptr = v.data_ptr<float>() + (b * sh.Hkv + g) * sh.S * sh.D;
   st.kept.resize(static_cast<size_t>(sh.G * rows));
   st.all_keys.assign(static_cast<size_t>(sh.G * rows), 0);
 
   for (int64_t gi = 0; gi < sh.G; ++gi) {
     const int64_t h = g * sh.G + gi;
-    at::Tensor sc = st.scores.narrow(0, 0, rows).narrow(1, 0, nmax);  // [rows, nmax], row stride S
-    at::mm_out(sc, q[b][h].narrow(0, t0, rows), kb.t());
-    sc.mul_(scale);
+    // Contiguous [rows, nmax] views of the thread's buffers: no allocation per block (freeing
+    // large blocks from several threads at once costs page faults and TLB shootdowns).
+    at::Tensor sc = st.scores.narrow(0, 0, rows * nmax).view({rows, nmax});
+    at::Tensor pr = st.probs.narrow(0, 0, rows * nmax).view({rows, nmax});
     float* sp = st.scores.data_ptr<float>();
-    const int64_t ld = st.scores.stride(0);
+    const int64_t ld = nmax;
+    const float* qptr = q.data_ptr<float>() + ((b * sh.H + h) * sh.T + t0) * sh.D;
+    for (int64_t r = 0; r < rows; ++r)  // causal keys only
+      dot_keys(qptr + r * sh.D, kptr, pos0 + r + 1, sh.D, static_cast<float>(scale), sp + r * ld);
 
     // Top-p needs each row's probabilities: one vectorised softmax over the causal block.
     at::Tensor probs;
     if (rule.kind == RowRule::Kind::kTopP && (*rule.p)[static_cast<size_t>(h)] < 1.0) {
       for (int64_t r = 0; r < rows; ++r)
         std::fill(sp + r * ld + pos0 + r + 1, sp + r * ld + nmax, kNegInf);
-      probs = at::softmax(sc, -1);
+      at::_softmax_out(pr, sc, -1, false);
+      probs = pr;
     }
 
     int64_t sparse_reads = 0, dense_reads = 0;
@@ -141,7 +165,7 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
         for (int64_t d = 0; d < sh.D; ++d) o[d] *= inv;
       }
     } else {
-      // Dense-ish block: mask to the kept keys, vectorised softmax, one BLAS product with V.
+      // Dense-ish block: mask to the kept keys, vectorised softmax, then A·V row by row.
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t n = pos0 + r + 1;
         float* s = sp + r * ld;
@@ -153,8 +177,15 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
         std::fill(s, s + n, kNegInf);
         for (size_t i = 0; i < idx.size(); ++i) s[idx[i]] = st.scratch[i];
       }
-      at::Tensor ob = out[b][h].narrow(0, t0, rows);
-      at::mm_out(ob, at::softmax(sc, -1), vb);
+      at::_softmax_out(pr, sc, -1, false);
+      const float* pp = pr.data_ptr<float>();
+      for (int64_t r = 0; r < rows; ++r) {
+        float* o = op + r * sh.D;
+        std::fill(o, o + sh.D, 0.0f);
+        const float* prow = pp + r * nmax;
+        for (int64_t j = 0; j <= pos0 + r; ++j)
+          if (prow[j] != 0.0f) axpy(o, vptr + j * sh.D, prow[j], sh.D);
+      }
     }
   }
 
@@ -204,7 +235,8 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), tasks));
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
     ThreadState st;
-    st.scores = at::empty({kBlockRows, sh.S}, q.options());
+    st.scores = at::empty({kBlockRows * sh.S}, q.options());
+    st.probs = at::empty({kBlockRows * sh.S}, q.options());
     st.stamp.assign(static_cast<size_t>(sh.S), 0);
     st.q_reads.assign(static_cast<size_t>(sh.H), 0.0);
     st.kv_reads.assign(static_cast<size_t>(sh.Hkv), 0.0);
