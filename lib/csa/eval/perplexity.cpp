@@ -1,3 +1,5 @@
+#include <c10/core/GradMode.h>
+
 #include "csa/eval/perplexity.h"
 
 #include <chrono>
@@ -66,7 +68,7 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
   int64_t total_tokens = 0;
   for (const auto& w : windows) total_tokens += w.end - w.begin;
   Progress progress(label, total_tokens);
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
 
   size_t i = 0;
   while (i < windows.size()) {
@@ -116,7 +118,7 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
 }
 
 bool Comparison::meets(double tolerance, double position_tolerance) const {
-  return std::abs(delta_rel) <= tolerance && max_abs_bucket_delta_rel <= position_tolerance;
+  return delta_rel <= tolerance && max_bucket_worsening_rel <= position_tolerance;
 }
 
 Comparison compare(const PassResult& dense, const PassResult& sparse) {
@@ -130,6 +132,7 @@ Comparison compare(const PassResult& dense, const PassResult& sparse) {
     const double rel = std::isfinite(d) && std::isfinite(s) ? (s - d) / d : 0.0;
     c.bucket_delta_rel.push_back(rel);
     c.max_abs_bucket_delta_rel = std::max(c.max_abs_bucket_delta_rel, std::abs(rel));
+    c.max_bucket_worsening_rel = std::max(c.max_bucket_worsening_rel, rel);
   }
   return c;
 }

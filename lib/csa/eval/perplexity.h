@@ -62,6 +62,10 @@ struct Comparison {
   double dense_ppl = 0, sparse_ppl = 0, delta = 0, delta_rel = 0;
   std::vector<double> bucket_delta_rel;  // (sparse - dense) / dense per bucket
   double max_abs_bucket_delta_rel = 0;
+  double max_bucket_worsening_rel = 0;   // max(0, worst bucket's delta_rel)
+  // Dense-matching quality (METHOD.md, docs/metrics.md): sparse ppl not worse than dense by more
+  // than `tolerance` (relative) and no position bucket worse by more than `position_tolerance`.
+  // One-sided: a sparse run that is better than dense matches; the signed deltas are reported.
   bool meets(double tolerance, double position_tolerance) const;
 };
 Comparison compare(const PassResult& dense, const PassResult& sparse);

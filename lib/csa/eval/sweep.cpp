@@ -22,6 +22,7 @@ Json SweepResult::to_json() const {
                         {"delta_ppl", p.comparison.delta},
                         {"delta_rel", p.comparison.delta_rel},
                         {"max_abs_bucket_delta_rel", p.comparison.max_abs_bucket_delta_rel},
+                        {"max_bucket_worsening_rel", p.comparison.max_bucket_worsening_rel},
                         {"reads_fraction", p.reads_fraction},
                         {"kv_reads_fraction", p.kv_reads_fraction},
                         {"mean_budget", p.mean_budget},
@@ -36,6 +37,7 @@ Json SweepResult::to_json() const {
     j["best"] = {{"cap", b->cap}, {"ppl", b->comparison.sparse_ppl},
                  {"delta_rel", b->comparison.delta_rel},
                  {"max_abs_bucket_delta_rel", b->comparison.max_abs_bucket_delta_rel},
+                 {"max_bucket_worsening_rel", b->comparison.max_bucket_worsening_rel},
                  {"reads_fraction", b->reads_fraction}, {"kv_reads_fraction", b->kv_reads_fraction}};
   }
   return j;
@@ -72,9 +74,9 @@ SweepResult sweep_caps(const Decoder& decoder, const std::vector<int64_t>& ids,
     result.forward_passes += pass.forward_passes;
     result.probes.push_back(p);
     tried[cap] = p.matches;
-    spdlog::info("{} cap {:>5}: ppl {:.4f} ({:+.3f}%), max bucket {:.3f}%, reads {:.2f}% -> {}",
+    spdlog::info("{} cap {:>5}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% -> {}",
                  label, cap, p.comparison.sparse_ppl, 100 * p.comparison.delta_rel,
-                 100 * p.comparison.max_abs_bucket_delta_rel, 100 * p.reads_fraction,
+                 100 * p.comparison.max_bucket_worsening_rel, 100 * p.reads_fraction,
                  p.matches ? "matches dense" : "misses");
     return p.matches;
   };

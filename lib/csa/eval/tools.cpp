@@ -16,6 +16,7 @@ Json comparison_json(const Comparison& c, double tol, double pos_tol) {
           {"delta_rel", c.delta_rel},
           {"bucket_delta_rel", c.bucket_delta_rel},
           {"max_abs_bucket_delta_rel", c.max_abs_bucket_delta_rel},
+          {"max_bucket_worsening_rel", c.max_bucket_worsening_rel},
           {"matches_dense", c.meets(tol, pos_tol)}};
 }
 
@@ -141,9 +142,9 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
     run["sparsity"] = specs[i].to_json();
     run["comparison"] = comparison_json(cmp, o.tolerance, o.position_tolerance);
     run["attention_cost"] = attention_cost(pass.reads, c, element_bytes(model));
-    spdlog::info("{}: ppl {:.4f} ({:+.3f}%), max bucket |d| {:.3f}%, reads {:.2f}% (KV {:.2f}%)",
+    spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% (KV {:.2f}%)",
                  specs[i].label, cmp.sparse_ppl, 100 * cmp.delta_rel,
-                 100 * cmp.max_abs_bucket_delta_rel, 100 * pass.reads.q_fraction(),
+                 100 * cmp.max_bucket_worsening_rel, 100 * pass.reads.q_fraction(),
                  100 * pass.reads.kv_fraction());
     if (run["role"] == "policy") out.policy_matches = cmp.meets(o.tolerance, o.position_tolerance);
     runs.push_back(run);
