@@ -1,6 +1,8 @@
 // Parity with the reference implementation (transformers eager attention, float32) on tiny
 // random-weight models of every family, loaded every way csa loads models. Fixtures were made by
 // scripts/make_fixtures.py on the GPU machine (tests/fixtures/models/manifest.json).
+#include <c10/core/GradMode.h>
+
 #include "csa/core/file.h"
 #include "csa/io/safetensors.h"
 #include "csa/model/decoder.h"
@@ -47,7 +49,7 @@ TEST_CASE("logits and attention probabilities match transformers for every famil
       opts.config_path = v.config;
       Model model = load_model(v.path, opts);
       Decoder decoder(model);
-      at::NoGradGuard no_grad;
+      c10::NoGradGuard no_grad;
       ProbsRecorder rec;
       at::Tensor got = decoder.forward(ids, &rec);
       CHECK_TENSOR_CLOSE(got, want, 1e-4);

@@ -1,6 +1,8 @@
 // CUDA gives the CPU's results (the [gpu] tier; skipped where libtorch has no usable GPU). Runs on
 // the GPU machine through scripts/gpu/run_all.sh: dense logits, every sparsity kind's logits and
 // reads, and a whole sliding-window evaluation, CPU vs CUDA, float32.
+#include <c10/core/GradMode.h>
+
 #include "csa/attention/sparsity.h"
 #include "csa/eval/perplexity.h"
 #include "csa/io/safetensors.h"
@@ -40,7 +42,7 @@ TEST_CASE("CUDA matches CPU: logits and reads for dense, top-k, top-p and patter
       INFO(spec.label);
       SparseAttentionHook hc(spec, c.n_layer, c.n_head, c.n_head_kv, T);
       SparseAttentionHook hg(spec, c.n_layer, c.n_head, c.n_head_kv, T);
-      at::NoGradGuard ng;
+      c10::NoGradGuard ng;
       at::Tensor lc = cpu.forward(ids, spec.kind == SparsityKind::kDense ? nullptr : &hc);
       at::Tensor lg = gpu.forward(ids.to(at::kCUDA), spec.kind == SparsityKind::kDense ? nullptr : &hg).cpu();
       CHECK_TENSOR_CLOSE(lg, lc, 1e-4);

@@ -1,6 +1,8 @@
 // The real checkpoints in ../shared/models: every one loads as an HF directory and as a converted
 // model.pt and reproduces transformers' float32 logits (tests/fixtures/reference, made by
 // scripts/make_reference_logits.py on the GPU machine).
+#include <c10/core/GradMode.h>
+
 #include "csa/core/file.h"
 #include "csa/io/safetensors.h"
 #include "csa/model/convert.h"
@@ -19,7 +21,7 @@ TEST_CASE("shared models match transformers as directories and as converted arch
                                            ".safetensors");
     const at::Tensor ids = ref.tensors.at("input_ids").tensor.unsqueeze(0);  // [1, T]
     const at::Tensor positions = ref.tensors.at("positions").tensor;
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
 
     Model model = load_model(dir);
     Decoder decoder(model);

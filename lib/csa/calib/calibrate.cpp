@@ -1,3 +1,5 @@
+#include <c10/core/GradMode.h>
+
 #include "csa/calib/calibrate.h"
 
 #include <spdlog/spdlog.h>
@@ -39,7 +41,7 @@ Policy calibrate(const CalibrateOptions& o, const std::string& command) {
   AttentionStatsObserver observer(c.n_layer, c.n_head, o.tau);
   Decoder decoder(model);
   Progress progress("calibrate", static_cast<int64_t>(ids.size()));
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   for (size_t i = 0; i < windows.size();) {
     const int64_t len = windows[i].end - windows[i].begin;
     size_t j = i;

@@ -1,3 +1,5 @@
+#include <c10/core/GradMode.h>
+
 #include "csa/eval/bench.h"
 
 #include <ATen/Parallel.h>
@@ -83,7 +85,7 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   }
   AttentionHook* h = o.mode == "dense" ? nullptr : &hook;  // dense + explicit: no fused flags
 
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   std::vector<double> secs;
   attend(q, kk, v, scale, 0, h, ao);  // warm-up (allocator, BLAS threads)
   sync(o.device);

@@ -1,3 +1,5 @@
+#include <c10/core/GradMode.h>
+
 #include "csa/model/generate.h"
 
 #include "csa/core/error.h"
@@ -20,7 +22,7 @@ std::vector<int64_t> generate(const Decoder& decoder, std::vector<int64_t> promp
   KvCache cache;
   at::Tensor input = at::tensor(prompt, at::kLong).unsqueeze(0);  // [1, T]
   std::vector<int64_t> out;
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   for (int64_t step = 0; step < options.max_new_tokens && cache.length + input.size(1) <= c.n_ctx;
        ++step) {
     at::Tensor h = decoder.hidden(input, hook, &cache);           // [1, T, C]
