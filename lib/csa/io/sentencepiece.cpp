@@ -40,6 +40,9 @@ std::vector<std::string> candidates() {
   std::vector<std::string> c;
   if (const char* env = std::getenv("CSA_SPM_MODULE")) c.emplace_back(env);
   c.push_back(exe_dir() + "/libcsa_spm.so");                 // beside the binary
+#ifdef CSA_SPM_MODULE_INSTALL_SUBDIR
+  c.push_back(exe_dir() + "/../" CSA_SPM_MODULE_INSTALL_SUBDIR "/libcsa_spm.so");  // installed
+#endif
   c.push_back(exe_dir() + "/../lib/csa/libcsa_spm.so");      // cmake --install layout
 #ifdef CSA_SPM_MODULE_BUILD_PATH
   c.emplace_back(CSA_SPM_MODULE_BUILD_PATH);                 // the build tree
