@@ -47,6 +47,21 @@ void dot_keys(const float* __restrict q, const float* __restrict k, int64_t n, i
   }
 }
 
+// In-place softmax of s[0..n) (entries may be -inf). Own loop rather than at::softmax: ATen ops
+// called inside this kernel's parallel region ran several times slower with 2 threads than 1.
+void softmax_row(float* s, int64_t n) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
+  double z = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const float e = s[j] == kNegInf ? 0.0f : std::exp(s[j] - m);
+    s[j] = e;
+    z += e;
+  }
+  const auto inv = static_cast<float>(1.0 / z);
+  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+}
+
 // Keys kept by one query row, in descending key order (the order keep_top_k scans).
 void select_top_k(const float* s, int64_t n, int64_t k, std::vector<float>& scratch,
                   std::vector<int32_t>& idx) {
@@ -106,7 +121,11 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
     if (rule.kind == RowRule::Kind::kTopP && (*rule.p)[static_cast<size_t>(h)] < 1.0) {
       for (int64_t r = 0; r < rows; ++r)
         std::fill(sp + r * ld + pos0 + r + 1, sp + r * ld + nmax, kNegInf);
-      at::_softmax_out(pr, sc, -1, false);
+      float* pp = st.probs.data_ptr<float>();
+      for (int64_t r = 0; r < rows; ++r) {
+        std::copy(sp + r * ld, sp + r * ld + nmax, pp + r * nmax);
+        softmax_row(pp + r * nmax, pos0 + r + 1);
+      }
       probs = pr;
     }
 
@@ -177,8 +196,8 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
         std::fill(s, s + n, kNegInf);
         for (size_t i = 0; i < idx.size(); ++i) s[idx[i]] = st.scratch[i];
       }
-      at::_softmax_out(pr, sc, -1, false);
-      const float* pp = pr.data_ptr<float>();
+      for (int64_t r = 0; r < rows; ++r) softmax_row(sp + r * ld, pos0 + r + 1);
+      const float* pp = sp;
       for (int64_t r = 0; r < rows; ++r) {
         float* o = op + r * sh.D;
         std::fill(o, o + sh.D, 0.0f);
