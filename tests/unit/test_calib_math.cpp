@@ -378,12 +378,13 @@ TEST_CASE("reads: top-k through attend() sums min(k, i + 1) whatever the kernel"
   double expect = 0;
   for (int64_t kh : ks)
     for (int64_t i = 0; i < T; ++i) expect += static_cast<double>(B * std::min(kh, i + 1));
-  // Default options (whichever kernel attend() picks for a top-k hook) and a chunked score path.
-  for (int64_t max_bytes : {int64_t(64) << 20, int64_t(B * H * 3 * T * 4)}) {
-    INFO("max_score_bytes " << max_bytes);
+  // The fused CPU kernel (counts in the kernel) and the explicit score path, chunked.
+  for (bool fused : {true, false}) {
+    INFO("allow_fused_cpu " << fused);
     SparseAttentionHook hook(SparsitySpec::top_k({ks}, "k"), 1, H, Hkv, 1000);
     AttentionOptions opts;
-    opts.max_score_bytes = max_bytes;
+    opts.allow_fused_cpu = fused;
+    opts.max_score_bytes = B * H * 3 * T * 4;
     attend(q, k, v, 0.3, 0, &hook, opts);
     CHECK(hook.tally().q_sparse_total() == expect);
     // KV side: each group reads at least its widest head and at most the dense count.
