@@ -35,8 +35,10 @@ want() { [[ " ${STEPS:-tests tokenizer quality hf scaling} " == *" $1 "* ]]; }
 
 if want tests; then
 step tests
-CSA_SHARED=$SH timeout 240 build-gpu/tests/csa_tests "[unit],[golden],[gpu]" > "$R/tests.log" 2>&1
-echo "tests rc=$?" | tee -a "$R/steps.log"; tail -4 "$R/tests.log"
+timeout 120 build-gpu/tests/csa_tests "[gpu]" > "$R/tests_gpu.log" 2>&1
+echo "gpu tests rc=$?" | tee -a "$R/steps.log"; tail -4 "$R/tests_gpu.log"
+CSA_SHARED=$SH timeout 240 build-gpu/tests/csa_tests "[unit],[golden]" > "$R/tests.log" 2>&1
+echo "unit+golden tests rc=$?" | tee -a "$R/steps.log"; tail -4 "$R/tests.log"
 fi
 
 if want tokenizer; then
