@@ -142,6 +142,25 @@ TEST_CASE("ZIP: offsets near 2^64 are range-checked without wrapping", "[unit]")
                     Catch::Contains("wild.pt") && Catch::Contains("truncated"));
 }
 
+TEST_CASE("ZIP: a deflated entry cannot claim more than DEFLATE can produce", "[unit]") {
+  // fuzz_torchscript: a 3 KB archive whose entry claimed 4 GB made read() allocate 4 GB.
+  auto zip_with = [](uint64_t claimed) {
+    const std::string hello("\xcb\x48\xcd\xc9\xc9\x07\x00", 7);  // raw DEFLATE of "hello"
+    std::string z = zip_stored({{"archive/extra/x", hello}});
+    // Turn the entry into a deflated one (method 8, local and central) claiming `claimed` bytes.
+    z.replace(8, 2, le(8, 2));
+    const size_t central = z.find(le(0x02014b50, 4));
+    z.replace(central + 10, 2, le(8, 2));
+    z.replace(central + 24, 4, le(claimed, 4));
+    return z;
+  };
+  ZipArchive ok = ZipArchive::open(bytes("ok.zip", zip_with(5)));
+  CHECK(ok.read(ok.entries().at(0)) == "hello");
+  ZipArchive bomb = ZipArchive::open(bytes("bomb.zip", zip_with(0xF0000000u)));
+  CHECK_THROWS_WITH(bomb.read(bomb.entries().at(0)),
+                    Catch::Contains("bomb.zip") && Catch::Contains("implausible size"));
+}
+
 TEST_CASE("TorchScript: a storage whose byte size overflows is refused", "[unit]") {
   // 2^61 doubles need 2^64 bytes, which wrapped to 0 <= the record's 8 bytes: the tensor viewed
   // 2^61 elements of an 8-byte record.

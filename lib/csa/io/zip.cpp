@@ -132,8 +132,13 @@ std::string ZipArchive::read(const Entry& e) const {
   if (e.method != 8)
     throw UnsupportedError(path() + ": entry '" + e.name + "' uses ZIP compression method " +
                            std::to_string(e.method) + " (only stored and deflate are supported)");
-  if (e.size > (uint64_t(1) << 32))
-    throw FormatError(path() + ": entry '" + e.name + "' claims an implausible size");
+  // The sizes come from the central directory. DEFLATE expands at most 1032:1, so a larger
+  // claim is corrupt — and must not become a multi-GB allocation (fuzz_torchscript: a 3 KB file
+  // claiming 4 GB).
+  if (e.size > (uint64_t(1) << 32) || e.size > e.compressed_size * 1032 + 1024)
+    throw FormatError(path() + ": entry '" + e.name + "' claims an implausible size (" +
+                      std::to_string(e.size) + " bytes from " +
+                      std::to_string(e.compressed_size) + " compressed)");
   std::string out(e.size, '\0');
   z_stream zs{};
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw IoError(path() + ": zlib init failed");
