@@ -112,4 +112,21 @@ for ax, m in zip(axes, MODELS):
     ax.set_ylabel("layer")
 fig.colorbar(im, ax=axes, label="log2 budget", shrink=0.8)
 fig.savefig(f"{D}/budgets.png", dpi=110)
+# per-position delta: every bucket's relative ppl change, policy vs dense, on the eval corpus
+fig, ax = plt.subplots(figsize=(7, 3.6))
+for m in MODELS:
+    ev = load(f"{D}/{m}.mass_keys.eval.wikitext2-test.json")
+    if not ev:
+        continue
+    p = next(x for x in ev["runs"] if x["role"] == "policy")
+    mids = [(b["positions"][0] + b["positions"][1]) / 2 for b in ev["dense"]["buckets"]]
+    ax.plot(mids, [100 * v for v in p["comparison"]["bucket_delta_rel"]], "o-", ms=3, label=m)
+ax.axhline(1.0, color="red", lw=0.8, ls=":", label="+1% bucket tolerance")
+ax.axhline(0, color="black", lw=0.5)
+ax.set_xlabel("position in window")
+ax.set_ylabel("bucket ppl Δ vs dense (%)")
+ax.set_title("per-position Δ, swept mass_keys policy, WikiText-2 test", fontsize=9)
+ax.legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(f"{D}/per_position_delta.png", dpi=110)
 print(open(f"{D}/summary.md").read())
