@@ -39,7 +39,10 @@ int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help / --version print and succeed; every other parse error is a usage error (exit 2),
+    // not CLI11's own codes (105, 106, ...), so scripts can rely on docs/cli.md.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(ErrorKind::kUsage);
   }
   spdlog::set_level(common.quiet ? spdlog::level::err
                                  : (common.verbose ? spdlog::level::debug : spdlog::level::info));
