@@ -62,19 +62,6 @@ void softmax_row(float* s, int64_t n) {
   for (int64_t j = 0; j < n; ++j) s[j] *= inv;
 }
 
-// Keys kept by one query row, in descending key order (the order keep_top_k scans).
-void select_top_k(const float* s, int64_t n, int64_t k, std::vector<float>& scratch,
-                  std::vector<int32_t>& idx) {
-  const float thr = kth_largest(s, n, k, scratch);
-  int64_t greater = 0;
-  for (int64_t j = 0; j < n; ++j) greater += s[j] > thr;
-  int64_t equal_left = k - greater;  // ties at the threshold: the most recent keys stay
-  idx.clear();
-  for (int64_t j = n - 1; j >= 0; --j) {
-    if (s[j] > thr || (s[j] == thr && equal_left-- > 0)) idx.push_back(static_cast<int32_t>(j));
-  }
-}
-
 struct Shapes {
   int64_t B, H, Hkv, G, T, S, D, blocks;
 };
@@ -108,7 +95,6 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
     const int64_t h = g * sh.G + gi;
     // Contiguous [rows, nmax] views of the thread's buffers: no allocation per block (freeing
     // large blocks from several threads at once costs page faults and TLB shootdowns).
-    at::Tensor sc = st.scores.narrow(0, 0, rows * nmax).view({rows, nmax});
     at::Tensor pr = st.probs.narrow(0, 0, rows * nmax).view({rows, nmax});
     float* sp = st.scores.data_ptr<float>();
     const int64_t ld = nmax;
@@ -149,7 +135,7 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
         st.all_keys[static_cast<size_t>(gi * rows + r)] = 1;
         idx.clear();
       } else {
-        select_top_k(s, n, keep, st.scratch, idx);
+        top_k_indices(s, n, keep, st.scratch, idx);
       }
     }
 
@@ -184,17 +170,13 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
         for (int64_t d = 0; d < sh.D; ++d) o[d] *= inv;
       }
     } else {
-      // Dense-ish block: mask to the kept keys, vectorised softmax, then A·V row by row.
+      // Dense-ish block: mask to the kept keys, row softmax, then A·V row by row.
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t n = pos0 + r + 1;
         float* s = sp + r * ld;
         std::fill(s + n, s + nmax, kNegInf);
         if (st.all_keys[static_cast<size_t>(gi * rows + r)] != 0) continue;
-        const auto& idx = st.kept[static_cast<size_t>(gi * rows + r)];
-        st.scratch.resize(idx.size());
-        for (size_t i = 0; i < idx.size(); ++i) st.scratch[i] = s[idx[i]];
-        std::fill(s, s + n, kNegInf);
-        for (size_t i = 0; i < idx.size(); ++i) s[idx[i]] = st.scratch[i];
+        mask_except(s, n, st.kept[static_cast<size_t>(gi * rows + r)], st.scratch);
       }
       for (int64_t r = 0; r < rows; ++r) softmax_row(sp + r * ld, pos0 + r + 1);
       const float* pp = sp;

@@ -13,20 +13,28 @@ float kth_largest(const float* x, int64_t n, int64_t k, std::vector<float>& scra
   return scratch[static_cast<size_t>(k - 1)];
 }
 
-void keep_top_k(float* s, int64_t n, int64_t k, std::vector<float>& scratch) {
+void top_k_indices(const float* s, int64_t n, int64_t k, std::vector<float>& scratch,
+                   std::vector<int32_t>& idx) {
   const float thr = kth_largest(s, n, k, scratch);
   int64_t greater = 0;
   for (int64_t j = 0; j < n; ++j) greater += s[j] > thr;
   int64_t equal_left = k - greater;  // keys equal to the threshold that stay: the most recent ones
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  for (int64_t j = n - 1; j >= 0; --j) {
-    if (s[j] > thr) continue;
-    if (s[j] == thr && equal_left > 0) {
-      --equal_left;
-      continue;
-    }
-    s[j] = neg_inf;
-  }
+  idx.clear();
+  for (int64_t j = n - 1; j >= 0; --j)
+    if (s[j] > thr || (s[j] == thr && equal_left-- > 0)) idx.push_back(static_cast<int32_t>(j));
+}
+
+void mask_except(float* s, int64_t n, const std::vector<int32_t>& idx, std::vector<float>& scratch) {
+  scratch.resize(idx.size());
+  for (size_t i = 0; i < idx.size(); ++i) scratch[i] = s[idx[i]];
+  std::fill(s, s + n, -std::numeric_limits<float>::infinity());
+  for (size_t i = 0; i < idx.size(); ++i) s[idx[i]] = scratch[i];
+}
+
+void keep_top_k(float* s, int64_t n, int64_t k, std::vector<float>& scratch) {
+  thread_local std::vector<int32_t> idx;  // per-row hot path: no allocation per call
+  top_k_indices(s, n, k, scratch, idx);
+  mask_except(s, n, idx, scratch);
 }
 
 int64_t count_for_mass(const float* p, int64_t n, double mass, std::vector<float>& scratch) {
