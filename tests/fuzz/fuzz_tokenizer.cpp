@@ -13,6 +13,7 @@
 #include "csa/core/error.h"
 #include "csa/core/utf8.h"
 #include "csa/tokenizer/tokenizer.h"
+#include "csa/tokenizer/unicode.h"
 #include "fuzz_support.h"
 
 #ifndef CSA_FUZZ_TOKENIZER
@@ -27,24 +28,6 @@ const csa::Tokenizer& tokenizer() {
     return csa::Tokenizer::from_path(env != nullptr ? env : CSA_FUZZ_TOKENIZER);
   }();
   return *kTok;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 void check_round_trip(const std::string& text, const csa::EncodeOptions& opts,
@@ -95,7 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                      static_cast<uint8_t>(rest[i + 2])) %
                     0x110000;
       if (cp >= 0xD800 && cp <= 0xDFFF) cp -= 0x800;  // surrogates are not scalar values
-      append_utf8(text, cp);
+      csa::tok::append_utf8(text, cp);
     }
     CSA_FUZZ_REQUIRE(!csa::find_invalid_utf8(text).has_value(), "generated text not UTF-8");
     csa::fuzz::guarded([&] { check_round_trip(text, strict, text); });
