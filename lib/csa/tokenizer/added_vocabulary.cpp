@@ -7,6 +7,18 @@
 #include "csa/tokenizer/unicode.h"
 
 namespace csa::tok {
+
+AddedToken read_added_token(const JsonReader& r) {
+  AddedToken t;
+  t.content = r.get_string("content");
+  t.special = r.get_bool("special", false);
+  t.single_word = r.get_bool("single_word", false);
+  t.lstrip = r.get_bool("lstrip", false);
+  t.rstrip = r.get_bool("rstrip", false);
+  t.normalized = r.get_bool("normalized", !t.special);
+  return t;
+}
+
 namespace {
 
 // Rust regex's Unicode \w (added_vocabulary.rs tests single_word with ^\w and \w$).

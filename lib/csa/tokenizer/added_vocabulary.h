@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "csa/core/json.h"
 #include "csa/tokenizer/pipeline.h"
 
 namespace csa::tok {
@@ -21,6 +22,10 @@ struct AddedToken {
   std::string content;
   bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
 };
+
+// One added-token object as tokenizer.json's `added_tokens` and tokenizer_config.json's
+// `added_tokens_decoder` write it: content, special, single_word, lstrip, rstrip, normalized.
+AddedToken read_added_token(const JsonReader& r);
 
 // A stretch of the input: an added token (id set) or text for the pipeline.
 struct TextSplit {

@@ -38,14 +38,7 @@ std::vector<AddedToken> added_tokens_decoder(const Json& config, const std::stri
     if (!it.value().is_object())
       throw FormatError(origin + ": field '" + field + "' must be an object");
     const JsonReader r(it.value(), origin, field + ".");
-    AddedToken t;
-    t.content = r.get_string("content");
-    t.special = r.get_bool("special", false);
-    t.single_word = r.get_bool("single_word", false);
-    t.lstrip = r.get_bool("lstrip", false);
-    t.rstrip = r.get_bool("rstrip", false);
-    t.normalized = r.get_bool("normalized", !t.special);
-    by_id[id] = t;
+    by_id[id] = read_added_token(r);
   }
   for (auto& [id, t] : by_id) out.push_back(std::move(t));
   return out;

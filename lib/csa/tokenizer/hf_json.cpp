@@ -87,14 +87,7 @@ AddedToken parse_added_token(const PlainJson& j, size_t index, const std::string
   if (!j.is_object()) throw FormatError(origin + ": field '" + field + "' must be an object");
   const Json ordered(j);
   const JsonReader r(ordered, origin, field + ".");
-  AddedToken t;
-  t.content = r.get_string("content");
-  t.special = r.get_bool("special", false);
-  t.single_word = r.get_bool("single_word", false);
-  t.lstrip = r.get_bool("lstrip", false);
-  t.rstrip = r.get_bool("rstrip", false);
-  t.normalized = r.get_bool("normalized", !t.special);
-  return t;
+  return read_added_token(r);
 }
 
 std::vector<AddedToken> parse_added_tokens(const PlainJson& doc, const std::string& origin) {
