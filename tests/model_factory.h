@@ -14,17 +14,24 @@ namespace csa::test {
 
 inline Json tiny_config(const std::string& model_type) {
   if (model_type == "gpt2")
-    return {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 16},
-            {"n_positions", 32}, {"vocab_size", 40}, {"activation_function", "gelu_new"}};
+    return {{"model_type", "gpt2"},
+            {"n_layer", 2},
+            {"n_head", 2},
+            {"n_embd", 16},
+            {"n_positions", 32},
+            {"vocab_size", 40},
+            {"activation_function", "gelu_new"}};
   if (model_type == "gpt_neox")
-    return {{"model_type", "gpt_neox"}, {"num_hidden_layers", 2}, {"num_attention_heads", 2},
-            {"hidden_size", 16}, {"intermediate_size", 24}, {"max_position_embeddings", 32},
-            {"vocab_size", 40}, {"hidden_act", "gelu"}, {"rotary_pct", 0.5},
-            {"use_parallel_residual", true}};
-  Json c = {{"model_type", model_type}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
-            {"num_key_value_heads", 2}, {"hidden_size", 16}, {"intermediate_size", 24},
-            {"max_position_embeddings", 32}, {"vocab_size", 40}, {"hidden_act", "silu"},
-            {"rope_theta", 10000.0}, {"tie_word_embeddings", true}};
+    return {{"model_type", "gpt_neox"}, {"num_hidden_layers", 2},
+            {"num_attention_heads", 2}, {"hidden_size", 16},
+            {"intermediate_size", 24},  {"max_position_embeddings", 32},
+            {"vocab_size", 40},         {"hidden_act", "gelu"},
+            {"rotary_pct", 0.5},        {"use_parallel_residual", true}};
+  Json c = {
+      {"model_type", model_type},      {"num_hidden_layers", 2},     {"num_attention_heads", 4},
+      {"num_key_value_heads", 2},      {"hidden_size", 16},          {"intermediate_size", 24},
+      {"max_position_embeddings", 32}, {"vocab_size", 40},           {"hidden_act", "silu"},
+      {"rope_theta", 10000.0},         {"tie_word_embeddings", true}};
   return c;
 }
 

@@ -2,8 +2,8 @@
 #pragma once
 
 #include <ATen/ATen.h>
-#include <catch2/catch.hpp>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <string>
 
@@ -38,10 +38,10 @@ double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
 }  // namespace csa::test
 
 // Compares within `tol`, printing the max difference either way.
-#define CHECK_TENSOR_CLOSE(a, b, tol)                                            \
-  do {                                                                           \
-    REQUIRE((a).sizes() == (b).sizes());                                         \
-    double csa_maxdiff_ = ::csa::test::max_abs_diff((a), (b));                   \
+#define CHECK_TENSOR_CLOSE(a, b, tol)                                                       \
+  do {                                                                                      \
+    REQUIRE((a).sizes() == (b).sizes());                                                    \
+    double csa_maxdiff_ = ::csa::test::max_abs_diff((a), (b));                              \
     INFO(#a " vs " #b ": max |diff| = " << csa_maxdiff_ << " (tolerance " << (tol) << ")"); \
-    CHECK(csa_maxdiff_ <= (tol));                                                \
+    CHECK(csa_maxdiff_ <= (tol));                                                           \
   } while (0)

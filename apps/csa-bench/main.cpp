@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  csa-bench --ctx 2048 --mode dense\n"
       "  csa-bench --ctx 8192 --mode topk --budget 64 --path explicit\n"
-      "  csa-bench --ctx 4096 --mode topk --budget 8,8,16,64,128,256 --device cuda --dtype bfloat16"};
+      "  csa-bench --ctx 4096 --mode topk --budget 8,8,16,64,128,256 --device cuda --dtype "
+      "bfloat16"};
   csa::AttentionBenchOptions o;
   csa::app::CommonOptions common;
   std::string device = "cpu", dtype = "float32";

@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
   app.add_option("--offset", opts.offset, "First corpus token to use (default 0)");
   app.add_option("--ctx", opts.ctx, "Window length (default: the model's context)");
   app.add_option("--batch", opts.batch, "Windows per forward pass (default: automatic)");
-  app.add_option("--metric", opts.metric, "Diffuseness metric: mass_keys (default, keys covering --tau of the mass) or effective_keys (exp(entropy))")
+  app.add_option("--metric", opts.metric,
+                 "Diffuseness metric: mass_keys (default, keys covering --tau of the mass) or "
+                 "effective_keys (exp(entropy))")
       ->check(CLI::IsMember({"effective_keys", "mass_keys"}));
   app.add_option("--tau", opts.tau, "Mass for the mass_keys metric (default 0.9)");
   app.add_option("--k-max", opts.k_max,

@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  csa-generate ../shared/models/stories260K --max-new-tokens 60\n"
       "  csa-generate llama-mini.pt --prompt 'The history of' --policy policy.json\n"
-      "  csa-generate model.pt --prompt 'int main(' --temperature 0.8 --top-p 0.95 --seed 1 --json"};
+      "  csa-generate model.pt --prompt 'int main(' --temperature 0.8 --top-p 0.95 --seed 1 "
+      "--json"};
   csa::GenerateToolOptions opts;
   csa::app::CommonOptions common;
   bool json = false;

@@ -47,12 +47,12 @@ int main(int argc, char** argv) {
     csa::SweepOutputs out = csa::run_sweep(opts, csa::app::recorded_command());
     if (!results_path.empty()) csa::write_json_file(results_path, out.results);
     if (!out.matched)
-      throw csa::QualityError(
-          "no cap up to " +
-          (opts.sweep.max_cap > 0 ? std::to_string(opts.sweep.max_cap) : std::string("the context")) +
-          " matches dense within the tolerances" +
-          (results_path.empty() ? std::string(" (write them with --results)")
-                                : "; see " + results_path));
+      throw csa::QualityError("no cap up to " +
+                              (opts.sweep.max_cap > 0 ? std::to_string(opts.sweep.max_cap)
+                                                      : std::string("the context")) +
+                              " matches dense within the tolerances" +
+                              (results_path.empty() ? std::string(" (write them with --results)")
+                                                    : "; see " + results_path));
     csa::write_json_file(output, out.policy);
     return 0;
   });

@@ -46,8 +46,7 @@ int main(int argc, char** argv) {
   return csa::app::run_main(app, common, argc, argv, [&] {
     csa::TokenizeOutputs out = csa::run_tokenize(opts, csa::app::recorded_command());
     if (show_time)
-      spdlog::info("{} {} bytes -> {} tokens in {:.6f} s ({})",
-                   opts.decode ? "decoded" : "encoded",
+      spdlog::info("{} {} bytes -> {} tokens in {:.6f} s ({})", opts.decode ? "decoded" : "encoded",
                    out.info["input"]["bytes"].get<size_t>(), out.ids.size(), out.encode_seconds,
                    out.info["tokenizer"]["description"].get<std::string>());
     if (json)

@@ -62,8 +62,8 @@ __attribute__((visibility("default"))) int64_t csa_spm_encode(void* h, const cha
 
 // Returns a malloc'ed UTF-8 string (free with csa_spm_free_string), or nullptr with `err` set.
 __attribute__((visibility("default"))) char* csa_spm_decode(void* h, const int32_t* ids, size_t n,
-                                                           size_t* out_len, char* err,
-                                                           size_t err_len) {
+                                                            size_t* out_len, char* err,
+                                                            size_t err_len) {
   std::vector<int> v(ids, ids + n);
   std::string text;
   auto status = sp(h)->Decode(v, &text);
@@ -92,7 +92,7 @@ __attribute__((visibility("default"))) int32_t csa_spm_is_control(void* h, int32
 
 // The piece string of `id` (pointer valid until the next call on this thread).
 __attribute__((visibility("default"))) const char* csa_spm_id_to_piece(void* h, int32_t id,
-                                                                      size_t* len) {
+                                                                       size_t* len) {
   thread_local std::string piece;
   piece = sp(h)->IdToPiece(id);
   *len = piece.size();

@@ -11,8 +11,8 @@ TEST_CASE("csa-convert: bad inputs give a clear message, a meaningful exit code,
   const std::string out = dir.file("out.pt");
   auto expect = [&](const std::string& input, int code, const std::string& needle,
                     const std::string& extra = "") {
-    test::RunResult r = test::run_app("csa-convert", test::quote(input) + " " + test::quote(out) +
-                                                         " " + extra);
+    test::RunResult r =
+        test::run_app("csa-convert", test::quote(input) + " " + test::quote(out) + " " + extra);
     INFO(r.output);
     CHECK(r.exit_code == code);
     CHECK(r.output.find(needle) != std::string::npos);
@@ -24,8 +24,9 @@ TEST_CASE("csa-convert: bad inputs give a clear message, a meaningful exit code,
   auto weights = test::tiny_weights(cfg);
   test::write_hf_dir(dir.path(), cfg, weights);
   // Truncated archive: convert once, cut the file, convert the cut copy.
-  REQUIRE(test::run_app("csa-convert", test::quote(dir.path()) + " " + test::quote(dir.file("ok.pt")))
-              .exit_code == 0);
+  REQUIRE(
+      test::run_app("csa-convert", test::quote(dir.path()) + " " + test::quote(dir.file("ok.pt")))
+          .exit_code == 0);
   std::string bytes = read_file(dir.file("ok.pt"));
   test::write_text(dir.file("cut.pt"), bytes.substr(0, bytes.size() / 2));
   expect(dir.file("cut.pt"), 4, "truncated");

@@ -62,22 +62,25 @@ TEST_CASE("csa-tokenize: golden ids on a HF directory and a csa-convert archive"
 
   // Ids to decode, as an array and as a --json object (the round trip's other half).
   test::write_text(dir.file("want.json"), Json(want).dump());
-  test::write_text(dir.file("want_obj.json"), Json{{"kind", "csa-tokenize"}, {"ids", want}}.dump(2));
+  test::write_text(dir.file("want_obj.json"),
+                   Json{{"kind", "csa-tokenize"}, {"ids", want}}.dump(2));
 
   const std::string gpt2 = shared("models/gpt2-mini");
   auto runs = test::run_apps_parallel({
       {"csa-tokenize", test::quote(gpt2) + " " + test::quote(dir.file("cases.txt")) + " -o " +
                            test::quote(dir.file("hf.json"))},
-      {"csa-tokenize", test::quote(dir.file("model.pt")) + " " + test::quote(dir.file("cases.txt")) +
-                           " -o " + test::quote(dir.file("pt.json"))},
+      {"csa-tokenize", test::quote(dir.file("model.pt")) + " " +
+                           test::quote(dir.file("cases.txt")) + " -o " +
+                           test::quote(dir.file("pt.json"))},
       // stdin, --json with the counts and timing
       {"csa-tokenize", test::quote(dir.file("model.pt")) + " - --json -o " +
                            test::quote(dir.file("stdin.json")) + " < " +
                            test::quote(dir.file("cases.txt"))},
       {"csa-tokenize", test::quote(gpt2) + " " + test::quote(dir.file("want.json")) +
                            " --decode -o " + test::quote(dir.file("back.txt"))},
-      {"csa-tokenize", test::quote(dir.file("model.pt")) + " " + test::quote(dir.file("want_obj.json")) +
-                           " --decode -o " + test::quote(dir.file("back2.txt"))},
+      {"csa-tokenize", test::quote(dir.file("model.pt")) + " " +
+                           test::quote(dir.file("want_obj.json")) + " --decode -o " +
+                           test::quote(dir.file("back2.txt"))},
   });
   for (auto& r : runs) {
     INFO(r.output);
@@ -118,7 +121,8 @@ TEST_CASE("csa-tokenize: the template BOS of SentencePiece and llama2.c, --no-ad
   const std::string stories = shared("models/stories260K/stories260K.bin");
   auto runs = test::run_apps_parallel({
       {"csa-tokenize", test::quote(shared("models/llama-mini")) + " " + in + " -q"},
-      {"csa-tokenize", test::quote(shared("models/llama-mini")) + " " + in + " -q --no-add-special"},
+      {"csa-tokenize",
+       test::quote(shared("models/llama-mini")) + " " + in + " -q --no-add-special"},
       {"csa-tokenize", test::quote(stories) + " " + in + " -q"},
       // Whitespace-separated ids decode too; --skip-special drops the BOS.
       {"csa-tokenize", test::quote(stories) + " - --decode --skip-special -q < " +
@@ -133,7 +137,8 @@ TEST_CASE("csa-tokenize: the template BOS of SentencePiece and llama2.c, --no-ad
   // llama2.c: the checkpoint's tok512.bin, BOS (1) first, as the library encodes it.
   REQUIRE(runs[2].exit_code == 0);
   auto tok = Tokenizer::from_path(shared("models/stories260K/tok512.bin"));
-  const std::vector<int32_t> stories_ids = parse_json(runs[2].output, "out").get<std::vector<int32_t>>();
+  const std::vector<int32_t> stories_ids =
+      parse_json(runs[2].output, "out").get<std::vector<int32_t>>();
   CHECK(stories_ids == tok->encode(text));
   CHECK(stories_ids.front() == 1);
   REQUIRE(runs[3].exit_code == 0);
@@ -144,14 +149,18 @@ TEST_CASE("csa-tokenize: bad inputs give a clear message, the exit code, no outp
   test::TempDir dir;
   const std::string gpt2 = test::quote(shared("models/gpt2-mini"));
   const std::string out = dir.file("out.json");
-  test::write_text(dir.file("bad.txt"), std::string("ab\xff" "cd"));
-  test::write_text(dir.file("ok.txt"), "ab\xEF\xBF\xBD" "cd");  // what the replacement gives
+  test::write_text(dir.file("bad.txt"), std::string("ab\xff"
+                                                    "cd"));
+  test::write_text(dir.file("ok.txt"),
+                   "ab\xEF\xBF\xBD"
+                   "cd");  // what the replacement gives
   test::write_text(dir.file("words.txt"), "1 2 x 3");
   test::write_text(dir.file("oov.txt"), "[5, 99999]");
   test::write_text(dir.file("huge.txt"), "5 123456789012345678901234567890");
   const std::string tiny = dir.file("tiny");  // a model without tokenizer files
   REQUIRE(std::system(("mkdir -p " + test::quote(tiny)).c_str()) == 0);
-  test::write_hf_dir(tiny, test::tiny_config("gpt2"), test::tiny_weights(test::tiny_config("gpt2")));
+  test::write_hf_dir(tiny, test::tiny_config("gpt2"),
+                     test::tiny_weights(test::tiny_config("gpt2")));
 
   struct Case {
     std::string args;
@@ -168,7 +177,8 @@ TEST_CASE("csa-tokenize: bad inputs give a clear message, the exit code, no outp
        "not an integer at byte 4"},
       {gpt2 + " " + test::quote(dir.file("oov.txt")) + " --decode" + o, 6,
        "token id 99999 (at index 1) is outside the tokenizer's vocabulary [0, 8192)"},
-      {gpt2 + " " + test::quote(dir.file("huge.txt")) + " --decode" + o, 6, "out of range at byte 2"},
+      {gpt2 + " " + test::quote(dir.file("huge.txt")) + " --decode" + o, 6,
+       "out of range at byte 2"},
       {test::quote(tiny) + " " + test::quote(dir.file("ok.txt")) + o, 6, "no tokenizer files"},
       {gpt2 + " " + test::quote(dir.file("ok.txt")) + " -o /nonexistent/dir/out.json", 3,
        "/nonexistent/dir"},
@@ -176,8 +186,8 @@ TEST_CASE("csa-tokenize: bad inputs give a clear message, the exit code, no outp
   std::vector<std::pair<std::string, std::string>> cmds;
   for (const Case& c : cases) cmds.emplace_back("csa-tokenize", c.args);
   // --replace-invalid-utf8 tokenizes what Python's errors="replace" gives.
-  cmds.emplace_back("csa-tokenize", gpt2 + " " + test::quote(dir.file("bad.txt")) +
-                                        " --replace-invalid-utf8 -q");
+  cmds.emplace_back("csa-tokenize",
+                    gpt2 + " " + test::quote(dir.file("bad.txt")) + " --replace-invalid-utf8 -q");
   auto runs = test::run_apps_parallel(cmds);
   for (size_t i = 0; i < cases.size(); ++i) {
     INFO("csa-tokenize " << cases[i].args << "\n" << runs[i].output);

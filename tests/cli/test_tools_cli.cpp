@@ -11,8 +11,8 @@
 
 #include "cli/cli_support.h"
 #include "cli/run_parallel.h"
-#include "csa/core/file.h"
 #include "csa/calib/policy.h"
+#include "csa/core/file.h"
 #include "csa/core/json.h"
 #include "csa/model/model.h"
 #include "model_factory.h"
@@ -92,7 +92,8 @@ TEST_CASE("csa-calibrate / csa-sweep / csa-eval: bad inputs are refused clearly"
   // A synthetic tiny Llama (2 layers x 4 heads, 2 KV heads, ctx 32): "another model".
   const std::string tiny = dir.file("tiny");
   REQUIRE(std::system(("mkdir -p " + test::quote(tiny)).c_str()) == 0);
-  test::write_hf_dir(tiny, test::tiny_config("llama"), test::tiny_weights(test::tiny_config("llama")));
+  test::write_hf_dir(tiny, test::tiny_config("llama"),
+                     test::tiny_weights(test::tiny_config("llama")));
 
   // A good policy for stories260K, one for the tiny model, and broken variants of the good one.
   const Json good = policy_for(stories);
@@ -172,8 +173,8 @@ TEST_CASE("csa-calibrate / csa-sweep / csa-eval: bad inputs are refused clearly"
   };
   // A corpus shorter than one window still evaluates, as one shorter window (the HF protocol
   // on a text shorter than ctx), with a warning.
-  cases.push_back({"csa-eval", model + " " + q("short.txt") + " --ctx 64 --threads 1 -o " +
-                                   q("e_short.json"),
+  cases.push_back({"csa-eval",
+                   model + " " + q("short.txt") + " --ctx 64 --threads 1 -o " + q("e_short.json"),
                    0, "shorter than one window of 64: one short window", ""});
   check_cases(cases);
   REQUIRE(file_exists(dir.file("e_short.json")));

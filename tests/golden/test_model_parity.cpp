@@ -20,7 +20,7 @@ struct ProbsRecorder : AttentionHook {
   }
 };
 
-const char* kFixtures[] = {"gpt2-tiny", "neox-tiny", "neox-seq-tiny",
+const char* kFixtures[] = {"gpt2-tiny",  "neox-tiny",  "neox-seq-tiny",
                            "qwen2-tiny", "llama-tiny", "llama-linear-tiny"};
 
 }  // namespace
@@ -30,16 +30,16 @@ TEST_CASE("logits and attention probabilities match transformers for every famil
   for (const char* name : kFixtures) {
     const std::string dir = test::fixtures_dir() + "/models/" + name;
     SafetensorsFile expected = read_safetensors(dir + "/expected.safetensors");
-    const at::Tensor ids = expected.tensors.at("input_ids").tensor;     // [2, T]
-    const at::Tensor want = expected.tensors.at("logits").tensor;       // [2, T, V]
+    const at::Tensor ids = expected.tensors.at("input_ids").tensor;  // [2, T]
+    const at::Tensor want = expected.tensors.at("logits").tensor;    // [2, T, V]
 
     struct Variant {
       std::string label, path, config;
     };
-    std::vector<Variant> variants = {{"HF directory", dir, ""},
-                                     {"exported model.pt", dir + "/model.pt", ""},
-                                     {"traced model.pt + --config", dir + "/traced.pt",
-                                      dir + "/config.json"}};
+    std::vector<Variant> variants = {
+        {"HF directory", dir, ""},
+        {"exported model.pt", dir + "/model.pt", ""},
+        {"traced model.pt + --config", dir + "/traced.pt", dir + "/config.json"}};
     if (file_exists(dir + "/legacy_config.json"))
       variants.push_back({"HF directory + older config layout", dir, dir + "/legacy_config.json"});
 

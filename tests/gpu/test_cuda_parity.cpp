@@ -44,7 +44,8 @@ TEST_CASE("CUDA matches CPU: logits and reads for dense, top-k, top-p and patter
       SparseAttentionHook hg(spec, c.n_layer, c.n_head, c.n_head_kv, T);
       c10::NoGradGuard ng;
       at::Tensor lc = cpu.forward(ids, spec.kind == SparsityKind::kDense ? nullptr : &hc);
-      at::Tensor lg = gpu.forward(ids.to(at::kCUDA), spec.kind == SparsityKind::kDense ? nullptr : &hg).cpu();
+      at::Tensor lg =
+          gpu.forward(ids.to(at::kCUDA), spec.kind == SparsityKind::kDense ? nullptr : &hg).cpu();
       CHECK_TENSOR_CLOSE(lg, lc, 1e-4);
       if (spec.kind != SparsityKind::kDense) {
         hc.count_pass(ids.size(0), T);

@@ -17,15 +17,15 @@ TEST_CASE("shared models match transformers as directories and as converted arch
     INFO(name);
     const std::string dir = test::shared_dir() + "/models/" + name;
     REQUIRE(file_exists(dir + "/config.json"));
-    SafetensorsFile ref = read_safetensors(test::fixtures_dir() + "/reference/" + name +
-                                           ".safetensors");
+    SafetensorsFile ref =
+        read_safetensors(test::fixtures_dir() + "/reference/" + name + ".safetensors");
     const at::Tensor ids = ref.tensors.at("input_ids").tensor.unsqueeze(0);  // [1, T]
     const at::Tensor positions = ref.tensors.at("positions").tensor;
     c10::NoGradGuard no_grad;
 
     Model model = load_model(dir);
     Decoder decoder(model);
-    at::Tensor logits = decoder.forward(ids)[0];                              // [T, V]
+    at::Tensor logits = decoder.forward(ids)[0];  // [T, V]
     CHECK_TENSOR_CLOSE(logits.index_select(0, positions), ref.tensors.at("logits_at").tensor, 1e-4);
     at::Tensor logp = at::log_softmax(logits, -1);
     at::Tensor nll = -logp.narrow(0, 0, ids.size(1) - 1)

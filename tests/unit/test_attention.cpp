@@ -132,7 +132,8 @@ TEST_CASE("the fused CPU kernel gives the explicit path's output and reads", "[u
           double expect = 0;
           for (int64_t h = 0; h < c.H; ++h)
             for (int64_t t = 0; t < c.T; ++t)
-              expect += static_cast<double>(c.B * std::min(ks[static_cast<size_t>(h)], c.S - c.T + t + 1));
+              expect += static_cast<double>(
+                  c.B * std::min(ks[static_cast<size_t>(h)], c.S - c.T + t + 1));
           CHECK(fused_hook.tally().q_sparse_total() == expect);
         }
       }

@@ -26,7 +26,8 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 using Grid = std::vector<std::vector<int64_t>>;
 
 // A [1, H, T, S] float tensor from nested rows; entries past a row's causal end become -inf.
-at::Tensor scores_tensor(const std::vector<std::vector<std::vector<float>>>& heads, int64_t q_pos0) {
+at::Tensor scores_tensor(const std::vector<std::vector<std::vector<float>>>& heads,
+                         int64_t q_pos0) {
   const auto H = static_cast<int64_t>(heads.size());
   const auto T = static_cast<int64_t>(heads[0].size());
   const auto S = static_cast<int64_t>(heads[0][0].size());
@@ -35,9 +36,10 @@ at::Tensor scores_tensor(const std::vector<std::vector<std::vector<float>>>& hea
   for (int64_t h = 0; h < H; ++h)
     for (int64_t r = 0; r < T; ++r)
       for (int64_t s = 0; s < S; ++s)
-        a[0][h][r][s] = s <= q_pos0 + r ? heads[static_cast<size_t>(h)][static_cast<size_t>(r)]
-                                               [static_cast<size_t>(s)]
-                                        : -kInf;
+        a[0][h][r][s] =
+            s <= q_pos0 + r
+                ? heads[static_cast<size_t>(h)][static_cast<size_t>(r)][static_cast<size_t>(s)]
+                : -kInf;
   return t;
 }
 
@@ -158,7 +160,8 @@ TEST_CASE("the statistics observer averages per cell over causal rows only", "[u
   for (int64_t h = 0; h < 2; ++h)
     for (int64_t r = 0; r < 3; ++r)
       for (int64_t s = 0; s < 3; ++s)
-        probs[0][h][r][s] = heads[static_cast<size_t>(h)][static_cast<size_t>(r)][static_cast<size_t>(s)];
+        probs[0][h][r][s] =
+            heads[static_cast<size_t>(h)][static_cast<size_t>(r)][static_cast<size_t>(s)];
   AttentionStatsObserver obs(1, 2, 0.9);
   obs.observe_probs(ScoreBlock{0, 0}, probs);
   auto r = obs.result();
@@ -172,14 +175,16 @@ TEST_CASE("the statistics observer averages per cell over causal rows only", "[u
   CHECK(r[0][1].mass_keys == Approx((1 + 1 + 3) / 3.0));
 
   // A later chunk (q_pos0 = 2, one row over 3 keys) and a second batch row: means over all rows.
-  at::Tensor more = at::tensor({0.25f, 0.25f, 0.5f, 1.f, 0.f, 0.f}).view({2, 1, 1, 3})
-                        .expand({2, 2, 1, 3}).contiguous();
+  at::Tensor more = at::tensor({0.25f, 0.25f, 0.5f, 1.f, 0.f, 0.f})
+                        .view({2, 1, 1, 3})
+                        .expand({2, 2, 1, 3})
+                        .contiguous();
   obs.observe_probs(ScoreBlock{0, 2}, more);
   r = obs.result();
   CHECK(obs.rows_per_cell() == 5);
   const double h_quarter = 0.5 * std::log(4.0) + 0.5 * std::log(2.0);  // [.25 .25 .5]
-  CHECK(r[0][0].effective_keys == Approx((1 + 2 + std::exp(h_row2) + std::exp(h_quarter) + 1) / 5)
-                                      .epsilon(1e-6));
+  CHECK(r[0][0].effective_keys ==
+        Approx((1 + 2 + std::exp(h_row2) + std::exp(h_quarter) + 1) / 5).epsilon(1e-6));
   CHECK(r[0][0].causal_keys == Approx((1 + 2 + 3 + 3 + 3) / 5.0));
 }
 
@@ -233,8 +238,8 @@ TEST_CASE("top-k keeps the k highest keys, ties to the most recent, short rows w
   using Set = std::set<int64_t>;
   // head 0, k = 1
   CHECK(kept[0] == Set{0});
-  CHECK(kept[1] == Set{1});     // tie 1 = 1: the most recent
-  CHECK(kept[2] == Set{2});     // tie 4 = 4: the most recent
+  CHECK(kept[1] == Set{1});  // tie 1 = 1: the most recent
+  CHECK(kept[2] == Set{2});  // tie 4 = 4: the most recent
   CHECK(kept[3] == Set{3});
   // head 1, k = 3
   CHECK(kept[4] == Set{0});
@@ -265,7 +270,8 @@ TEST_CASE("top-k through the hook matches a naive reference on random blocks", "
           for (int64_t r = 0; r < T; ++r, ++row) {
             INFO("q_pos0 " << q_pos0 << " ties " << ties << " b " << b << " h " << h << " r " << r);
             const int64_t n = q_pos0 + r + 1;
-            CHECK(kept[row] == naive_top_k(row_of(ref, b, h, r), n, budgets[static_cast<size_t>(h)]));
+            CHECK(kept[row] ==
+                  naive_top_k(row_of(ref, b, h, r), n, budgets[static_cast<size_t>(h)]));
           }
     }
   }
@@ -285,7 +291,7 @@ TEST_CASE("top-p keeps the fewest keys reaching p, ties to the most recent", "[u
   CHECK(kept_for(0.45).first == Set{0});
   CHECK(kept_for(0.7).first == Set{0, 1});
   CHECK(kept_for(0.8).first == Set{0, 1, 3});  // the 1/8 tie: the more recent key
-  CHECK(kept_for(0.8).second == 3);             // reads = the size of the top-p set
+  CHECK(kept_for(0.8).second == 3);            // reads = the size of the top-p set
   CHECK(kept_for(0.95).first == Set{0, 1, 2, 3});
 
   // Random blocks against the naive reference.
@@ -345,8 +351,7 @@ TEST_CASE("reads: query side per head, KV side the union over a group's heads", 
   CHECK(t.kv_fraction() == Approx(11.0 / 40));
 }
 
-TEST_CASE("reads: layers whose budgets cover the context are inactive and count dense",
-          "[unit]") {
+TEST_CASE("reads: layers whose budgets cover the context are inactive and count dense", "[unit]") {
   // Layer 0 budgets 2 (< context 4): active. Layer 1 budgets 4 (= context): inactive.
   SparseAttentionHook hook(SparsitySpec::top_k({{2, 2}, {4, 9}}, "t"), 2, 2, 1, 4);
   CHECK(hook.active(0));
@@ -373,7 +378,8 @@ TEST_CASE("reads: layers whose budgets cover the context are inactive and count 
 TEST_CASE("reads: top-k through attend() sums min(k, i + 1) whatever the kernel", "[unit]") {
   at::manual_seed(9);
   const int64_t B = 2, H = 4, Hkv = 2, T = 13;
-  at::Tensor q = at::randn({B, H, T, 8}), k = at::randn({B, Hkv, T, 8}), v = at::randn({B, Hkv, T, 8});
+  at::Tensor q = at::randn({B, H, T, 8}), k = at::randn({B, Hkv, T, 8}),
+             v = at::randn({B, Hkv, T, 8});
   const std::vector<int64_t> ks = {1, 3, 6, 100};
   double expect = 0;
   for (int64_t kh : ks)
@@ -390,7 +396,8 @@ TEST_CASE("reads: top-k through attend() sums min(k, i + 1) whatever the kernel"
     // KV side: each group reads at least its widest head and at most the dense count.
     for (int64_t g = 0; g < Hkv; ++g) {
       double widest = 0;
-      for (int64_t h = g * 2; h < g * 2 + 2; ++h) widest = std::max(widest, hook.tally().q_sparse[0][static_cast<size_t>(h)]);
+      for (int64_t h = g * 2; h < g * 2 + 2; ++h)
+        widest = std::max(widest, hook.tally().q_sparse[0][static_cast<size_t>(h)]);
       CHECK(hook.tally().kv_sparse[0][static_cast<size_t>(g)] >= widest);
       CHECK(hook.tally().kv_sparse[0][static_cast<size_t>(g)] <= B * T * (T + 1) / 2.0);
     }
@@ -446,7 +453,8 @@ TEST_CASE("allocation per KV group: each group takes its most diffuse head", "[u
 
 TEST_CASE("a policy re-caps from its statistics and survives a JSON round trip", "[unit]") {
   Policy p;
-  p.model = {{"name", "hand"}, {"family", "llama"}, {"n_layer", 2}, {"n_head", 4}, {"n_head_kv", 2}};
+  p.model = {
+      {"name", "hand"}, {"family", "llama"}, {"n_layer", 2}, {"n_head", 4}, {"n_head_kv", 2}};
   p.metric = DiffusenessMetric::kMassKeys;
   p.stats.assign(2, std::vector<CellStats>(4));
   const std::vector<std::vector<double>> mass = {{1, 4, 2, 2}, {8, 0, 0.5, 1}};

@@ -19,21 +19,30 @@ TEST_CASE("every registered family parses its tiny config and lists consistent t
 }
 
 TEST_CASE("older and newer config layouts describe the same rotary settings", "[unit]") {
-  Json older = {{"model_type", "llama"}, {"num_hidden_layers", 1}, {"num_attention_heads", 2},
-                {"hidden_size", 32}, {"intermediate_size", 8}, {"max_position_embeddings", 64},
-                {"vocab_size", 10}, {"hidden_act", "silu"}, {"rope_theta", 500000.0},
+  Json older = {{"model_type", "llama"},
+                {"num_hidden_layers", 1},
+                {"num_attention_heads", 2},
+                {"hidden_size", 32},
+                {"intermediate_size", 8},
+                {"max_position_embeddings", 64},
+                {"vocab_size", 10},
+                {"hidden_act", "silu"},
+                {"rope_theta", 500000.0},
                 {"torch_dtype", "bfloat16"},
-                {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0},
-                                  {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
-                                  {"original_max_position_embeddings", 16}}}};
+                {"rope_scaling",
+                 {{"rope_type", "llama3"},
+                  {"factor", 8.0},
+                  {"low_freq_factor", 1.0},
+                  {"high_freq_factor", 4.0},
+                  {"original_max_position_embeddings", 16}}}};
   Json newer = older;
   newer.erase("rope_theta");
   newer.erase("rope_scaling");
   newer.erase("torch_dtype");
   newer["dtype"] = "bfloat16";
-  newer["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0},
-                              {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
-                              {"original_max_position_embeddings", 16}};
+  newer["rope_parameters"] = {{"rope_type", "llama3"},   {"rope_theta", 500000.0},
+                              {"factor", 8.0},           {"low_freq_factor", 1.0},
+                              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 16}};
   ModelConfig a = parse_model_config(older, "old"), b = parse_model_config(newer, "new");
   CHECK(a.rope.type == RopeType::kLlama3);
   CHECK(b.rope.type == RopeType::kLlama3);

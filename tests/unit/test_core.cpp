@@ -24,11 +24,14 @@ TEST_CASE("UTF-8 validation gives the offset of the first bad byte", "[unit]") {
   CHECK_FALSE(find_invalid_utf8("plain ascii").has_value());
   CHECK_FALSE(find_invalid_utf8("caf\xC3\xA9 \xE6\x97\xA5 \xF0\x9F\x98\x80").has_value());
   CHECK(find_invalid_utf8("ab\xFF").value() == 2);
-  CHECK(find_invalid_utf8("a\xC3").value() == 1);                // truncated sequence
-  CHECK(find_invalid_utf8("x\xC0\xAF").value() == 1);            // overlong
-  CHECK(find_invalid_utf8("\xED\xA0\x80").value() == 0);         // surrogate
-  CHECK(find_invalid_utf8("ok\xF4\x90\x80\x80").value() == 2);   // > U+10FFFF
-  CHECK(replace_invalid_utf8("a\xFF" "b\xE6\x97") == "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+  CHECK(find_invalid_utf8("a\xC3").value() == 1);               // truncated sequence
+  CHECK(find_invalid_utf8("x\xC0\xAF").value() == 1);           // overlong
+  CHECK(find_invalid_utf8("\xED\xA0\x80").value() == 0);        // surrogate
+  CHECK(find_invalid_utf8("ok\xF4\x90\x80\x80").value() == 2);  // > U+10FFFF
+  CHECK(replace_invalid_utf8("a\xFF"
+                             "b\xE6\x97") ==
+        "a\xEF\xBF\xBD"
+        "b\xEF\xBF\xBD");
 }
 
 TEST_CASE("atomic writes leave no partial file behind", "[unit]") {
@@ -52,8 +55,8 @@ TEST_CASE("atomic writes leave no partial file behind", "[unit]") {
 }
 
 TEST_CASE("JSON reader errors name the file and field", "[unit]") {
-  CHECK_THROWS_WITH(parse_json("{\"a\": ", "cfg.json"), Catch::Contains("cfg.json") &&
-                                                            Catch::Contains("not valid JSON"));
+  CHECK_THROWS_WITH(parse_json("{\"a\": ", "cfg.json"),
+                    Catch::Contains("cfg.json") && Catch::Contains("not valid JSON"));
   Json j = parse_json(R"({"n": 3, "s": "x", "f": 1.5, "o": {"k": true}})", "cfg.json");
   JsonReader r(j, "cfg.json");
   CHECK(r.get_int("n") == 3);

@@ -6,7 +6,8 @@
 
 using namespace csa;
 
-TEST_CASE("a synthetic checkpoint of every family loads from a directory and an archive", "[unit]") {
+TEST_CASE("a synthetic checkpoint of every family loads from a directory and an archive",
+          "[unit]") {
   for (const FamilySpec* f : registered_families()) {
     INFO(f->name);
     test::TempDir dir;

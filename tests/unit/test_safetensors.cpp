@@ -18,11 +18,10 @@ std::string header_file(const std::string& header, size_t data_bytes) {
 
 TEST_CASE("safetensors round trip keeps names, dtypes, shapes and bytes", "[unit]") {
   test::TempDir dir;
-  std::map<std::string, at::Tensor> tensors = {
-      {"a.weight", at::randn({3, 5})},
-      {"b", at::randn({7}).to(at::kBFloat16)},
-      {"c", at::randn({2, 2, 2}).to(at::kHalf)},
-      {"ids", at::arange(6, at::kLong)}};
+  std::map<std::string, at::Tensor> tensors = {{"a.weight", at::randn({3, 5})},
+                                               {"b", at::randn({7}).to(at::kBFloat16)},
+                                               {"c", at::randn({2, 2, 2}).to(at::kHalf)},
+                                               {"ids", at::arange(6, at::kLong)}};
   write_safetensors(dir.file("m.safetensors"), tensors);
   SafetensorsFile f = read_safetensors(dir.file("m.safetensors"));
   REQUIRE(f.tensors.size() == 4);
@@ -50,7 +49,8 @@ TEST_CASE("corrupt safetensors files are refused with the problem named", "[unit
   check(header_file(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8),
         "needs 12 bytes but data_offsets span 8");
   check(header_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-                        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})", 12),
+                        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                    12),
         "overlap");
   check(header_file(R"({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4),
         "negative dim");

@@ -14,7 +14,8 @@ TEST_CASE("TorchScript archives round trip and load in torch::jit::load", "[unit
       {"model.layers.10.mlp.up_proj.weight", at::randn({2, 3}).to(at::kBFloat16)},
       {"model.norm.weight", at::randn({3}).to(at::kHalf)},
       {"lm_head.weight", at::randn({5, 3})}};
-  write_torchscript(dir.file("m.pt"), tensors, {{"config.json", "{\"a\": 1}"}, {"notes.txt", "hi"}});
+  write_torchscript(dir.file("m.pt"), tensors,
+                    {{"config.json", "{\"a\": 1}"}, {"notes.txt", "hi"}});
 
   TorchScriptArchive a = read_torchscript(dir.file("m.pt"));
   REQUIRE(a.tensors.size() == tensors.size());

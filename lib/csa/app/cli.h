@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 #include <vector>
@@ -11,9 +10,9 @@
 namespace csa::app {
 
 struct CommonOptions {
-  int threads = 0;          // 0 = all cores
-  bool quiet = false;       // -q: errors only, no progress bar
-  bool verbose = false;     // -v: debug logging
+  int threads = 0;       // 0 = all cores
+  bool quiet = false;    // -q: errors only, no progress bar
+  bool verbose = false;  // -v: debug logging
 };
 
 void add_common_options(CLI::App& app, CommonOptions& options);

@@ -84,20 +84,20 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   int64_t chunk = std::max<int64_t>(1, budget / std::max<int64_t>(1, bytes_per_row));
   chunk = std::min(chunk, T);
   at::Tensor kt = k.to(at::kFloat).transpose(2, 3);  // [B, Hkv, D, S]
-  at::Tensor vf = v.to(at::kFloat);                   // [B, Hkv, S, D]
+  at::Tensor vf = v.to(at::kFloat);                  // [B, Hkv, S, D]
   at::Tensor out = at::empty({B, H, T, D}, q.options());
   for (int64_t t0 = 0; t0 < T; t0 += chunk) {
     const int64_t rows = std::min(chunk, T - t0);
     const int64_t q_pos0 = S - T + t0;
-    at::Tensor qc = q.narrow(2, t0, rows).to(at::kFloat);                  // [B, H, Tq, D]
-    at::Tensor qg = qc.reshape({B, Hkv, G * rows, D});                     // [B, Hkv, G*Tq, D]
+    at::Tensor qc = q.narrow(2, t0, rows).to(at::kFloat);                      // [B, H, Tq, D]
+    at::Tensor qg = qc.reshape({B, Hkv, G * rows, D});                         // [B, Hkv, G*Tq, D]
     at::Tensor scores = at::matmul(qg, kt).mul_(scale).view({B, H, rows, S});  // [B, H, Tq, S]
     scores.add_(causal_mask(q_pos0, rows, S, scores.options()));
     ScoreBlock where{layer, q_pos0};
     if (hooked) hook->mask_scores(where, scores);
-    at::Tensor probs = at::softmax(scores, -1);                            // [B, H, Tq, S]
+    at::Tensor probs = at::softmax(scores, -1);  // [B, H, Tq, S]
     if (hooked) hook->observe_probs(where, probs);
-    at::Tensor o = at::matmul(probs.view({B, Hkv, G * rows, S}), vf);      // [B, Hkv, G*Tq, D]
+    at::Tensor o = at::matmul(probs.view({B, Hkv, G * rows, S}), vf);  // [B, Hkv, G*Tq, D]
     out.narrow(2, t0, rows).copy_(o.view({B, H, rows, D}));
   }
   return out;

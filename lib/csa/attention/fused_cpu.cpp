@@ -67,18 +67,17 @@ struct Shapes {
 };
 
 struct ThreadState {
-  at::Tensor scores, probs;                  // [kBlockRows * S] float each, reused per block
-  std::vector<float> scratch;                // selection
-  std::vector<std::vector<int32_t>> kept;    // [G * rows] kept keys of sparse rows
-  std::vector<uint8_t> all_keys;             // [G * rows] 1 when the row reads all its keys
-  std::vector<int64_t> stamp;                // [S] KV-union marks
+  at::Tensor scores, probs;                // [kBlockRows * S] float each, reused per block
+  std::vector<float> scratch;              // selection
+  std::vector<std::vector<int32_t>> kept;  // [G * rows] kept keys of sparse rows
+  std::vector<uint8_t> all_keys;           // [G * rows] 1 when the row reads all its keys
+  std::vector<int64_t> stamp;              // [S] KV-union marks
   int64_t stamp_id = 0;
-  std::vector<double> q_reads, kv_reads;     // [H], [Hkv]
+  std::vector<double> q_reads, kv_reads;  // [H], [Hkv]
 };
 
 void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at::Tensor& out,
-               double scale, const RowRule& rule, const Shapes& sh, int64_t task,
-               ThreadState& st) {
+               double scale, const RowRule& rule, const Shapes& sh, int64_t task, ThreadState& st) {
   // Largest blocks first (tasks are handed out in order): the last row block is the costliest.
   const int64_t block = sh.blocks - 1 - task / (sh.B * sh.Hkv);
   const int64_t bg = task % (sh.B * sh.Hkv);
@@ -125,8 +124,8 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
         keep = std::min(n, (*rule.k)[static_cast<size_t>(h)]);
       } else if (probs.defined()) {
         const float* pr = probs.data_ptr<float>() + r * nmax;
-        keep = std::max<int64_t>(1, count_for_mass(pr, n, (*rule.p)[static_cast<size_t>(h)],
-                                                   st.scratch));
+        keep = std::max<int64_t>(
+            1, count_for_mass(pr, n, (*rule.p)[static_cast<size_t>(h)], st.scratch));
       }
       dense_reads += n;
       sparse_reads += keep;
@@ -194,7 +193,8 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t n = pos0 + r + 1;
     bool any_all = false;
-    for (int64_t gi = 0; gi < sh.G; ++gi) any_all |= st.all_keys[static_cast<size_t>(gi * rows + r)] != 0;
+    for (int64_t gi = 0; gi < sh.G; ++gi)
+      any_all |= st.all_keys[static_cast<size_t>(gi * rows + r)] != 0;
     if (any_all) {
       st.kv_reads[static_cast<size_t>(g)] += static_cast<double>(n);
       continue;
@@ -232,7 +232,8 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
 
   std::atomic<int64_t> next{0};
   std::mutex merge;
-  std::vector<double> q_reads(static_cast<size_t>(sh.H), 0.0), kv_reads(static_cast<size_t>(sh.Hkv), 0.0);
+  std::vector<double> q_reads(static_cast<size_t>(sh.H), 0.0),
+      kv_reads(static_cast<size_t>(sh.Hkv), 0.0);
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), tasks));
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
     ThreadState st;
@@ -244,8 +245,10 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
     for (int64_t t = next++; t < tasks; t = next++)
       run_block(qc, kc, vc, out, scale, rule, sh, t, st);
     std::lock_guard<std::mutex> lock(merge);
-    for (int64_t h = 0; h < sh.H; ++h) q_reads[static_cast<size_t>(h)] += st.q_reads[static_cast<size_t>(h)];
-    for (int64_t g = 0; g < sh.Hkv; ++g) kv_reads[static_cast<size_t>(g)] += st.kv_reads[static_cast<size_t>(g)];
+    for (int64_t h = 0; h < sh.H; ++h)
+      q_reads[static_cast<size_t>(h)] += st.q_reads[static_cast<size_t>(h)];
+    for (int64_t g = 0; g < sh.Hkv; ++g)
+      kv_reads[static_cast<size_t>(g)] += st.kv_reads[static_cast<size_t>(g)];
   });
   if (reads != nullptr) {
     reads->q = std::move(q_reads);

@@ -9,7 +9,8 @@ namespace csa {
 
 float kth_largest(const float* x, int64_t n, int64_t k, std::vector<float>& scratch) {
   scratch.assign(x, x + n);
-  std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end(), std::greater<float>());
+  std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end(),
+                   std::greater<float>());
   return scratch[static_cast<size_t>(k - 1)];
 }
 
@@ -24,7 +25,8 @@ void top_k_indices(const float* s, int64_t n, int64_t k, std::vector<float>& scr
     if (s[j] > thr || (s[j] == thr && equal_left-- > 0)) idx.push_back(static_cast<int32_t>(j));
 }
 
-void mask_except(float* s, int64_t n, const std::vector<int32_t>& idx, std::vector<float>& scratch) {
+void mask_except(float* s, int64_t n, const std::vector<int32_t>& idx,
+                 std::vector<float>& scratch) {
   scratch.resize(idx.size());
   for (size_t i = 0; i < idx.size(); ++i) scratch[i] = s[idx[i]];
   std::fill(s, s + n, -std::numeric_limits<float>::infinity());

@@ -42,9 +42,10 @@ SparsitySpec SparsitySpec::top_k(std::vector<std::vector<int64_t>> budgets, std:
 
 SparsitySpec SparsitySpec::uniform_top_k(int64_t n_layer, int64_t n_head, int64_t k) {
   if (k < 1) throw UsageError("uniform top-k needs k >= 1, got " + std::to_string(k));
-  return top_k(std::vector<std::vector<int64_t>>(static_cast<size_t>(n_layer),
-                                                 std::vector<int64_t>(static_cast<size_t>(n_head), k)),
-               "uniform k=" + std::to_string(k));
+  return top_k(
+      std::vector<std::vector<int64_t>>(static_cast<size_t>(n_layer),
+                                        std::vector<int64_t>(static_cast<size_t>(n_head), k)),
+      "uniform k=" + std::to_string(k));
 }
 
 SparsitySpec SparsitySpec::top_p(int64_t n_layer, int64_t n_head, double p) {
@@ -88,10 +89,12 @@ SparsitySpec SparsitySpec::parse_baseline(const std::string& text, int64_t n_lay
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     size_t colon = item.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == item.size())
-      throw UsageError("--baseline '" + text + "': expected key:value items, e.g. uniform:64, "
+      throw UsageError("--baseline '" + text +
+                       "': expected key:value items, e.g. uniform:64, "
                        "topp:0.9, window:256,sinks:4, strided:64,window:64");
     kv.emplace_back(item.substr(0, colon), item.substr(colon + 1));
     if (comma == std::string::npos) break;
@@ -129,11 +132,16 @@ SparsitySpec SparsitySpec::parse_baseline(const std::string& text, int64_t n_lay
 
 std::string SparsitySpec::kind_name() const {
   switch (kind) {
-    case SparsityKind::kDense: return "dense";
-    case SparsityKind::kTopK: return "top_k";
-    case SparsityKind::kTopP: return "top_p";
-    case SparsityKind::kWindow: return "window";
-    case SparsityKind::kStrided: return "strided";
+    case SparsityKind::kDense:
+      return "dense";
+    case SparsityKind::kTopK:
+      return "top_k";
+    case SparsityKind::kTopP:
+      return "top_p";
+    case SparsityKind::kWindow:
+      return "window";
+    case SparsityKind::kStrided:
+      return "strided";
   }
   return "?";
 }
@@ -187,10 +195,13 @@ double ReadsTally::kv_fraction() const {
 
 SparseAttentionHook::SparseAttentionHook(SparsitySpec spec, int64_t n_layer, int64_t n_head,
                                          int64_t n_head_kv, int64_t max_context)
-    : spec_(std::move(spec)), n_layer_(n_layer), n_head_(n_head), n_head_kv_(n_head_kv),
+    : spec_(std::move(spec)),
+      n_layer_(n_layer),
+      n_head_(n_head),
+      n_head_kv_(n_head_kv),
       max_context_(max_context) {
   auto check_dims = [&](size_t rows, const std::vector<size_t>& cols, const char* what) {
-    if (rows != static_cast<size_t>(n_layer)) 
+    if (rows != static_cast<size_t>(n_layer))
       throw InputError(std::string(what) + " has " + std::to_string(rows) + " layers, the model " +
                        std::to_string(n_layer));
     for (size_t c : cols)
@@ -206,8 +217,9 @@ SparseAttentionHook::SparseAttentionHook(SparsitySpec spec, int64_t n_layer, int
     for (int64_t l = 0; l < n_layer; ++l)
       for (int64_t h = 0; h < n_head; ++h) {
         int64_t k = spec_.k[static_cast<size_t>(l)][static_cast<size_t>(h)];
-        if (k < 1) throw InputError("top-k budget of layer " + std::to_string(l) + " head " +
-                                    std::to_string(h) + " is " + std::to_string(k) + " (must be >= 1)");
+        if (k < 1)
+          throw InputError("top-k budget of layer " + std::to_string(l) + " head " +
+                           std::to_string(h) + " is " + std::to_string(k) + " (must be >= 1)");
         if (k < max_context) active_[static_cast<size_t>(l)] = true;
       }
   } else if (spec_.kind == SparsityKind::kTopP) {
@@ -218,7 +230,8 @@ SparseAttentionHook::SparseAttentionHook(SparsitySpec spec, int64_t n_layer, int
       for (double p : spec_.p[static_cast<size_t>(l)])
         if (p < 1.0) active_[static_cast<size_t>(l)] = true;
   } else if (spec_.kind == SparsityKind::kWindow || spec_.kind == SparsityKind::kStrided) {
-    bool reads_all = spec_.kind == SparsityKind::kWindow && spec_.window + spec_.sinks >= max_context;
+    bool reads_all =
+        spec_.kind == SparsityKind::kWindow && spec_.window + spec_.sinks >= max_context;
     active_.assign(static_cast<size_t>(n_layer), !reads_all);
   }
   tally_.init(n_layer, n_head, n_head_kv);
@@ -252,11 +265,18 @@ void SparseAttentionHook::count_pass(int64_t batch, int64_t length) {
 
 void SparseAttentionHook::mask_scores(const ScoreBlock& where, at::Tensor& scores) {
   switch (spec_.kind) {
-    case SparsityKind::kDense: return;
-    case SparsityKind::kTopK: mask_top_k(where, scores); break;
-    case SparsityKind::kTopP: mask_top_p(where, scores); break;
+    case SparsityKind::kDense:
+      return;
+    case SparsityKind::kTopK:
+      mask_top_k(where, scores);
+      break;
+    case SparsityKind::kTopP:
+      mask_top_p(where, scores);
+      break;
     case SparsityKind::kWindow:
-    case SparsityKind::kStrided: mask_static(where, scores); break;
+    case SparsityKind::kStrided:
+      mask_static(where, scores);
+      break;
   }
   count_kept(where, scores);
 }
@@ -337,7 +357,8 @@ void SparseAttentionHook::mask_top_p(const ScoreBlock& where, at::Tensor& scores
   // Device path: sort, keep the smallest prefix reaching p (per head).
   auto [sorted, idx] = probs.sort(-1, /*descending=*/true);
   at::Tensor before = sorted.cumsum(-1) - sorted;  // mass strictly before each entry
-  at::Tensor ph = at::tensor(masses, at::kDouble).to(scores.device()).to(at::kFloat).view({1, H, 1, 1});
+  at::Tensor ph =
+      at::tensor(masses, at::kDouble).to(scores.device()).to(at::kFloat).view({1, H, 1, 1});
   at::Tensor keep_sorted = before < ph;
   at::Tensor keep = at::zeros(scores.sizes(), scores.options().dtype(at::kBool));
   keep.scatter_(-1, idx, keep_sorted);
@@ -358,8 +379,8 @@ void SparseAttentionHook::mask_static(const ScoreBlock& where, at::Tensor& score
 void SparseAttentionHook::count_kept(const ScoreBlock& where, const at::Tensor& scores) {
   const int64_t B = scores.size(0), H = scores.size(1), Tq = scores.size(2), S = scores.size(3);
   const int64_t G = H / n_head_kv_;
-  at::Tensor kept = at::isfinite(scores);                                          // [B, H, Tq, S]
-  at::Tensor q = kept.sum({0, 2, 3}, false, at::kDouble);                          // [H]
+  at::Tensor kept = at::isfinite(scores);                  // [B, H, Tq, S]
+  at::Tensor q = kept.sum({0, 2, 3}, false, at::kDouble);  // [H]
   at::Tensor kv = kept.view({B, n_head_kv_, G, Tq, S}).any(2).sum({0, 2, 3}, false, at::kDouble);
   pending_.push_back({where.layer, {q, kv}});
   if (scores.is_cpu() || pending_.size() >= 256) tally();  // bounded queue

@@ -28,7 +28,7 @@ struct SparsitySpec {
   std::vector<std::vector<int64_t>> k;  // [L][H] (kTopK)
   std::vector<std::vector<double>> p;   // [L][H] (kTopP)
   int64_t window = 0, sinks = 0, stride = 0;
-  std::string label;                    // e.g. "policy k_max=96", "uniform k=64"
+  std::string label;  // e.g. "policy k_max=96", "uniform k=64"
 
   static SparsitySpec dense();
   static SparsitySpec top_k(std::vector<std::vector<int64_t>> budgets, std::string label);

@@ -1,7 +1,6 @@
-#include <c10/core/GradMode.h>
-
 #include "csa/calib/calibrate.h"
 
+#include <c10/core/GradMode.h>
 #include <spdlog/spdlog.h>
 
 #include <cmath>
@@ -69,25 +68,25 @@ Policy calibrate(const CalibrateOptions& o, const std::string& command) {
   for (const auto& row : p.diffuseness())
     for (double d : row) dmax = std::max(dmax, d);
   int64_t k_max = o.k_max;
-  if (k_max <= 0) k_max = std::min<int64_t>(ctx, std::max<int64_t>(8, 8 * static_cast<int64_t>(std::ceil(dmax / 8))));
+  if (k_max <= 0)
+    k_max =
+        std::min<int64_t>(ctx, std::max<int64_t>(8, 8 * static_cast<int64_t>(std::ceil(dmax / 8))));
   p = p.recapped(k_max);
-  p.calibration = {{"corpus", corpus.identity()},
-                   {"offset", o.offset},
-                   {"tokens", ids.size()},
-                   {"ctx", ctx},
-                   {"windows", windows.size()},
-                   {"queries_per_cell", observer.rows_per_cell()}};
+  p.calibration = {{"corpus", corpus.identity()}, {"offset", o.offset},
+                   {"tokens", ids.size()},        {"ctx", ctx},
+                   {"windows", windows.size()},   {"queries_per_cell", observer.rows_per_cell()}};
   p.run = run_metadata("csa-calibrate", command, model.device, clock);
-  spdlog::info("calibrated {} on {} tokens of {} in {:.1f}s: {} = {:.1f}..{:.1f} keys, k_max {}, "
-               "mean budget {:.1f}",
-               model.identity.name, ids.size(), o.corpus, clock.seconds(), metric_name(metric),
-               [&] {
-                 double m = 1e30;
-                 for (const auto& r : p.diffuseness())
-                   for (double d : r) m = std::min(m, d);
-                 return m;
-               }(),
-               dmax, k_max, p.mean_budget());
+  spdlog::info(
+      "calibrated {} on {} tokens of {} in {:.1f}s: {} = {:.1f}..{:.1f} keys, k_max {}, "
+      "mean budget {:.1f}",
+      model.identity.name, ids.size(), o.corpus, clock.seconds(), metric_name(metric),
+      [&] {
+        double m = 1e30;
+        for (const auto& r : p.diffuseness())
+          for (double d : r) m = std::min(m, d);
+        return m;
+      }(),
+      dmax, k_max, p.mean_budget());
   return p;
 }
 

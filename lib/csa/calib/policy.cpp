@@ -19,7 +19,8 @@ std::string metric_name(DiffusenessMetric m) {
 std::vector<std::vector<int64_t>> allocate_budgets(const std::vector<std::vector<double>>& d,
                                                    const AllocationRule& rule, int64_t group_size) {
   if (rule.k_max < 1) throw UsageError("k_max must be >= 1, got " + std::to_string(rule.k_max));
-  if (rule.floor < 1) throw UsageError("the budget floor must be >= 1, got " + std::to_string(rule.floor));
+  if (rule.floor < 1)
+    throw UsageError("the budget floor must be >= 1, got " + std::to_string(rule.floor));
   std::vector<std::vector<double>> v = d;
   if (rule.per_kv_group && group_size > 1) {
     for (auto& row : v)
@@ -27,7 +28,8 @@ std::vector<std::vector<int64_t>> allocate_budgets(const std::vector<std::vector
         double m = 0;
         for (size_t h = g; h < g + static_cast<size_t>(group_size) && h < row.size(); ++h)
           m = std::max(m, row[h]);
-        for (size_t h = g; h < g + static_cast<size_t>(group_size) && h < row.size(); ++h) row[h] = m;
+        for (size_t h = g; h < g + static_cast<size_t>(group_size) && h < row.size(); ++h)
+          row[h] = m;
       }
   }
   double dmax = 0;
@@ -90,9 +92,10 @@ Json Policy::to_json() const {
   Json metric_j;
   metric_j["name"] = metric_name(metric);
   metric_j["tau"] = tau;
-  metric_j["description"] = metric == DiffusenessMetric::kEffectiveKeys
-                                ? "mean over queries of exp(entropy of the attention row)"
-                                : "mean over queries of the fewest keys reaching attention mass tau";
+  metric_j["description"] =
+      metric == DiffusenessMetric::kEffectiveKeys
+          ? "mean over queries of exp(entropy of the attention row)"
+          : "mean over queries of the fewest keys reaching attention mass tau";
   j["metric"] = metric_j;
   j["allocation"] = {{"rule", "proportional"},
                      {"k_max", rule.k_max},
@@ -142,8 +145,8 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
   // Read later by recapped() / check_model(): typed here so that a bad value names its field.
   const int64_t H_kv = m.get_int("n_head_kv", H);
   if (H_kv < 1 || H % H_kv != 0)
-    m.fail("n_head_kv", "must divide n_head = " + std::to_string(H) + ", got " +
-                            std::to_string(H_kv));
+    m.fail("n_head_kv",
+           "must divide n_head = " + std::to_string(H) + ", got " + std::to_string(H_kv));
   for (const char* key : {"name", "family", "weights_sha256"}) (void)m.get_string(key, "");
   JsonReader metric = r.child("metric");
   p.metric = parse_metric(metric.get_string("name"));
@@ -161,13 +164,13 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
     r.fail("budgets", "must be an array of n_layer = " + std::to_string(L) + " rows");
   for (size_t l = 0; l < b.size(); ++l) {
     if (!b[l].is_array() || static_cast<int64_t>(b[l].size()) != H)
-      r.fail("budgets", "row " + std::to_string(l) + " must have n_head = " + std::to_string(H) +
-                            " entries");
+      r.fail("budgets",
+             "row " + std::to_string(l) + " must have n_head = " + std::to_string(H) + " entries");
     std::vector<int64_t> row;
     for (size_t h = 0; h < b[l].size(); ++h) {
       if (!b[l][h].is_number_integer() || b[l][h].get<int64_t>() < 1)
-        r.fail("budgets", "[" + std::to_string(l) + "][" + std::to_string(h) + "] = " +
-                              b[l][h].dump() + " (budgets are integers >= 1)");
+        r.fail("budgets", "[" + std::to_string(l) + "][" + std::to_string(h) +
+                              "] = " + b[l][h].dump() + " (budgets are integers >= 1)");
       row.push_back(b[l][h].get<int64_t>());
     }
     p.budgets.push_back(std::move(row));
@@ -206,20 +209,22 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
 
 Policy Policy::read(const std::string& path) { return from_json(read_json_file(path), path); }
 
-void Policy::check_model(const Model& mdl, const std::string& origin, bool allow_other_weights) const {
+void Policy::check_model(const Model& mdl, const std::string& origin,
+                         bool allow_other_weights) const {
   const ModelConfig& c = mdl.config;
   auto describe = [](const std::string& name, const std::string& family, int64_t L, int64_t H,
                      int64_t Hkv) {
     return name + " (" + family + ", " + std::to_string(L) + " layers x " + std::to_string(H) +
            " heads, " + std::to_string(Hkv) + " KV heads)";
   };
-  const std::string mine = describe(model.value("name", std::string("?")),
-                                    model.value("family", std::string("?")),
-                                    model.value("n_layer", int64_t(-1)),
-                                    model.value("n_head", int64_t(-1)),
-                                    model.value("n_head_kv", int64_t(-1)));
-  const std::string theirs = describe(mdl.identity.name, c.family, c.n_layer, c.n_head, c.n_head_kv);
-  if (model.value("family", std::string()) != c.family || model.value("n_layer", int64_t(-1)) != c.n_layer ||
+  const std::string mine =
+      describe(model.value("name", std::string("?")), model.value("family", std::string("?")),
+               model.value("n_layer", int64_t(-1)), model.value("n_head", int64_t(-1)),
+               model.value("n_head_kv", int64_t(-1)));
+  const std::string theirs =
+      describe(mdl.identity.name, c.family, c.n_layer, c.n_head, c.n_head_kv);
+  if (model.value("family", std::string()) != c.family ||
+      model.value("n_layer", int64_t(-1)) != c.n_layer ||
       model.value("n_head", int64_t(-1)) != c.n_head ||
       model.value("n_head_kv", int64_t(-1)) != c.n_head_kv)
     throw InputError(origin + ": this policy was calibrated for " + mine + ", not for " + theirs);

@@ -27,8 +27,9 @@ struct AllocationRule {
 
 // budget = clamp(round(k_max * d / max(d)), floor, k_max) per cell; with per_kv_group, d is
 // replaced by the maximum over the query heads of each KV group (`group_size` heads).
-std::vector<std::vector<int64_t>> allocate_budgets(const std::vector<std::vector<double>>& diffuseness,
-                                                   const AllocationRule& rule, int64_t group_size);
+std::vector<std::vector<int64_t>> allocate_budgets(
+    const std::vector<std::vector<double>>& diffuseness, const AllocationRule& rule,
+    int64_t group_size);
 
 struct Policy {
   Json model;  // ModelIdentity::to_json
@@ -37,9 +38,9 @@ struct Policy {
   std::vector<std::vector<CellStats>> stats;  // [L][H]
   AllocationRule rule;
   std::vector<std::vector<int64_t>> budgets;  // [L][H]
-  Json calibration;  // corpus identity, tokens, ctx, windows
-  Json sweep;        // the sweep that chose k_max (null until csa-sweep)
-  Json run;          // run metadata of the tool that wrote it
+  Json calibration;                           // corpus identity, tokens, ctx, windows
+  Json sweep;                                 // the sweep that chose k_max (null until csa-sweep)
+  Json run;                                   // run metadata of the tool that wrote it
 
   std::vector<std::vector<double>> diffuseness() const;  // the chosen metric per cell
   // A copy re-allocated at another cap (statistics unchanged).

@@ -21,7 +21,8 @@ std::pair<double, int64_t> row_diffuseness(const float* p, int64_t n, double tau
 
 AttentionStatsObserver::AttentionStatsObserver(int64_t n_layer, int64_t n_head, double tau)
     : n_layer_(n_layer), n_head_(n_head), tau_(tau) {
-  if (!(tau > 0 && tau <= 1)) throw UsageError("--tau must be in (0, 1], got " + std::to_string(tau));
+  if (!(tau > 0 && tau <= 1))
+    throw UsageError("--tau must be in (0, 1], got " + std::to_string(tau));
   const auto cells = static_cast<size_t>(n_layer * n_head);
   eff_.assign(cells, 0);
   mass_.assign(cells, 0);

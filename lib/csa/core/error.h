@@ -48,12 +48,12 @@ struct QualityError : Error {
 };
 
 // Throws Error(kInternal) with the location; for invariants, never for user input.
-#define CSA_CHECK(cond, msg)                                                             \
-  do {                                                                                   \
-    if (!(cond))                                                                         \
-      throw ::csa::Error(::csa::ErrorKind::kInternal,                                    \
-                         std::string("internal error at ") + __FILE__ + ":" +            \
-                             std::to_string(__LINE__) + ": " + (msg));                   \
+#define CSA_CHECK(cond, msg)                                                  \
+  do {                                                                        \
+    if (!(cond))                                                              \
+      throw ::csa::Error(::csa::ErrorKind::kInternal,                         \
+                         std::string("internal error at ") + __FILE__ + ":" + \
+                             std::to_string(__LINE__) + ": " + (msg));        \
   } while (0)
 
 }  // namespace csa

@@ -44,8 +44,8 @@ Json parse_json(std::string_view text, const std::string& origin) {
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(origin + ": not valid JSON (byte " + std::to_string(e.byte) + "): " +
-                      e.what());
+    throw FormatError(origin + ": not valid JSON (byte " + std::to_string(e.byte) +
+                      "): " + e.what());
   } catch (const nlohmann::json::exception& e) {  // out_of_range.406: a number like 1e999
     throw FormatError(origin + ": not valid JSON: " + e.what());
   }

@@ -11,8 +11,12 @@ void set_progress_enabled(bool enabled) { g_enabled = enabled; }
 bool progress_enabled() { return g_enabled; }
 
 Progress::Progress(std::string label, int64_t total, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_), active_(g_enabled) {}
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_),
+      active_(g_enabled) {}
 
 Progress::~Progress() { finish(); }
 

@@ -8,7 +8,6 @@
 
 #include "csa/core/error.h"
 
-
 namespace csa {
 
 std::string torch_version() { return TORCH_VERSION; }
@@ -45,11 +44,16 @@ at::ScalarType parse_dtype(const std::string& spec) {
 
 std::string dtype_name(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return "float32";
-    case at::kBFloat16: return "bfloat16";
-    case at::kHalf: return "float16";
-    case at::kDouble: return "float64";
-    default: return c10::toString(t);
+    case at::kFloat:
+      return "float32";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kHalf:
+      return "float16";
+    case at::kDouble:
+      return "float64";
+    default:
+      return c10::toString(t);
   }
 }
 

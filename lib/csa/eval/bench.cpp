@@ -1,8 +1,7 @@
-#include <c10/core/GradMode.h>
-
 #include "csa/eval/bench.h"
 
 #include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -54,8 +53,9 @@ void reset_peak(const at::Device& d) {
 Json run_attention_bench(const AttentionBenchOptions& o) {
   if (o.ctx < 1 || o.batch < 1 || o.heads < 1 || o.kv_heads < 1 || o.heads % o.kv_heads != 0 ||
       o.head_dim < 1 || o.repeats < 1)
-    throw UsageError("csa-bench: ctx, batch, heads, head_dim, repeats must be >= 1 and heads a "
-                     "multiple of kv_heads");
+    throw UsageError(
+        "csa-bench: ctx, batch, heads, head_dim, repeats must be >= 1 and heads a "
+        "multiple of kv_heads");
   if (o.mode != "dense" && o.mode != "topk" && o.mode != "topp")
     throw UsageError("csa-bench: --mode must be dense, topk or topp (got '" + o.mode + "')");
   if (o.path != "auto" && o.path != "explicit")
@@ -105,9 +105,8 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   const double causal = static_cast<double>(o.batch * o.heads) * static_cast<double>(o.ctx) *
                         static_cast<double>(o.ctx + 1) / 2.0;
   const double reads = o.mode == "dense" ? causal : hook.tally().q_sparse_total();
-  const double kv_reads = o.mode == "dense"
-                              ? causal / static_cast<double>(o.heads / o.kv_heads)
-                              : hook.tally().kv_sparse_total();
+  const double kv_reads = o.mode == "dense" ? causal / static_cast<double>(o.heads / o.kv_heads)
+                                            : hook.tally().kv_sparse_total();
   const auto D = static_cast<double>(o.head_dim);
   const double elt = static_cast<double>(at::elementSize(o.dtype));
   Json j;
@@ -130,8 +129,9 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   j["flops"] = 2.0 * D * causal + 2.0 * D * reads;
   j["flops_dense_equivalent"] = 4.0 * D * causal;
   // Bytes that must move at least once: q, k, v, out; plus the keys' V rows actually read.
-  j["bytes_min"] = elt * D * static_cast<double>(o.batch) *
-                   (2.0 * static_cast<double>(o.heads * o.ctx) + 2.0 * static_cast<double>(o.kv_heads * o.ctx));
+  j["bytes_min"] =
+      elt * D * static_cast<double>(o.batch) *
+      (2.0 * static_cast<double>(o.heads * o.ctx) + 2.0 * static_cast<double>(o.kv_heads * o.ctx));
   j["kv_bytes_read"] = elt * D * kv_reads * 2.0;
   j["gflops_per_second"] = (2.0 * D * causal + 2.0 * D * reads) / median / 1e9;
   j["peak_memory_bytes"] = peak_bytes(o.device);

@@ -4,10 +4,10 @@
 // RSS is per process) and writes results/.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <string>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 #include "csa/core/json.h"
 
@@ -17,10 +17,10 @@ struct AttentionBenchOptions {
   int64_t ctx = 2048;
   int64_t batch = 1;
   int64_t heads = 6, kv_heads = 2, head_dim = 64;
-  std::string mode = "dense";          // dense | topk | topp
-  std::vector<int64_t> budgets;        // topk: one per head, or one for all (default 64)
-  double mass = 0.9;                   // topp
-  std::string path = "auto";           // auto (fastest the build has) | explicit (score tensor)
+  std::string mode = "dense";    // dense | topk | topp
+  std::vector<int64_t> budgets;  // topk: one per head, or one for all (default 64)
+  double mass = 0.9;             // topp
+  std::string path = "auto";     // auto (fastest the build has) | explicit (score tensor)
   int repeats = 5;
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;

@@ -42,7 +42,10 @@ std::vector<int64_t> parse_token_ids(std::string_view text, const std::string& o
 }
 
 Json Corpus::identity() const {
-  return {{"path", path}, {"sha256", sha256}, {"bytes", bytes}, {"tokenization", tokenization},
+  return {{"path", path},
+          {"sha256", sha256},
+          {"bytes", bytes},
+          {"tokenization", tokenization},
           {"n_tokens", ids.size()}};
 }
 

@@ -14,15 +14,15 @@
 namespace csa {
 
 struct CorpusOptions {
-  bool pretokenized = false;          // the file holds token ids (JSON array or whitespace-separated)
+  bool pretokenized = false;  // the file holds token ids (JSON array or whitespace-separated)
   bool replace_invalid_utf8 = false;  // otherwise invalid UTF-8 is an error with its byte offset
 };
 
 struct Corpus {
   std::string path;
-  std::string sha256;         // of the file's bytes
+  std::string sha256;  // of the file's bytes
   size_t bytes = 0;
-  std::string tokenization;   // which tokenizer made the ids
+  std::string tokenization;  // which tokenizer made the ids
   std::vector<int64_t> ids;
 
   // {path, sha256, bytes, tokenization, n_tokens}

@@ -1,6 +1,6 @@
-#include <c10/core/GradMode.h>
-
 #include "csa/eval/perplexity.h"
+
+#include <c10/core/GradMode.h>
 
 #include <chrono>
 #include <cmath>
@@ -26,7 +26,10 @@ std::vector<Window> plan_windows(int64_t n, int64_t ctx, int64_t stride) {
 }
 
 Json EvalProtocol::to_json() const {
-  return {{"ctx", ctx}, {"stride", stride}, {"buckets", buckets}, {"batch", batch},
+  return {{"ctx", ctx},
+          {"stride", stride},
+          {"buckets", buckets},
+          {"batch", batch},
           {"protocol", "sliding-window (Hugging Face fixed-length perplexity)"}};
 }
 
@@ -35,7 +38,8 @@ EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::s
   if (p.ctx == 0) p.ctx = c.n_ctx;
   if (p.ctx < 2) throw UsageError(flag_ctx + " must be >= 2");
   if (p.ctx > c.n_ctx)
-    throw InputError(flag_ctx + " " + std::to_string(p.ctx) + " is longer than the model supports (" +
+    throw InputError(flag_ctx + " " + std::to_string(p.ctx) +
+                     " is longer than the model supports (" +
                      "max_position_embeddings = " + std::to_string(c.n_ctx) + ")");
   if (p.stride == 0) p.stride = std::max<int64_t>(1, p.ctx / 2);
   if (p.stride < 1 || p.stride > p.ctx)
@@ -45,7 +49,9 @@ EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::s
   return p;
 }
 
-double PassResult::ppl() const { return scored ? std::exp(nll_sum / static_cast<double>(scored)) : NAN; }
+double PassResult::ppl() const {
+  return scored ? std::exp(nll_sum / static_cast<double>(scored)) : NAN;
+}
 
 double PassResult::bucket_ppl(size_t b) const {
   return bucket_count[b] ? std::exp(bucket_nll[b] / static_cast<double>(bucket_count[b])) : NAN;
@@ -56,14 +62,16 @@ double PassResult::tokens_per_second() const {
 }
 
 PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids,
-                         const EvalProtocol& p, SparseAttentionHook* hook, const std::string& label) {
+                         const EvalProtocol& p, SparseAttentionHook* hook,
+                         const std::string& label) {
   const auto start = std::chrono::steady_clock::now();
   PassResult r;
   r.label = label;
   r.bucket_nll.assign(static_cast<size_t>(p.buckets), 0.0);
   r.bucket_count.assign(static_cast<size_t>(p.buckets), 0);
   if (hook != nullptr) hook->reset_tally();
-  const std::vector<Window> windows = plan_windows(static_cast<int64_t>(ids.size()), p.ctx, p.stride);
+  const std::vector<Window> windows =
+      plan_windows(static_cast<int64_t>(ids.size()), p.ctx, p.stride);
   const at::Device device = decoder.model().device;
   int64_t total_tokens = 0;
   for (const auto& w : windows) total_tokens += w.end - w.begin;
@@ -89,10 +97,10 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
     for (int64_t b = 0; b < B; ++b) {
       const Window& w = windows[i + static_cast<size_t>(b)];
       // Targets are tokens 1..len-1, predicted from positions 0..len-2.
-      at::Tensor logits = decoder.logits(hidden[b].narrow(0, 0, len - 1));        // [len-1, V]
+      at::Tensor logits = decoder.logits(hidden[b].narrow(0, 0, len - 1));          // [len-1, V]
       at::Tensor target = tokens[b].narrow(0, 1, len - 1).to(device).unsqueeze(1);  // [len-1, 1]
       at::Tensor nll = (at::logsumexp(logits, -1) - logits.gather(1, target).squeeze(1))
-                           .to(at::kCPU, at::kDouble);                            // [len-1]
+                           .to(at::kCPU, at::kDouble);  // [len-1]
       const double* v = nll.data_ptr<double>();
       for (int64_t t = 1; t < len; ++t) {
         const double x = v[t - 1];
@@ -144,8 +152,9 @@ Json attention_cost(const ReadsTally& reads, const ModelConfig& c, size_t kv_byt
           {"flops_sparse", 4 * D * reads.q_sparse_total()},
           {"kv_bytes_dense", 2 * D * eb * reads.kv_dense_total()},
           {"kv_bytes_sparse", 2 * D * eb * reads.kv_sparse_total()},
-          {"note", "attention only (q.k and p.v over the keys read; K and V bytes at the "
-                   "compute dtype); a top-k kernel still scores every causal key to select"}};
+          {"note",
+           "attention only (q.k and p.v over the keys read; K and V bytes at the "
+           "compute dtype); a top-k kernel still scores every causal key to select"}};
 }
 
 Json pass_to_json(const PassResult& r, const EvalProtocol& p) {
@@ -153,20 +162,24 @@ Json pass_to_json(const PassResult& r, const EvalProtocol& p) {
   for (size_t b = 0; b < r.bucket_nll.size(); ++b) {
     const int64_t lo = static_cast<int64_t>(b) * p.ctx / p.buckets;
     const int64_t hi = (static_cast<int64_t>(b) + 1) * p.ctx / p.buckets;
-    buckets.push_back({{"positions", {lo, hi}}, {"targets", r.bucket_count[b]},
-                       {"ppl", r.bucket_ppl(b)}});
+    buckets.push_back(
+        {{"positions", {lo, hi}}, {"targets", r.bucket_count[b]}, {"ppl", r.bucket_ppl(b)}});
   }
-  Json j = {{"label", r.label}, {"ppl", r.ppl()}, {"nll_mean", r.scored ? r.nll_sum / r.scored : NAN},
-            {"scored_targets", r.scored}, {"windows", r.windows}, {"forward_passes", r.forward_passes},
-            {"tokens_processed", r.tokens_processed}, {"wall_seconds", r.seconds},
-            {"tokens_per_second", r.tokens_per_second()}, {"buckets", buckets}};
+  Json j = {{"label", r.label},
+            {"ppl", r.ppl()},
+            {"nll_mean", r.scored ? r.nll_sum / r.scored : NAN},
+            {"scored_targets", r.scored},
+            {"windows", r.windows},
+            {"forward_passes", r.forward_passes},
+            {"tokens_processed", r.tokens_processed},
+            {"wall_seconds", r.seconds},
+            {"tokens_per_second", r.tokens_per_second()},
+            {"buckets", buckets}};
   if (!r.reads.q_dense.empty()) {
-    j["reads"] = {{"query_side_fraction", r.reads.q_fraction()},
-                  {"kv_side_fraction", r.reads.kv_fraction()},
-                  {"query_sparse", r.reads.q_sparse_total()},
-                  {"query_dense", r.reads.q_dense_total()},
-                  {"kv_sparse", r.reads.kv_sparse_total()},
-                  {"kv_dense", r.reads.kv_dense_total()}};
+    j["reads"] = {
+        {"query_side_fraction", r.reads.q_fraction()}, {"kv_side_fraction", r.reads.kv_fraction()},
+        {"query_sparse", r.reads.q_sparse_total()},    {"query_dense", r.reads.q_dense_total()},
+        {"kv_sparse", r.reads.kv_sparse_total()},      {"kv_dense", r.reads.kv_dense_total()}};
   }
   return j;
 }

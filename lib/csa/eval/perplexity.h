@@ -24,10 +24,10 @@ struct Window {
 std::vector<Window> plan_windows(int64_t n_tokens, int64_t ctx, int64_t stride);
 
 struct EvalProtocol {
-  int64_t ctx = 0;      // window length (0: the model's context)
-  int64_t stride = 0;   // 0: ctx / 2
-  int64_t buckets = 16; // per-position buckets
-  int64_t batch = 0;    // windows per forward pass (0: automatic)
+  int64_t ctx = 0;       // window length (0: the model's context)
+  int64_t stride = 0;    // 0: ctx / 2
+  int64_t buckets = 16;  // per-position buckets
+  int64_t batch = 0;     // windows per forward pass (0: automatic)
   Json to_json() const;
 };
 
@@ -40,10 +40,10 @@ EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::s
 struct PassResult {
   std::string label;
   double nll_sum = 0;
-  int64_t scored = 0;                  // targets in the perplexity
-  std::vector<double> bucket_nll;      // per-position sums over every target of every window
+  int64_t scored = 0;              // targets in the perplexity
+  std::vector<double> bucket_nll;  // per-position sums over every target of every window
   std::vector<int64_t> bucket_count;
-  ReadsTally reads;                    // empty for a dense pass without a hook
+  ReadsTally reads;  // empty for a dense pass without a hook
   int64_t windows = 0, forward_passes = 0, tokens_processed = 0;
   double seconds = 0;
 
@@ -62,7 +62,7 @@ struct Comparison {
   double dense_ppl = 0, sparse_ppl = 0, delta = 0, delta_rel = 0;
   std::vector<double> bucket_delta_rel;  // (sparse - dense) / dense per bucket
   double max_abs_bucket_delta_rel = 0;
-  double max_bucket_worsening_rel = 0;   // max(0, worst bucket's delta_rel)
+  double max_bucket_worsening_rel = 0;  // max(0, worst bucket's delta_rel)
   // Dense-matching quality (METHOD.md, docs/metrics.md): sparse ppl not worse than dense by more
   // than `tolerance` (relative) and no position bucket worse by more than `position_tolerance`.
   // One-sided: a sparse run that is better than dense matches; the signed deltas are reported.

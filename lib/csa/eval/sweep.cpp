@@ -30,23 +30,27 @@ Json SweepResult::to_json() const {
                         {"forward_passes", p.forward_passes},
                         {"wall_seconds", p.seconds}});
   }
-  Json j = {{"label", label}, {"probes", probes_j},
+  Json j = {{"label", label},
+            {"probes", probes_j},
             {"best_cap", best_cap ? Json(*best_cap) : Json(nullptr)},
-            {"sparse_forward_passes", forward_passes}, {"wall_seconds", seconds}};
+            {"sparse_forward_passes", forward_passes},
+            {"wall_seconds", seconds}};
   if (const SweepProbe* b = best()) {
-    j["best"] = {{"cap", b->cap}, {"ppl", b->comparison.sparse_ppl},
+    j["best"] = {{"cap", b->cap},
+                 {"ppl", b->comparison.sparse_ppl},
                  {"delta_rel", b->comparison.delta_rel},
                  {"max_abs_bucket_delta_rel", b->comparison.max_abs_bucket_delta_rel},
                  {"max_bucket_worsening_rel", b->comparison.max_bucket_worsening_rel},
-                 {"reads_fraction", b->reads_fraction}, {"kv_reads_fraction", b->kv_reads_fraction}};
+                 {"reads_fraction", b->reads_fraction},
+                 {"kv_reads_fraction", b->kv_reads_fraction}};
   }
   return j;
 }
 
 SweepResult sweep_caps(const Decoder& decoder, const std::vector<int64_t>& ids,
                        const EvalProtocol& protocol, const PassResult& dense,
-                       const std::function<SparsitySpec(int64_t)>& make_spec,
-                       const SweepOptions& o, const std::string& label) {
+                       const std::function<SparsitySpec(int64_t)>& make_spec, const SweepOptions& o,
+                       const std::string& label) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = decoder.config();
   const int64_t max_cap = o.max_cap > 0 ? o.max_cap : protocol.ctx;
@@ -57,7 +61,8 @@ SweepResult sweep_caps(const Decoder& decoder, const std::vector<int64_t>& ids,
   auto probe = [&](int64_t cap) {
     SparsitySpec spec = make_spec(cap);
     SparseAttentionHook hook(spec, c.n_layer, c.n_head, c.n_head_kv, protocol.ctx);
-    PassResult pass = evaluate_pass(decoder, ids, protocol, &hook, label + " cap " + std::to_string(cap));
+    PassResult pass =
+        evaluate_pass(decoder, ids, protocol, &hook, label + " cap " + std::to_string(cap));
     SweepProbe p;
     p.cap = cap;
     p.comparison = compare(dense, pass);
@@ -94,7 +99,8 @@ SweepResult sweep_caps(const Decoder& decoder, const std::vector<int64_t>& ids,
   }
   if (hi > 0) {
     // Bisection between the last miss and the first match.
-    while (hi - lo > std::max<int64_t>(1, static_cast<int64_t>(o.resolution * static_cast<double>(hi)))) {
+    while (hi - lo >
+           std::max<int64_t>(1, static_cast<int64_t>(o.resolution * static_cast<double>(hi)))) {
       const int64_t mid = lo + (hi - lo) / 2;
       if (tried.count(mid)) break;
       if (probe(mid))

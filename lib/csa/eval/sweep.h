@@ -14,11 +14,11 @@
 namespace csa {
 
 struct SweepOptions {
-  double tolerance = 0.005;           // |sparse ppl - dense ppl| / dense ppl
-  double position_tolerance = 0.01;   // max over position buckets of |relative delta|
-  int64_t min_cap = 8;                // first cap of the grid
-  int64_t max_cap = 0;                // 0: the context length (where top-k is dense)
-  double resolution = 0.05;           // bisection stops when hi - lo <= max(1, resolution * hi)
+  double tolerance = 0.005;          // |sparse ppl - dense ppl| / dense ppl
+  double position_tolerance = 0.01;  // max over position buckets of |relative delta|
+  int64_t min_cap = 8;               // first cap of the grid
+  int64_t max_cap = 0;               // 0: the context length (where top-k is dense)
+  double resolution = 0.05;          // bisection stops when hi - lo <= max(1, resolution * hi)
 };
 
 struct SweepProbe {
@@ -32,9 +32,9 @@ struct SweepProbe {
 
 struct SweepResult {
   std::string label;
-  std::vector<SweepProbe> probes;  // in the order tried
-  std::optional<int64_t> best_cap; // none if even max_cap misses
-  int64_t forward_passes = 0;      // sparse probes only (the dense pass is shared)
+  std::vector<SweepProbe> probes;   // in the order tried
+  std::optional<int64_t> best_cap;  // none if even max_cap misses
+  int64_t forward_passes = 0;       // sparse probes only (the dense pass is shared)
   double seconds = 0;
   const SweepProbe* best() const;
   Json to_json() const;

@@ -1,7 +1,6 @@
 #include "csa/eval/tokenize.h"
 
 #include <spdlog/spdlog.h>
-
 #include <sys/stat.h>
 
 #include <chrono>
@@ -39,9 +38,9 @@ std::string base_name(const std::string& path) {
 
 // Names a lone tokenizer file goes by (Tokenizer::from_path reads these without a model).
 bool is_tokenizer_file_name(const std::string& name) {
-  for (const char* n : {"tokenizer.json", "tokenizer.model", "tokenizer.bin", "tok512.bin",
-                        "vocab.json", "encoder.json", "merges.txt", "vocab.bpe",
-                        "tokenizer_config.json", "added_tokens.json"})
+  for (const char* n :
+       {"tokenizer.json", "tokenizer.model", "tokenizer.bin", "tok512.bin", "vocab.json",
+        "encoder.json", "merges.txt", "vocab.bpe", "tokenizer_config.json", "added_tokens.json"})
     if (name == n) return true;
   return false;
 }
@@ -154,7 +153,8 @@ TokenizeOutputs run_tokenize(const TokenizeToolOptions& o, const std::string& co
     if (first != std::string::npos && input[first] == '{') {  // csa-tokenize --json output
       const Json j = parse_json(input, name);
       if (!j.contains("ids") || !j["ids"].is_array())
-        throw InputError(name + ": a JSON object of ids needs an 'ids' array (as csa-tokenize "
+        throw InputError(name +
+                         ": a JSON object of ids needs an 'ids' array (as csa-tokenize "
                          "--json writes)");
       ids = parse_token_ids(j["ids"].dump(), name + ": field 'ids'");
     } else {
@@ -207,8 +207,7 @@ TokenizeOutputs run_tokenize(const TokenizeToolOptions& o, const std::string& co
               {"ids", out.ids},
               {"encode_seconds", out.encode_seconds},
               {"bytes_per_second",
-               out.encode_seconds > 0 ? static_cast<double>(n_bytes) / out.encode_seconds
-                                      : 0.0}};
+               out.encode_seconds > 0 ? static_cast<double>(n_bytes) / out.encode_seconds : 0.0}};
   out.info["run"] = run_metadata("csa-tokenize", command, at::kCPU, clock);
   return out;
 }

@@ -39,19 +39,19 @@ struct LoadedTokenizer {
 LoadedTokenizer load_tokenizer(const std::string& path);
 
 struct TokenizeToolOptions {
-  std::string model;          // model or tokenizer path (see load_tokenizer)
-  std::string input = "-";    // text to encode, or ids to decode; "-" = stdin
-  bool decode = false;        // input holds token ids; output the text
-  bool add_special_tokens = true;   // encode: the template's BOS (see above)
+  std::string model;               // model or tokenizer path (see load_tokenizer)
+  std::string input = "-";         // text to encode, or ids to decode; "-" = stdin
+  bool decode = false;             // input holds token ids; output the text
+  bool add_special_tokens = true;  // encode: the template's BOS (see above)
   bool replace_invalid_utf8 = false;
   bool skip_special_tokens = false;  // decode: drop special tokens
 };
 
 struct TokenizeOutputs {
-  std::vector<int32_t> ids;  // encoded ids, or the ids that were decoded
-  std::string text;          // decoded text (decode), empty otherwise
-  double encode_seconds = 0; // the tokenizer call alone (encode or decode), wall clock
-  Json info;                 // tokenizer, input, options, counts, seconds (for --json)
+  std::vector<int32_t> ids;   // encoded ids, or the ids that were decoded
+  std::string text;           // decoded text (decode), empty otherwise
+  double encode_seconds = 0;  // the tokenizer call alone (encode or decode), wall clock
+  Json info;                  // tokenizer, input, options, counts, seconds (for --json)
 };
 
 // Reads the input and encodes (or decodes) it. Errors name the input file: missing (IoError),

@@ -21,7 +21,8 @@ Json comparison_json(const Comparison& c, double tol, double pos_tol) {
 }
 
 Json header(const char* kind, const Model& model) {
-  return {{"schema_version", kResultsSchemaVersion}, {"kind", kind},
+  return {{"schema_version", kResultsSchemaVersion},
+          {"kind", kind},
           {"model", model.identity.to_json(model.config)}};
 }
 
@@ -45,7 +46,8 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
     if (cal.is_object() && cal.contains("corpus") &&
         cal["corpus"].value("sha256", std::string()) == corpus.sha256) {
       offset = cal.value("offset", int64_t(0)) + cal.value("tokens", int64_t(0));
-      spdlog::info("sweeping on tokens from {} of {} (after the calibration slice)", offset, o.corpus);
+      spdlog::info("sweeping on tokens from {} of {} (after the calibration slice)", offset,
+                   o.corpus);
     }
   }
   std::vector<int64_t> ids = corpus.slice(offset, o.tokens, proto.ctx, "the sweep");
@@ -54,8 +56,8 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
   PassResult dense = evaluate_pass(decoder, ids, proto, nullptr, "dense");
 
   SweepResult policy_sweep = sweep_caps(
-      decoder, ids, proto, dense,
-      [&](int64_t cap) { return policy.recapped(cap).sparsity(); }, o.sweep, "policy");
+      decoder, ids, proto, dense, [&](int64_t cap) { return policy.recapped(cap).sparsity(); },
+      o.sweep, "policy");
   Json results = header("csa-sweep-results", model);
   results["corpus"] = corpus.identity();
   results["slice"] = {{"offset", offset}, {"tokens", ids.size()}};
@@ -114,7 +116,8 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
     specs.push_back(policy.sparsity("policy " + o.policy + " (k_max " +
                                     std::to_string(policy.rule.k_max) + ")"));
   }
-  for (const auto& b : o.baselines) specs.push_back(SparsitySpec::parse_baseline(b, c.n_layer, c.n_head));
+  for (const auto& b : o.baselines)
+    specs.push_back(SparsitySpec::parse_baseline(b, c.n_layer, c.n_head));
   Corpus corpus = load_corpus(o.corpus, model, o.corpus_options);
   std::vector<int64_t> ids = corpus.slice(o.offset, o.max_tokens, 2, "evaluation");
   if (static_cast<int64_t>(ids.size()) < proto.ctx)
@@ -171,13 +174,17 @@ Json run_generate(const GenerateToolOptions& o, const std::string& command) {
   auto decode = [&](const std::vector<int64_t>& ids) {
     return tokenizer->decode(std::vector<int32_t>(ids.begin(), ids.end()), true);
   };
-  Json out = {{"schema_version", kResultsSchemaVersion}, {"kind", "csa-generate"},
-              {"model", model.identity.to_json(c)}, {"prompt", o.prompt},
+  Json out = {{"schema_version", kResultsSchemaVersion},
+              {"kind", "csa-generate"},
+              {"model", model.identity.to_json(c)},
+              {"prompt", o.prompt},
               {"prompt_ids", prompt},
-              {"sampling", {{"max_new_tokens", o.generate.max_new_tokens},
-                            {"temperature", o.generate.temperature},
-                            {"top_k", o.generate.top_k}, {"top_p", o.generate.top_p},
-                            {"seed", o.generate.seed}}}};
+              {"sampling",
+               {{"max_new_tokens", o.generate.max_new_tokens},
+                {"temperature", o.generate.temperature},
+                {"top_k", o.generate.top_k},
+                {"top_p", o.generate.top_p},
+                {"seed", o.generate.seed}}}};
   std::vector<int64_t> dense = generate(decoder, prompt, o.generate, nullptr);
   out["dense"] = {{"ids", dense}, {"text", decode(dense)}};
   if (!o.policy.empty()) {
@@ -187,8 +194,11 @@ Json run_generate(const GenerateToolOptions& o, const std::string& command) {
     std::vector<int64_t> sparse = generate(decoder, prompt, o.generate, &hook);
     size_t same = 0;
     while (same < dense.size() && same < sparse.size() && dense[same] == sparse[same]) ++same;
-    out["policy"] = {{"path", o.policy}, {"k_max", policy.rule.k_max}, {"ids", sparse},
-                     {"text", decode(sparse)}, {"tokens_identical_to_dense", same}};
+    out["policy"] = {{"path", o.policy},
+                     {"k_max", policy.rule.k_max},
+                     {"ids", sparse},
+                     {"text", decode(sparse)},
+                     {"tokens_identical_to_dense", same}};
   }
   out["run"] = run_metadata("csa-generate", command, model.device, clock);
   return out;

@@ -19,11 +19,11 @@ struct SweepToolOptions {
   std::string policy;
   std::string corpus;
   CorpusOptions corpus_options;
-  int64_t offset = -1;      // -1: right after the calibration tokens when the corpus is the same
-  int64_t tokens = 32768;   // sweep slice length
+  int64_t offset = -1;     // -1: right after the calibration tokens when the corpus is the same
+  int64_t tokens = 32768;  // sweep slice length
   EvalProtocol protocol;
   SweepOptions sweep;
-  bool uniform = true;      // also find the best uniform top-k on the same slice
+  bool uniform = true;  // also find the best uniform top-k on the same slice
   bool allow_other_weights = false;
 };
 
@@ -42,7 +42,7 @@ struct EvalToolOptions {
   std::string policy;                  // optional
   std::vector<std::string> baselines;  // uniform:K, topp:P, window:W[,sinks:S], strided:S[,...]
   int64_t offset = 0;
-  int64_t max_tokens = 0;              // 0: the whole corpus
+  int64_t max_tokens = 0;  // 0: the whole corpus
   EvalProtocol protocol;
   double tolerance = 0.005;
   double position_tolerance = 0.01;
@@ -58,8 +58,8 @@ EvalOutputs run_eval(const EvalToolOptions& options, const std::string& command)
 
 struct GenerateToolOptions {
   ModelArgs model;
-  std::string prompt;       // text; empty: start from BOS
-  std::string policy;       // optional: also generate with the policy, side by side
+  std::string prompt;  // text; empty: start from BOS
+  std::string policy;  // optional: also generate with the policy, side by side
   GenerateOptions generate;
   bool allow_other_weights = false;
 };

@@ -15,8 +15,8 @@ bool plausible(const Header& h) {
   auto ok = [](int32_t v, int32_t hi) { return v > 0 && v <= hi; };
   return ok(h.dim, 1 << 16) && ok(h.hidden_dim, 1 << 18) && ok(h.n_layers, 1024) &&
          ok(h.n_heads, 1024) && ok(h.n_kv_heads, 1024) && h.vocab_size != 0 &&
-         std::abs(h.vocab_size) <= (1 << 22) && ok(h.seq_len, 1 << 22) &&
-         h.dim % h.n_heads == 0 && h.n_heads % h.n_kv_heads == 0;
+         std::abs(h.vocab_size) <= (1 << 22) && ok(h.seq_len, 1 << 22) && h.dim % h.n_heads == 0 &&
+         h.n_heads % h.n_kv_heads == 0;
 }
 
 }  // namespace

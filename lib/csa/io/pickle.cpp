@@ -15,11 +15,11 @@ constexpr size_t kMaxDepth = 1000;
 
 at::ScalarType storage_dtype(const std::string& global, const std::string& origin) {
   static const std::unordered_map<std::string, at::ScalarType> kTypes = {
-      {"torch.FloatStorage", at::kFloat},     {"torch.DoubleStorage", at::kDouble},
-      {"torch.HalfStorage", at::kHalf},       {"torch.BFloat16Storage", at::kBFloat16},
-      {"torch.LongStorage", at::kLong},       {"torch.IntStorage", at::kInt},
-      {"torch.ShortStorage", at::kShort},     {"torch.CharStorage", at::kChar},
-      {"torch.ByteStorage", at::kByte},       {"torch.BoolStorage", at::kBool}};
+      {"torch.FloatStorage", at::kFloat}, {"torch.DoubleStorage", at::kDouble},
+      {"torch.HalfStorage", at::kHalf},   {"torch.BFloat16Storage", at::kBFloat16},
+      {"torch.LongStorage", at::kLong},   {"torch.IntStorage", at::kInt},
+      {"torch.ShortStorage", at::kShort}, {"torch.CharStorage", at::kChar},
+      {"torch.ByteStorage", at::kByte},   {"torch.BoolStorage", at::kBool}};
   auto it = kTypes.find(global);
   if (it == kTypes.end())
     throw UnsupportedError(origin + ": tensor storage type '" + global + "' is not supported");
@@ -108,16 +108,35 @@ class Machine {
       op_pos_ = pos_;
       uint8_t op = byte();
       switch (op) {
-        case 0x80: byte(); break;             // PROTO
-        case 0x95: take(8); break;            // FRAME
-        case '.': return pop();               // STOP
-        case '(': marks_.push_back(stack_.size()); break;
-        case 'N': push(make(PyValue::Kind::kNone)); break;
-        case 0x88: push_bool(true); break;
-        case 0x89: push_bool(false); break;
-        case 'J': push_int(static_cast<int32_t>(uint_le(4))); break;
-        case 'K': push_int(static_cast<int64_t>(uint_le(1))); break;
-        case 'M': push_int(static_cast<int64_t>(uint_le(2))); break;
+        case 0x80:
+          byte();
+          break;  // PROTO
+        case 0x95:
+          take(8);
+          break;  // FRAME
+        case '.':
+          return pop();  // STOP
+        case '(':
+          marks_.push_back(stack_.size());
+          break;
+        case 'N':
+          push(make(PyValue::Kind::kNone));
+          break;
+        case 0x88:
+          push_bool(true);
+          break;
+        case 0x89:
+          push_bool(false);
+          break;
+        case 'J':
+          push_int(static_cast<int32_t>(uint_le(4)));
+          break;
+        case 'K':
+          push_int(static_cast<int64_t>(uint_le(1)));
+          break;
+        case 'M':
+          push_int(static_cast<int64_t>(uint_le(2)));
+          break;
         case 0x8a: {  // LONG1
           size_t n = byte();
           if (n > 8) fail("integer wider than 64 bits");
@@ -134,20 +153,36 @@ class Machine {
           push(v);
           break;
         }
-        case 'X': push_str(PyValue::Kind::kStr, uint_le(4)); break;
-        case 0x8c: push_str(PyValue::Kind::kStr, byte()); break;
-        case 0x8d: push_str(PyValue::Kind::kStr, uint_le(8)); break;
-        case 'B': push_str(PyValue::Kind::kBytes, uint_le(4)); break;
-        case 'C': push_str(PyValue::Kind::kBytes, byte()); break;
-        case 0x8e: push_str(PyValue::Kind::kBytes, uint_le(8)); break;
-        case ')': push(make(PyValue::Kind::kTuple)); break;
+        case 'X':
+          push_str(PyValue::Kind::kStr, uint_le(4));
+          break;
+        case 0x8c:
+          push_str(PyValue::Kind::kStr, byte());
+          break;
+        case 0x8d:
+          push_str(PyValue::Kind::kStr, uint_le(8));
+          break;
+        case 'B':
+          push_str(PyValue::Kind::kBytes, uint_le(4));
+          break;
+        case 'C':
+          push_str(PyValue::Kind::kBytes, byte());
+          break;
+        case 0x8e:
+          push_str(PyValue::Kind::kBytes, uint_le(8));
+          break;
+        case ')':
+          push(make(PyValue::Kind::kTuple));
+          break;
         case 't': {
           auto v = make(PyValue::Kind::kTuple);
           v->items = pop_to_mark();
           push(v);
           break;
         }
-        case 0x85: case 0x86: case 0x87: {
+        case 0x85:
+        case 0x86:
+        case 0x87: {
           size_t n = op - 0x84;
           if (stack_.size() < n) fail("stack underflow");
           auto v = make(PyValue::Kind::kTuple);
@@ -156,7 +191,9 @@ class Machine {
           push(v);
           break;
         }
-        case ']': push(make(PyValue::Kind::kList)); break;
+        case ']':
+          push(make(PyValue::Kind::kList));
+          break;
         case 'l': {
           auto v = make(PyValue::Kind::kList);
           v->items = pop_to_mark();
@@ -174,7 +211,9 @@ class Machine {
           list.insert(list.end(), xs.begin(), xs.end());
           break;
         }
-        case '}': push(make(PyValue::Kind::kDict)); break;
+        case '}':
+          push(make(PyValue::Kind::kDict));
+          break;
         case 'd': {
           auto v = make(PyValue::Kind::kDict);
           auto xs = pop_to_mark();
@@ -193,14 +232,30 @@ class Machine {
           set_items(top(), xs);
           break;
         }
-        case 'q': memo_[byte()] = top(); break;
-        case 'r': memo_[uint_le(4)] = top(); break;
-        case 0x94: memo_[memo_.size()] = top(); break;
-        case 'h': push(memo_get(byte())); break;
-        case 'j': push(memo_get(uint_le(4))); break;
-        case '0': pop(); break;
-        case '1': pop_to_mark(); break;
-        case '2': push(top()); break;
+        case 'q':
+          memo_[byte()] = top();
+          break;
+        case 'r':
+          memo_[uint_le(4)] = top();
+          break;
+        case 0x94:
+          memo_[memo_.size()] = top();
+          break;
+        case 'h':
+          push(memo_get(byte()));
+          break;
+        case 'j':
+          push(memo_get(uint_le(4)));
+          break;
+        case '0':
+          pop();
+          break;
+        case '1':
+          pop_to_mark();
+          break;
+        case '2':
+          push(top());
+          break;
         case 'c': {
           std::string module = line(), name = line();
           auto g = make(PyValue::Kind::kGlobal);
@@ -215,7 +270,9 @@ class Machine {
           push(g);
           break;
         }
-        case 'Q': push(persistent_load(pop())); break;
+        case 'Q':
+          push(persistent_load(pop()));
+          break;
         case 'R': {
           auto args = pop();
           auto fn = pop();
@@ -363,7 +420,8 @@ class Machine {
     const std::string name = fn->kind == PyValue::Kind::kGlobal ? fn->s : "";
     const auto& a = args->items;
     if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
-      if (a.size() < 4 || a[0]->kind != PyValue::Kind::kStorage || a[1]->kind != PyValue::Kind::kInt)
+      if (a.size() < 4 || a[0]->kind != PyValue::Kind::kStorage ||
+          a[1]->kind != PyValue::Kind::kInt)
         fail("malformed _rebuild_tensor arguments");
       auto sizes = int_tuple(a[2], "size"), strides = int_tuple(a[3], "stride");
       if (sizes.size() != strides.size()) fail("tensor size and stride ranks differ");
@@ -408,8 +466,8 @@ class Machine {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PyRef> memo_;
-  std::vector<PyRef> all_;                           // every value made, for the destructor
-  std::unordered_set<const PyValue*> reachable_;     // from the result (kept intact)
+  std::vector<PyRef> all_;                        // every value made, for the destructor
+  std::unordered_set<const PyValue*> reachable_;  // from the result (kept intact)
 };
 
 }  // namespace

@@ -28,18 +28,28 @@ at::ScalarType dtype_from_name(const std::string& name, const std::string& where
 
 std::string dtype_to_name(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return "F32";
-    case at::kHalf: return "F16";
-    case at::kBFloat16: return "BF16";
-    case at::kDouble: return "F64";
-    case at::kLong: return "I64";
-    case at::kInt: return "I32";
-    case at::kShort: return "I16";
-    case at::kChar: return "I8";
-    case at::kByte: return "U8";
-    case at::kBool: return "BOOL";
-    default: throw UnsupportedError(std::string("safetensors: cannot store dtype ") +
-                                    c10::toString(t));
+    case at::kFloat:
+      return "F32";
+    case at::kHalf:
+      return "F16";
+    case at::kBFloat16:
+      return "BF16";
+    case at::kDouble:
+      return "F64";
+    case at::kLong:
+      return "I64";
+    case at::kInt:
+      return "I32";
+    case at::kShort:
+      return "I16";
+    case at::kChar:
+      return "I8";
+    case at::kByte:
+      return "U8";
+    case at::kBool:
+      return "BOOL";
+    default:
+      throw UnsupportedError(std::string("safetensors: cannot store dtype ") + c10::toString(t));
   }
 }
 
@@ -63,8 +73,7 @@ SafetensorsFile parse_safetensors(std::shared_ptr<const MappedFile> file) {
   const size_t data_start = 8 + header_len;
   const size_t data_size = size - data_start;
   Json header = parse_json(file->view().substr(8, header_len), path + " (safetensors header)");
-  if (!header.is_object())
-    throw FormatError(path + ": safetensors header is not a JSON object");
+  if (!header.is_object()) throw FormatError(path + ": safetensors header is not a JSON object");
 
   SafetensorsFile out;
   struct Span {
@@ -119,8 +128,8 @@ SafetensorsFile parse_safetensors(std::shared_ptr<const MappedFile> file) {
                         (numel <= UINT64_MAX / elem ? std::to_string(numel * elem) : "over 2^64") +
                         " bytes but data_offsets span " + std::to_string(end - begin));
     spans.push_back({begin, end, name});
-    out.tensors[name] = StoredTensor{
-        tensor_view(file, file->data() + data_start + begin, dtype, shape), where};
+    out.tensors[name] =
+        StoredTensor{tensor_view(file, file->data() + data_start + begin, dtype, shape), where};
   }
   std::sort(spans.begin(), spans.end(),
             [](const Span& a, const Span& b) { return a.begin < b.begin; });

@@ -39,13 +39,13 @@ std::string exe_dir() {
 std::vector<std::string> candidates() {
   std::vector<std::string> c;
   if (const char* env = std::getenv("CSA_SPM_MODULE")) c.emplace_back(env);
-  c.push_back(exe_dir() + "/libcsa_spm.so");                 // beside the binary
+  c.push_back(exe_dir() + "/libcsa_spm.so");  // beside the binary
 #ifdef CSA_SPM_MODULE_INSTALL_SUBDIR
   c.push_back(exe_dir() + "/../" CSA_SPM_MODULE_INSTALL_SUBDIR "/libcsa_spm.so");  // installed
 #endif
-  c.push_back(exe_dir() + "/../lib/csa/libcsa_spm.so");      // cmake --install layout
+  c.push_back(exe_dir() + "/../lib/csa/libcsa_spm.so");  // cmake --install layout
 #ifdef CSA_SPM_MODULE_BUILD_PATH
-  c.emplace_back(CSA_SPM_MODULE_BUILD_PATH);                 // the build tree
+  c.emplace_back(CSA_SPM_MODULE_BUILD_PATH);  // the build tree
 #endif
   return c;
 }
@@ -116,8 +116,7 @@ SentencePieceModel::SentencePieceModel(std::string_view model, const std::string
     : origin_(origin) {
   char err[512] = {0};
   handle_ = api().load(model.data(), model.size(), err, sizeof err);
-  if (handle_ == nullptr)
-    throw FormatError(origin + ": not a valid SentencePiece model: " + err);
+  if (handle_ == nullptr) throw FormatError(origin + ": not a valid SentencePiece model: " + err);
 }
 
 SentencePieceModel::~SentencePieceModel() {

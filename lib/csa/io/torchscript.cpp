@@ -68,9 +68,9 @@ TorchScriptArchive read_torchscript(std::shared_ptr<const MappedFile> mapped) {
                         "' is missing (truncated or corrupt archive)");
     // numel comes from data.pkl: compare in elements, numel x element size may wrap.
     if (numel < 0 || static_cast<uint64_t>(numel) > e->size / element_size(dtype))
-      throw FormatError(path + ": storage record '" + e->name + "' has " +
-                        std::to_string(e->size) + " bytes, its tensor needs " +
-                        std::to_string(numel) + " x " + std::to_string(element_size(dtype)));
+      throw FormatError(path + ": storage record '" + e->name + "' has " + std::to_string(e->size) +
+                        " bytes, its tensor needs " + std::to_string(numel) + " x " +
+                        std::to_string(element_size(dtype)));
     return tensor_view(file, zip.stored_data(*e), dtype, {numel});
   };
   PyRef root = unpickle(zip.read(*pkl), path + ": " + pkl->name, load);

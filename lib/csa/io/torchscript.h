@@ -16,9 +16,9 @@
 namespace csa {
 
 struct TorchScriptArchive {
-  TensorMap tensors;                          // dotted attribute path -> tensor (zero-copy)
-  std::map<std::string, std::string> extra;   // extra files by name
-  std::string root;                           // the archive's top-level folder
+  TensorMap tensors;                         // dotted attribute path -> tensor (zero-copy)
+  std::map<std::string, std::string> extra;  // extra files by name
+  std::string root;                          // the archive's top-level folder
 };
 
 // Throws IoError / FormatError naming the file: not a ZIP, truncated, no data.pkl,

@@ -37,8 +37,9 @@ ZipArchive ZipArchive::open(std::shared_ptr<const MappedFile> file) {
   const std::string& path = zip.file_->path();
   const size_t size = zip.file_->size();
   Cursor c{zip.file_->data(), size, path};
-  if (size < 22) throw FormatError(path + ": not a ZIP/TorchScript archive (" +
-                                   std::to_string(size) + " bytes, too short)");
+  if (size < 22)
+    throw FormatError(path + ": not a ZIP/TorchScript archive (" + std::to_string(size) +
+                      " bytes, too short)");
   // The end-of-central-directory record sits in the last 22 + 65535 bytes.
   size_t eocd = std::string::npos;
   size_t lowest = size > 22 + 65535 ? size - 22 - 65535 : 0;
@@ -121,7 +122,8 @@ const ZipArchive::Entry* ZipArchive::find(const std::string& name) const {
 
 const uint8_t* ZipArchive::stored_data(const Entry& e) const {
   if (e.method != 0)
-    throw UnsupportedError(path() + ": entry '" + e.name + "' is compressed; tensor data must be "
+    throw UnsupportedError(path() + ": entry '" + e.name +
+                           "' is compressed; tensor data must be "
                            "stored uncompressed (as torch.jit.save writes it)");
   return file_->data() + e.data_offset;
 }
@@ -137,8 +139,8 @@ std::string ZipArchive::read(const Entry& e) const {
   // claiming 4 GB).
   if (e.size > (uint64_t(1) << 32) || e.size > e.compressed_size * 1032 + 1024)
     throw FormatError(path() + ": entry '" + e.name + "' claims an implausible size (" +
-                      std::to_string(e.size) + " bytes from " +
-                      std::to_string(e.compressed_size) + " compressed)");
+                      std::to_string(e.size) + " bytes from " + std::to_string(e.compressed_size) +
+                      " compressed)");
   std::string out(e.size, '\0');
   z_stream zs{};
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw IoError(path() + ": zlib init failed");

@@ -33,8 +33,7 @@ void merge_tensors(TensorMap& into, TensorMap&& from, const std::string& origin)
 
 // A sharded checkpoint: index.json maps tensor -> shard file; every shard is read, and the
 // index must agree with the shards' contents.
-TensorMap read_sharded(const std::string& dir, const std::string& index_name,
-                       bool safetensors) {
+TensorMap read_sharded(const std::string& dir, const std::string& index_name, bool safetensors) {
   const std::string index_path = join(dir, index_name);
   Json index = read_json_file(index_path);
   if (!index.contains("weight_map") || !index["weight_map"].is_object())
@@ -48,8 +47,7 @@ TensorMap read_sharded(const std::string& dir, const std::string& index_name,
   TensorMap all;
   for (const auto& shard : shards) {
     const std::string p = join(dir, shard);
-    if (!file_exists(p))
-      throw IoError(p + ": shard named in " + index_path + " does not exist");
+    if (!file_exists(p)) throw IoError(p + ": shard named in " + index_path + " does not exist");
     if (safetensors) {
       merge_tensors(all, read_safetensors(p).tensors, p);
     } else {
@@ -90,7 +88,8 @@ Checkpoint read_hf_directory(const std::string& dir) {
     ck.tensors = read_torchscript(join(dir, "pytorch_model.bin")).tensors;
     ck.format = "hf-directory (pytorch_model.bin)";
   } else {
-    throw IoError(dir + ": no weights found (expected model.safetensors, "
+    throw IoError(dir +
+                  ": no weights found (expected model.safetensors, "
                   "model.safetensors.index.json with shards, or pytorch_model.bin)");
   }
   read_side_files(dir, ck.files);
@@ -105,10 +104,16 @@ bool starts_with_bytes(const std::string& path, const char* magic, size_t n) {
 }  // namespace
 
 const std::vector<std::string>& side_file_names() {
-  static const std::vector<std::string> kNames = {
-      "tokenizer.json", "tokenizer.model",       "tokenizer_config.json",
-      "special_tokens_map.json", "generation_config.json", "vocab.json",
-      "merges.txt", "added_tokens.json", "tok512.bin", "tokenizer.bin"};
+  static const std::vector<std::string> kNames = {"tokenizer.json",
+                                                  "tokenizer.model",
+                                                  "tokenizer_config.json",
+                                                  "special_tokens_map.json",
+                                                  "generation_config.json",
+                                                  "vocab.json",
+                                                  "merges.txt",
+                                                  "added_tokens.json",
+                                                  "tok512.bin",
+                                                  "tokenizer.bin"};
   return kNames;
 }
 
@@ -154,7 +159,8 @@ Checkpoint read_checkpoint(const std::string& path, const std::string& config_ov
     ck.config_origin = path + " (llama2.c header)";
     read_side_files(dir_of(path), ck.files);
   } else {
-    throw FormatError(path + ": unrecognised model file (expected a Hugging Face directory, a "
+    throw FormatError(path +
+                      ": unrecognised model file (expected a Hugging Face directory, a "
                       "TorchScript .pt archive, a .safetensors file or a llama2.c .bin)");
   }
   ck.path = path;

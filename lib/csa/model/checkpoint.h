@@ -25,7 +25,7 @@ struct Checkpoint {
   std::string config_origin;  // where the config came from (for error messages)
   TensorMap tensors;          // source names, source dtypes
   std::map<std::string, std::string> files;  // tokenizer.json, tokenizer.model, tok512.bin, ...
-  Json manifest;              // csa_manifest.json of csa archives (null otherwise)
+  Json manifest;                             // csa_manifest.json of csa archives (null otherwise)
 };
 
 // `config_override`: a config.json path that replaces (or supplies) the embedded config.

@@ -15,10 +15,19 @@ void check_positive(const JsonReader& r, const char* field, int64_t v) {
 // Sizes past +-2^31 are refused before the families compute with them (4 * n_embd, head_dim x
 // partial_rotary_factor, ...); no model is near that. Products of two sizes are checked below.
 constexpr int64_t kMaxSize = int64_t(1) << 31;
-constexpr const char* kSizeFields[] = {
-    "n_layer", "n_head", "n_embd", "n_inner", "n_positions", "vocab_size", "num_hidden_layers",
-    "num_attention_heads", "num_key_value_heads", "hidden_size", "intermediate_size",
-    "max_position_embeddings", "head_dim"};
+constexpr const char* kSizeFields[] = {"n_layer",
+                                       "n_head",
+                                       "n_embd",
+                                       "n_inner",
+                                       "n_positions",
+                                       "vocab_size",
+                                       "num_hidden_layers",
+                                       "num_attention_heads",
+                                       "num_key_value_heads",
+                                       "hidden_size",
+                                       "intermediate_size",
+                                       "max_position_embeddings",
+                                       "head_dim"};
 
 // a x b elements must stay far from int64 overflow (tensor shapes and offsets multiply them).
 void check_product(const std::string& origin, const char* what, int64_t a, int64_t b) {
@@ -34,7 +43,8 @@ ModelConfig parse_model_config(const Json& config, const std::string& origin) {
   if (!config.is_object()) throw FormatError(origin + ": config is not a JSON object");
   JsonReader r(config, origin);
   if (!r.has("model_type"))
-    throw FormatError(origin + ": field 'model_type' is missing (is this a Hugging Face "
+    throw FormatError(origin +
+                      ": field 'model_type' is missing (is this a Hugging Face "
                       "config.json?)");
   ModelConfig c;
   c.model_type = r.get_string("model_type");

@@ -20,7 +20,7 @@ struct RopeConfig {
   int64_t rotary_dim = 0;  // leading dims of each head that rotate (partial rotary: < head_dim)
   double factor = 1.0;     // linear / llama3
   double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
-  int64_t original_max_position = 0;                      // llama3
+  int64_t original_max_position = 0;                     // llama3
 };
 
 struct ModelConfig {
@@ -37,10 +37,10 @@ struct ModelConfig {
   RopeConfig rope;                 // type kNone = learned positions
   bool qkv_bias = false, out_bias = false, mlp_bias = false;
   bool tied_embeddings = false;
-  double attn_scale = 0;           // multiplies q.k (1/sqrt(head_dim) for every supported family)
+  double attn_scale = 0;  // multiplies q.k (1/sqrt(head_dim) for every supported family)
 
   int64_t bos_token_id = -1, eos_token_id = -1;
-  std::string stored_dtype;        // config's dtype / torch_dtype, informational
+  std::string stored_dtype;  // config's dtype / torch_dtype, informational
 
   int64_t group_size() const { return n_head / n_head_kv; }
   int64_t qkv_rows() const { return (n_head + 2 * n_head_kv) * head_dim; }

@@ -10,11 +10,11 @@
 namespace csa {
 
 struct ConvertOptions {
-  std::string input;        // HF directory, .safetensors, llama2.c .bin, or another archive
-  std::string output;       // model.pt
-  std::string config_path;  // optional config.json override
+  std::string input;           // HF directory, .safetensors, llama2.c .bin, or another archive
+  std::string output;          // model.pt
+  std::string config_path;     // optional config.json override
   std::string dtype = "keep";  // keep | float32 | bfloat16 | float16
-  std::string name;         // model name for the manifest (default: the input's name)
+  std::string name;            // model name for the manifest (default: the input's name)
 };
 
 // Validates the model fully (loads it through the decoder's tensor visitor) before writing.

@@ -11,10 +11,14 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 
 at::Tensor activate(const at::Tensor& x, Activation a) {
   switch (a) {
-    case Activation::kGeluTanh: return at::gelu(x, "tanh");  // gelu_new / gelu_pytorch_tanh
-    case Activation::kGeluErf: return at::gelu(x);
-    case Activation::kSilu: return at::silu(x);
-    case Activation::kRelu: return at::relu(x);
+    case Activation::kGeluTanh:
+      return at::gelu(x, "tanh");  // gelu_new / gelu_pytorch_tanh
+    case Activation::kGeluErf:
+      return at::gelu(x);
+    case Activation::kSilu:
+      return at::silu(x);
+    case Activation::kRelu:
+      return at::relu(x);
   }
   return x;
 }
@@ -91,9 +95,9 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
       v = cv;
     }
     at::Tensor a = attend(q.contiguous(), k.contiguous(), v.contiguous(), c.attn_scale, i, hook,
-                          attention_);                         // [B, H, T, D]
+                          attention_);  // [B, H, T, D]
     a = a.transpose(1, 2).reshape({B, T, H * D});
-    a = linear(a, l.out_w, l.out_b);                           // [B, T, C]
+    a = linear(a, l.out_w, l.out_b);  // [B, T, C]
     if (c.parallel_residual) {
       // GPTNeoXLayer: x + attn(ln1(x)) + mlp(ln2(x))
       at::Tensor m = mlp(l, norm(x, l.norm2_w, l.norm2_b));

@@ -14,25 +14,41 @@ namespace csa {
 
 // The canonical parameters of the generic decoder (see weights.h for their shapes).
 enum class Param {
-  kTokEmb, kPosEmb, kFinalNormW, kFinalNormB, kLmHead, kLmHeadB,
-  kNorm1W, kNorm1B, kNorm2W, kNorm2B, kQkvW, kQkvB, kOutW, kOutB, kUpW, kUpB, kDownW, kDownB,
+  kTokEmb,
+  kPosEmb,
+  kFinalNormW,
+  kFinalNormB,
+  kLmHead,
+  kLmHeadB,
+  kNorm1W,
+  kNorm1B,
+  kNorm2W,
+  kNorm2B,
+  kQkvW,
+  kQkvB,
+  kOutW,
+  kOutB,
+  kUpW,
+  kUpB,
+  kDownW,
+  kDownB,
 };
 
 // How a stored tensor becomes (rows of) its canonical parameter; applied once at load.
 enum class Transform {
   kNone,
   kTranspose,  // GPT-2 Conv1D stores [in, out]; canonical is [out, in]
-  kNeoxQkv,    // GPT-NeoX fused qkv rows are [head, {q,k,v}, dim]; canonical is [{q,k,v}, head, dim]
+  kNeoxQkv,  // GPT-NeoX fused qkv rows are [head, {q,k,v}, dim]; canonical is [{q,k,v}, head, dim]
 };
 
 struct TensorSlot {
   std::string name;            // Hugging Face state-dict name
   std::vector<int64_t> shape;  // as stored
   Param param;
-  int layer = -1;              // -1 for model-level parameters
-  int64_t row_offset = 0;      // first canonical row written (q/k/v and gate/up concatenation)
+  int layer = -1;          // -1 for model-level parameters
+  int64_t row_offset = 0;  // first canonical row written (q/k/v and gate/up concatenation)
   Transform transform = Transform::kNone;
-  bool required = true;        // optional: may be absent (e.g. lm_head.weight of tied models)
+  bool required = true;  // optional: may be absent (e.g. lm_head.weight of tied models)
   // Other names the same tensor goes by (e.g. transformers >= 5 names GPT-NeoX's embed_out
   // "lm_head" in memory, so traced archives carry that name).
   std::vector<std::string> aliases = {};

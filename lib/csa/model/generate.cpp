@@ -1,6 +1,6 @@
-#include <c10/core/GradMode.h>
-
 #include "csa/model/generate.h"
+
+#include <c10/core/GradMode.h>
 
 #include "csa/core/error.h"
 
@@ -25,7 +25,7 @@ std::vector<int64_t> generate(const Decoder& decoder, std::vector<int64_t> promp
   c10::NoGradGuard no_grad;
   for (int64_t step = 0; step < options.max_new_tokens && cache.length + input.size(1) <= c.n_ctx;
        ++step) {
-    at::Tensor h = decoder.hidden(input, hook, &cache);           // [1, T, C]
+    at::Tensor h = decoder.hidden(input, hook, &cache);                               // [1, T, C]
     at::Tensor logits = decoder.logits(h.select(1, h.size(1) - 1)).squeeze(0).cpu();  // [V]
     int64_t next;
     if (options.temperature <= 0) {

@@ -47,8 +47,10 @@ const StoredTensor* find_tensor(const TensorMap& tensors, const TensorSlot& slot
 
 at::Tensor apply_transform(const at::Tensor& t, Transform tr, const ModelConfig& c) {
   switch (tr) {
-    case Transform::kNone: return t;
-    case Transform::kTranspose: return t.t().contiguous();
+    case Transform::kNone:
+      return t;
+    case Transform::kTranspose:
+      return t.t().contiguous();
     case Transform::kNeoxQkv: {
       // [H, 3, D, ...] -> [3, H, D, ...] (modeling_gpt_neox.py: view(..., -1, 3 * head_size))
       std::vector<int64_t> shape = {c.n_head, 3, c.head_dim};
@@ -115,7 +117,8 @@ Model build_model(Checkpoint&& ck, const LoadOptions& options) {
       throw FormatError(st->origin + ": has shape " + shape_str(src.sizes()) + " but the config (" +
                         ck.config_origin + ") implies " + shape_str(slot.shape));
     if (!at::isFloatingType(src.scalar_type()))
-      throw FormatError(st->origin + ": has dtype " + std::string(c10::toString(src.scalar_type())) +
+      throw FormatError(st->origin + ": has dtype " +
+                        std::string(c10::toString(src.scalar_type())) +
                         ", expected a floating-point weight");
     at::Tensor value = src.to(at::kFloat);
     if (!at::isfinite(value).all().item<bool>())
@@ -138,7 +141,8 @@ Model build_model(Checkpoint&& ck, const LoadOptions& options) {
   }
   if (c.tied_embeddings) {
     if (lm_head_stored && !m.weights.lm_head.equal(m.weights.tok_emb))
-      throw FormatError(ck.path + ": the config says tie_word_embeddings=true but the stored "
+      throw FormatError(ck.path +
+                        ": the config says tie_word_embeddings=true but the stored "
                         "lm_head weight differs from the token embedding");
     m.weights.lm_head = m.weights.tok_emb;
   }
@@ -149,10 +153,12 @@ Model build_model(Checkpoint&& ck, const LoadOptions& options) {
     if (used.count(name)) continue;
     bool ignore = false;
     for (const auto& re : ignorable) ignore = ignore || std::regex_match(name, re);
-    if (c.tied_embeddings && (name == "lm_head.weight" || name == "embed_out.weight")) ignore = true;
+    if (c.tied_embeddings && (name == "lm_head.weight" || name == "embed_out.weight"))
+      ignore = true;
     if (!ignore)
-      throw FormatError(st.origin + ": is not used by a " + family.hf_class + " with this config (" +
-                        ck.config_origin + "): wrong config or a different architecture?");
+      throw FormatError(st.origin + ": is not used by a " + family.hf_class +
+                        " with this config (" + ck.config_origin +
+                        "): wrong config or a different architecture?");
   }
   // Every canonical row was written (slots cover the parameters exactly).
   for (int i = -1; i < static_cast<int>(c.n_layer); ++i) {

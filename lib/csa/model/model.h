@@ -15,14 +15,14 @@
 namespace csa {
 
 struct LoadOptions {
-  std::string config_path;              // --config: replaces / supplies config.json
+  std::string config_path;  // --config: replaces / supplies config.json
   at::Device device = at::kCPU;
-  at::ScalarType dtype = at::kFloat;    // compute dtype (float32 default)
+  at::ScalarType dtype = at::kFloat;  // compute dtype (float32 default)
 };
 
 // Who a model is: stored in every policy and result, checked when a policy is applied.
 struct ModelIdentity {
-  std::string name;            // directory / file stem or the archive manifest's source
+  std::string name;  // directory / file stem or the archive manifest's source
   std::string path;
   std::string format;
   std::string weights_sha256;  // over the bound tensors as stored (names, dtypes, shapes, bytes)

@@ -33,10 +33,10 @@ at::Tensor rope_inv_freq(const RopeConfig& rope) {
 
 RopeTable::RopeTable(const RopeConfig& rope, int64_t n_positions, const at::Device& device)
     : rotary_dim_(rope.rotary_dim) {
-  at::Tensor inv_freq = rope_inv_freq(rope);                                 // [rd/2]
-  at::Tensor pos = at::arange(n_positions, at::kLong).to(at::kFloat);        // [P]
-  at::Tensor freqs = pos.unsqueeze(1) * inv_freq.unsqueeze(0);               // [P, rd/2]
-  at::Tensor emb = at::cat({freqs, freqs}, -1);                              // [P, rd]
+  at::Tensor inv_freq = rope_inv_freq(rope);                           // [rd/2]
+  at::Tensor pos = at::arange(n_positions, at::kLong).to(at::kFloat);  // [P]
+  at::Tensor freqs = pos.unsqueeze(1) * inv_freq.unsqueeze(0);         // [P, rd/2]
+  at::Tensor emb = at::cat({freqs, freqs}, -1);                        // [P, rd]
   cos_ = emb.cos().to(device);
   sin_ = emb.sin().to(device);
 }

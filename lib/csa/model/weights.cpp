@@ -6,30 +6,50 @@ namespace csa {
 
 at::Tensor& Weights::param(Param p, int layer) {
   switch (p) {
-    case Param::kTokEmb: return tok_emb;
-    case Param::kPosEmb: return pos_emb;
-    case Param::kFinalNormW: return final_norm_w;
-    case Param::kFinalNormB: return final_norm_b;
-    case Param::kLmHead: return lm_head;
-    case Param::kLmHeadB: return lm_head_b;
-    default: break;
+    case Param::kTokEmb:
+      return tok_emb;
+    case Param::kPosEmb:
+      return pos_emb;
+    case Param::kFinalNormW:
+      return final_norm_w;
+    case Param::kFinalNormB:
+      return final_norm_b;
+    case Param::kLmHead:
+      return lm_head;
+    case Param::kLmHeadB:
+      return lm_head_b;
+    default:
+      break;
   }
   CSA_CHECK(layer >= 0 && layer < static_cast<int>(layers.size()), "layer index out of range");
   LayerWeights& l = layers[static_cast<size_t>(layer)];
   switch (p) {
-    case Param::kNorm1W: return l.norm1_w;
-    case Param::kNorm1B: return l.norm1_b;
-    case Param::kNorm2W: return l.norm2_w;
-    case Param::kNorm2B: return l.norm2_b;
-    case Param::kQkvW: return l.qkv_w;
-    case Param::kQkvB: return l.qkv_b;
-    case Param::kOutW: return l.out_w;
-    case Param::kOutB: return l.out_b;
-    case Param::kUpW: return l.up_w;
-    case Param::kUpB: return l.up_b;
-    case Param::kDownW: return l.down_w;
-    case Param::kDownB: return l.down_b;
-    default: break;
+    case Param::kNorm1W:
+      return l.norm1_w;
+    case Param::kNorm1B:
+      return l.norm1_b;
+    case Param::kNorm2W:
+      return l.norm2_w;
+    case Param::kNorm2B:
+      return l.norm2_b;
+    case Param::kQkvW:
+      return l.qkv_w;
+    case Param::kQkvB:
+      return l.qkv_b;
+    case Param::kOutW:
+      return l.out_w;
+    case Param::kOutB:
+      return l.out_b;
+    case Param::kUpW:
+      return l.up_w;
+    case Param::kUpB:
+      return l.up_b;
+    case Param::kDownW:
+      return l.down_w;
+    case Param::kDownB:
+      return l.down_b;
+    default:
+      break;
   }
   CSA_CHECK(false, "unknown parameter");
 }
@@ -38,9 +58,12 @@ std::vector<int64_t> canonical_shape(const ModelConfig& c, Param p) {
   const int64_t C = c.d_model, F = c.d_ff * (c.gated_mlp ? 2 : 1);
   switch (p) {
     case Param::kTokEmb:
-    case Param::kLmHead: return {c.vocab_size, C};
-    case Param::kLmHeadB: return {c.vocab_size};
-    case Param::kPosEmb: return {c.n_ctx, C};
+    case Param::kLmHead:
+      return {c.vocab_size, C};
+    case Param::kLmHeadB:
+      return {c.vocab_size};
+    case Param::kPosEmb:
+      return {c.n_ctx, C};
     case Param::kFinalNormW:
     case Param::kFinalNormB:
     case Param::kNorm1W:
@@ -48,13 +71,20 @@ std::vector<int64_t> canonical_shape(const ModelConfig& c, Param p) {
     case Param::kNorm2W:
     case Param::kNorm2B:
     case Param::kOutB:
-    case Param::kDownB: return {C};
-    case Param::kQkvW: return {c.qkv_rows(), C};
-    case Param::kQkvB: return {c.qkv_rows()};
-    case Param::kOutW: return {C, c.n_head * c.head_dim};
-    case Param::kUpW: return {F, C};
-    case Param::kUpB: return {F};
-    case Param::kDownW: return {C, c.d_ff};
+    case Param::kDownB:
+      return {C};
+    case Param::kQkvW:
+      return {c.qkv_rows(), C};
+    case Param::kQkvB:
+      return {c.qkv_rows()};
+    case Param::kOutW:
+      return {C, c.n_head * c.head_dim};
+    case Param::kUpW:
+      return {F, C};
+    case Param::kUpB:
+      return {F};
+    case Param::kDownW:
+      return {C, c.d_ff};
   }
   CSA_CHECK(false, "unknown parameter");
 }

@@ -24,11 +24,11 @@ struct LayerWeights {
 };
 
 struct Weights {
-  at::Tensor tok_emb;               // [V, C]
-  at::Tensor pos_emb;               // [n_ctx, C] (learned positions) or undefined
+  at::Tensor tok_emb;                     // [V, C]
+  at::Tensor pos_emb;                     // [n_ctx, C] (learned positions) or undefined
   at::Tensor final_norm_w, final_norm_b;  // [C]
-  at::Tensor lm_head;               // [V, C] (the same tensor as tok_emb when tied)
-  at::Tensor lm_head_b;             // undefined for every supported family
+  at::Tensor lm_head;                     // [V, C] (the same tensor as tok_emb when tied)
+  at::Tensor lm_head_b;                   // undefined for every supported family
   std::vector<LayerWeights> layers;
 
   at::Tensor& param(Param p, int layer);

@@ -99,9 +99,10 @@ std::unique_ptr<Tokenizer> Tokenizer::from_files(const std::map<std::string, std
     if (auto model = side_file(files, "tokenizer.model", origin)) {
       auto spm = tok::make_sentencepiece_tokenizer(model);
       if (hf->vocab_size() * 2 < spm->vocab_size()) {
-        spdlog::warn("{}: tokenizer.json has {} tokens but tokenizer.model {} pieces: using "
-                     "tokenizer.model",
-                     origin, hf->vocab_size(), spm->vocab_size());
+        spdlog::warn(
+            "{}: tokenizer.json has {} tokens but tokenizer.model {} pieces: using "
+            "tokenizer.model",
+            origin, hf->vocab_size(), spm->vocab_size());
         return spm;
       }
     }

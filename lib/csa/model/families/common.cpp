@@ -55,8 +55,10 @@ RopeConfig parse_rope(const JsonReader& r, int64_t head_dim, double default_part
     rope.original_max_position = s->get_int("original_max_position_embeddings");
     if (rope.factor <= 0 || rope.original_max_position <= 0 ||
         rope.high_freq_factor <= rope.low_freq_factor)
-      throw FormatError(r.origin() + ": llama3 rope parameters are inconsistent (need factor > 0, "
-                        "original_max_position_embeddings > 0, high_freq_factor > low_freq_factor)");
+      throw FormatError(
+          r.origin() +
+          ": llama3 rope parameters are inconsistent (need factor > 0, "
+          "original_max_position_embeddings > 0, high_freq_factor > low_freq_factor)");
   } else {
     throw UnsupportedError(r.origin() + ": field '" + type_field + "' = '" + type +
                            "' is not supported (supported rope types: default, linear, llama3)");
@@ -78,7 +80,8 @@ Activation parse_activation(const JsonReader& r, const std::string& field) {
 
 void refuse_sliding_window(const JsonReader& r) {
   if (r.get_bool("use_sliding_window", false))
-    throw UnsupportedError(r.origin() + ": field 'use_sliding_window' = true: sliding-window "
+    throw UnsupportedError(r.origin() +
+                           ": field 'use_sliding_window' = true: sliding-window "
                            "attention layers are not supported");
   if (r.has("layer_types")) {
     const Json& lt = r.raw().at("layer_types");

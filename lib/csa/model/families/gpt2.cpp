@@ -13,8 +13,8 @@ void parse(const JsonReader& r, ModelConfig& c) {
   c.n_head_kv = c.n_head;
   c.d_model = r.get_int("n_embd");
   if (c.n_head <= 0 || c.d_model % c.n_head != 0)
-    r.fail("n_embd", std::to_string(c.d_model) + " is not divisible by n_head " +
-                         std::to_string(c.n_head));
+    r.fail("n_embd",
+           std::to_string(c.d_model) + " is not divisible by n_head " + std::to_string(c.n_head));
   c.head_dim = c.d_model / c.n_head;
   c.d_ff = r.get_int("n_inner", 4 * c.d_model);
   c.vocab_size = r.get_int("vocab_size");
@@ -28,7 +28,8 @@ void parse(const JsonReader& r, ModelConfig& c) {
   // scale_attn_weights=false means raw q.k scores (modeling_gpt2.py eager_attention_forward).
   c.attn_scale = r.get_bool("scale_attn_weights", true) ? 0.0 : 1.0;
   if (r.get_bool("scale_attn_by_inverse_layer_idx", false))
-    throw UnsupportedError(r.origin() + ": field 'scale_attn_by_inverse_layer_idx' = true is not "
+    throw UnsupportedError(r.origin() +
+                           ": field 'scale_attn_by_inverse_layer_idx' = true is not "
                            "supported");
 }
 
@@ -68,9 +69,13 @@ std::vector<TensorSlot> tensors(const ModelConfig& c) {
 }  // namespace
 
 const FamilySpec& gpt2_family() {
-  static const FamilySpec kSpec{
-      "gpt2", {"gpt2"}, "GPT2LMHeadModel", "transformer.", parse, tensors,
-      {R"(.*\.attn\.(masked_)?bias)"}};
+  static const FamilySpec kSpec{"gpt2",
+                                {"gpt2"},
+                                "GPT2LMHeadModel",
+                                "transformer.",
+                                parse,
+                                tensors,
+                                {R"(.*\.attn\.(masked_)?bias)"}};
   return kSpec;
 }
 

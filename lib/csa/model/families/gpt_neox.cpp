@@ -65,7 +65,12 @@ std::vector<TensorSlot> tensors(const ModelConfig& c) {
 
 const FamilySpec& gpt_neox_family() {
   static const FamilySpec kSpec{
-      "gpt_neox", {"gpt_neox"}, "GPTNeoXForCausalLM", "", parse, tensors,
+      "gpt_neox",
+      {"gpt_neox"},
+      "GPTNeoXForCausalLM",
+      "",
+      parse,
+      tensors,
       {R"(.*\.attention\.(masked_)?bias)", R"(.*rotary_emb\.(original_)?inv_freq)"}};
   return kSpec;
 }

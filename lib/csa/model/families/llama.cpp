@@ -52,8 +52,9 @@ std::vector<TensorSlot> tensors(const ModelConfig& c) {
   std::vector<TensorSlot> s = {{"model.embed_tokens.weight", {c.vocab_size, C}, Param::kTokEmb}};
   for (int i = 0; i < c.n_layer; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
-    auto add = [&](const std::string& n, std::vector<int64_t> shape, Param param,
-                   int64_t row = 0) { s.push_back({p + n, std::move(shape), param, i, row}); };
+    auto add = [&](const std::string& n, std::vector<int64_t> shape, Param param, int64_t row = 0) {
+      s.push_back({p + n, std::move(shape), param, i, row});
+    };
     add("input_layernorm.weight", {C}, Param::kNorm1W);
     add("post_attention_layernorm.weight", {C}, Param::kNorm2W);
     add("self_attn.q_proj.weight", {HQ, C}, Param::kQkvW, 0);
@@ -87,14 +88,14 @@ const std::vector<std::string> kIgnorable = {R"(.*rotary_emb\.(original_)?inv_fr
 }  // namespace
 
 const FamilySpec& llama_family() {
-  static const FamilySpec kSpec{"llama", {"llama"}, "LlamaForCausalLM", "model.", parse_llama,
-                                tensors, kIgnorable};
+  static const FamilySpec kSpec{"llama",     {"llama"}, "LlamaForCausalLM", "model.",
+                                parse_llama, tensors,   kIgnorable};
   return kSpec;
 }
 
 const FamilySpec& qwen2_family() {
-  static const FamilySpec kSpec{"qwen2", {"qwen2"}, "Qwen2ForCausalLM", "model.", parse_qwen2,
-                                tensors, kIgnorable};
+  static const FamilySpec kSpec{"qwen2",     {"qwen2"}, "Qwen2ForCausalLM", "model.",
+                                parse_qwen2, tensors,   kIgnorable};
   return kSpec;
 }
 
