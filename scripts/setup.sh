@@ -16,7 +16,7 @@ PACKAGES=(build-essential cmake ninja-build git ccache pkg-config
           libcli11-dev nlohmann-json3-dev libspdlog-dev libsentencepiece-dev catch2
           libpcre2-dev zlib1g-dev
           python3-matplotlib python3-numpy
-          clang libclang-rt-14-dev llvm)   # sanitize.sh / fuzz.sh: clang's ASan, UBSan,
+          clang clang-format libclang-rt-14-dev llvm)   # sanitize.sh / fuzz.sh: clang's ASan, UBSan,
                                            # libFuzzer and llvm-symbolizer for stack traces
 
 missing=()

@@ -3,7 +3,7 @@
 
 #include "csa/app/cli.h"
 #include "csa/core/runtime.h"
-#include "csa/eval/bench.h"
+#include "csa/tools/bench.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

@@ -1,8 +1,8 @@
 // csa-calibrate MODEL CORPUS -> policy JSON.
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
-#include "csa/calib/calibrate.h"
 #include "csa/core/json.h"
+#include "csa/tools/tools.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
       "  csa-calibrate llama-mini.pt ../shared/corpora/wikitext2-valid.tokens -o policy.json\n"
       "  csa-calibrate ../shared/models/qwen2-mini valid.txt --tokens 20000 --metric mass_keys\n"
       "  csa-calibrate model.pt ids.txt --pretokenized --k-max 128 > policy.json"};
-  csa::CalibrateOptions opts;
+  csa::CalibrateToolOptions opts;
   csa::app::CommonOptions common;
   std::string output = "-";
   csa::app::add_model_options(app, opts.model);
@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
                "GQA: one budget per KV group (its most diffuse query head)");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
-    csa::Policy policy = csa::calibrate(opts, csa::app::recorded_command());
+    csa::Policy policy = csa::run_calibrate(opts, csa::app::recorded_command());
     csa::write_json_file(output, policy.to_json());
     return 0;
   });

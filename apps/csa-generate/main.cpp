@@ -3,7 +3,7 @@
 
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
-#include "csa/eval/tools.h"
+#include "csa/tools/tools.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

@@ -4,7 +4,7 @@
 #include "csa/app/cli.h"
 #include "csa/core/file.h"
 #include "csa/core/json.h"
-#include "csa/eval/tokenize.h"
+#include "csa/tools/tokenize.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

@@ -3,7 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "csa/eval/corpus.h"
+#include "csa/corpus/corpus.h"
 #include "csa/eval/perplexity.h"
 #include "csa/model/model.h"
 

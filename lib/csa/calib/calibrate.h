@@ -1,30 +1,26 @@
-// csa-calibrate as a library call: a dense pass over calibration text with the statistics
-// observer, then the proportional allocation at an initial cap -> a policy.
+// The calibration pass: the dense model over calibration text in non-overlapping windows, every
+// attention layer observed (statistics, need curves). Allocation of budgets from what it measured
+// lives in policy.h; loading the model and corpus and writing the policy in tools/.
 #pragma once
 
-#include <string>
+#include <cstdint>
+#include <vector>
 
-#include "csa/calib/policy.h"
-#include "csa/eval/corpus.h"
+#include "csa/attention/hooks.h"
+#include "csa/model/decoder.h"
 
 namespace csa {
 
-struct CalibrateOptions {
-  ModelArgs model;
-  std::string corpus;
-  CorpusOptions corpus_options;
-  int64_t tokens = 10000;            // calibration tokens
-  int64_t offset = 0;                // first corpus token used
-  int64_t ctx = 0;                   // window length (0: the model's context)
-  int64_t batch = 0;                 // windows per forward (0: automatic)
-  std::string metric = "mass_keys";  // default: matched dense on 4/4 mini models (docs/metrics.md)
-  double tau = 0.9;
-  int64_t k_max = 0;  // 0: the largest cell's measured diffuseness, rounded up to 8
-  int64_t floor = 4;
-  bool per_kv_group = false;
+struct CalibrationPass {
+  int64_t tokens = 0;   // tokens observed
+  int64_t windows = 0;  // non-overlapping windows of ctx (the last may be shorter)
+  int64_t forward_passes = 0;
+  double seconds = 0;
 };
 
-// Returns the policy (with run metadata for `command`).
-Policy calibrate(const CalibrateOptions& options, const std::string& command);
+// Runs `ids` through the dense decoder in non-overlapping windows of `ctx` tokens, `batch`
+// windows per forward pass, with `observer` on every layer: every token is a query exactly once.
+CalibrationPass observe_dense(const Decoder& decoder, const std::vector<int64_t>& ids, int64_t ctx,
+                              int64_t batch, AttentionHook* observer);
 
 }  // namespace csa

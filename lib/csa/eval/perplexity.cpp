@@ -10,45 +10,6 @@
 
 namespace csa {
 
-std::vector<Window> plan_windows(int64_t n, int64_t ctx, int64_t stride) {
-  CSA_CHECK(ctx >= 2 && stride >= 1 && stride <= ctx, "window plan parameters");
-  std::vector<Window> out;
-  int64_t prev_end = 0;
-  for (int64_t begin = 0; begin < n; begin += stride) {
-    const int64_t end = std::min(begin + ctx, n);
-    const int64_t trg = end - prev_end;  // targets no earlier window scored
-    Window w{begin, end, std::max<int64_t>(1, (end - begin) - trg)};
-    if (end - begin >= 2) out.push_back(w);
-    prev_end = end;
-    if (end == n) break;
-  }
-  return out;
-}
-
-Json EvalProtocol::to_json() const {
-  return {{"ctx", ctx},
-          {"stride", stride},
-          {"buckets", buckets},
-          {"batch", batch},
-          {"protocol", "sliding-window (Hugging Face fixed-length perplexity)"}};
-}
-
-EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::string& flag_ctx,
-                              bool on_gpu) {
-  if (p.ctx == 0) p.ctx = c.n_ctx;
-  if (p.ctx < 2) throw UsageError(flag_ctx + " must be >= 2");
-  if (p.ctx > c.n_ctx)
-    throw InputError(flag_ctx + " " + std::to_string(p.ctx) +
-                     " is longer than the model supports (" +
-                     "max_position_embeddings = " + std::to_string(c.n_ctx) + ")");
-  if (p.stride == 0) p.stride = std::max<int64_t>(1, p.ctx / 2);
-  if (p.stride < 1 || p.stride > p.ctx)
-    throw UsageError("--stride must be in [1, ctx=" + std::to_string(p.ctx) + "]");
-  if (p.buckets < 1 || p.buckets > p.ctx) throw UsageError("--buckets must be in [1, ctx]");
-  if (p.batch == 0) p.batch = std::max<int64_t>(1, (on_gpu ? 65536 : 8192) / p.ctx);
-  return p;
-}
-
 double PassResult::ppl() const {
   return scored ? std::exp(nll_sum / static_cast<double>(scored)) : NAN;
 }
@@ -78,27 +39,15 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
   Progress progress(label, total_tokens);
   c10::NoGradGuard no_grad;
 
-  size_t i = 0;
-  while (i < windows.size()) {
-    // A batch: consecutive windows of the same length.
-    const int64_t len = windows[i].end - windows[i].begin;
-    size_t j = i;
-    while (j < windows.size() && static_cast<int64_t>(j - i) < p.batch &&
-           windows[j].end - windows[j].begin == len)
-      ++j;
-    const int64_t B = static_cast<int64_t>(j - i);
-    at::Tensor tokens = at::empty({B, len}, at::kLong);
-    for (int64_t b = 0; b < B; ++b) {
-      const Window& w = windows[i + static_cast<size_t>(b)];
-      std::copy(ids.begin() + w.begin, ids.begin() + w.end, tokens[b].data_ptr<int64_t>());
-    }
-    at::Tensor hidden = decoder.hidden(tokens.to(device), hook);  // [B, len, C]
+  for_each_batch(windows, ids, p.batch, [&](const WindowBatch& batch) {
+    const int64_t B = static_cast<int64_t>(batch.count), len = batch.length;
+    at::Tensor hidden = decoder.hidden(batch.tokens.to(device), hook);  // [B, len, C]
     if (hook != nullptr) hook->count_pass(B, len);
     for (int64_t b = 0; b < B; ++b) {
-      const Window& w = windows[i + static_cast<size_t>(b)];
+      const Window& w = windows[batch.first + static_cast<size_t>(b)];
       // Targets are tokens 1..len-1, predicted from positions 0..len-2.
-      at::Tensor logits = decoder.logits(hidden[b].narrow(0, 0, len - 1));          // [len-1, V]
-      at::Tensor target = tokens[b].narrow(0, 1, len - 1).to(device).unsqueeze(1);  // [len-1, 1]
+      at::Tensor logits = decoder.logits(hidden[b].narrow(0, 0, len - 1));  // [len-1, V]
+      at::Tensor target = batch.tokens[b].narrow(0, 1, len - 1).to(device).unsqueeze(1);
       at::Tensor nll = (at::logsumexp(logits, -1) - logits.gather(1, target).squeeze(1))
                            .to(at::kCPU, at::kDouble);  // [len-1]
       const double* v = nll.data_ptr<double>();
@@ -117,8 +66,7 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
     ++r.forward_passes;
     r.tokens_processed += B * len;
     progress.advance(B * len);
-    i = j;
-  }
+  });
   progress.finish();
   if (hook != nullptr) r.reads = hook->tally();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -11,31 +11,10 @@
 
 #include "csa/attention/sparsity.h"
 #include "csa/core/json.h"
+#include "csa/corpus/windows.h"
 #include "csa/model/decoder.h"
 
 namespace csa {
-
-struct Window {
-  int64_t begin = 0, end = 0;  // token range [begin, end)
-  int64_t first_scored = 1;    // window-relative index of the first scored target token
-};
-
-// The HF protocol's windows over n tokens. ctx >= 2, 1 <= stride <= ctx.
-std::vector<Window> plan_windows(int64_t n_tokens, int64_t ctx, int64_t stride);
-
-struct EvalProtocol {
-  int64_t ctx = 0;       // window length (0: the model's context)
-  int64_t stride = 0;    // 0: ctx / 2
-  int64_t buckets = 16;  // per-position buckets
-  int64_t batch = 0;     // windows per forward pass (0: automatic)
-  Json to_json() const;
-};
-
-// Resolves zeros to defaults and checks against the model (ctx <= max_position_embeddings...).
-// Fills defaults: ctx = the model's, stride = ctx / 2, batch = 8192 / ctx windows per forward on
-// CPU, 65536 / ctx on a GPU (which needs wide batches to be busy).
-EvalProtocol resolve_protocol(EvalProtocol p, const ModelConfig& c, const std::string& flag_ctx,
-                              bool on_gpu = false);
 
 struct PassResult {
   std::string label;

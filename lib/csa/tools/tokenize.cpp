@@ -1,4 +1,4 @@
-#include "csa/eval/tokenize.h"
+#include "csa/tools/tokenize.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include "csa/core/hash.h"
 #include "csa/core/runtime.h"
 #include "csa/core/utf8.h"
-#include "csa/eval/corpus.h"
+#include "csa/corpus/corpus.h"
 #include "csa/io/llama2c.h"
 #include "csa/model/checkpoint.h"
 

@@ -1,4 +1,4 @@
-#include "csa/eval/bench.h"
+#include "csa/tools/bench.h"
 
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>

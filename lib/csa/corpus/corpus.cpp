@@ -1,4 +1,4 @@
-#include "csa/eval/corpus.h"
+#include "csa/corpus/corpus.h"
 
 #include <cctype>
 #include <cerrno>

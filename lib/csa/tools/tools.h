@@ -1,11 +1,13 @@
-// csa-sweep, csa-eval and csa-generate as library calls (the apps only parse options).
+// The tool runs: csa-calibrate, csa-sweep, csa-eval and csa-generate as library calls (the apps
+// only parse options). This layer sits above calib and eval: it loads models and corpora, wires
+// calibration, allocation, sweeps and evaluation together, and writes the JSON documents.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "csa/calib/policy.h"
-#include "csa/eval/corpus.h"
+#include "csa/corpus/corpus.h"
 #include "csa/eval/perplexity.h"
 #include "csa/eval/sweep.h"
 #include "csa/model/generate.h"
@@ -13,6 +15,24 @@
 namespace csa {
 
 inline constexpr int kResultsSchemaVersion = 1;
+
+struct CalibrateToolOptions {
+  ModelArgs model;
+  std::string corpus;
+  CorpusOptions corpus_options;
+  int64_t tokens = 10000;            // calibration tokens
+  int64_t offset = 0;                // first corpus token used
+  int64_t ctx = 0;                   // window length (0: the model's context)
+  int64_t batch = 0;                 // windows per forward (0: automatic)
+  std::string metric = "mass_keys";  // default: matched dense on 4/4 mini models (docs/metrics.md)
+  double tau = 0.9;
+  int64_t k_max = 0;  // 0: the largest cell's measured diffuseness, rounded up to 8
+  int64_t floor = 4;
+  bool per_kv_group = false;
+};
+
+// Returns the policy (with run metadata for `command`).
+Policy run_calibrate(const CalibrateToolOptions& options, const std::string& command);
 
 struct SweepToolOptions {
   ModelArgs model;

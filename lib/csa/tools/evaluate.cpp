@@ -1,0 +1,65 @@
+#include <spdlog/spdlog.h>
+
+#include "csa/core/error.h"
+#include "csa/core/runtime.h"
+#include "csa/model/decoder.h"
+#include "csa/tools/results.h"
+#include "csa/tools/tools.h"
+
+namespace csa {
+
+EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
+  RunClock clock;
+  Model model = o.model.load();
+  const ModelConfig& c = model.config;
+  EvalProtocol proto = resolve_protocol(o.protocol, c, "--ctx", model.device.is_cuda());
+  std::vector<SparsitySpec> specs;
+  if (!o.policy.empty()) {
+    Policy policy = Policy::read(o.policy);
+    policy.check_model(model, o.policy, o.allow_other_weights);
+    specs.push_back(policy.sparsity("policy " + o.policy + " (k_max " +
+                                    std::to_string(policy.rule.k_max) + ")"));
+  }
+  for (const auto& b : o.baselines)
+    specs.push_back(SparsitySpec::parse_baseline(b, c.n_layer, c.n_head));
+  Corpus corpus = load_corpus(o.corpus, model, o.corpus_options);
+  std::vector<int64_t> ids = corpus.slice(o.offset, o.max_tokens, 2, "evaluation");
+  if (static_cast<int64_t>(ids.size()) < proto.ctx)
+    spdlog::warn("{}: {} tokens, shorter than one window of {}: one short window", o.corpus,
+                 ids.size(), proto.ctx);
+
+  Decoder decoder(model);
+  PassResult dense = evaluate_pass(decoder, ids, proto, nullptr, "dense");
+  spdlog::info("dense ppl {:.4f} over {} targets ({:.0f} tok/s)", dense.ppl(), dense.scored,
+               dense.tokens_per_second());
+  Json results = results_header("csa-eval-results", model);
+  results["corpus"] = corpus.identity();
+  results["slice"] = {{"offset", o.offset}, {"tokens", ids.size()}};
+  results["protocol"] = proto.to_json();
+  results["criteria"] = {{"tolerance", o.tolerance}, {"position_tolerance", o.position_tolerance}};
+  results["dense"] = pass_to_json(dense, proto);
+  Json runs = Json::array();
+  EvalOutputs out;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    SparseAttentionHook hook(specs[i], c.n_layer, c.n_head, c.n_head_kv, proto.ctx);
+    PassResult pass = evaluate_pass(decoder, ids, proto, &hook, specs[i].label);
+    Comparison cmp = compare(dense, pass);
+    Json run = pass_to_json(pass, proto);
+    run["role"] = (!o.policy.empty() && i == 0) ? "policy" : "baseline";
+    run["sparsity"] = specs[i].to_json();
+    run["comparison"] = comparison_json(cmp, o.tolerance, o.position_tolerance);
+    run["attention_cost"] = attention_cost(pass.reads, c, element_bytes(model));
+    spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% (KV {:.2f}%)",
+                 specs[i].label, cmp.sparse_ppl, 100 * cmp.delta_rel,
+                 100 * cmp.max_bucket_worsening_rel, 100 * pass.reads.q_fraction(),
+                 100 * pass.reads.kv_fraction());
+    if (run["role"] == "policy") out.policy_matches = cmp.meets(o.tolerance, o.position_tolerance);
+    runs.push_back(run);
+  }
+  results["runs"] = runs;
+  results["run"] = run_metadata("csa-eval", command, model.device, clock);
+  out.results = std::move(results);
+  return out;
+}
+
+}  // namespace csa
