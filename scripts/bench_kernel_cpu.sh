@@ -11,7 +11,7 @@ mkdir -p results/cpu
   echo '{"kind": "csa-cpu-kernel-bench", "command": "bash scripts/bench_kernel_cpu.sh",'
   echo " \"load_average_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"points\": ["
   first=1
-  for t in 1 2; do for mode in dense topk; do for path in auto explicit; do
+  for t in 1 2; do for mode in dense top_k; do for path in auto explicit; do
     [ $first -eq 1 ] || echo ","
     first=0
     "$B/csa-bench" --ctx 2048 --batch 4 --mode $mode --budget 64 --path $path --threads $t --repeats 5 -q

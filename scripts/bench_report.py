@@ -13,7 +13,7 @@ D = sys.argv[1] if len(sys.argv) > 1 else "results/gpu"
 sc = json.load(open(f"{D}/scaling.json"))["points"]
 fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
 for dt in ["float32", "bfloat16"]:
-    for mode in ["dense", "topk"]:
+    for mode in ["dense", "top_k", "topk"]:  # topk: results written before the one spelling
         for path in ["auto", "explicit"]:
             pts = sorted([p for p in sc if p["dtype"] == dt and p["mode"] == mode and p["path"] == path],
                          key=lambda p: p["ctx"])

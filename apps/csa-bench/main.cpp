@@ -12,8 +12,8 @@ int main(int argc, char** argv) {
       "point, since CPU peak memory is the process's RSS).\n\n"
       "Examples:\n"
       "  csa-bench --ctx 2048 --mode dense\n"
-      "  csa-bench --ctx 8192 --mode topk --budget 64 --path explicit\n"
-      "  csa-bench --ctx 4096 --mode topk --budget 8,8,16,64,128,256 --device cuda --dtype "
+      "  csa-bench --ctx 8192 --mode top_k --budget 64 --path explicit\n"
+      "  csa-bench --ctx 4096 --mode top_k --budget 8,8,16,64,128,256 --device cuda --dtype "
       "bfloat16"};
   csa::AttentionBenchOptions o;
   csa::app::CommonOptions common;
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   app.add_option("--heads", o.heads, "Query heads (6)");
   app.add_option("--kv-heads", o.kv_heads, "KV heads (2)");
   app.add_option("--head-dim", o.head_dim, "Head dimension (64)");
-  app.add_option("--mode", o.mode, "dense | topk | topp");
+  app.add_option("--mode", o.mode, "dense | top_k | top_p");
   app.add_option("--budget", o.budgets, "top-k budget: one, or one per head")->delimiter(',');
   app.add_option("--mass", o.mass, "top-p mass (0.9)");
   app.add_option("--path", o.path, "auto (fused where available) | explicit (score tensor)");

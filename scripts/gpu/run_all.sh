@@ -85,7 +85,7 @@ fi
 if want scaling; then
 step attention scaling
 for dt in float32 bfloat16; do for ctx in 512 1024 2048 4096 8192 16384; do
-  for mode in dense topk; do for path in auto explicit; do
+  for mode in dense top_k; do for path in auto explicit; do
     timeout 60 $B/csa-bench --device cuda --dtype $dt --ctx $ctx --mode $mode --path $path --budget 64 --batch 4 --repeats 5 -q \
       > "$R/scale_${dt}_${ctx}_${mode}_${path}.json" 2>> "$R/scale.log" || echo "fail $dt $ctx $mode $path" >> "$R/scale.log"
   done; done; done; done

@@ -15,9 +15,8 @@ namespace {
 struct ProbsRecorder : AttentionHook {
   std::map<int, std::vector<at::Tensor>> probs;  // layer -> chunks [B, H, Tq, S]
   bool active(int) const override { return true; }
-  void observe_probs(const ScoreBlock& w, const at::Tensor& p) override {
-    probs[w.layer].push_back(p.clone());
-  }
+  bool observes(int) const override { return true; }
+  void observe(const AttentionView& w) override { probs[w.layer].push_back(w.probs.clone()); }
 };
 
 const char* kFixtures[] = {"gpt2-tiny",  "neox-tiny",  "neox-seq-tiny",

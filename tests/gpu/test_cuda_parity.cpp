@@ -3,7 +3,7 @@
 // reads, and a whole sliding-window evaluation, CPU vs CUDA, float32.
 #include <c10/core/GradMode.h>
 
-#include "csa/attention/sparsity.h"
+#include "csa/attention/sparse_hook.h"
 #include "csa/eval/perplexity.h"
 #include "csa/io/safetensors.h"
 #include "csa/model/decoder.h"

@@ -24,8 +24,9 @@ struct Recorder : AttentionHook {
   std::vector<at::Tensor> probs;
   std::vector<int64_t> starts;
   bool active(int) const override { return true; }
-  void observe_probs(const ScoreBlock& w, const at::Tensor& p) override {
-    probs.push_back(p.clone());
+  bool observes(int) const override { return true; }
+  void observe(const AttentionView& w) override {
+    probs.push_back(w.probs.clone());
     starts.push_back(w.q_pos0);
   }
 };
@@ -65,27 +66,39 @@ TEST_CASE("queries after a KV prefix see the right causal window", "[unit]") {
   CHECK_TENSOR_CLOSE(out, naive_attention(q, k, v, 0.5), 1e-5);
 }
 
-TEST_CASE("a masking hook changes exactly what it masks", "[unit]") {
+TEST_CASE("a restricting hook changes exactly what its rule drops, on every path", "[unit]") {
+  // A sink-only pattern (window 0 is not allowed by the factories, so build the rule by hand):
+  // every query reads key 0 only.
   struct KeepFirstKey : AttentionHook {
-    bool active(int layer) const override { return layer == 1; }
-    void mask_scores(const ScoreBlock&, at::Tensor& scores) override {
-      scores.narrow(-1, 1, scores.size(-1) - 1).fill_(-INFINITY);
+    LayerRule r;
+    KeepFirstKey() {
+      r.kind = SparsityKind::kWindow;
+      r.window = 0;
+      r.sinks = 1;
     }
+    bool active(int layer) const override { return layer == 1; }
+    const LayerRule* rule(int) const override { return &r; }
   } hook;
   at::Tensor q = at::randn({1, 2, 5, 4}), k = at::randn({1, 2, 5, 4}), v = at::randn({1, 2, 5, 4});
-  at::Tensor out = attend(q, k, v, 1.0, 1, &hook, {});
-  // Every query reads only key 0: the output is v[0] for every row.
-  CHECK_TENSOR_CLOSE(out, v.narrow(2, 0, 1).expand({1, 2, 5, 4}), 1e-6);
-  // Inactive on layer 0: dense.
-  CHECK_TENSOR_CLOSE(attend(q, k, v, 1.0, 0, &hook, {}), naive_attention(q, k, v, 1.0), 1e-5);
+  for (bool fused : {true, false}) {
+    AttentionOptions o;
+    o.allow_fused_cpu = fused;
+    at::Tensor out = attend(q, k, v, 1.0, 1, &hook, o);
+    // Every query reads only key 0: the output is v[0] for every row.
+    CHECK_TENSOR_CLOSE(out, v.narrow(2, 0, 1).expand({1, 2, 5, 4}), 1e-6);
+    // Inactive on layer 0: dense.
+    CHECK_TENSOR_CLOSE(attend(q, k, v, 1.0, 0, &hook, o), naive_attention(q, k, v, 1.0), 1e-5);
+  }
 }
 
 #include "csa/attention/fused_cpu.h"
-#include "csa/attention/sparsity.h"
+#include "csa/attention/sparse_hook.h"
+#include "csa/attention/spec.h"
 
 TEST_CASE("the fused CPU kernel gives the explicit path's output and reads", "[unit]") {
   // Shapes cross the kernel's 64-row blocks, a KV prefix (T < S) and GQA groups; budgets cover
-  // tiny, mid and full-context heads; top-p covers masses that keep one key up to all keys.
+  // tiny, mid and full-context heads; top-p covers masses that keep one key up to all keys;
+  // schedules whose budgets change with the query position; window and strided patterns.
   at::manual_seed(7);
   struct Case {
     int64_t B, H, Hkv, T, S;
@@ -102,14 +115,25 @@ TEST_CASE("the fused CPU kernel gives the explicit path's output and reads", "[u
       ks.push_back(std::vector<int64_t>{1, 3, 17, 64, 1000, 40}[static_cast<size_t>(h % 6)]);
       ps.push_back(std::vector<double>{0.5, 0.9, 0.99, 1.0, 0.2, 0.7}[static_cast<size_t>(h % 6)]);
     }
-    for (int kind = 0; kind < 3; ++kind) {
+    // Budgets by position band: bands start at 0, 8, 40 and 100.
+    BudgetSchedule banded;
+    banded.band_start = {0, 8, 40, 100};
+    for (int64_t h = 0; h < c.H; ++h)
+      banded.k.push_back(
+          std::vector<std::vector<int64_t>>{{1, 2, 5, 9},
+                                            {8, 3, 30, 2},
+                                            {4, 4, 4, 4},
+                                            {1000, 1, 1000, 1}}[static_cast<size_t>(h % 4)]);
+    for (int kind = 0; kind < 6; ++kind) {
       for (bool ties : {false, true}) {
         INFO("case B" << c.B << " H" << c.H << " Hkv" << c.Hkv << " T" << c.T << " S" << c.S
                       << " kind " << kind << " ties " << ties);
-        SparsitySpec spec = kind == 0   ? SparsitySpec::dense()
-                            : kind == 1 ? SparsitySpec::top_k({ks}, "k")
-                                        : SparsitySpec::top_p(1, c.H, 0.5);
-        if (kind == 2) spec.p = {ps};
+        SparsitySpec spec = SparsitySpec::dense();
+        if (kind == 1) spec = SparsitySpec::top_k(std::vector<std::vector<int64_t>>{ks}, "k");
+        if (kind == 2) spec = SparsitySpec::top_p(1, c.H, 0.5), spec.p = {ps};
+        if (kind == 3) spec = SparsitySpec::local_window(5, 2);
+        if (kind == 4) spec = SparsitySpec::strided(7, 3, 1);
+        if (kind == 5) spec = SparsitySpec::top_k(std::vector<BudgetSchedule>{banded}, "banded");
         const at::Tensor& qq = ties ? qt : q;
         const at::Tensor& kk = ties ? kt : k;
         SparseAttentionHook explicit_hook(spec, 1, c.H, c.Hkv, 100000);
@@ -127,13 +151,15 @@ TEST_CASE("the fused CPU kernel gives the explicit path's output and reads", "[u
           CHECK(fused_hook.tally().q_sparse == explicit_hook.tally().q_sparse);
           CHECK(fused_hook.tally().kv_sparse == explicit_hook.tally().kv_sparse);
         }
-        if (kind == 1) {
-          // Hand count of query-side reads: sum over rows of min(k, i + 1).
+        if (kind == 1 || kind == 5) {
+          // Hand count of query-side reads: sum over rows of min(k(i), i + 1).
           double expect = 0;
           for (int64_t h = 0; h < c.H; ++h)
-            for (int64_t t = 0; t < c.T; ++t)
-              expect += static_cast<double>(
-                  c.B * std::min(ks[static_cast<size_t>(h)], c.S - c.T + t + 1));
+            for (int64_t t = 0; t < c.T; ++t) {
+              const int64_t i = c.S - c.T + t;
+              const int64_t kh = kind == 1 ? ks[static_cast<size_t>(h)] : banded.budget(h, i);
+              expect += static_cast<double>(c.B * std::min(kh, i + 1));
+            }
           CHECK(fused_hook.tally().q_sparse_total() == expect);
         }
       }

@@ -9,8 +9,9 @@
 #include <vector>
 
 #include "csa/attention/attention.h"
+#include "csa/attention/mask.h"
 #include "csa/attention/select.h"
-#include "csa/attention/sparsity.h"
+#include "csa/attention/sparse_hook.h"
 #include "csa/calib/policy.h"
 #include "csa/calib/stats.h"
 #include "csa/core/error.h"
@@ -84,6 +85,15 @@ std::set<int64_t> naive_top_p(const std::vector<float>& probs, int64_t n, double
     if (mass >= p) break;
   }
   return keep;
+}
+
+// Masks a block of layer 0 the way the explicit attention path does and reports the kept keys
+// to the hook.
+void apply_block(SparseAttentionHook& hook, at::Tensor& scores, int64_t q_pos0, int64_t n_kv) {
+  REQUIRE(hook.rule(0) != nullptr);
+  mask_to_rule(scores, *hook.rule(0), q_pos0);
+  auto [q, kv] = count_kept(scores, n_kv);
+  hook.count_reads(0, q, kv);
 }
 
 std::vector<float> row_of(const at::Tensor& t, int64_t b, int64_t h, int64_t r) {
@@ -163,7 +173,7 @@ TEST_CASE("the statistics observer averages per cell over causal rows only", "[u
         probs[0][h][r][s] =
             heads[static_cast<size_t>(h)][static_cast<size_t>(r)][static_cast<size_t>(s)];
   AttentionStatsObserver obs(1, 2, 0.9);
-  obs.observe_probs(ScoreBlock{0, 0}, probs);
+  obs.observe(AttentionView{0, 0, probs, {}});
   auto r = obs.result();
   REQUIRE(obs.rows_per_cell() == 3);
   const double h_row2 = 0.5 * std::log(2.0) + 0.5 * std::log(4.0);  // [.5 .25 .25]
@@ -179,7 +189,7 @@ TEST_CASE("the statistics observer averages per cell over causal rows only", "[u
                         .view({2, 1, 1, 3})
                         .expand({2, 2, 1, 3})
                         .contiguous();
-  obs.observe_probs(ScoreBlock{0, 2}, more);
+  obs.observe(AttentionView{0, 2, more, {}});
   r = obs.result();
   CHECK(obs.rows_per_cell() == 5);
   const double h_quarter = 0.5 * std::log(4.0) + 0.5 * std::log(2.0);  // [.25 .25 .5]
@@ -232,8 +242,8 @@ TEST_CASE("top-k keeps the k highest keys, ties to the most recent, short rows w
                                 {{2, 0, 0, 0}, {1, 1, 0, 0}, {0, 4, 4, 0}, {1, 2, 3, 4}}},
                                0);
   at::Tensor before = s.clone();
-  SparseAttentionHook hook(SparsitySpec::top_k({{1, 3}}, "hand"), 1, 2, 2, 4);
-  hook.mask_scores(ScoreBlock{0, 0}, s);
+  SparseAttentionHook hook(SparsitySpec::top_k(Grid{{1, 3}}, "hand"), 1, 2, 2, 4);
+  apply_block(hook, s, 0, 2);
   auto kept = kept_sets(s);
   using Set = std::set<int64_t>;
   // head 0, k = 1
@@ -261,8 +271,8 @@ TEST_CASE("top-k through the hook matches a naive reference on random blocks", "
       if (ties) x = (x * 1.5).round();
       x.masked_fill_(causal_mask(q_pos0, T, S, x.options()).isinf().view({1, 1, T, S}), -kInf);
       at::Tensor ref = x.clone();
-      SparseAttentionHook hook(SparsitySpec::top_k({budgets}, "r"), 1, 4, 2, 1000);
-      hook.mask_scores(ScoreBlock{0, q_pos0}, x);
+      SparseAttentionHook hook(SparsitySpec::top_k(Grid{budgets}, "r"), 1, 4, 2, 1000);
+      apply_block(hook, x, q_pos0, 2);
       auto kept = kept_sets(x);
       size_t row = 0;
       for (int64_t b = 0; b < 2; ++b)
@@ -284,7 +294,7 @@ TEST_CASE("top-p keeps the fewest keys reaching p, ties to the most recent", "[u
   auto kept_for = [&](double p) {
     at::Tensor s = scores_tensor({{row}}, 3);
     SparseAttentionHook hook(SparsitySpec::top_p(1, 1, p), 1, 1, 1, 1000);
-    hook.mask_scores(ScoreBlock{0, 3}, s);
+    apply_block(hook, s, 3, 1);
     return std::make_pair(kept_sets(s)[0], hook.tally().q_sparse[0][0]);
   };
   using Set = std::set<int64_t>;
@@ -305,7 +315,7 @@ TEST_CASE("top-p keeps the fewest keys reaching p, ties to the most recent", "[u
     SparsitySpec spec = SparsitySpec::top_p(1, 3, 0.5);
     spec.p = {{0.3, 0.6, 0.9}};
     SparseAttentionHook hook(spec, 1, 3, 3, 1000);
-    hook.mask_scores(ScoreBlock{0, 0}, x);
+    apply_block(hook, x, 0, 3);
     auto kept = kept_sets(x);
     double reads = 0;
     for (int64_t h = 0; h < 3; ++h)
@@ -330,7 +340,7 @@ TEST_CASE("reads: query side per head, KV side the union over a group's heads", 
   std::vector<std::vector<float>> diag = {{5, 0, 0, 0}, {0, 5, 0, 0}, {0, 0, 5, 0}, {0, 0, 0, 5}};
   at::Tensor s = scores_tensor({sink, diag, sink, sink}, 0);
   SparseAttentionHook hook(SparsitySpec::uniform_top_k(2, 4, 1), 2, 4, 2, 4);
-  hook.mask_scores(ScoreBlock{0, 0}, s);
+  apply_block(hook, s, 0, 2);
   const ReadsTally& t = hook.tally();
   // Query side: one key per row, 4 rows per head.
   for (int h = 0; h < 4; ++h) CHECK(t.q_sparse[0][static_cast<size_t>(h)] == 4);
@@ -353,12 +363,12 @@ TEST_CASE("reads: query side per head, KV side the union over a group's heads", 
 
 TEST_CASE("reads: layers whose budgets cover the context are inactive and count dense", "[unit]") {
   // Layer 0 budgets 2 (< context 4): active. Layer 1 budgets 4 (= context): inactive.
-  SparseAttentionHook hook(SparsitySpec::top_k({{2, 2}, {4, 9}}, "t"), 2, 2, 1, 4);
+  SparseAttentionHook hook(SparsitySpec::top_k(Grid{{2, 2}, {4, 9}}, "t"), 2, 2, 1, 4);
   CHECK(hook.active(0));
   CHECK_FALSE(hook.active(1));
   at::Tensor s = at::randn({3, 2, 4, 4});
   s.masked_fill_(causal_mask(0, 4, 4, s.options()).isinf().view({1, 1, 4, 4}), -kInf);
-  hook.mask_scores(ScoreBlock{0, 0}, s);
+  apply_block(hook, s, 0, 1);
   hook.count_pass(3, 4);
   const ReadsTally& t = hook.tally();
   // Layer 0, per head and batch row: min(2, i + 1) for i = 0..3 -> 1 + 2 + 2 + 2 = 7; B = 3.
@@ -387,7 +397,7 @@ TEST_CASE("reads: top-k through attend() sums min(k, i + 1) whatever the kernel"
   // The fused CPU kernel (counts in the kernel) and the explicit score path, chunked.
   for (bool fused : {true, false}) {
     INFO("allow_fused_cpu " << fused);
-    SparseAttentionHook hook(SparsitySpec::top_k({ks}, "k"), 1, H, Hkv, 1000);
+    SparseAttentionHook hook(SparsitySpec::top_k(Grid{ks}, "k"), 1, H, Hkv, 1000);
     AttentionOptions opts;
     opts.allow_fused_cpu = fused;
     opts.max_score_bytes = B * H * 3 * T * 4;
@@ -473,7 +483,7 @@ TEST_CASE("a policy re-caps from its statistics and survives a JSON round trip",
   CHECK(back.rule.k_max == 16);
   CHECK(back.rule.per_kv_group);
   CHECK(back.recapped(8).budgets == Grid{{4, 4, 2, 2}, {8, 8, 1, 1}});
-  CHECK(back.sparsity().k == back.budgets);
+  CHECK(bool(back.sparsity().k == SparsitySpec::top_k(back.budgets, "").k));
   CHECK(back.mean_budget() == Approx((8 + 8 + 4 + 4 + 16 + 16 + 2 + 2) / 8.0));
 }
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "csa/attention/fused_cpu.h"
+#include "csa/attention/mask.h"
 #include "csa/core/error.h"
 
 namespace csa {
@@ -15,29 +16,32 @@ bool HookChain::active(int layer) const {
   return false;
 }
 
-void HookChain::mask_scores(const ScoreBlock& where, at::Tensor& scores) {
-  for (auto* h : hooks_)
-    if (h->active(where.layer)) h->mask_scores(where, scores);
-}
-
-void HookChain::observe_probs(const ScoreBlock& where, const at::Tensor& probs) {
-  for (auto* h : hooks_)
-    if (h->active(where.layer)) h->observe_probs(where, probs);
-}
-
-RowRule HookChain::row_rule(int layer) const {
-  AttentionHook* only = nullptr;
+const LayerRule* HookChain::rule(int layer) const {
+  const LayerRule* only = nullptr;
   for (auto* h : hooks_) {
     if (!h->active(layer)) continue;
-    if (only != nullptr) return {};
-    only = h;
+    if (const LayerRule* r = h->rule(layer)) {
+      CSA_CHECK(only == nullptr, "two hooks restrict layer " + std::to_string(layer));
+      only = r;
+    }
   }
-  return only != nullptr ? only->row_rule(layer) : RowRule{};
+  return only;
 }
 
-void HookChain::count_reads(int layer, const ReadsCount& reads) {
+bool HookChain::observes(int layer) const {
   for (auto* h : hooks_)
-    if (h->active(layer)) h->count_reads(layer, reads);
+    if (h->active(layer) && h->observes(layer)) return true;
+  return false;
+}
+
+void HookChain::observe(const AttentionView& view) {
+  for (auto* h : hooks_)
+    if (h->active(view.layer) && h->observes(view.layer)) h->observe(view);
+}
+
+void HookChain::count_reads(int layer, const at::Tensor& q, const at::Tensor& kv) {
+  for (auto* h : hooks_)
+    if (h->active(layer)) h->count_reads(layer, q, kv);
 }
 
 at::Tensor causal_mask(int64_t q_pos0, int64_t rows, int64_t keys, const at::TensorOptions& opts) {
@@ -47,45 +51,24 @@ at::Tensor causal_mask(int64_t q_pos0, int64_t rows, int64_t keys, const at::Ten
   return mask.masked_fill_(k_pos > q_pos, -std::numeric_limits<float>::infinity());
 }
 
-at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
-                  int layer, AttentionHook* hook, const AttentionOptions& options) {
+namespace {
+
+// Explicit path: scores in float32, chunked over query rows. Query heads of one KV group are
+// adjacent (head h reads kv head h / G, as repeat_kv does), so q viewed as [B, Hkv, G*Tq, D]
+// multiplies k^T without copying k.
+at::Tensor attend_explicit(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           double scale, int layer, AttentionHook* hook, const LayerRule* rule,
+                           bool observe, const AttentionOptions& options) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
-  const int64_t Hkv = k.size(1), S = k.size(2);
-  CSA_CHECK(H % Hkv == 0 && S >= T && k.size(3) == D && v.sizes() == k.sizes(),
-            "attention shapes disagree");
-  const int64_t G = H / Hkv;
-  const bool hooked = hook != nullptr && hook->active(layer);
-
-#if TORCH_VERSION_MAJOR >= 2
-  if (!hooked && options.allow_fused && T == S) {
-    // Fused dense path. K/V are expanded per query head (a view, no copy).
-    at::Tensor ke = k.unsqueeze(2).expand({B, Hkv, G, S, D}).reshape({B, H, S, D});
-    at::Tensor ve = v.unsqueeze(2).expand({B, Hkv, G, S, D}).reshape({B, H, S, D});
-    return at::scaled_dot_product_attention(q, ke, ve, {}, 0.0, /*is_causal=*/true, scale);
-  }
-#endif
-
-  // Fused CPU path: dense layers, and hooks whose masking is a per-row rule.
-  if (options.allow_fused_cpu && q.is_cpu() && q.scalar_type() == at::kFloat) {
-    RowRule rule = hooked ? hook->row_rule(layer) : RowRule{};
-    if (!hooked || rule.kind != RowRule::Kind::kNone) {
-      ReadsCount reads;
-      at::Tensor out = fused_attention_cpu(q, k, v, scale, rule, hooked ? &reads : nullptr);
-      if (hooked) hook->count_reads(layer, reads);
-      return out;
-    }
-  }
-
-  // Explicit path: scores in float32, chunked over query rows.
-  // Query heads of one KV group are adjacent (head h reads kv head h / G, as repeat_kv does), so
-  // q viewed as [B, Hkv, G*Tq, D] multiplies k^T without copying k.
+  const int64_t Hkv = k.size(1), S = k.size(2), G = H / Hkv;
   const int64_t bytes_per_row = B * H * S * 4;
   const int64_t budget = q.is_cuda() ? options.max_score_bytes_cuda : options.max_score_bytes;
   int64_t chunk = std::max<int64_t>(1, budget / std::max<int64_t>(1, bytes_per_row));
   chunk = std::min(chunk, T);
   at::Tensor kt = k.to(at::kFloat).transpose(2, 3);  // [B, Hkv, D, S]
-  at::Tensor vf = v.to(at::kFloat);                  // [B, Hkv, S, D]
+  at::Tensor vf = v.to(at::kFloat).contiguous();     // [B, Hkv, S, D]
   at::Tensor out = at::empty({B, H, T, D}, q.options());
+  at::Tensor q_reads, kv_reads;
   for (int64_t t0 = 0; t0 < T; t0 += chunk) {
     const int64_t rows = std::min(chunk, T - t0);
     const int64_t q_pos0 = S - T + t0;
@@ -93,14 +76,51 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     at::Tensor qg = qc.reshape({B, Hkv, G * rows, D});                         // [B, Hkv, G*Tq, D]
     at::Tensor scores = at::matmul(qg, kt).mul_(scale).view({B, H, rows, S});  // [B, H, Tq, S]
     scores.add_(causal_mask(q_pos0, rows, S, scores.options()));
-    ScoreBlock where{layer, q_pos0};
-    if (hooked) hook->mask_scores(where, scores);
+    if (rule != nullptr) {
+      mask_to_rule(scores, *rule, q_pos0);
+      auto [qr, kvr] = count_kept(scores, Hkv);
+      q_reads = q_reads.defined() ? q_reads.add_(qr) : qr;
+      kv_reads = kv_reads.defined() ? kv_reads.add_(kvr) : kvr;
+    }
     at::Tensor probs = at::softmax(scores, -1);  // [B, H, Tq, S]
-    if (hooked) hook->observe_probs(where, probs);
+    if (observe) hook->observe(AttentionView{layer, q_pos0, probs, vf});
     at::Tensor o = at::matmul(probs.view({B, Hkv, G * rows, S}), vf);  // [B, Hkv, G*Tq, D]
     out.narrow(2, t0, rows).copy_(o.view({B, H, rows, D}));
   }
+  if (rule != nullptr) hook->count_reads(layer, q_reads, kv_reads);
   return out;
+}
+
+}  // namespace
+
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                  int layer, AttentionHook* hook, const AttentionOptions& options) {
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+  const int64_t Hkv = k.size(1), S = k.size(2);
+  CSA_CHECK(H % Hkv == 0 && S >= T && k.size(3) == D && v.sizes() == k.sizes(),
+            "attention shapes disagree");
+  const bool hooked = hook != nullptr && hook->active(layer);
+  const LayerRule* rule = hooked ? hook->rule(layer) : nullptr;
+  const bool observe = hooked && hook->observes(layer);
+
+#if TORCH_VERSION_MAJOR >= 2
+  if (rule == nullptr && !observe && options.allow_fused && T == S) {
+    // Fused dense path. K/V are expanded per query head (a view, no copy).
+    const int64_t G = H / Hkv;
+    at::Tensor ke = k.unsqueeze(2).expand({B, Hkv, G, S, D}).reshape({B, H, S, D});
+    at::Tensor ve = v.unsqueeze(2).expand({B, Hkv, G, S, D}).reshape({B, H, S, D});
+    return at::scaled_dot_product_attention(q, ke, ve, {}, 0.0, /*is_causal=*/true, scale);
+  }
+#endif
+
+  if (!observe && options.allow_fused_cpu && q.is_cpu() && q.scalar_type() == at::kFloat) {
+    if (rule == nullptr) return fused_attention_cpu(q, k, v, scale, nullptr, nullptr);
+    ReadsCount reads;
+    at::Tensor out = fused_attention_cpu(q, k, v, scale, rule, &reads);
+    hook->count_reads(layer, at::tensor(reads.q, at::kDouble), at::tensor(reads.kv, at::kDouble));
+    return out;
+  }
+  return attend_explicit(q, k, v, scale, layer, hook, rule, observe, options);
 }
 
 }  // namespace csa

@@ -1,5 +1,8 @@
 // csa's one attention path: scaled dot-product causal attention with GQA, query chunking to
-// bound memory, and hooks (hooks.h) that can observe and mask every (layer, head).
+// bound memory, and hooks (hooks.h) that restrict (a LayerRule) or observe every (layer, head).
+// Dispatch: SDPA for unrestricted, unobserved layers (libtorch >= 2); the fused CPU kernel for
+// float32 CPU layers that are not observed (any rule); otherwise the explicit score path, which
+// masks through mask.h and hands probabilities to observers.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -16,9 +19,9 @@ struct AttentionOptions {
   int64_t max_score_bytes_cuda = int64_t(1) << 30;
   // Use the fused dense kernel (SDPA, libtorch >= 2.0) when no hook is active for the layer.
   bool allow_fused = true;
-  // On CPU in float32, run dense layers and hooks with a RowRule (top-k / top-p) through the
-  // fused sparse kernel (fused_cpu.h): causal keys only, linear-time selection, softmax and
-  // A·V over the kept keys. Off: every hooked layer takes the explicit score path.
+  // On CPU in float32, run layers that no hook observes through the fused kernel (fused_cpu.h):
+  // causal keys only, linear-time selection, softmax and A·V over the kept keys. Off: every
+  // restricted layer takes the explicit score path.
   bool allow_fused_cpu = true;
 };
 

@@ -47,28 +47,13 @@ void dot_keys(const float* __restrict q, const float* __restrict k, int64_t n, i
   }
 }
 
-// In-place softmax of s[0..n) (entries may be -inf). Own loop rather than at::softmax: ATen ops
-// called inside this kernel's parallel region ran several times slower with 2 threads than 1.
-void softmax_row(float* s, int64_t n) {
-  float m = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
-  double z = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    const float e = s[j] == kNegInf ? 0.0f : std::exp(s[j] - m);
-    s[j] = e;
-    z += e;
-  }
-  const auto inv = static_cast<float>(1.0 / z);
-  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
-}
-
 struct Shapes {
   int64_t B, H, Hkv, G, T, S, D, blocks;
 };
 
 struct ThreadState {
-  at::Tensor scores, probs;                // [kBlockRows * S] float each, reused per block
-  std::vector<float> scratch;              // selection
+  at::Tensor scores;                       // [kBlockRows * S] float, reused per block
+  SelectScratch select;                    // selection
   std::vector<std::vector<int32_t>> kept;  // [G * rows] kept keys of sparse rows
   std::vector<uint8_t> all_keys;           // [G * rows] 1 when the row reads all its keys
   std::vector<int64_t> stamp;              // [S] KV-union marks
@@ -77,7 +62,8 @@ struct ThreadState {
 };
 
 void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at::Tensor& out,
-               double scale, const RowRule& rule, const Shapes& sh, int64_t task, ThreadState& st) {
+               double scale, const LayerRule* rule, const Shapes& sh, int64_t task,
+               ThreadState& st) {
   // Largest blocks first (tasks are handed out in order): the last row block is the costliest.
   const int64_t block = sh.blocks - 1 - task / (sh.B * sh.Hkv);
   const int64_t bg = task % (sh.B * sh.Hkv);
@@ -92,50 +78,25 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
 
   for (int64_t gi = 0; gi < sh.G; ++gi) {
     const int64_t h = g * sh.G + gi;
-    // Contiguous [rows, nmax] views of the thread's buffers: no allocation per block (freeing
-    // large blocks from several threads at once costs page faults and TLB shootdowns).
-    at::Tensor pr = st.probs.narrow(0, 0, rows * nmax).view({rows, nmax});
+    // The thread's score buffer, [rows, nmax]: no allocation per block (freeing large blocks
+    // from several threads at once costs page faults and TLB shootdowns).
     float* sp = st.scores.data_ptr<float>();
     const int64_t ld = nmax;
     const float* qptr = q.data_ptr<float>() + ((b * sh.H + h) * sh.T + t0) * sh.D;
     for (int64_t r = 0; r < rows; ++r)  // causal keys only
       dot_keys(qptr + r * sh.D, kptr, pos0 + r + 1, sh.D, static_cast<float>(scale), sp + r * ld);
 
-    // Top-p needs each row's probabilities: one vectorised softmax over the causal block.
-    at::Tensor probs;
-    if (rule.kind == RowRule::Kind::kTopP && (*rule.p)[static_cast<size_t>(h)] < 1.0) {
-      for (int64_t r = 0; r < rows; ++r)
-        std::fill(sp + r * ld + pos0 + r + 1, sp + r * ld + nmax, kNegInf);
-      float* pp = st.probs.data_ptr<float>();
-      for (int64_t r = 0; r < rows; ++r) {
-        std::copy(sp + r * ld, sp + r * ld + nmax, pp + r * nmax);
-        softmax_row(pp + r * nmax, pos0 + r + 1);
-      }
-      probs = pr;
-    }
-
     int64_t sparse_reads = 0, dense_reads = 0;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t n = pos0 + r + 1;
-      const float* s = sp + r * ld;
       auto& idx = st.kept[static_cast<size_t>(gi * rows + r)];
-      int64_t keep = n;
-      if (rule.kind == RowRule::Kind::kTopK) {
-        keep = std::min(n, (*rule.k)[static_cast<size_t>(h)]);
-      } else if (probs.defined()) {
-        const float* pr = probs.data_ptr<float>() + r * nmax;
-        keep = std::max<int64_t>(
-            1, count_for_mass(pr, n, (*rule.p)[static_cast<size_t>(h)], st.scratch));
-      }
+      const bool all =
+          rule == nullptr || select_row(*rule, h, pos0 + r, sp + r * ld, n, st.select, idx);
+      const int64_t keep = all ? n : static_cast<int64_t>(idx.size());
       dense_reads += n;
       sparse_reads += keep;
       st.q_reads[static_cast<size_t>(h)] += static_cast<double>(keep);
-      if (keep >= n) {
-        st.all_keys[static_cast<size_t>(gi * rows + r)] = 1;
-        idx.clear();
-      } else {
-        top_k_indices(s, n, keep, st.scratch, idx);
-      }
+      st.all_keys[static_cast<size_t>(gi * rows + r)] = all ? 1 : 0;
     }
 
     float* op = out[b][h].narrow(0, t0, rows).data_ptr<float>();
@@ -175,9 +136,9 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
         float* s = sp + r * ld;
         std::fill(s + n, s + nmax, kNegInf);
         if (st.all_keys[static_cast<size_t>(gi * rows + r)] != 0) continue;
-        mask_except(s, n, st.kept[static_cast<size_t>(gi * rows + r)], st.scratch);
+        mask_except(s, n, st.kept[static_cast<size_t>(gi * rows + r)], st.select.values);
       }
-      for (int64_t r = 0; r < rows; ++r) softmax_row(sp + r * ld, pos0 + r + 1);
+      for (int64_t r = 0; r < rows; ++r) softmax_row(sp + r * ld, sp + r * ld, pos0 + r + 1);
       const float* pp = sp;
       for (int64_t r = 0; r < rows; ++r) {
         float* o = op + r * sh.D;
@@ -214,12 +175,10 @@ void run_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at
 }  // namespace
 
 at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                               double scale, const RowRule& rule, ReadsCount* reads) {
+                               double scale, const LayerRule* rule, ReadsCount* reads) {
   CSA_CHECK(q.is_cpu() && q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat &&
                 v.scalar_type() == at::kFloat,
             "fused_attention_cpu needs float32 CPU tensors");
-  CSA_CHECK(rule.kind != RowRule::Kind::kTopK || rule.k != nullptr, "top-k rule without budgets");
-  CSA_CHECK(rule.kind != RowRule::Kind::kTopP || rule.p != nullptr, "top-p rule without masses");
   at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
   Shapes sh{};
   sh.B = q.size(0), sh.H = q.size(1), sh.T = q.size(2), sh.D = q.size(3);
@@ -238,7 +197,6 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
     ThreadState st;
     st.scores = at::empty({kBlockRows * sh.S}, q.options());
-    st.probs = at::empty({kBlockRows * sh.S}, q.options());
     st.stamp.assign(static_cast<size_t>(sh.S), 0);
     st.q_reads.assign(static_cast<size_t>(sh.H), 0.0);
     st.kv_reads.assign(static_cast<size_t>(sh.Hkv), 0.0);

@@ -9,13 +9,20 @@
 
 #include <ATen/ATen.h>
 
-#include "csa/attention/hooks.h"
+#include <vector>
+
+#include "csa/attention/rule.h"
 
 namespace csa {
 
+// Keys read by one call: per query head [H] and per KV head [Hkv] (the union over the group).
+struct ReadsCount {
+  std::vector<double> q, kv;
+};
+
 // q: [B, H, T, D], k, v: [B, Hkv, S, D], float32 CPU contiguous; query t sits at S - T + t.
-// Fills `reads` (sized [H] and [Hkv]) when non-null. Returns [B, H, T, D].
+// `rule` null: dense. Fills `reads` (sized [H] and [Hkv]) when non-null. Returns [B, H, T, D].
 at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                               double scale, const RowRule& rule, ReadsCount* reads);
+                               double scale, const LayerRule* rule, ReadsCount* reads);
 
 }  // namespace csa

@@ -84,4 +84,54 @@ int64_t count_for_mass(const float* p, int64_t n, double mass, std::vector<float
   return need <= 0 ? taken : n;
 }
 
+void softmax_row(const float* s, float* p, int64_t n) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
+  double z = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const float e = s[j] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(s[j] - m);
+    p[j] = e;
+    z += e;
+  }
+  const auto inv = static_cast<float>(1.0 / z);
+  for (int64_t j = 0; j < n; ++j) p[j] *= inv;
+}
+
+bool select_row(const LayerRule& rule, int64_t h, int64_t pos, const float* s, int64_t n,
+                SelectScratch& scratch, std::vector<int32_t>& idx) {
+  idx.clear();
+  switch (rule.kind) {
+    case SparsityKind::kDense:
+      return true;
+    case SparsityKind::kTopK: {
+      const int64_t k = rule.top_k.budget(h, pos);
+      if (k >= n) return true;
+      top_k_indices(s, n, k, scratch.values, idx);
+      return false;
+    }
+    case SparsityKind::kTopP: {
+      const double p = rule.p[static_cast<size_t>(h)];
+      if (p >= 1.0) return true;
+      scratch.probs.resize(static_cast<size_t>(n));
+      softmax_row(s, scratch.probs.data(), n);
+      const int64_t k =
+          std::max<int64_t>(1, count_for_mass(scratch.probs.data(), n, p, scratch.values));
+      if (k >= n) return true;
+      top_k_indices(s, n, k, scratch.values, idx);
+      return false;
+    }
+    case SparsityKind::kWindow:
+    case SparsityKind::kStrided: {
+      for (int64_t j = n - 1; j >= 0; --j)
+        if (rule.pattern_keeps(pos, j)) idx.push_back(static_cast<int32_t>(j));
+      if (static_cast<int64_t>(idx.size()) == n) {
+        idx.clear();
+        return true;
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace csa

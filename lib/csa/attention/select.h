@@ -1,18 +1,22 @@
-// Per-row selection kernels over attention scores / probabilities (CPU, linear time per row).
-// Ties are broken deterministically toward the most recent key (the larger key index), so the
-// number of keys kept is exactly the budget and tests can compare against a naive reference.
+// The CPU implementation of rule.h's selection, row by row (linear time per row). The explicit
+// score path and the fused CPU kernel both select through select_row, so they keep the same
+// keys by construction; mask.cpp holds the CUDA implementation of the same rule, tested equal.
+// Ties are broken toward the most recent key (the larger key index), so the number of keys kept
+// is exactly the budget and tests can compare against a naive reference.
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#include "csa/attention/rule.h"
 
 namespace csa {
 
 // Value of the k-th largest of x[0..n) (1 <= k <= n). `scratch` is reused between calls.
 float kth_largest(const float* x, int64_t n, int64_t k, std::vector<float>& scratch);
 
-// The k largest of s[0..n) (ties: larger index first), as key indices in descending order.
-// Requires 1 <= k <= n.
+// The k largest of s[0..n) (ties: larger index first), as key indices in descending index
+// order. Requires 1 <= k <= n.
 void top_k_indices(const float* s, int64_t n, int64_t k, std::vector<float>& scratch,
                    std::vector<int32_t>& idx);
 
@@ -26,5 +30,19 @@ void keep_top_k(float* s, int64_t n, int64_t k, std::vector<float>& scratch);
 // Smallest number of the largest values of p[0..n) whose sum reaches `mass` (p >= 0). Returns n
 // if the whole row does not reach it. O(n) expected (a weighted quickselect).
 int64_t count_for_mass(const float* p, int64_t n, double mass, std::vector<float>& scratch);
+
+// The softmax of s[0..n) (entries may be -inf) into p[0..n): float exponentials, a double sum.
+// The one softmax that top-p selection on the CPU sees.
+void softmax_row(const float* s, float* p, int64_t n);
+
+struct SelectScratch {
+  std::vector<float> values, probs;
+};
+
+// The keys that a query of head h at position pos keeps under `rule`, given its causal scores
+// s[0..n) (n = pos + 1 unless the block is a KV-prefix view; n >= 1). Returns true when the row
+// keeps every key (idx is then left empty); otherwise fills idx with the kept key indices.
+bool select_row(const LayerRule& rule, int64_t h, int64_t pos, const float* s, int64_t n,
+                SelectScratch& scratch, std::vector<int32_t>& idx);
 
 }  // namespace csa

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "csa/attention/sparsity.h"
+#include "csa/attention/spec.h"
 #include "csa/calib/stats.h"
 #include "csa/core/json.h"
 #include "csa/model/model.h"

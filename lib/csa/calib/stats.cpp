@@ -30,8 +30,8 @@ AttentionStatsObserver::AttentionStatsObserver(int64_t n_layer, int64_t n_head, 
   causal_.assign(cells, 0);
 }
 
-void AttentionStatsObserver::observe_probs(const ScoreBlock& where, const at::Tensor& probs_in) {
-  at::Tensor probs = probs_in.to(at::kCPU, at::kFloat).contiguous();  // [B, H, Tq, S]
+void AttentionStatsObserver::observe(const AttentionView& where) {
+  at::Tensor probs = where.probs.to(at::kCPU, at::kFloat).contiguous();  // [B, H, Tq, S]
   const int64_t B = probs.size(0), H = probs.size(1), Tq = probs.size(2), S = probs.size(3);
   CSA_CHECK(H == n_head_, "statistics observer: head count");
   const float* base = probs.data_ptr<float>();

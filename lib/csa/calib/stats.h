@@ -25,7 +25,8 @@ class AttentionStatsObserver : public AttentionHook {
  public:
   AttentionStatsObserver(int64_t n_layer, int64_t n_head, double tau);
   bool active(int layer) const override { return layer >= 0 && layer < n_layer_; }
-  void observe_probs(const ScoreBlock& where, const at::Tensor& probs) override;
+  bool observes(int layer) const override { return active(layer); }
+  void observe(const AttentionView& view) override;
 
   // Per (layer, head) means over all rows observed so far.
   std::vector<std::vector<CellStats>> result() const;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "csa/attention/sparsity.h"
+#include "csa/attention/sparse_hook.h"
 #include "csa/core/json.h"
 #include "csa/corpus/windows.h"
 #include "csa/model/decoder.h"

@@ -68,11 +68,7 @@ SweepResult sweep_caps(const Decoder& decoder, const std::vector<int64_t>& ids,
     p.comparison = compare(dense, pass);
     p.reads_fraction = pass.reads.q_fraction();
     p.kv_reads_fraction = pass.reads.kv_fraction();
-    double s = 0;
-    int64_t n = 0;
-    for (const auto& row : spec.k)
-      for (int64_t k : row) s += static_cast<double>(k), ++n;
-    p.mean_budget = n ? s / static_cast<double>(n) : 0;
+    p.mean_budget = spec.mean_budget();
     p.seconds = pass.seconds;
     p.forward_passes = pass.forward_passes;
     p.matches = p.comparison.meets(o.tolerance, o.position_tolerance);

@@ -8,7 +8,7 @@
 #include <chrono>
 
 #include "csa/attention/attention.h"
-#include "csa/attention/sparsity.h"
+#include "csa/attention/sparse_hook.h"
 #include "csa/core/error.h"
 #include "csa/core/runtime.h"
 
@@ -56,8 +56,10 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
     throw UsageError(
         "csa-bench: ctx, batch, heads, head_dim, repeats must be >= 1 and heads a "
         "multiple of kv_heads");
-  if (o.mode != "dense" && o.mode != "topk" && o.mode != "topp")
-    throw UsageError("csa-bench: --mode must be dense, topk or topp (got '" + o.mode + "')");
+  const SparsityKind kind = parse_sparsity_kind(o.mode, "csa-bench: --mode");
+  if (kind != SparsityKind::kDense && kind != SparsityKind::kTopK && kind != SparsityKind::kTopP)
+    throw UsageError("csa-bench: --mode must be dense, top_k or top_p (got '" + o.mode + "')");
+  const bool dense = kind == SparsityKind::kDense;
   if (o.path != "auto" && o.path != "explicit")
     throw UsageError("csa-bench: --path must be auto or explicit (got '" + o.path + "')");
 
@@ -74,16 +76,16 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   at::Tensor v = at::randn({o.batch, o.kv_heads, o.ctx, o.head_dim}, opts);
   const double scale = 1.0 / std::sqrt(static_cast<double>(o.head_dim));
 
-  SparsitySpec spec = o.mode == "dense"  ? SparsitySpec::dense()
-                      : o.mode == "topk" ? SparsitySpec::top_k({k}, "top-k")
-                                         : SparsitySpec::top_p(1, o.heads, o.mass);
+  SparsitySpec spec = dense                         ? SparsitySpec::dense()
+                      : kind == SparsityKind::kTopK ? SparsitySpec::top_k({k}, "top-k")
+                                                    : SparsitySpec::top_p(1, o.heads, o.mass);
   SparseAttentionHook hook(spec, 1, o.heads, o.kv_heads, o.ctx + 1);
   AttentionOptions ao;
   if (o.path == "explicit") {
     ao.allow_fused = false;
     ao.allow_fused_cpu = false;
   }
-  AttentionHook* h = o.mode == "dense" ? nullptr : &hook;  // dense + explicit: no fused flags
+  AttentionHook* h = dense ? nullptr : &hook;  // dense + explicit: no fused flags
 
   c10::NoGradGuard no_grad;
   std::vector<double> secs;
@@ -104,9 +106,9 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   // Work: causal scores are B·H·T(T+1)/2 dot products of D; A·V reads the kept keys.
   const double causal = static_cast<double>(o.batch * o.heads) * static_cast<double>(o.ctx) *
                         static_cast<double>(o.ctx + 1) / 2.0;
-  const double reads = o.mode == "dense" ? causal : hook.tally().q_sparse_total();
-  const double kv_reads = o.mode == "dense" ? causal / static_cast<double>(o.heads / o.kv_heads)
-                                            : hook.tally().kv_sparse_total();
+  const double reads = dense ? causal : hook.tally().q_sparse_total();
+  const double kv_reads =
+      dense ? causal / static_cast<double>(o.heads / o.kv_heads) : hook.tally().kv_sparse_total();
   const auto D = static_cast<double>(o.head_dim);
   const double elt = static_cast<double>(at::elementSize(o.dtype));
   Json j;
@@ -115,9 +117,9 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   j["heads"] = o.heads;
   j["kv_heads"] = o.kv_heads;
   j["head_dim"] = o.head_dim;
-  j["mode"] = o.mode;
-  if (o.mode == "topk") j["budgets"] = k;
-  if (o.mode == "topp") j["mass"] = o.mass;
+  j["mode"] = sparsity_kind_name(kind);
+  if (kind == SparsityKind::kTopK) j["budgets"] = k;
+  if (kind == SparsityKind::kTopP) j["mass"] = o.mass;
   j["path"] = o.path;
   j["device"] = device_description(o.device);
   j["dtype"] = dtype_name(o.dtype);

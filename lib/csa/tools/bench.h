@@ -17,7 +17,7 @@ struct AttentionBenchOptions {
   int64_t ctx = 2048;
   int64_t batch = 1;
   int64_t heads = 6, kv_heads = 2, head_dim = 64;
-  std::string mode = "dense";    // dense | topk | topp
+  std::string mode = "dense";    // dense | top_k | top_p (older spellings topk, topp read too)
   std::vector<int64_t> budgets;  // topk: one per head, or one for all (default 64)
   double mass = 0.9;             // topp
   std::string path = "auto";     // auto (fastest the build has) | explicit (score tensor)

@@ -3,6 +3,7 @@
 #include "csa/core/error.h"
 #include "csa/core/runtime.h"
 #include "csa/model/decoder.h"
+#include "csa/tools/baseline.h"
 #include "csa/tools/results.h"
 #include "csa/tools/tools.h"
 
@@ -20,8 +21,7 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
     specs.push_back(policy.sparsity("policy " + o.policy + " (k_max " +
                                     std::to_string(policy.rule.k_max) + ")"));
   }
-  for (const auto& b : o.baselines)
-    specs.push_back(SparsitySpec::parse_baseline(b, c.n_layer, c.n_head));
+  for (const auto& b : o.baselines) specs.push_back(parse_baseline(b, c.n_layer, c.n_head));
   Corpus corpus = load_corpus(o.corpus, model, o.corpus_options);
   std::vector<int64_t> ids = corpus.slice(o.offset, o.max_tokens, 2, "evaluation");
   if (static_cast<int64_t>(ids.size()) < proto.ctx)

@@ -1,0 +1,70 @@
+// What the queries of one attention layer keep: the selection rule as data, the one place that
+// defines every sparsity kind csa applies (METHOD.md "Apply"). The kernels (fused_cpu.h, and the
+// explicit score path through mask.h on every device) read it; nothing else decides what a
+// query reads.
+//
+//   dense    every causal key
+//   top_k    per query head h and query position i: the k_h(i) highest-scoring causal keys,
+//            k_h(i) from a budget schedule over position bands (a fixed k is one band); a query
+//            reads min(k_h(i), i + 1) keys. Ties at the threshold: the more recent key (larger
+//            index) is kept, so exactly that many keys are kept on every device.
+//   top_p    per query head: the fewest keys, by score, whose softmax mass reaches p_h (ties as
+//            top_k: the count is fixed by the mass, then the keys by the top-k rule).
+//   window   StreamingLLM: the last `window` keys (i - j < window) and the first `sinks` keys.
+//   strided  Sparse Transformer: window + sinks + every key j with (i - j) % stride == 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace csa {
+
+enum class SparsityKind : uint8_t { kDense, kTopK, kTopP, kWindow, kStrided };
+
+// The one spelling in JSON and on the command line: dense, top_k, top_p, window, strided.
+std::string sparsity_kind_name(SparsityKind kind);
+// Reads the spelling above and the older ones (topk, top-k, topp, top-p); UsageError otherwise,
+// naming `what` (e.g. "--mode").
+SparsityKind parse_sparsity_kind(std::string_view name, const std::string& what);
+
+// Per-head top-k budgets that may follow the query's position. Band b covers positions
+// [band_start[b], band_start[b + 1]) (the last band runs on to any position); head h's budget
+// at position i is k[h][band(i)]. A fixed per-head k is the single band {0}.
+struct BudgetSchedule {
+  std::vector<int64_t> band_start = {0};  // [NB] starts at 0, strictly increasing
+  std::vector<std::vector<int64_t>> k;    // [H][NB], every entry >= 1
+
+  static BudgetSchedule fixed(std::vector<int64_t> per_head);
+  int64_t n_head() const { return static_cast<int64_t>(k.size()); }
+  int64_t n_bands() const { return static_cast<int64_t>(band_start.size()); }
+  int64_t band(int64_t pos) const;
+  int64_t budget(int64_t h, int64_t pos) const { return k[static_cast<size_t>(h)][band(pos)]; }
+  // True when every head's budget covers every causal key at positions < max_context, i.e. the
+  // schedule reads like dense there.
+  bool reads_all(int64_t max_context) const;
+  bool operator==(const BudgetSchedule& o) const { return band_start == o.band_start && k == o.k; }
+};
+
+struct LayerRule {
+  SparsityKind kind = SparsityKind::kDense;
+  BudgetSchedule top_k;   // kTopK
+  std::vector<double> p;  // kTopP: [H] masses in (0, 1]
+  int64_t window = 0;     // kWindow / kStrided
+  int64_t sinks = 0;      // kWindow / kStrided
+  int64_t stride = 0;     // kStrided
+
+  // Keys a query of head h at position pos keeps when that does not depend on the scores:
+  // top_k min(budget, pos + 1), patterns their count, dense pos + 1; -1 for top_p.
+  int64_t fixed_keys(int64_t h, int64_t pos) const;
+  // Patterns: whether a query at position pos reads key j (j <= pos).
+  bool pattern_keeps(int64_t pos, int64_t j) const {
+    const int64_t d = pos - j;
+    return d < window || j < sinks || (kind == SparsityKind::kStrided && d % stride == 0);
+  }
+  // True when no query at a position < max_context is restricted (the layer reads like dense).
+  bool reads_all(int64_t max_context) const;
+};
+
+}  // namespace csa
