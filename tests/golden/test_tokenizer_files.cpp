@@ -5,7 +5,6 @@
 //   [.][bench] wikitext2-test.raw speed (Release: well under a second on one core)
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -15,15 +14,11 @@
 #include "csa/core/error.h"
 #include "csa/core/file.h"
 #include "csa/tokenizer/tokenizer.h"
+#include "support.h"
 
 namespace {
 
-std::string shared_path(const std::string& rel) {
-  const char* v = std::getenv("CSA_SHARED");
-  const std::string root =
-      v != nullptr && *v != '\0' ? v : std::string(CSA_SOURCE_DIR) + "/../shared";
-  return root + "/" + rel;
-}
+using csa::test::shared_path;
 
 // run.c's encode(), kept literal (sorted-vocab lookup replaced by a linear search over a map of
 // first occurrences, O(n^2) merges): the reference for the heap-based implementation.

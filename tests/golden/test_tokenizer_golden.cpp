@@ -15,6 +15,7 @@
 #include "csa/core/hash.h"
 #include "csa/core/json.h"
 #include "csa/tokenizer/tokenizer.h"
+#include "support.h"
 
 namespace {
 
@@ -23,12 +24,8 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
 
-std::string shared_dir() {
-  return env_or("CSA_SHARED", std::string(CSA_SOURCE_DIR) + "/../shared");
-}
 std::string fixture_dir() {
-  return env_or("CSA_TOKENIZER_FIXTURES",
-                std::string(CSA_SOURCE_DIR) + "/tests/fixtures/tokenizers");
+  return env_or("CSA_TOKENIZER_FIXTURES", csa::test::fixtures_dir() + "/tokenizers");
 }
 
 struct GoldenTokenizer {
@@ -93,7 +90,7 @@ std::optional<csa::Json> load_fixture(const std::string& name) {
 }
 
 std::unique_ptr<csa::Tokenizer> load_tokenizer(const GoldenTokenizer& g) {
-  const std::string path = shared_dir() + "/" + g.path;
+  const std::string path = csa::test::shared_path(g.path);
   REQUIRE(csa::file_exists(path));
   return csa::Tokenizer::from_path(path);
 }
@@ -133,7 +130,7 @@ TEST_CASE("tokenizers match the reference on whole corpora", "[model][tokenizer]
       const auto tok = load_tokenizer(g);
       for (const auto& [file, want] : fixture->at("corpora").items()) {
         INFO(g.name << " (" << tok->description() << "), corpus " << file);
-        const std::string text = csa::read_file(shared_dir() + "/corpora/" + file);
+        const std::string text = csa::read_file(csa::test::shared_path("corpora/" + file));
         const auto ids = tok->encode(text);
         CHECK(ids.size() == want.at("n_tokens").get<size_t>());
         const auto head = id_vector(want.at("head"));
