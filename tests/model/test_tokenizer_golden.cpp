@@ -1,8 +1,8 @@
-// Golden tokenizer tests: ids from the reference implementations (Hugging Face tokenizers /
-// transformers, sentencepiece), written by scripts/make_tokenizer_fixtures.py into
-// tests/fixtures/tokenizers/<name>.json, against the shared tokenizer files.
-//   [golden] every case of strings.json: ids, ids with the template, decode
-//   [model]  whole corpora: token count, sha256 of the int32 stream, head and tail
+// Tokenizer tests against reference ids: ids from the reference implementations (Hugging Face
+// tokenizers / transformers, sentencepiece), written by scripts/make_tokenizer_fixtures.py into
+// tests/fixtures/tokenizers/<name>.json, for the tokenizer files in ../shared (hence the model
+// tier): every case of strings.json (ids, ids with the template, decode), and whole corpora
+// (token count, sha256 of the int32 stream, head and tail).
 // CSA_SHARED overrides "<source>/../shared"; CSA_TOKENIZER_FIXTURES overrides the fixture folder.
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -97,7 +97,7 @@ std::unique_ptr<csa::Tokenizer> load_tokenizer(const GoldenTokenizer& g) {
 
 }  // namespace
 
-TEST_CASE("tokenizers match the reference ids on every fixture string", "[golden][tokenizer]") {
+TEST_CASE("tokenizers match the reference ids on every fixture string", "[model][tokenizer]") {
   for (const GoldenTokenizer& g : golden_tokenizers()) {
     DYNAMIC_SECTION(g.name) {
       const auto fixture = load_fixture(g.name);
