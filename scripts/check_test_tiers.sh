@@ -3,7 +3,7 @@
 # tests/CMakeLists.txt): tests/<tier>/ holds the test cases tagged [<tier>], and only those.
 #   unit    no files                   golden  committed fixtures only (never ../shared)
 #   model   ../shared's models         cli     the apps (../shared)
-#   gpu     a CUDA device              bench   timings, hidden ([.]), never in ctest's tiers
+#   gpu     a CUDA device (hidden [.])  bench   timings, hidden ([.]), never in ctest's tiers
 # Also: unit sources name no fixture or shared path, golden sources no shared path (a test that
 # reads them belongs to a later tier). ctest runs this as the `tiers` test of the unit label.
 #   bash scripts/check_test_tiers.sh [SOURCE_DIR]
@@ -16,7 +16,7 @@ import pathlib, re, sys
 src = pathlib.Path(sys.argv[1])
 tests = src / "tests"
 TIERS = ["unit", "golden", "model", "cli", "gpu", "bench"]
-HIDDEN = {"bench"}  # tiers whose cases must carry [.] (never run without naming them)
+HIDDEN = {"bench", "gpu"}  # tiers whose cases carry [.]: they run only when named
 # What a tier's sources may not name (helpers from tests/support.h, the macro behind them).
 FORBIDDEN = {
     "unit": ["shared_dir", "shared_path", "fixtures_dir", "source_dir", "CSA_SOURCE_DIR"],
@@ -55,7 +55,7 @@ for path in sorted(tests.rglob("*.cpp")) + sorted(tests.rglob("*.h")):
             problems.append(f"{where}: tagged {tiers or 'with no tier'} in tests/{folder}/ "
                             f"(expected exactly [{folder}]: move it to tests/<tier>/ or fix the tag)")
         if folder in HIDDEN and "." not in tags:
-            problems.append(f"{where}: [{folder}] cases must be hidden with [.]")
+            problems.append(f"{where}: [{folder}] cases are hidden with [.]")
     for word in FORBIDDEN.get(folder, []):
         hits = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(r"\b%s\b" % word, text)]
         if hits:
