@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(build-essential cmake ninja-build git ccache pkg-config
           libtorch-dev libopenblas0-openmp
           libcli11-dev nlohmann-json3-dev libspdlog-dev libsentencepiece-dev catch2
-          libpcre2-dev zlib1g-dev
+          libpcre2-dev zlib1g-dev libssl-dev
           python3-matplotlib python3-numpy
           clang clang-format libclang-rt-14-dev llvm)   # sanitize.sh / fuzz.sh: clang's ASan, UBSan,
                                            # libFuzzer and llvm-symbolizer for stack traces

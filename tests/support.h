@@ -12,11 +12,13 @@ namespace csa::test {
 inline std::string source_dir() { return CSA_SOURCE_DIR; }
 inline std::string binary_dir() { return CSA_BINARY_DIR; }
 inline std::string fixtures_dir() { return source_dir() + "/tests/fixtures"; }
-// ../shared beside the checkout, or $CSA_SHARED.
+// ../shared beside the checkout, or $CSA_SHARED when set and not empty. The one definition: every
+// test that reads the shared models and corpora goes through these two.
 inline std::string shared_dir() {
   const char* env = std::getenv("CSA_SHARED");
-  return env != nullptr ? env : source_dir() + "/../shared";
+  return env != nullptr && *env != '\0' ? env : source_dir() + "/../shared";
 }
+inline std::string shared_path(const std::string& rel) { return shared_dir() + "/" + rel; }
 
 // A fresh temporary directory, removed with its content at scope exit.
 class TempDir {

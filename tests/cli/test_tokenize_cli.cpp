@@ -21,8 +21,6 @@ std::vector<int32_t> ids_in(const std::string& path) {
   return parse_json(read_file(path), path).get<std::vector<int32_t>>();
 }
 
-std::string shared(const std::string& rel) { return test::shared_dir() + "/" + rel; }
-
 }  // namespace
 
 TEST_CASE("csa-tokenize: golden ids on a HF directory and a csa-convert archive", "[cli]") {
@@ -54,7 +52,8 @@ TEST_CASE("csa-tokenize: golden ids on a HF directory and a csa-convert archive"
   REQUIRE(std::system(("mkdir -p " + test::quote(hf)).c_str()) == 0);
   test::write_hf_dir(hf, test::tiny_config("gpt2"), test::tiny_weights(test::tiny_config("gpt2")));
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
-    test::write_text(hf + "/" + f, read_file(shared(std::string("models/gpt2-mini/") + f)));
+    test::write_text(hf + "/" + f,
+                     read_file(test::shared_path(std::string("models/gpt2-mini/") + f)));
   test::RunResult conv = test::run_app(
       "csa-convert", test::quote(hf) + " " + test::quote(dir.file("model.pt")) + " -q");
   INFO(conv.output);
@@ -65,7 +64,7 @@ TEST_CASE("csa-tokenize: golden ids on a HF directory and a csa-convert archive"
   test::write_text(dir.file("want_obj.json"),
                    Json{{"kind", "csa-tokenize"}, {"ids", want}}.dump(2));
 
-  const std::string gpt2 = shared("models/gpt2-mini");
+  const std::string gpt2 = test::shared_path("models/gpt2-mini");
   auto runs = test::run_apps_parallel({
       {"csa-tokenize", test::quote(gpt2) + " " + test::quote(dir.file("cases.txt")) + " -o " +
                            test::quote(dir.file("hf.json"))},
@@ -118,11 +117,11 @@ TEST_CASE("csa-tokenize: the template BOS of SentencePiece and llama2.c, --no-ad
   test::write_text(dir.file("in.txt"), text);
   test::write_text(dir.file("ids.txt"), "1 346\n306\t414\n");
   const std::string in = test::quote(dir.file("in.txt"));
-  const std::string stories = shared("models/stories260K/stories260K.bin");
+  const std::string stories = test::shared_path("models/stories260K/stories260K.bin");
   auto runs = test::run_apps_parallel({
-      {"csa-tokenize", test::quote(shared("models/llama-mini")) + " " + in + " -q"},
+      {"csa-tokenize", test::quote(test::shared_path("models/llama-mini")) + " " + in + " -q"},
       {"csa-tokenize",
-       test::quote(shared("models/llama-mini")) + " " + in + " -q --no-add-special"},
+       test::quote(test::shared_path("models/llama-mini")) + " " + in + " -q --no-add-special"},
       {"csa-tokenize", test::quote(stories) + " " + in + " -q"},
       // Whitespace-separated ids decode too; --skip-special drops the BOS.
       {"csa-tokenize", test::quote(stories) + " - --decode --skip-special -q < " +
@@ -136,7 +135,7 @@ TEST_CASE("csa-tokenize: the template BOS of SentencePiece and llama2.c, --no-ad
         want.at("ids").get<std::vector<int32_t>>());
   // llama2.c: the checkpoint's tok512.bin, BOS (1) first, as the library encodes it.
   REQUIRE(runs[2].exit_code == 0);
-  auto tok = Tokenizer::from_path(shared("models/stories260K/tok512.bin"));
+  auto tok = Tokenizer::from_path(test::shared_path("models/stories260K/tok512.bin"));
   const std::vector<int32_t> stories_ids =
       parse_json(runs[2].output, "out").get<std::vector<int32_t>>();
   CHECK(stories_ids == tok->encode(text));
@@ -147,7 +146,7 @@ TEST_CASE("csa-tokenize: the template BOS of SentencePiece and llama2.c, --no-ad
 
 TEST_CASE("csa-tokenize: bad inputs give a clear message, the exit code, no output", "[cli]") {
   test::TempDir dir;
-  const std::string gpt2 = test::quote(shared("models/gpt2-mini"));
+  const std::string gpt2 = test::quote(test::shared_path("models/gpt2-mini"));
   const std::string out = dir.file("out.json");
   test::write_text(dir.file("bad.txt"), std::string("ab\xff"
                                                     "cd"));
@@ -198,7 +197,7 @@ TEST_CASE("csa-tokenize: bad inputs give a clear message, the exit code, no outp
   const auto& replaced = runs[cases.size()];
   INFO(replaced.output);
   REQUIRE(replaced.exit_code == 0);
-  auto tok = Tokenizer::from_path(shared("models/gpt2-mini"));
+  auto tok = Tokenizer::from_path(test::shared_path("models/gpt2-mini"));
   CHECK(parse_json(replaced.output, "out").get<std::vector<int32_t>>() ==
         tok->encode(read_file(dir.file("ok.txt"))));
 }

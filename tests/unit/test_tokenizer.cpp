@@ -395,3 +395,13 @@ TEST_CASE("llama2.c tokenizer.bin: run.c's encode and decode", "[unit][tokenizer
              }),
              Catch::Contains("max_token_length"));
 }
+
+TEST_CASE("a corrupt tokenizer.model is a FormatError naming it", "[unit][tokenizer]") {
+  std::string message;
+  try {
+    csa::Tokenizer::from_files({{"tokenizer.model", "definitely not a protobuf"}}, "broken");
+  } catch (const csa::FormatError& e) {
+    message = e.what();
+  }
+  CHECK_THAT(message, Catch::Contains("broken/tokenizer.model"));
+}

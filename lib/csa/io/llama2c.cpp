@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "csa/core/error.h"
+#include "csa/io/tensor_store.h"
 
 namespace csa {
 namespace {
@@ -57,33 +58,29 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
     int64_t rows = w.size(0), cols = w.size(1);
     return w.view({heads, rows / heads / 2, 2, cols}).transpose(1, 2).reshape({rows, cols});
   };
-  auto put = [&](const std::string& name, at::Tensor t) {
-    out.tensors[name] = StoredTensor{t.contiguous(), path + ": " + name};
-  };
-  at::Tensor emb = next({V, C});
-  put("model.embed_tokens.weight", emb);
+  out.token_embedding_table = next({V, C}).contiguous();
   at::Tensor att_norm = next({L, C});
   at::Tensor wq = next({L, H * D, C}), wk = next({L, HKV * D, C}), wv = next({L, HKV * D, C});
   at::Tensor wo = next({L, C, H * D});
   at::Tensor ffn_norm = next({L, C});
   at::Tensor w1 = next({L, F, C}), w2 = next({L, C, F}), w3 = next({L, F, C});
-  at::Tensor final_norm = next({C});
+  out.rms_final_weight = next({C}).contiguous();
   next({h.seq_len, D / 2});  // freq_cis_real (unused: recomputed)
   next({h.seq_len, D / 2});  // freq_cis_imag
   for (int64_t i = 0; i < L; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    put(p + "input_layernorm.weight", att_norm[i]);
-    put(p + "self_attn.q_proj.weight", permute(wq[i], H));
-    put(p + "self_attn.k_proj.weight", permute(wk[i], HKV));
-    put(p + "self_attn.v_proj.weight", wv[i]);
-    put(p + "self_attn.o_proj.weight", wo[i]);
-    put(p + "post_attention_layernorm.weight", ffn_norm[i]);
-    put(p + "mlp.gate_proj.weight", w1[i]);
-    put(p + "mlp.down_proj.weight", w2[i]);
-    put(p + "mlp.up_proj.weight", w3[i]);
+    Llama2cLayer layer;
+    layer.rms_att_weight = att_norm[i].contiguous();
+    layer.wq = permute(wq[i], H).contiguous();
+    layer.wk = permute(wk[i], HKV).contiguous();
+    layer.wv = wv[i].contiguous();
+    layer.wo = wo[i].contiguous();
+    layer.rms_ffn_weight = ffn_norm[i].contiguous();
+    layer.w1 = w1[i].contiguous();
+    layer.w2 = w2[i].contiguous();
+    layer.w3 = w3[i].contiguous();
+    out.layers.push_back(std::move(layer));
   }
-  put("model.norm.weight", final_norm);
-  if (!shared) put("lm_head.weight", next({V, C}));
+  if (!shared) out.wcls = next({V, C}).contiguous();
   if (offset != f->size())
     throw FormatError(path + ": " + std::to_string(f->size() - offset) +
                       " unexpected trailing bytes after the llama2.c weights");

@@ -26,6 +26,56 @@ at::ScalarType storage_dtype(const std::string& global, const std::string& origi
   return it->second;
 }
 
+// The opcodes this reader runs, each under its name in CPython's pickletools (pickle.py); any
+// other opcode is refused.
+enum class Op : uint8_t {
+  kProto = 0x80,            // PROTO: protocol version (1 byte)
+  kFrame = 0x95,            // FRAME: frame length (8 bytes)
+  kStop = '.',              // STOP: the top value is the result
+  kMark = '(',              // MARK
+  kPop = '0',               // POP
+  kPopMark = '1',           // POP_MARK
+  kDup = '2',               // DUP
+  kNone = 'N',              // NONE
+  kNewTrue = 0x88,          // NEWTRUE
+  kNewFalse = 0x89,         // NEWFALSE
+  kBinInt = 'J',            // BININT: int32
+  kBinInt1 = 'K',           // BININT1: uint8
+  kBinInt2 = 'M',           // BININT2: uint16
+  kLong1 = 0x8a,            // LONG1
+  kBinFloat = 'G',          // BINFLOAT
+  kBinUnicode = 'X',        // BINUNICODE: uint32 length
+  kShortBinUnicode = 0x8c,  // SHORT_BINUNICODE: uint8 length
+  kBinUnicode8 = 0x8d,      // BINUNICODE8: uint64 length
+  kBinBytes = 'B',          // BINBYTES: uint32 length
+  kShortBinBytes = 'C',     // SHORT_BINBYTES: uint8 length
+  kBinBytes8 = 0x8e,        // BINBYTES8: uint64 length
+  kEmptyTuple = ')',        // EMPTY_TUPLE
+  kTuple = 't',             // TUPLE: from the items above MARK
+  kTuple1 = 0x85,           // TUPLE1
+  kTuple2 = 0x86,           // TUPLE2
+  kTuple3 = 0x87,           // TUPLE3
+  kEmptyList = ']',         // EMPTY_LIST
+  kList = 'l',              // LIST
+  kAppend = 'a',            // APPEND
+  kAppends = 'e',           // APPENDS
+  kEmptyDict = '}',         // EMPTY_DICT
+  kDict = 'd',              // DICT
+  kSetItem = 's',           // SETITEM
+  kSetItems = 'u',          // SETITEMS
+  kBinPut = 'q',            // BINPUT: uint8 memo key
+  kLongBinPut = 'r',        // LONG_BINPUT: uint32 memo key
+  kMemoize = 0x94,          // MEMOIZE: the next memo key
+  kBinGet = 'h',            // BINGET
+  kLongBinGet = 'j',        // LONG_BINGET
+  kGlobal = 'c',            // GLOBAL: "module\nname\n"
+  kStackGlobal = 0x93,      // STACK_GLOBAL
+  kBinPersId = 'Q',         // BINPERSID: a tensor storage
+  kReduce = 'R',            // REDUCE: callable(*args)
+  kNewObj = 0x81,           // NEWOBJ: cls.__new__(cls, *args)
+  kBuild = 'b',             // BUILD: sets the state of an object
+};
+
 class Machine {
  public:
   Machine(std::string_view d, const std::string& origin, const StorageLoader& load)
@@ -102,205 +152,253 @@ class Machine {
     for (const auto& [v, mark] : marks) reachable_.insert(v);
   }
 
+  // The program: one opcode at a time until STOP, whose value is the result. Each group of
+  // opcodes has its handler; an opcode none of them knows is refused.
   PyRef run() {
     while (true) {
       if (pos_ >= d_.size()) fail("pickle ends without STOP (truncated)");
       op_pos_ = pos_;
-      uint8_t op = byte();
-      switch (op) {
-        case 0x80:
-          byte();
-          break;  // PROTO
-        case 0x95:
-          take(8);
-          break;  // FRAME
-        case '.':
-          return pop();  // STOP
-        case '(':
-          marks_.push_back(stack_.size());
-          break;
-        case 'N':
-          push(make(PyValue::Kind::kNone));
-          break;
-        case 0x88:
-          push_bool(true);
-          break;
-        case 0x89:
-          push_bool(false);
-          break;
-        case 'J':
-          push_int(static_cast<int32_t>(uint_le(4)));
-          break;
-        case 'K':
-          push_int(static_cast<int64_t>(uint_le(1)));
-          break;
-        case 'M':
-          push_int(static_cast<int64_t>(uint_le(2)));
-          break;
-        case 0x8a: {  // LONG1
-          size_t n = byte();
-          if (n > 8) fail("integer wider than 64 bits");
-          uint64_t v = n ? uint_le(n) : 0;
-          if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t(0) << (8 * n);
-          push_int(static_cast<int64_t>(v));
-          break;
-        }
-        case 'G': {  // BINFLOAT, big-endian
-          uint64_t bits = 0;
-          for (int i = 0; i < 8; ++i) bits = (bits << 8) | byte();
-          auto v = make(PyValue::Kind::kFloat);
-          std::memcpy(&v->f, &bits, 8);
-          push(v);
-          break;
-        }
-        case 'X':
-          push_str(PyValue::Kind::kStr, uint_le(4));
-          break;
-        case 0x8c:
-          push_str(PyValue::Kind::kStr, byte());
-          break;
-        case 0x8d:
-          push_str(PyValue::Kind::kStr, uint_le(8));
-          break;
-        case 'B':
-          push_str(PyValue::Kind::kBytes, uint_le(4));
-          break;
-        case 'C':
-          push_str(PyValue::Kind::kBytes, byte());
-          break;
-        case 0x8e:
-          push_str(PyValue::Kind::kBytes, uint_le(8));
-          break;
-        case ')':
-          push(make(PyValue::Kind::kTuple));
-          break;
-        case 't': {
-          auto v = make(PyValue::Kind::kTuple);
-          v->items = pop_to_mark();
-          push(v);
-          break;
-        }
-        case 0x85:
-        case 0x86:
-        case 0x87: {
-          size_t n = op - 0x84;
-          if (stack_.size() < n) fail("stack underflow");
-          auto v = make(PyValue::Kind::kTuple);
-          v->items.assign(stack_.end() - n, stack_.end());
-          stack_.resize(stack_.size() - n);
-          push(v);
-          break;
-        }
-        case ']':
-          push(make(PyValue::Kind::kList));
-          break;
-        case 'l': {
-          auto v = make(PyValue::Kind::kList);
-          v->items = pop_to_mark();
-          push(v);
-          break;
-        }
-        case 'a': {
-          auto x = pop();
-          top()->items.push_back(x);
-          break;
-        }
-        case 'e': {
-          auto xs = pop_to_mark();
-          auto& list = top()->items;
-          list.insert(list.end(), xs.begin(), xs.end());
-          break;
-        }
-        case '}':
-          push(make(PyValue::Kind::kDict));
-          break;
-        case 'd': {
-          auto v = make(PyValue::Kind::kDict);
-          auto xs = pop_to_mark();
-          set_items(v, xs);
-          push(v);
-          break;
-        }
-        case 's': {
-          auto value = pop();
-          auto key = pop();
-          set_items(top(), {key, value});
-          break;
-        }
-        case 'u': {
-          auto xs = pop_to_mark();
-          set_items(top(), xs);
-          break;
-        }
-        case 'q':
-          memo_[byte()] = top();
-          break;
-        case 'r':
-          memo_[uint_le(4)] = top();
-          break;
-        case 0x94:
-          memo_[memo_.size()] = top();
-          break;
-        case 'h':
-          push(memo_get(byte()));
-          break;
-        case 'j':
-          push(memo_get(uint_le(4)));
-          break;
-        case '0':
-          pop();
-          break;
-        case '1':
-          pop_to_mark();
-          break;
-        case '2':
-          push(top());
-          break;
-        case 'c': {
-          std::string module = line(), name = line();
-          auto g = make(PyValue::Kind::kGlobal);
-          g->s = module + "." + name;
-          push(g);
-          break;
-        }
-        case 0x93: {  // STACK_GLOBAL
-          auto name = pop(), module = pop();
-          auto g = make(PyValue::Kind::kGlobal);
-          g->s = module->s + "." + name->s;
-          push(g);
-          break;
-        }
-        case 'Q':
-          push(persistent_load(pop()));
-          break;
-        case 'R': {
-          auto args = pop();
-          auto fn = pop();
-          push(reduce(fn, args));
-          break;
-        }
-        case 0x81: {  // NEWOBJ
-          auto args = pop();
-          auto cls = pop();
-          auto obj = make(PyValue::Kind::kObject);
-          obj->cls = cls;
-          obj->items = args->items;
-          push(obj);
-          break;
-        }
-        case 'b': {  // BUILD
-          auto state = pop();
-          auto obj = top();
-          if (obj->kind == PyValue::Kind::kObject) obj->state = state;
-          break;
-        }
-        default: {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "0x%02x", op);
-          fail(std::string("unsupported pickle opcode ") + buf);
-        }
-      }
+      const auto op = static_cast<Op>(byte());
+      if (op == Op::kStop) return pop();
+      if (!(skip_framing(op) || push_scalar(op) || build_container(op) || stack_or_memo(op) ||
+            build_object(op)))
+        fail_unsupported(op);
     }
+  }
+
+  // PROTO and FRAME: protocol version and frame length, which a reader of a whole buffer ignores.
+  bool skip_framing(Op op) {
+    switch (op) {
+      case Op::kProto:
+        byte();
+        return true;
+      case Op::kFrame:
+        take(8);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // None, booleans, integers, floats, strings and bytes.
+  bool push_scalar(Op op) {
+    switch (op) {
+      case Op::kNone:
+        push(make(PyValue::Kind::kNone));
+        return true;
+      case Op::kNewTrue:
+        push_bool(true);
+        return true;
+      case Op::kNewFalse:
+        push_bool(false);
+        return true;
+      case Op::kBinInt:
+        push_int(static_cast<int32_t>(uint_le(4)));
+        return true;
+      case Op::kBinInt1:
+        push_int(static_cast<int64_t>(uint_le(1)));
+        return true;
+      case Op::kBinInt2:
+        push_int(static_cast<int64_t>(uint_le(2)));
+        return true;
+      case Op::kLong1:
+        push_int(read_long1());
+        return true;
+      case Op::kBinFloat:
+        push_float(read_binfloat());
+        return true;
+      case Op::kBinUnicode:
+        push_str(PyValue::Kind::kStr, uint_le(4));
+        return true;
+      case Op::kShortBinUnicode:
+        push_str(PyValue::Kind::kStr, byte());
+        return true;
+      case Op::kBinUnicode8:
+        push_str(PyValue::Kind::kStr, uint_le(8));
+        return true;
+      case Op::kBinBytes:
+        push_str(PyValue::Kind::kBytes, uint_le(4));
+        return true;
+      case Op::kShortBinBytes:
+        push_str(PyValue::Kind::kBytes, byte());
+        return true;
+      case Op::kBinBytes8:
+        push_str(PyValue::Kind::kBytes, uint_le(8));
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // Tuples, lists and dicts: made empty, from the items above the last MARK, or from the top
+  // one to three values (TUPLE1..3); appended to and set in place.
+  bool build_container(Op op) {
+    switch (op) {
+      case Op::kEmptyTuple:
+        push(make(PyValue::Kind::kTuple));
+        return true;
+      case Op::kTuple: {
+        auto v = make(PyValue::Kind::kTuple);
+        v->items = pop_to_mark();
+        push(v);
+        return true;
+      }
+      case Op::kTuple1:
+      case Op::kTuple2:
+      case Op::kTuple3:
+        push_tuple_of_top(op == Op::kTuple1 ? 1 : op == Op::kTuple2 ? 2 : 3);
+        return true;
+      case Op::kEmptyList:
+        push(make(PyValue::Kind::kList));
+        return true;
+      case Op::kList: {
+        auto v = make(PyValue::Kind::kList);
+        v->items = pop_to_mark();
+        push(v);
+        return true;
+      }
+      case Op::kAppend: {
+        auto x = pop();
+        top()->items.push_back(x);
+        return true;
+      }
+      case Op::kAppends: {
+        auto xs = pop_to_mark();
+        auto& list = top()->items;
+        list.insert(list.end(), xs.begin(), xs.end());
+        return true;
+      }
+      case Op::kEmptyDict:
+        push(make(PyValue::Kind::kDict));
+        return true;
+      case Op::kDict: {
+        auto v = make(PyValue::Kind::kDict);
+        auto xs = pop_to_mark();
+        set_items(v, xs);
+        push(v);
+        return true;
+      }
+      case Op::kSetItem: {
+        auto value = pop();
+        auto key = pop();
+        set_items(top(), {key, value});
+        return true;
+      }
+      case Op::kSetItems: {
+        auto xs = pop_to_mark();
+        set_items(top(), xs);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  // MARK, POP, POP_MARK, DUP and the memo (PUT stores the top value under a key, GET pushes it).
+  bool stack_or_memo(Op op) {
+    switch (op) {
+      case Op::kMark:
+        marks_.push_back(stack_.size());
+        return true;
+      case Op::kPop:
+        pop();
+        return true;
+      case Op::kPopMark:
+        pop_to_mark();
+        return true;
+      case Op::kDup:
+        push(top());
+        return true;
+      case Op::kBinPut: {
+        PyRef v = top();  // the value first: an empty stack fails before a truncated key
+        memo_[byte()] = v;
+        return true;
+      }
+      case Op::kLongBinPut: {
+        PyRef v = top();
+        memo_[uint_le(4)] = v;
+        return true;
+      }
+      case Op::kMemoize: {
+        PyRef v = top();
+        memo_[memo_.size()] = v;
+        return true;
+      }
+      case Op::kBinGet:
+        push(memo_get(byte()));
+        return true;
+      case Op::kLongBinGet:
+        push(memo_get(uint_le(4)));
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // Names (GLOBAL, STACK_GLOBAL), tensor storages (BINPERSID) and objects: REDUCE and NEWOBJ
+  // calls are interpreted for torch's rebuild functions and otherwise kept opaque; BUILD sets an
+  // object's state.
+  bool build_object(Op op) {
+    switch (op) {
+      case Op::kGlobal: {
+        std::string module = line(), name = line();
+        push_global(module + "." + name);
+        return true;
+      }
+      case Op::kStackGlobal: {
+        auto name = pop(), module = pop();
+        push_global(module->s + "." + name->s);
+        return true;
+      }
+      case Op::kBinPersId:
+        push(persistent_load(pop()));
+        return true;
+      case Op::kReduce: {
+        auto args = pop();
+        auto fn = pop();
+        push(reduce(fn, args));
+        return true;
+      }
+      case Op::kNewObj: {
+        auto args = pop();
+        auto cls = pop();
+        auto obj = make(PyValue::Kind::kObject);
+        obj->cls = cls;
+        obj->items = args->items;
+        push(obj);
+        return true;
+      }
+      case Op::kBuild: {
+        auto state = pop();
+        auto obj = top();
+        if (obj->kind == PyValue::Kind::kObject) obj->state = state;
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  [[noreturn]] void fail_unsupported(Op op) const {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%02x", static_cast<unsigned>(op));
+    fail(std::string("unsupported pickle opcode ") + buf);
+  }
+  // LONG1: a length byte, then that many bytes of a little-endian two's-complement integer.
+  int64_t read_long1() {
+    size_t n = byte();
+    if (n > 8) fail("integer wider than 64 bits");
+    uint64_t v = n ? uint_le(n) : 0;
+    if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t(0) << (8 * n);
+    return static_cast<int64_t>(v);
+  }
+  // BINFLOAT: an IEEE 754 double, big-endian.
+  double read_binfloat() {
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; ++i) bits = (bits << 8) | byte();
+    double f;
+    std::memcpy(&f, &bits, 8);
+    return f;
   }
 
   [[noreturn]] void fail(const std::string& what) const {
@@ -341,6 +439,24 @@ class Machine {
   void push_int(int64_t i) {
     auto v = make(PyValue::Kind::kInt);
     v->i = i;
+    push(v);
+  }
+  void push_float(double f) {
+    auto v = make(PyValue::Kind::kFloat);
+    v->f = f;
+    push(v);
+  }
+  void push_global(std::string name) {
+    auto g = make(PyValue::Kind::kGlobal);
+    g->s = std::move(name);
+    push(g);
+  }
+  // TUPLE1..3: the top n values become a tuple.
+  void push_tuple_of_top(size_t n) {
+    if (stack_.size() < n) fail("stack underflow");
+    auto v = make(PyValue::Kind::kTuple);
+    v->items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
+    stack_.resize(stack_.size() - n);
     push(v);
   }
   void push_str(PyValue::Kind k, uint64_t n) {

@@ -10,6 +10,7 @@
 #include "csa/io/llama2c.h"
 #include "csa/io/safetensors.h"
 #include "csa/io/torchscript.h"
+#include "csa/model/families/llama.h"
 
 namespace csa {
 namespace {
@@ -154,7 +155,7 @@ Checkpoint read_checkpoint(const std::string& path, const std::string& config_ov
   } else if (is_llama2c_checkpoint(path)) {
     Llama2cCheckpoint l = read_llama2c(path);
     ck.format = "llama2c";
-    ck.tensors = std::move(l.tensors);
+    ck.tensors = llama2c_tensors(l, path);
     ck.config = std::move(l.config);
     ck.config_origin = path + " (llama2.c header)";
     read_side_files(dir_of(path), ck.files);

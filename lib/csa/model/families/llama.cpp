@@ -1,12 +1,34 @@
 // Llama (LlamaForCausalLM) and Qwen2 (Qwen2ForCausalLM): the same decoder with different flags.
 // transformers/models/llama/modeling_llama.py, models/qwen2/modeling_qwen2.py:
 // RMSNorm, SwiGLU MLP, rotary (default / linear / llama3), GQA, Qwen2 has q/k/v bias only.
+#include "csa/model/families/llama.h"
+
 #include "csa/core/error.h"
 #include "csa/model/families/common.h"
 #include "csa/model/family.h"
 
 namespace csa {
 namespace {
+
+// LlamaForCausalLM's state-dict names (modeling_llama.py's module tree; Qwen2's is the same),
+// the one place csa spells them: the tensor list below and llama2c_tensors use these.
+constexpr const char* kEmbedTokens = "model.embed_tokens.weight";
+constexpr const char* kFinalNorm = "model.norm.weight";
+constexpr const char* kLmHead = "lm_head.weight";
+// Per layer, under "model.layers.<i>.", with ".weight" or ".bias" appended.
+constexpr const char* kInputNorm = "input_layernorm";
+constexpr const char* kPostAttentionNorm = "post_attention_layernorm";
+constexpr const char* kQProj = "self_attn.q_proj";
+constexpr const char* kKProj = "self_attn.k_proj";
+constexpr const char* kVProj = "self_attn.v_proj";
+constexpr const char* kOProj = "self_attn.o_proj";
+constexpr const char* kGateProj = "mlp.gate_proj";
+constexpr const char* kUpProj = "mlp.up_proj";
+constexpr const char* kDownProj = "mlp.down_proj";
+
+std::string layer_tensor(int64_t layer, const char* module, const char* kind = "weight") {
+  return "model.layers." + std::to_string(layer) + "." + module + "." + kind;
+}
 
 void parse_common(const JsonReader& r, ModelConfig& c, double default_eps) {
   c.n_layer = r.get_int("num_hidden_layers");
@@ -49,35 +71,35 @@ void parse_qwen2(const JsonReader& r, ModelConfig& c) {
 std::vector<TensorSlot> tensors(const ModelConfig& c) {
   const int64_t C = c.d_model, F = c.d_ff, D = c.head_dim;
   const int64_t HQ = c.n_head * D, HKV = c.n_head_kv * D;
-  std::vector<TensorSlot> s = {{"model.embed_tokens.weight", {c.vocab_size, C}, Param::kTokEmb}};
+  std::vector<TensorSlot> s = {{kEmbedTokens, {c.vocab_size, C}, Param::kTokEmb}};
   for (int i = 0; i < c.n_layer; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    auto add = [&](const std::string& n, std::vector<int64_t> shape, Param param, int64_t row = 0) {
-      s.push_back({p + n, std::move(shape), param, i, row});
+    auto add = [&](const char* module, const char* kind, std::vector<int64_t> shape, Param param,
+                   int64_t row = 0) {
+      s.push_back({layer_tensor(i, module, kind), std::move(shape), param, i, row});
     };
-    add("input_layernorm.weight", {C}, Param::kNorm1W);
-    add("post_attention_layernorm.weight", {C}, Param::kNorm2W);
-    add("self_attn.q_proj.weight", {HQ, C}, Param::kQkvW, 0);
-    add("self_attn.k_proj.weight", {HKV, C}, Param::kQkvW, HQ);
-    add("self_attn.v_proj.weight", {HKV, C}, Param::kQkvW, HQ + HKV);
+    add(kInputNorm, "weight", {C}, Param::kNorm1W);
+    add(kPostAttentionNorm, "weight", {C}, Param::kNorm2W);
+    add(kQProj, "weight", {HQ, C}, Param::kQkvW, 0);
+    add(kKProj, "weight", {HKV, C}, Param::kQkvW, HQ);
+    add(kVProj, "weight", {HKV, C}, Param::kQkvW, HQ + HKV);
     if (c.qkv_bias) {
-      add("self_attn.q_proj.bias", {HQ}, Param::kQkvB, 0);
-      add("self_attn.k_proj.bias", {HKV}, Param::kQkvB, HQ);
-      add("self_attn.v_proj.bias", {HKV}, Param::kQkvB, HQ + HKV);
+      add(kQProj, "bias", {HQ}, Param::kQkvB, 0);
+      add(kKProj, "bias", {HKV}, Param::kQkvB, HQ);
+      add(kVProj, "bias", {HKV}, Param::kQkvB, HQ + HKV);
     }
-    add("self_attn.o_proj.weight", {C, HQ}, Param::kOutW);
-    if (c.out_bias) add("self_attn.o_proj.bias", {C}, Param::kOutB);
-    add("mlp.gate_proj.weight", {F, C}, Param::kUpW, 0);
-    add("mlp.up_proj.weight", {F, C}, Param::kUpW, F);
-    add("mlp.down_proj.weight", {C, F}, Param::kDownW);
+    add(kOProj, "weight", {C, HQ}, Param::kOutW);
+    if (c.out_bias) add(kOProj, "bias", {C}, Param::kOutB);
+    add(kGateProj, "weight", {F, C}, Param::kUpW, 0);
+    add(kUpProj, "weight", {F, C}, Param::kUpW, F);
+    add(kDownProj, "weight", {C, F}, Param::kDownW);
     if (c.mlp_bias) {
-      add("mlp.gate_proj.bias", {F}, Param::kUpB, 0);
-      add("mlp.up_proj.bias", {F}, Param::kUpB, F);
-      add("mlp.down_proj.bias", {C}, Param::kDownB);
+      add(kGateProj, "bias", {F}, Param::kUpB, 0);
+      add(kUpProj, "bias", {F}, Param::kUpB, F);
+      add(kDownProj, "bias", {C}, Param::kDownB);
     }
   }
-  s.push_back({"model.norm.weight", {C}, Param::kFinalNormW});
-  TensorSlot head{"lm_head.weight", {c.vocab_size, C}, Param::kLmHead};
+  s.push_back({kFinalNorm, {C}, Param::kFinalNormW});
+  TensorSlot head{kLmHead, {c.vocab_size, C}, Param::kLmHead};
   head.required = !c.tied_embeddings;
   s.push_back(head);
   return s;
@@ -86,6 +108,30 @@ std::vector<TensorSlot> tensors(const ModelConfig& c) {
 const std::vector<std::string> kIgnorable = {R"(.*rotary_emb\.(original_)?inv_freq)"};
 
 }  // namespace
+
+TensorMap llama2c_tensors(const Llama2cCheckpoint& l, const std::string& path) {
+  TensorMap out;
+  auto put = [&](const std::string& name, const at::Tensor& t) {
+    out[name] = StoredTensor{t, path + ": " + name};
+  };
+  put(kEmbedTokens, l.token_embedding_table);
+  for (size_t i = 0; i < l.layers.size(); ++i) {
+    const Llama2cLayer& w = l.layers[i];
+    const auto layer = static_cast<int64_t>(i);
+    put(layer_tensor(layer, kInputNorm), w.rms_att_weight);
+    put(layer_tensor(layer, kQProj), w.wq);
+    put(layer_tensor(layer, kKProj), w.wk);
+    put(layer_tensor(layer, kVProj), w.wv);
+    put(layer_tensor(layer, kOProj), w.wo);
+    put(layer_tensor(layer, kPostAttentionNorm), w.rms_ffn_weight);
+    put(layer_tensor(layer, kGateProj), w.w1);
+    put(layer_tensor(layer, kDownProj), w.w2);
+    put(layer_tensor(layer, kUpProj), w.w3);
+  }
+  put(kFinalNorm, l.rms_final_weight);
+  if (l.wcls.defined()) put(kLmHead, l.wcls);
+  return out;
+}
 
 const FamilySpec& llama_family() {
   static const FamilySpec kSpec{"llama",     {"llama"}, "LlamaForCausalLM", "model.",

@@ -1,8 +1,8 @@
-// Golden tokenizer tests: ids from the reference implementations (Hugging Face tokenizers /
-// transformers, sentencepiece), written by scripts/make_tokenizer_fixtures.py into
-// tests/fixtures/tokenizers/<name>.json, against the shared tokenizer files.
-//   [golden] every case of strings.json: ids, ids with the template, decode
-//   [model]  whole corpora: token count, sha256 of the int32 stream, head and tail
+// Tokenizer tests against reference ids: ids from the reference implementations (Hugging Face
+// tokenizers / transformers, sentencepiece), written by scripts/make_tokenizer_fixtures.py into
+// tests/fixtures/tokenizers/<name>.json, for the tokenizer files in ../shared (hence the model
+// tier): every case of strings.json (ids, ids with the template, decode), and whole corpora
+// (token count, sha256 of the int32 stream, head and tail).
 // CSA_SHARED overrides "<source>/../shared"; CSA_TOKENIZER_FIXTURES overrides the fixture folder.
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -15,6 +15,7 @@
 #include "csa/core/hash.h"
 #include "csa/core/json.h"
 #include "csa/tokenizer/tokenizer.h"
+#include "support.h"
 
 namespace {
 
@@ -23,12 +24,8 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
 
-std::string shared_dir() {
-  return env_or("CSA_SHARED", std::string(CSA_SOURCE_DIR) + "/../shared");
-}
 std::string fixture_dir() {
-  return env_or("CSA_TOKENIZER_FIXTURES",
-                std::string(CSA_SOURCE_DIR) + "/tests/fixtures/tokenizers");
+  return env_or("CSA_TOKENIZER_FIXTURES", csa::test::fixtures_dir() + "/tokenizers");
 }
 
 struct GoldenTokenizer {
@@ -82,32 +79,29 @@ std::string sha256_int32le(const std::vector<int32_t>& ids) {
   return csa::sha256_hex(bytes);
 }
 
-// The fixture, or nullopt (with a WARN) while it has not been generated yet.
-std::optional<csa::Json> load_fixture(const std::string& name) {
+// The committed fixture (scripts/make_tokenizer_fixtures.py): a missing one is a failure.
+csa::Json load_fixture(const std::string& name) {
   const std::string path = fixture_dir() + "/" + name + ".json";
-  if (!csa::file_exists(path)) {
-    WARN("tokenizer fixture " << path << " does not exist yet: skipped");
-    return std::nullopt;
-  }
+  INFO("tokenizer fixture " << path);
+  REQUIRE(csa::file_exists(path));
   return csa::read_json_file(path);
 }
 
 std::unique_ptr<csa::Tokenizer> load_tokenizer(const GoldenTokenizer& g) {
-  const std::string path = shared_dir() + "/" + g.path;
+  const std::string path = csa::test::shared_path(g.path);
   REQUIRE(csa::file_exists(path));
   return csa::Tokenizer::from_path(path);
 }
 
 }  // namespace
 
-TEST_CASE("tokenizers match the reference ids on every fixture string", "[golden][tokenizer]") {
+TEST_CASE("tokenizers match the reference ids on every fixture string", "[model][tokenizer]") {
   for (const GoldenTokenizer& g : golden_tokenizers()) {
     DYNAMIC_SECTION(g.name) {
-      const auto fixture = load_fixture(g.name);
-      if (!fixture) continue;
+      const csa::Json fixture = load_fixture(g.name);
       const auto tok = load_tokenizer(g);
       size_t failures = 0;
-      for (const csa::Json& c : fixture->at("cases")) {
+      for (const csa::Json& c : fixture.at("cases")) {
         const std::string text = c.at("text").get<std::string>();
         INFO(g.name << " (" << tok->description() << "), text " << csa::Json(text).dump());
         const auto ids = tok->encode(text, {false, false});
@@ -128,12 +122,11 @@ TEST_CASE("tokenizers match the reference ids on every fixture string", "[golden
 TEST_CASE("tokenizers match the reference on whole corpora", "[model][tokenizer]") {
   for (const GoldenTokenizer& g : golden_tokenizers()) {
     DYNAMIC_SECTION(g.name) {
-      const auto fixture = load_fixture(g.name);
-      if (!fixture) continue;
+      const csa::Json fixture = load_fixture(g.name);
       const auto tok = load_tokenizer(g);
-      for (const auto& [file, want] : fixture->at("corpora").items()) {
+      for (const auto& [file, want] : fixture.at("corpora").items()) {
         INFO(g.name << " (" << tok->description() << "), corpus " << file);
-        const std::string text = csa::read_file(shared_dir() + "/corpora/" + file);
+        const std::string text = csa::read_file(csa::test::shared_path("corpora/" + file));
         const auto ids = tok->encode(text);
         CHECK(ids.size() == want.at("n_tokens").get<size_t>());
         const auto head = id_vector(want.at("head"));

@@ -1,11 +1,8 @@
-// Tokenizer tests on the shared tokenizer files that need no reference fixture:
-//   [golden] llama2.c's tok512.bin against a literal port of run.c's encode(), the
-//            stories260K sentence, which file kind from_path picks, corrupt SentencePiece models
-//   [model]  decode(encode(corpus)) == corpus for every byte-level BPE tokenizer
-//   [.][bench] wikitext2-test.raw speed (Release: well under a second on one core)
+// Tokenizer tests on the shared tokenizer files (../shared, hence the model tier) that need no
+// reference fixture: llama2.c's tok512.bin against a literal port of run.c's encode(), the
+// stories260K sentence, which file kind from_path picks, and decode(encode(corpus)) == corpus for
+// every byte-level BPE tokenizer.
 #include <catch2/catch.hpp>
-#include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -15,15 +12,11 @@
 #include "csa/core/error.h"
 #include "csa/core/file.h"
 #include "csa/tokenizer/tokenizer.h"
+#include "support.h"
 
 namespace {
 
-std::string shared_path(const std::string& rel) {
-  const char* v = std::getenv("CSA_SHARED");
-  const std::string root =
-      v != nullptr && *v != '\0' ? v : std::string(CSA_SOURCE_DIR) + "/../shared";
-  return root + "/" + rel;
-}
+using csa::test::shared_path;
 
 // run.c's encode(), kept literal (sorted-vocab lookup replaced by a linear search over a map of
 // first occurrences, O(n^2) merges): the reference for the heap-based implementation.
@@ -110,7 +103,7 @@ const char* kStory =
 
 }  // namespace
 
-TEST_CASE("llama2.c tok512.bin encodes as run.c does", "[golden][tokenizer]") {
+TEST_CASE("llama2.c tok512.bin encodes as run.c does", "[model][tokenizer]") {
   const std::string path = shared_path("models/stories260K/tok512.bin");
   REQUIRE(csa::file_exists(path));
   const RunC ref(csa::read_file(path));
@@ -131,7 +124,7 @@ TEST_CASE("llama2.c tok512.bin encodes as run.c does", "[golden][tokenizer]") {
   }
 }
 
-TEST_CASE("stories260K's sentence survives tok512.bin encode and decode", "[golden][tokenizer]") {
+TEST_CASE("stories260K's sentence survives tok512.bin encode and decode", "[model][tokenizer]") {
   const auto tok = csa::Tokenizer::from_path(shared_path("models/stories260K/tok512.bin"));
   const auto ids = tok->encode(kStory);
   REQUIRE(ids.front() == 1);
@@ -140,7 +133,7 @@ TEST_CASE("stories260K's sentence survives tok512.bin encode and decode", "[gold
   CHECK(tok->decode(ids, false) == std::string("\n<s>\n") + kStory);
 }
 
-TEST_CASE("from_path picks the tokenizer kind of each shared model", "[golden][tokenizer]") {
+TEST_CASE("from_path picks the tokenizer kind of each shared model", "[model][tokenizer]") {
   struct Expect {
     const char* path;
     const char* description_prefix;
@@ -167,16 +160,6 @@ TEST_CASE("from_path picks the tokenizer kind of each shared model", "[golden][t
   CHECK_THROWS_AS(csa::Tokenizer::from_path(shared_path("no/such/dir")), csa::IoError);
 }
 
-TEST_CASE("a corrupt tokenizer.model is a FormatError naming it", "[golden][tokenizer]") {
-  std::string message;
-  try {
-    csa::Tokenizer::from_files({{"tokenizer.model", "definitely not a protobuf"}}, "broken");
-  } catch (const csa::FormatError& e) {
-    message = e.what();
-  }
-  CHECK_THAT(message, Catch::Contains("broken/tokenizer.model"));
-}
-
 TEST_CASE("byte-level BPE tokenizers round-trip every corpus", "[model][tokenizer]") {
   for (const char* path :
        {"models/gpt2-mini", "models/pythia-mini", "models/qwen2-mini", "tokenizers/gpt2"}) {
@@ -187,25 +170,5 @@ TEST_CASE("byte-level BPE tokenizers round-trip every corpus", "[model][tokenize
       const std::string text = csa::read_file(shared_path(std::string("corpora/") + corpus));
       CHECK(tok->decode(tok->encode(text, {false, false})) == text);
     }
-  }
-}
-
-TEST_CASE("tokenizer speed on wikitext2-test.raw", "[.][bench][tokenizer]") {
-  const std::string text = csa::read_file(shared_path("corpora/wikitext2-test.raw"));
-  for (const char* path :
-       {"models/gpt2-mini", "models/qwen2-mini", "tokenizers/gpt2", "models/stories260K"}) {
-    const auto tok = csa::Tokenizer::from_path(shared_path(path));
-    double best = 1e9;
-    size_t n = 0;
-    for (int rep = 0; rep < 5; ++rep) {
-      const auto t0 = std::chrono::steady_clock::now();
-      n = tok->encode(text).size();
-      best = std::min(best,
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    WARN(path << ": " << n << " tokens, " << best * 1e3 << " ms (best of 5)");
-#ifdef NDEBUG
-    CHECK(best < 1.0);
-#endif
   }
 }
