@@ -14,7 +14,7 @@ constexpr const char* kSupported =
 
 // byte_level.rs: every token whose characters all belong to the byte alphabet becomes those
 // bytes, any other token its own UTF-8; the whole is decoded lossily (U+FFFD per bad subpart).
-class ByteLevelDecoder final : public Decoder {
+class ByteLevelDecoder final : public DecodeStage {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override {
     std::string bytes;
@@ -39,7 +39,7 @@ class ByteLevelDecoder final : public Decoder {
 
 // metaspace.rs: the replacement becomes a space, except in the first token (every replacement
 // there is dropped) unless prepend_scheme is never.
-class MetaspaceDecoder final : public Decoder {
+class MetaspaceDecoder final : public DecodeStage {
  public:
   MetaspaceDecoder(std::string replacement, PrependScheme scheme)
       : replacement_(std::move(replacement)), scheme_(scheme) {}
@@ -55,7 +55,7 @@ class MetaspaceDecoder final : public Decoder {
   PrependScheme scheme_;
 };
 
-class ReplaceDecoder final : public Decoder {
+class ReplaceDecoder final : public DecodeStage {
  public:
   ReplaceDecoder(TextPattern pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
@@ -70,7 +70,7 @@ class ReplaceDecoder final : public Decoder {
 
 // byte_fallback.rs: runs of <0xNN> tokens become their bytes if those are valid UTF-8, else one
 // U+FFFD per byte token.
-class ByteFallbackDecoder final : public Decoder {
+class ByteFallbackDecoder final : public DecodeStage {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override {
     std::vector<std::string> out;
@@ -116,7 +116,7 @@ class ByteFallbackDecoder final : public Decoder {
   }
 };
 
-class FuseDecoder final : public Decoder {
+class FuseDecoder final : public DecodeStage {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override {
     std::string all;
@@ -126,7 +126,7 @@ class FuseDecoder final : public Decoder {
 };
 
 // strip.rs: removes up to `start` leading and `stop` trailing copies of one character.
-class StripDecoder final : public Decoder {
+class StripDecoder final : public DecodeStage {
  public:
   StripDecoder(std::string content, size_t start, size_t stop)
       : content_(std::move(content)), start_(start), stop_(stop) {}
@@ -153,16 +153,16 @@ class StripDecoder final : public Decoder {
   size_t start_, stop_;
 };
 
-class SequenceDecoder final : public Decoder {
+class SequenceDecoder final : public DecodeStage {
  public:
-  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> stages)
+  explicit SequenceDecoder(std::vector<std::unique_ptr<DecodeStage>> stages)
       : stages_(std::move(stages)) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (const auto& s : stages_) s->decode_chain(tokens);
   }
 
  private:
-  std::vector<std::unique_ptr<Decoder>> stages_;
+  std::vector<std::unique_ptr<DecodeStage>> stages_;
 };
 
 size_t count_field(const JsonReader& r, const std::string& key) {
@@ -171,9 +171,9 @@ size_t count_field(const JsonReader& r, const std::string& key) {
   return static_cast<size_t>(v);
 }
 
-std::unique_ptr<Decoder> make_sequence(const Json& j, const std::string& origin,
+std::unique_ptr<DecodeStage> make_sequence(const Json& j, const std::string& origin,
                                        const std::string& field) {
-  std::vector<std::unique_ptr<Decoder>> stages;
+  std::vector<std::unique_ptr<DecodeStage>> stages;
   const Json& list = array_field(j, "decoders", origin, field);
   for (size_t i = 0; i < list.size(); ++i) {
     auto s = make_decoder(list[i], origin, field + ".decoders[" + std::to_string(i) + "]");
@@ -184,7 +184,7 @@ std::unique_ptr<Decoder> make_sequence(const Json& j, const std::string& origin,
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_decoder(const Json& j, const std::string& origin,
+std::unique_ptr<DecodeStage> make_decoder(const Json& j, const std::string& origin,
                                       const std::string& field) {
   if (j.is_null()) return nullptr;
   const std::string type = stage_type(j, origin, field);
@@ -207,6 +207,6 @@ std::unique_ptr<Decoder> make_decoder(const Json& j, const std::string& origin,
   throw_unsupported_stage("decoder", type, origin, field, kSupported);
 }
 
-std::unique_ptr<Decoder> make_byte_level_decoder() { return std::make_unique<ByteLevelDecoder>(); }
+std::unique_ptr<DecodeStage> make_byte_level_decoder() { return std::make_unique<ByteLevelDecoder>(); }
 
 }  // namespace csa::tok

@@ -47,9 +47,11 @@ class PostProcessor {
   virtual TemplateSpecials specials() const = 0;
 };
 
-class Decoder {
+// A "decoder" stage of tokenizer.json (ByteLevel, Metaspace, ...): token strings back to text.
+// Named DecodeStage so it is not confused with csa::Decoder, the model's forward pass.
+class DecodeStage {
  public:
-  virtual ~Decoder() = default;
+  virtual ~DecodeStage() = default;
   virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
 };
 
@@ -61,11 +63,11 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const std::strin
                                                  const std::string& field = "pre_tokenizer");
 std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const std::string& origin,
                                                    const std::string& field = "post_processor");
-std::unique_ptr<Decoder> make_decoder(const Json& j, const std::string& origin,
+std::unique_ptr<DecodeStage> make_decoder(const Json& j, const std::string& origin,
                                       const std::string& field = "decoder");
 
 // GPT-2's pre-tokenizer: ByteLevel(add_prefix_space=false, use_regex=true).
 std::unique_ptr<PreTokenizer> make_gpt2_pre_tokenizer();
-std::unique_ptr<Decoder> make_byte_level_decoder();
+std::unique_ptr<DecodeStage> make_byte_level_decoder();
 
 }  // namespace csa::tok
