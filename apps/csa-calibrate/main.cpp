@@ -1,39 +1,45 @@
 // csa-calibrate MODEL CORPUS -> policy JSON.
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
+#include "csa/app/rule_options.h"
 #include "csa/core/json.h"
 #include "csa/tools/tools.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "Measure per-(layer, head) attention diffuseness on calibration text and allocate\n"
-      "per-head key budgets proportional to it. Writes a policy JSON.\n\n"
+      "Measure every (layer, head) on calibration text in one dense pass: diffuseness statistics\n"
+      "and need curves (what top-k at each budget does to the head's output, per position band).\n"
+      "Allocate key budgets from them and write a policy JSON (csa-sweep then picks the "
+      "scalar).\n\n"
+      "Rules (--rule): greedy (default: fewest total error for the reads, per position band),\n"
+      "equal_error, power (k ∝ diffuseness^alpha), proportional (the original CSA rule).\n\n"
       "Examples:\n"
       "  csa-calibrate llama-mini.pt ../shared/corpora/wikitext2-valid.tokens -o policy.json\n"
-      "  csa-calibrate ../shared/models/qwen2-mini valid.txt --tokens 20000 --metric mass_keys\n"
-      "  csa-calibrate model.pt ids.txt --pretokenized --k-max 128 > policy.json"};
+      "  csa-calibrate model.pt prose.txt code.txt --share 0.5,0.5 --tokens 20000 > policy.json\n"
+      "  csa-calibrate model.pt valid.txt --rule proportional --metric mass_keys --k-max 128\n"
+      "  csa-calibrate model.pt ids.txt --pretokenized --kv-aware"};
   csa::CalibrateToolOptions opts;
   csa::app::CommonOptions common;
   std::string output = "-";
   csa::app::add_model_options(app, opts.model);
-  app.add_option("corpus", opts.corpus, "Calibration text (UTF-8) or token ids with --pretokenized")
+  app.add_option("corpus", opts.corpora,
+                 "Calibration text(s) (UTF-8), or token ids with --pretokenized")
       ->required();
   csa::app::add_corpus_options(app, opts.corpus_options);
   app.add_option("-o,--output", output, "Policy JSON path (default: stdout)");
-  app.add_option("--tokens", opts.tokens, "Calibration tokens (default 10000)");
-  app.add_option("--offset", opts.offset, "First corpus token to use (default 0)");
+  app.add_option("--tokens", opts.tokens, "Calibration tokens in all (default 10000)");
+  app.add_option("--share", opts.shares,
+                 "Token share of each corpus, e.g. 0.7,0.3 (default: equal)")
+      ->delimiter(',');
+  app.add_option("--offset", opts.offset, "First token used of every corpus (default 0)");
   app.add_option("--ctx", opts.ctx, "Window length (default: the model's context)");
   app.add_option("--batch", opts.batch, "Windows per forward pass (default: automatic)");
   app.add_option("--metric", opts.metric,
-                 "Diffuseness metric: mass_keys (default, keys covering --tau of the mass) or "
-                 "effective_keys (exp(entropy))")
+                 "Diffuseness statistic of proportional / power: mass_keys (default, keys "
+                 "covering --tau of the mass) or effective_keys (exp(entropy))")
       ->check(CLI::IsMember({"effective_keys", "mass_keys"}));
   app.add_option("--tau", opts.tau, "Mass for the mass_keys metric (default 0.9)");
-  app.add_option("--k-max", opts.k_max,
-                 "Initial cap (default: the most diffuse cell's measured keys, rounded up to 8)");
-  app.add_option("--floor", opts.floor, "Smallest budget of any cell (default 4)");
-  app.add_flag("--per-kv-group", opts.per_kv_group,
-               "GQA: one budget per KV group (its most diffuse query head)");
+  csa::app::add_rule_options(app, opts.rule, "Allocation rule (default greedy)");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
     csa::Policy policy = csa::run_calibrate(opts, csa::app::recorded_command());

@@ -3,19 +3,23 @@
 
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
+#include "csa/app/rule_options.h"
 #include "csa/core/error.h"
 #include "csa/tools/tools.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "Pick the smallest cap k_max whose perplexity matches dense on held-out text.\n"
-      "Caps are searched on a doubling grid then bisected; the dense pass runs once. Also\n"
-      "sweeps uniform top-k on the same slice (the baseline per-head calibration must beat).\n\n"
+      "Pick the smallest level of the policy's scalar (k_max, or the reads fraction of a\n"
+      "need-based rule) whose perplexity matches dense on held-out text. Levels are bracketed\n"
+      "by halving / doubling from the policy's own, then narrowed by interpolation; the dense\n"
+      "pass runs once. Also sweeps uniform top-k on the same slice (the baseline a calibrated\n"
+      "policy must beat). --rule re-allocates the policy with another rule first.\n\n"
       "Examples:\n"
       "  csa-sweep model.pt policy.json ../shared/corpora/wikitext2-valid.tokens \\\n"
       "            -o policy.swept.json --results sweep.json\n"
-      "  csa-sweep model.pt policy.json valid.txt --tolerance 0.01 --tokens 65536 --no-uniform\n\n"
-      "Exit code 7 when no cap up to --max-cap matches dense (the results are still written)."};
+      "  csa-sweep model.pt policy.json valid.txt --tolerance 0.01 --tokens 65536 --no-uniform\n"
+      "  csa-sweep model.pt policy.json valid.txt --rule equal_error --need-metric rel_err\n\n"
+      "Exit code 7 when no level up to --max-level matches dense (the results are still written)."};
   csa::SweepToolOptions opts;
   csa::app::CommonOptions common;
   std::string output = "-", results_path;
@@ -34,10 +38,13 @@ int main(int argc, char** argv) {
   app.add_option("--tolerance", opts.sweep.tolerance, "Relative ppl tolerance (default 0.005)");
   app.add_option("--position-tolerance", opts.sweep.position_tolerance,
                  "Per-position-bucket relative tolerance (default 0.01)");
-  app.add_option("--min-cap", opts.sweep.min_cap, "First cap of the grid (default 8)");
-  app.add_option("--max-cap", opts.sweep.max_cap, "Largest cap (default: the context)");
+  app.add_option("--start", opts.start, "First level tried (default: the policy's own)");
+  app.add_option("--max-level", opts.max_level,
+                 "Largest level (default: the context for caps, 1 for reads fractions)");
   app.add_option("--resolution", opts.sweep.resolution,
-                 "Bisection stops at this relative gap (default 0.05)");
+                 "The sweep stops at this relative gap between a miss and a match (default 0.05)");
+  app.add_option("--max-passes", opts.sweep.max_passes, "Sparse passes per sweep at most (16)");
+  csa::app::add_rule_options(app, opts.rule, "Re-allocate with this rule before sweeping");
   app.add_flag("--no-uniform", no_uniform, "Skip the uniform top-k sweep");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");
@@ -47,12 +54,12 @@ int main(int argc, char** argv) {
     csa::SweepOutputs out = csa::run_sweep(opts, csa::app::recorded_command());
     if (!results_path.empty()) csa::write_json_file(results_path, out.results);
     if (!out.matched)
-      throw csa::QualityError("no cap up to " +
-                              (opts.sweep.max_cap > 0 ? std::to_string(opts.sweep.max_cap)
-                                                      : std::string("the context")) +
-                              " matches dense within the tolerances" +
-                              (results_path.empty() ? std::string(" (write them with --results)")
-                                                    : "; see " + results_path));
+      throw csa::QualityError(
+          "no level up to " +
+          (opts.max_level > 0 ? std::to_string(opts.max_level) : std::string("the maximum")) +
+          " matches dense within the tolerances" +
+          (results_path.empty() ? std::string(" (write them with --results)")
+                                : "; see " + results_path));
     csa::write_json_file(output, out.policy);
     return 0;
   });

@@ -106,7 +106,7 @@ TEST_CASE("csa-calibrate / csa-sweep / csa-eval: bad inputs are refused clearly"
     test::write_text(dir.file(name), p.dump());
     return q(name);
   };
-  const std::string v2 = write_policy("v2.json", [](Json& p) { p["schema_version"] = 2; });
+  const std::string v2 = write_policy("v3.json", [](Json& p) { p["schema_version"] = 3; });
   const std::string zero = write_policy("zero.json", [](Json& p) { p["budgets"][1][3] = 0; });
   const std::string neg = write_policy("neg.json", [](Json& p) { p["budgets"][4][7] = -8; });
   const std::string rows = write_policy("rows.json", [](Json& p) { p["budgets"].erase(4); });
@@ -120,7 +120,7 @@ TEST_CASE("csa-calibrate / csa-sweep / csa-eval: bad inputs are refused clearly"
   const std::string common = " -q --threads 1";
   const std::string cal_args = " --tokens 128 --ctx 64" + common;
   const std::string eval_args = " --max-tokens 96 --ctx 64" + common;
-  const std::string sweep_args = " --tokens 128 --ctx 64 --no-uniform --max-cap 16" + common;
+  const std::string sweep_args = " --tokens 128 --ctx 64 --no-uniform --max-level 16" + common;
   std::vector<Case> cases = {
       // A policy of another model: refused by both tools that apply policies.
       {"csa-eval", model + " " + q("story.txt") + " --policy " + tiny_policy + eval_args, 6,
@@ -133,7 +133,7 @@ TEST_CASE("csa-calibrate / csa-sweep / csa-eval: bad inputs are refused clearly"
       {"csa-eval", model + " " + q("story.txt") + " --policy " + other_weights + eval_args, 6,
        "--allow-other-weights", out("e_weights.json")},
       {"csa-eval", model + " " + q("story.txt") + " --policy " + v2 + eval_args, 6,
-       "policy schema_version 2 is not supported (this csa reads version 1)", out("e_v2.json")},
+       "policy schema_version 3 is not supported (this csa reads versions 1..2)", out("e_v2.json")},
       // Zero and negative budgets, budgets of the wrong L x H (against the policy's own model).
       {"csa-eval", model + " " + q("story.txt") + " --policy " + zero + eval_args, 4,
        "field 'budgets' [1][3] = 0 (budgets are integers >= 1)", out("e_zero.json")},

@@ -1,6 +1,7 @@
 #include "csa/calib/policy.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "csa/core/error.h"
 
@@ -16,38 +17,6 @@ std::string metric_name(DiffusenessMetric m) {
   return m == DiffusenessMetric::kEffectiveKeys ? "effective_keys" : "mass_keys";
 }
 
-std::vector<std::vector<int64_t>> allocate_budgets(const std::vector<std::vector<double>>& d,
-                                                   const AllocationRule& rule, int64_t group_size) {
-  if (rule.k_max < 1) throw UsageError("k_max must be >= 1, got " + std::to_string(rule.k_max));
-  if (rule.floor < 1)
-    throw UsageError("the budget floor must be >= 1, got " + std::to_string(rule.floor));
-  std::vector<std::vector<double>> v = d;
-  if (rule.per_kv_group && group_size > 1) {
-    for (auto& row : v)
-      for (size_t g = 0; g < row.size(); g += static_cast<size_t>(group_size)) {
-        double m = 0;
-        for (size_t h = g; h < g + static_cast<size_t>(group_size) && h < row.size(); ++h)
-          m = std::max(m, row[h]);
-        for (size_t h = g; h < g + static_cast<size_t>(group_size) && h < row.size(); ++h)
-          row[h] = m;
-      }
-  }
-  double dmax = 0;
-  for (const auto& row : v)
-    for (double x : row) dmax = std::max(dmax, x);
-  const int64_t lo = std::min(rule.floor, rule.k_max);
-  std::vector<std::vector<int64_t>> out;
-  for (const auto& row : v) {
-    std::vector<int64_t> r;
-    for (double x : row) {
-      int64_t b = dmax > 0 ? std::llround(static_cast<double>(rule.k_max) * x / dmax) : lo;
-      r.push_back(std::clamp(b, lo, rule.k_max));
-    }
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
 std::vector<std::vector<double>> Policy::diffuseness() const {
   std::vector<std::vector<double>> out;
   for (const auto& row : stats) {
@@ -59,36 +28,108 @@ std::vector<std::vector<double>> Policy::diffuseness() const {
   return out;
 }
 
-Policy Policy::recapped(int64_t k_max) const {
+double Policy::scalar() const {
+  return need_based(rule.kind) ? rule.reads : static_cast<double>(rule.k_max);
+}
+
+Policy Policy::reallocated(double scalar) const {
   Policy p = *this;
-  p.rule.k_max = k_max;
+  if (need_based(rule.kind)) {
+    CSA_CHECK(need.has_value(), "a need-based policy without need curves");
+    p.rule.reads = scalar;
+    NeedAllocation a = allocate_need(*need, p.rule);
+    p.budgets = std::move(a.schedules);
+    p.predicted_reads = a.reads_fraction;
+    p.predicted_kv_reads = a.kv_reads_fraction;
+    return p;
+  }
+  p.rule.k_max = std::llround(scalar);
   const int64_t n_head = model.value("n_head", int64_t(1));
   const int64_t n_kv = model.value("n_head_kv", n_head);
-  p.budgets = allocate_budgets(diffuseness(), p.rule, n_kv > 0 ? n_head / n_kv : 1);
+  p.budgets.clear();
+  for (const auto& row : allocate_budgets(diffuseness(), p.rule, n_kv > 0 ? n_head / n_kv : 1))
+    p.budgets.push_back(BudgetSchedule::fixed(row));
+  p.predicted_reads = p.predicted_kv_reads = -1;
   return p;
 }
 
-SparsitySpec Policy::sparsity(const std::string& label) const {
-  return SparsitySpec::top_k(budgets,
-                             label.empty() ? "policy k_max=" + std::to_string(rule.k_max) : label);
+Policy Policy::with_rule(const AllocationRule& r, const std::string& origin) const {
+  if (need_based(r.kind) && !need)
+    throw InputError(origin + ": the '" + allocation_name(r.kind) +
+                     "' rule needs need curves, which this policy does not have (version 1, or "
+                     "made without them): re-run csa-calibrate");
+  Policy p = *this;
+  p.rule = r;
+  return p.reallocated(p.scalar());
 }
 
-double Policy::mean_budget() const {
-  double s = 0;
-  int64_t n = 0;
-  for (const auto& r : budgets)
-    for (int64_t b : r) s += static_cast<double>(b), ++n;
-  return n ? s / static_cast<double>(n) : 0;
+SparsitySpec Policy::sparsity(const std::string& label) const {
+  return SparsitySpec::top_k(budgets, label.empty() ? "policy " + describe() : label);
 }
+
+std::string Policy::describe() const {
+  char buf[96];
+  if (need_based(rule.kind))
+    std::snprintf(buf, sizeof buf, "%s%s%s reads %.2f%%", allocation_name(rule.kind).c_str(),
+                  rule.kv_aware ? " kv" : "", rule.banded ? "" : " unbanded", 100 * rule.reads);
+  else if (rule.kind == AllocationKind::kPower)
+    std::snprintf(buf, sizeof buf, "power alpha %g k_max %lld", rule.alpha,
+                  static_cast<long long>(rule.k_max));
+  else
+    std::snprintf(buf, sizeof buf, "proportional k_max %lld", static_cast<long long>(rule.k_max));
+  return buf;
+}
+
+double Policy::mean_budget() const { return SparsitySpec::top_k(budgets, "").mean_budget(); }
+
+std::vector<std::vector<int64_t>> Policy::fixed_budgets() const {
+  std::vector<std::vector<int64_t>> out;
+  for (const auto& s : budgets) {
+    if (s.n_bands() != 1) return {};
+    std::vector<int64_t> row;
+    for (const auto& kh : s.k) row.push_back(kh[0]);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+namespace {
+
+Json allocation_json(const AllocationRule& r, double predicted_reads, double predicted_kv) {
+  Json a = {{"rule", allocation_name(r.kind)}};
+  if (need_based(r.kind)) {
+    a["scalar"] = "reads";
+    a["reads"] = r.reads;
+    a["metric"] = need_metric_name(r.metric);
+    a["banded"] = r.banded;
+    a["kv_aware"] = r.kv_aware;
+    a["predicted_reads_fraction"] = predicted_reads;
+    a["predicted_kv_reads_fraction"] = predicted_kv;
+  } else {
+    a["scalar"] = "k_max";
+    a["k_max"] = r.k_max;
+    a["floor"] = r.floor;
+    if (r.kind == AllocationKind::kPower) a["alpha"] = r.alpha;
+    a["group"] = r.per_kv_group ? "kv_group" : "head";
+  }
+  return a;
+}
+
+}  // namespace
 
 Json Policy::to_json() const {
   Json j;
   j["schema_version"] = kPolicySchemaVersion;
   j["kind"] = "csa-policy";
   j["model"] = model;
-  j["mode"] = "top_k";
-  j["k_max"] = rule.k_max;
-  j["budgets"] = budgets;
+  j["mode"] = sparsity_kind_name(SparsityKind::kTopK);
+  j["allocation"] = allocation_json(rule, predicted_reads, predicted_kv_reads);
+  int64_t widest = 0;
+  for (const auto& s : budgets)
+    for (const auto& kh : s.k)
+      for (int64_t k : kh) widest = std::max(widest, k);
+  j["k_max"] = need_based(rule.kind) ? widest : rule.k_max;
+  j.update(schedules_to_json(budgets));
   Json metric_j;
   metric_j["name"] = metric_name(metric);
   metric_j["tau"] = tau;
@@ -97,10 +138,6 @@ Json Policy::to_json() const {
           ? "mean over queries of exp(entropy of the attention row)"
           : "mean over queries of the fewest keys reaching attention mass tau";
   j["metric"] = metric_j;
-  j["allocation"] = {{"rule", "proportional"},
-                     {"k_max", rule.k_max},
-                     {"floor", rule.floor},
-                     {"group", rule.per_kv_group ? "kv_group" : "head"}};
   Json st;
   auto grid = [&](auto field) {
     Json g = Json::array();
@@ -116,74 +153,98 @@ Json Policy::to_json() const {
   st["entropy"] = grid([](const CellStats& c) { return c.entropy; });
   st["causal_keys"] = grid([](const CellStats& c) { return c.causal_keys; });
   j["statistics"] = st;
+  if (need) j["need_curves"] = need->to_json();
   j["calibration"] = calibration;
   j["sweep"] = sweep;
   j["run"] = run;
   return j;
 }
 
-Policy Policy::from_json(const Json& j, const std::string& origin) {
-  if (!j.is_object()) throw FormatError(origin + ": a policy must be a JSON object");
-  JsonReader r(j, origin);
+namespace {
+
+// from_json's phases. Each names `origin` and the field on error.
+
+int64_t read_version(const Json& j, const JsonReader& r, const std::string& origin) {
   if (r.get_string("kind", "") != "csa-policy")
     throw InputError(origin + ": not a csa policy (field 'kind' is not \"csa-policy\")");
-  int64_t version = r.get_int("schema_version");
-  if (version != kPolicySchemaVersion)
+  const int64_t version = r.get_int("schema_version");
+  if (version < 1 || version > kPolicySchemaVersion)
     throw InputError(origin + ": policy schema_version " + std::to_string(version) +
-                     " is not supported (this csa reads version " +
+                     " is not supported (this csa reads versions 1.." +
                      std::to_string(kPolicySchemaVersion) +
                      "): re-run csa-calibrate with this version, or use the csa that wrote it");
-  if (r.get_string("mode", "top_k") != "top_k")
-    throw UnsupportedError(origin + ": field 'mode' = '" + r.get_string("mode") +
+  const std::string mode = r.get_string("mode", "top_k");
+  if (parse_sparsity_kind(mode, origin + ": field 'mode'") != SparsityKind::kTopK)
+    throw UnsupportedError(origin + ": field 'mode' = '" + mode +
                            "' (this csa applies top_k policies)");
-  Policy p;
+  (void)j;
+  return version;
+}
+
+struct Dims {
+  int64_t L, H, Hkv;
+};
+
+Dims read_model(Policy& p, const JsonReader& r, const std::string& origin) {
   p.model = r.child("model").raw();
   JsonReader m(p.model, origin, "model.");
   const int64_t L = m.get_int("n_layer"), H = m.get_int("n_head");
   if (L < 1) m.fail("n_layer", "must be >= 1, got " + std::to_string(L));
   if (H < 1) m.fail("n_head", "must be >= 1, got " + std::to_string(H));
-  // Read later by recapped() / check_model(): typed here so that a bad value names its field.
-  const int64_t H_kv = m.get_int("n_head_kv", H);
-  if (H_kv < 1 || H % H_kv != 0)
+  // Read later by reallocated() / check_model(): typed here so that a bad value names its field.
+  const int64_t Hkv = m.get_int("n_head_kv", H);
+  if (Hkv < 1 || H % Hkv != 0)
     m.fail("n_head_kv",
-           "must divide n_head = " + std::to_string(H) + ", got " + std::to_string(H_kv));
+           "must divide n_head = " + std::to_string(H) + ", got " + std::to_string(Hkv));
   for (const char* key : {"name", "family", "weights_sha256"}) (void)m.get_string(key, "");
-  JsonReader metric = r.child("metric");
-  p.metric = parse_metric(metric.get_string("name"));
-  p.tau = metric.get_double("tau", 0.9);
+  return {L, H, Hkv};
+}
+
+void read_allocation(Policy& p, const JsonReader& r, int64_t version) {
   JsonReader alloc = r.child("allocation");
-  p.rule.k_max = r.get_int("k_max");
+  const std::string name = alloc.get_string("rule", "proportional");
+  try {
+    p.rule.kind = parse_allocation(name);
+  } catch (const UsageError&) {
+    alloc.fail("rule", "'" + name + "' is not a rule this csa knows");
+  }
+  if (need_based(p.rule.kind)) {
+    p.rule.reads = alloc.get_double("reads");
+    if (!(p.rule.reads > 0 && p.rule.reads <= 1)) alloc.fail("reads", "must be in (0, 1]");
+    const std::string metric = alloc.get_string("metric", "res_err");
+    try {
+      p.rule.metric = parse_need_metric(metric);
+    } catch (const UsageError&) {
+      alloc.fail("metric", "'" + metric + "' is not a need metric");
+    }
+    p.rule.banded = alloc.get_bool("banded", true);
+    p.rule.kv_aware = alloc.get_bool("kv_aware", false);
+    p.predicted_reads = alloc.get_double("predicted_reads_fraction", -1);
+    p.predicted_kv_reads = alloc.get_double("predicted_kv_reads_fraction", -1);
+    return;
+  }
+  p.rule.k_max = version == 1 ? r.get_int("k_max") : alloc.get_int("k_max", r.get_int("k_max"));
   p.rule.floor = alloc.get_int("floor");
+  p.rule.alpha = alloc.get_double("alpha", 1.0);
   p.rule.per_kv_group = alloc.get_string("group", "head") == "kv_group";
   if (p.rule.k_max < 1) r.fail("k_max", "must be >= 1, got " + std::to_string(p.rule.k_max));
   if (p.rule.floor < 1) alloc.fail("floor", "must be >= 1");
+  if (!(p.rule.alpha >= 0)) alloc.fail("alpha", "must be >= 0");
+}
 
-  if (!r.has("budgets")) r.fail("budgets", "is missing");
-  const Json& b = j.at("budgets");
-  if (!b.is_array() || static_cast<int64_t>(b.size()) != L)
-    r.fail("budgets", "must be an array of n_layer = " + std::to_string(L) + " rows");
-  for (size_t l = 0; l < b.size(); ++l) {
-    if (!b[l].is_array() || static_cast<int64_t>(b[l].size()) != H)
-      r.fail("budgets",
-             "row " + std::to_string(l) + " must have n_head = " + std::to_string(H) + " entries");
-    std::vector<int64_t> row;
-    for (size_t h = 0; h < b[l].size(); ++h) {
-      if (!b[l][h].is_number_integer() || b[l][h].get<int64_t>() < 1)
-        r.fail("budgets", "[" + std::to_string(l) + "][" + std::to_string(h) +
-                              "] = " + b[l][h].dump() + " (budgets are integers >= 1)");
-      row.push_back(b[l][h].get<int64_t>());
-    }
-    p.budgets.push_back(std::move(row));
-  }
+void read_statistics(Policy& p, const JsonReader& r, Dims d) {
+  JsonReader metric = r.child("metric");
+  p.metric = parse_metric(metric.get_string("name"));
+  p.tau = metric.get_double("tau", 0.9);
   JsonReader st = r.child("statistics");
   auto grid = [&](const char* name) {
     if (!st.has(name)) st.fail(name, "is missing");
     const Json& g = st.raw().at(name);
-    if (!g.is_array() || static_cast<int64_t>(g.size()) != L)
+    if (!g.is_array() || static_cast<int64_t>(g.size()) != d.L)
       st.fail(name, "must be n_layer rows of n_head numbers");
     std::vector<std::vector<double>> out;
     for (const auto& row : g) {
-      if (!row.is_array() || static_cast<int64_t>(row.size()) != H)
+      if (!row.is_array() || static_cast<int64_t>(row.size()) != d.H)
         st.fail(name, "must be n_layer rows of n_head numbers");
       std::vector<double> rr;
       for (const auto& x : row) {
@@ -197,10 +258,28 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
   };
   auto eff = grid("effective_keys"), mass = grid("mass_keys"), ent = grid("entropy"),
        causal = grid("causal_keys");
-  p.stats.assign(static_cast<size_t>(L), std::vector<CellStats>(static_cast<size_t>(H)));
-  for (size_t l = 0; l < static_cast<size_t>(L); ++l)
-    for (size_t h = 0; h < static_cast<size_t>(H); ++h)
+  p.stats.assign(static_cast<size_t>(d.L), std::vector<CellStats>(static_cast<size_t>(d.H)));
+  for (size_t l = 0; l < static_cast<size_t>(d.L); ++l)
+    for (size_t h = 0; h < static_cast<size_t>(d.H); ++h)
       p.stats[l][h] = {eff[l][h], mass[l][h], ent[l][h], causal[l][h]};
+}
+
+}  // namespace
+
+Policy Policy::from_json(const Json& j, const std::string& origin) {
+  if (!j.is_object()) throw FormatError(origin + ": a policy must be a JSON object");
+  JsonReader r(j, origin);
+  const int64_t version = read_version(j, r, origin);
+  Policy p;
+  const Dims d = read_model(p, r, origin);
+  read_allocation(p, r, version);
+  if (version == 1 && r.has("band_start")) r.fail("band_start", "is not part of schema version 1");
+  p.budgets = schedules_from_json(j, origin, d.L, d.H);
+  read_statistics(p, r, d);
+  if (r.has("need_curves"))
+    p.need = NeedCurves::from_json(j.at("need_curves"), origin, d.L, d.H, d.Hkv);
+  if (need_based(p.rule.kind) && !p.need)
+    r.fail("need_curves", "is missing (the '" + allocation_name(p.rule.kind) + "' rule needs it)");
   p.calibration = j.value("calibration", Json());
   p.sweep = j.value("sweep", Json());
   p.run = j.value("run", Json());

@@ -1,53 +1,57 @@
-// The deployed artefact of CSA: per-(layer, head) top-k budgets plus everything needed to trust
-// and re-cap them — the model identity, the metric and its statistics, the calibration corpus
-// and the run that made it. JSON schema: docs/policy-format.md.
+// The deployed artefact of CSA: per-(layer, head) top-k budget schedules plus everything needed
+// to trust and re-allocate them — the model identity, the diffuseness statistics and the need
+// curves measured on the calibration text, the allocation rule and its scalar, the calibration
+// sources and the runs that made it. JSON schema: docs/policy-format.md (version 2; version 1
+// policies, fixed budgets from the proportional rule, are still read).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "csa/attention/spec.h"
+#include "csa/calib/allocate.h"
+#include "csa/calib/need.h"
 #include "csa/calib/stats.h"
 #include "csa/core/json.h"
 #include "csa/model/model.h"
 
 namespace csa {
 
-inline constexpr int kPolicySchemaVersion = 1;
+inline constexpr int kPolicySchemaVersion = 2;
 
 enum class DiffusenessMetric { kEffectiveKeys, kMassKeys };
 DiffusenessMetric parse_metric(const std::string& name);
 std::string metric_name(DiffusenessMetric m);
-
-struct AllocationRule {
-  int64_t k_max = 0;          // the most diffuse cell's budget
-  int64_t floor = 4;          // no cell below this
-  bool per_kv_group = false;  // GQA: one budget per KV group (the group's most diffuse head)
-};
-
-// budget = clamp(round(k_max * d / max(d)), floor, k_max) per cell; with per_kv_group, d is
-// replaced by the maximum over the query heads of each KV group (`group_size` heads).
-std::vector<std::vector<int64_t>> allocate_budgets(
-    const std::vector<std::vector<double>>& diffuseness, const AllocationRule& rule,
-    int64_t group_size);
 
 struct Policy {
   Json model;  // ModelIdentity::to_json
   DiffusenessMetric metric = DiffusenessMetric::kEffectiveKeys;
   double tau = 0.9;
   std::vector<std::vector<CellStats>> stats;  // [L][H]
+  std::optional<NeedCurves> need;             // absent in version 1 policies
   AllocationRule rule;
-  std::vector<std::vector<int64_t>> budgets;  // [L][H]
-  Json calibration;                           // corpus identity, tokens, ctx, windows
-  Json sweep;                                 // the sweep that chose k_max (null until csa-sweep)
-  Json run;                                   // run metadata of the tool that wrote it
+  std::vector<BudgetSchedule> budgets;                   // [L]
+  double predicted_reads = -1, predicted_kv_reads = -1;  // need-based rules: from the curves
+  Json calibration;  // sources (corpus identity, offset, tokens), ctx, windows
+  Json sweep;        // the sweep that chose the scalar (null until csa-sweep)
+  Json run;          // run metadata of the tool that wrote it
 
   std::vector<std::vector<double>> diffuseness() const;  // the chosen metric per cell
-  // A copy re-allocated at another cap (statistics unchanged).
-  Policy recapped(int64_t k_max) const;
+  // The rule's scalar: k_max (proportional, power) or the target reads fraction (need-based).
+  double scalar() const;
+  // A copy re-allocated at another scalar (measurements unchanged).
+  Policy reallocated(double scalar) const;
+  // A copy re-allocated with another rule (need-based rules need the curves: InputError naming
+  // `origin` without them).
+  Policy with_rule(const AllocationRule& rule, const std::string& origin = "policy") const;
+  Policy recapped(int64_t k_max) const { return reallocated(static_cast<double>(k_max)); }
   SparsitySpec sparsity(const std::string& label = "") const;
-  // Mean budget over cells (a quick "how sparse" figure).
+  std::string describe() const;  // e.g. "greedy reads 4.2%" / "proportional k_max 96"
+  // Mean budget over every (layer, head, band) entry (a quick "how sparse" figure).
   double mean_budget() const;
+  // [L][H] when every layer has one band (fixed budgets); empty otherwise.
+  std::vector<std::vector<int64_t>> fixed_budgets() const;
 
   Json to_json() const;
   // Validates schema, version, dimensions and budgets; errors name `origin` and the field.

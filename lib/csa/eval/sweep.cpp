@@ -2,27 +2,33 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
+
+#include "csa/core/error.h"
 
 namespace csa {
 
-const SweepProbe* SweepResult::best() const {
-  if (!best_cap) return nullptr;
+const SweepProbe* SweepResult::best_probe() const {
+  if (!best) return nullptr;
   for (const auto& p : probes)
-    if (p.cap == *best_cap) return &p;
+    if (p.level == *best) return &p;
   return nullptr;
 }
 
 Json SweepResult::to_json() const {
+  auto level_json = [&](double x) { return integer ? Json(std::llround(x)) : Json(x); };
   Json probes_j = Json::array();
   for (const auto& p : probes) {
-    probes_j.push_back({{"cap", p.cap},
+    probes_j.push_back({{axis, level_json(p.level)},
                         {"ppl", p.comparison.sparse_ppl},
                         {"delta_ppl", p.comparison.delta},
                         {"delta_rel", p.comparison.delta_rel},
                         {"max_abs_bucket_delta_rel", p.comparison.max_abs_bucket_delta_rel},
                         {"max_bucket_worsening_rel", p.comparison.max_bucket_worsening_rel},
+                        {"margin", p.margin},
                         {"reads_fraction", p.reads_fraction},
                         {"kv_reads_fraction", p.kv_reads_fraction},
                         {"mean_budget", p.mean_budget},
@@ -31,12 +37,14 @@ Json SweepResult::to_json() const {
                         {"wall_seconds", p.seconds}});
   }
   Json j = {{"label", label},
+            {"axis", axis},
             {"probes", probes_j},
-            {"best_cap", best_cap ? Json(*best_cap) : Json(nullptr)},
+            {"best_level", best ? level_json(*best) : Json(nullptr)},
             {"sparse_forward_passes", forward_passes},
             {"wall_seconds", seconds}};
-  if (const SweepProbe* b = best()) {
-    j["best"] = {{"cap", b->cap},
+  if (integer) j["best_cap"] = best ? level_json(*best) : Json(nullptr);  // the older key
+  if (const SweepProbe* b = best_probe()) {
+    j["best"] = {{axis, level_json(b->level)},
                  {"ppl", b->comparison.sparse_ppl},
                  {"delta_rel", b->comparison.delta_rel},
                  {"max_abs_bucket_delta_rel", b->comparison.max_abs_bucket_delta_rel},
@@ -47,24 +55,33 @@ Json SweepResult::to_json() const {
   return j;
 }
 
-SweepResult sweep_caps(const Decoder& decoder, const std::vector<int64_t>& ids,
-                       const EvalProtocol& protocol, const PassResult& dense,
-                       const std::function<SparsitySpec(int64_t)>& make_spec, const SweepOptions& o,
-                       const std::string& label) {
+SweepResult sweep_levels(const Decoder& decoder, const std::vector<int64_t>& ids,
+                         const EvalProtocol& protocol, const PassResult& dense,
+                         const SweepAxis& axis, const SweepOptions& o, const std::string& label) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = decoder.config();
-  const int64_t max_cap = o.max_cap > 0 ? o.max_cap : protocol.ctx;
+  if (!(axis.min > 0 && axis.max >= axis.min))
+    throw UsageError("sweep '" + axis.name + "': bad range");
   SweepResult result;
   result.label = label;
-  std::map<int64_t, bool> tried;
+  result.axis = axis.name;
+  result.integer = axis.integer;
+  std::map<double, const SweepProbe*> tried;
+  auto snap = [&](double x) {
+    x = std::clamp(x, axis.min, axis.max);
+    return axis.integer ? std::max(axis.min, std::round(x)) : x;
+  };
 
-  auto probe = [&](int64_t cap) {
-    SparsitySpec spec = make_spec(cap);
+  auto probe = [&](double level) -> const SweepProbe& {
+    if (auto it = tried.find(level); it != tried.end()) return *it->second;
+    SparsitySpec spec = axis.make_spec(level);
     SparseAttentionHook hook(spec, c.n_layer, c.n_head, c.n_head_kv, protocol.ctx);
-    PassResult pass =
-        evaluate_pass(decoder, ids, protocol, &hook, label + " cap " + std::to_string(cap));
+    char name[64];
+    std::snprintf(name, sizeof name, axis.integer ? "%s %s %.0f" : "%s %s %.4g", label.c_str(),
+                  axis.name.c_str(), level);
+    PassResult pass = evaluate_pass(decoder, ids, protocol, &hook, name);
     SweepProbe p;
-    p.cap = cap;
+    p.level = level;
     p.comparison = compare(dense, pass);
     p.reads_fraction = pass.reads.q_fraction();
     p.kv_reads_fraction = pass.reads.kv_fraction();
@@ -72,39 +89,70 @@ SweepResult sweep_caps(const Decoder& decoder, const std::vector<int64_t>& ids,
     p.seconds = pass.seconds;
     p.forward_passes = pass.forward_passes;
     p.matches = p.comparison.meets(o.tolerance, o.position_tolerance);
+    p.margin = std::max(p.comparison.delta_rel / o.tolerance,
+                        p.comparison.max_bucket_worsening_rel / o.position_tolerance);
     result.forward_passes += pass.forward_passes;
     result.probes.push_back(p);
-    tried[cap] = p.matches;
-    spdlog::info("{} cap {:>5}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% -> {}",
-                 label, cap, p.comparison.sparse_ppl, 100 * p.comparison.delta_rel,
+    spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% -> {}", name,
+                 p.comparison.sparse_ppl, 100 * p.comparison.delta_rel,
                  100 * p.comparison.max_bucket_worsening_rel, 100 * p.reads_fraction,
                  p.matches ? "matches dense" : "misses");
-    return p.matches;
+    // std::vector reallocates: rebuild the index.
+    tried.clear();
+    for (const auto& q : result.probes) tried[q.level] = &q;
+    return *tried[level];
   };
+  auto done = [&](double lo, double hi) {
+    return axis.integer ? hi - lo <= std::max(1.0, std::floor(o.resolution * hi))
+                        : hi <= lo * (1 + o.resolution);
+  };
+  auto passes_left = [&] { return static_cast<int>(result.probes.size()) < o.max_passes; };
 
-  // Doubling grid from below until a cap matches.
-  int64_t lo = 0, hi = 0;  // lo: largest miss, hi: smallest match
-  for (int64_t cap = std::max<int64_t>(1, o.min_cap);; cap *= 2) {
-    cap = std::min(cap, max_cap);
-    if (probe(cap)) {
-      hi = cap;
-      break;
+  // Bracket: lo misses (or is the floor of the range), hi matches.
+  double lo = 0, hi = 0;
+  double level = snap(axis.start);
+  if (probe(level).matches) {
+    hi = level;
+    while (passes_left()) {
+      if (hi <= axis.min) break;
+      const double next = snap(hi / 2);
+      if (next >= hi) break;
+      if (probe(next).matches) {
+        hi = next;
+      } else {
+        lo = next;
+        break;
+      }
     }
-    lo = cap;
-    if (cap >= max_cap) break;
+  } else {
+    lo = level;
+    while (passes_left() && lo < axis.max) {
+      const double next = snap(lo * 2);
+      if (probe(next).matches) {
+        hi = next;
+        break;
+      }
+      lo = next;
+    }
   }
   if (hi > 0) {
-    // Bisection between the last miss and the first match.
-    while (hi - lo >
-           std::max<int64_t>(1, static_cast<int64_t>(o.resolution * static_cast<double>(hi)))) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      if (tried.count(mid)) break;
-      if (probe(mid))
+    // Narrow [lo, hi]: interpolate where the margin crosses 1 in log level, kept inside the middle
+    // 80% of the bracket (a bisection safeguard against a flat or noisy margin).
+    while (lo > 0 && !done(lo, hi) && passes_left()) {
+      const double mlo = tried.at(lo)->margin, mhi = tried.at(hi)->margin;
+      const double a = std::log(lo), b = std::log(hi);
+      double t = 0.5;
+      if (mlo > 1 && mhi <= 1 && mlo > mhi) t = (mlo - 1) / (mlo - mhi);
+      t = std::clamp(t, 0.2, 0.8);
+      double mid = snap(std::exp(a + t * (b - a)));
+      if (axis.integer && (mid <= lo || mid >= hi)) mid = snap(std::floor((lo + hi) / 2));
+      if (mid <= lo || mid >= hi || tried.count(mid)) break;
+      if (probe(mid).matches)
         hi = mid;
       else
         lo = mid;
     }
-    result.best_cap = hi;
+    result.best = hi;
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

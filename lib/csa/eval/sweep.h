@@ -1,7 +1,9 @@
-// The cap sweep: the smallest k_max whose perplexity matches dense on held-out text.
-// Perplexity is near-monotone in the cap, so caps are searched on a doubling grid from below
-// until one matches, then bisected between the last miss and the first match. The dense pass is
-// run once and reused for every probe.
+// The sweep: the smallest level of one scalar (a policy's k_max or target reads fraction, a
+// uniform k) whose perplexity matches dense on held-out text. Quality is near-monotone in the
+// level (a larger level reads more keys), so the sweep brackets the crossing by halving or
+// doubling from a starting level, then narrows the bracket by interpolating the quality margin
+// in log level (with a bisection safeguard) until it is within `resolution`. The dense pass is
+// run once and reused for every probe; every reported level was confirmed by a full pass.
 #pragma once
 
 #include <functional>
@@ -14,36 +16,45 @@
 namespace csa {
 
 struct SweepOptions {
-  double tolerance = 0.005;          // |sparse ppl - dense ppl| / dense ppl
-  double position_tolerance = 0.01;  // max over position buckets of |relative delta|
-  int64_t min_cap = 8;               // first cap of the grid
-  int64_t max_cap = 0;               // 0: the context length (where top-k is dense)
-  double resolution = 0.05;          // bisection stops when hi - lo <= max(1, resolution * hi)
+  double tolerance = 0.005;          // (sparse ppl - dense ppl) / dense ppl
+  double position_tolerance = 0.01;  // worst position bucket's relative worsening
+  double resolution = 0.05;          // stop when hi / lo <= 1 + resolution (or hi - lo <= 1)
+  int max_passes = 16;               // probes per sweep at most
+};
+
+// What a sweep moves: levels in [min, max]; larger levels read more.
+struct SweepAxis {
+  std::string name;  // "k_max", "reads", "k"
+  bool integer = true;
+  double min = 1, max = 1;
+  double start = 1;  // first level tried
+  std::function<SparsitySpec(double)> make_spec;
 };
 
 struct SweepProbe {
-  int64_t cap = 0;
+  double level = 0;
   Comparison comparison;
   double reads_fraction = 1, kv_reads_fraction = 1, mean_budget = 0;
   double seconds = 0;
   int64_t forward_passes = 0;
   bool matches = false;
+  double margin = 0;  // max(delta / tolerance, worst bucket / position tolerance): <= 1 matches
 };
 
 struct SweepResult {
-  std::string label;
-  std::vector<SweepProbe> probes;   // in the order tried
-  std::optional<int64_t> best_cap;  // none if even max_cap misses
-  int64_t forward_passes = 0;       // sparse probes only (the dense pass is shared)
+  std::string label, axis;
+  bool integer = true;
+  std::vector<SweepProbe> probes;  // in the order tried
+  std::optional<double> best;      // the smallest matching level; none if even max misses
+  int64_t forward_passes = 0;      // sparse probes only (the dense pass is shared)
   double seconds = 0;
-  const SweepProbe* best() const;
+  const SweepProbe* best_probe() const;
   Json to_json() const;
 };
 
-// `make_spec(cap)` builds the sparsity pattern at a cap (a re-capped policy, or uniform top-k).
-SweepResult sweep_caps(const Decoder& decoder, const std::vector<int64_t>& ids,
-                       const EvalProtocol& protocol, const PassResult& dense,
-                       const std::function<SparsitySpec(int64_t)>& make_spec,
-                       const SweepOptions& options, const std::string& label);
+SweepResult sweep_levels(const Decoder& decoder, const std::vector<int64_t>& ids,
+                         const EvalProtocol& protocol, const PassResult& dense,
+                         const SweepAxis& axis, const SweepOptions& options,
+                         const std::string& label);
 
 }  // namespace csa

@@ -16,19 +16,36 @@ namespace csa {
 
 inline constexpr int kResultsSchemaVersion = 1;
 
+// The allocation rule a tool asks for (csa-calibrate; csa-sweep --rule re-allocates a policy).
+struct RuleOptions {
+  std::string rule;  // "" : the tool's default (calibrate) / the policy's (sweep)
+  std::string need_metric = "res_err";
+  bool unbanded = false;      // need-based: one budget per head instead of one per position band
+  bool kv_aware = false;      // need-based, GQA: one budget per KV group, paid by the group's union
+  double reads = 0;           // need-based: starting reads fraction (0: 0.1)
+  int64_t k_max = 0;          // proportional / power: starting cap (0: from the statistics)
+  int64_t floor = 4;          // proportional / power
+  double alpha = 1.0;         // power
+  bool per_kv_group = false;  // proportional / power
+};
+// The rule `o` names on top of `base` (the fields a need-based or a k_max rule does not use are
+// left as they are). UsageError on bad values.
+AllocationRule resolve_rule(const RuleOptions& o, AllocationRule base);
+
+inline constexpr const char* kDefaultRule = "greedy";
+
 struct CalibrateToolOptions {
   ModelArgs model;
-  std::string corpus;
+  std::vector<std::string> corpora;  // one or more calibration texts
+  std::vector<double> shares;        // token share of each (default: equal)
   CorpusOptions corpus_options;
-  int64_t tokens = 10000;            // calibration tokens
-  int64_t offset = 0;                // first corpus token used
+  int64_t tokens = 10000;            // calibration tokens in all
+  int64_t offset = 0;                // first token used of every corpus
   int64_t ctx = 0;                   // window length (0: the model's context)
   int64_t batch = 0;                 // windows per forward (0: automatic)
-  std::string metric = "mass_keys";  // default: matched dense on 4/4 mini models (docs/metrics.md)
+  std::string metric = "mass_keys";  // diffuseness statistic of the proportional / power rules
   double tau = 0.9;
-  int64_t k_max = 0;  // 0: the largest cell's measured diffuseness, rounded up to 8
-  int64_t floor = 4;
-  bool per_kv_group = false;
+  RuleOptions rule;
 };
 
 // Returns the policy (with run metadata for `command`).
@@ -43,7 +60,10 @@ struct SweepToolOptions {
   int64_t tokens = 32768;  // sweep slice length
   EvalProtocol protocol;
   SweepOptions sweep;
-  bool uniform = true;  // also find the best uniform top-k on the same slice
+  RuleOptions rule;      // rule "" sweeps the policy's own rule
+  double start = 0;      // first level (0: the policy's scalar)
+  double max_level = 0;  // largest level (0: the context for caps, 1 for reads)
+  bool uniform = true;   // also find the best uniform top-k on the same slice
   bool allow_other_weights = false;
 };
 

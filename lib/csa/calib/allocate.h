@@ -1,0 +1,69 @@
+// Budget allocation: from what calibration measured to per-(layer, head) budget schedules.
+// Every rule is driven by one scalar that the sweep controls (METHOD.md steps 2-3):
+//
+//   proportional  the original's rule: k = clamp(round(k_max · d / max d), floor, k_max), d a
+//                 diffuseness statistic; scalar k_max. One budget per head.
+//   power         k = clamp(round(k_max · (d / max d)^α), floor, k_max); α = 0 is uniform top-k,
+//                 α = 1 proportional; scalar k_max.
+//   equal_error   need-based: every (head, position band) gets the smallest budget of the grid
+//                 whose error is at most ε; scalar: the predicted reads fraction (ε found by
+//                 bisection to give it).
+//   greedy        need-based water-filling: the budgets that minimise the total error over all
+//                 queries for a total of reads (Lagrangian: each (head, band) minimises
+//                 rows · error + λ · reads); scalar: the predicted reads fraction.
+//
+// Need-based rules are banded by default (a budget per position band, so budgets follow the
+// query's context at both ends) and can be KV-aware under GQA (one budget per KV group and band,
+// its cost the measured union of the group's top-k sets: what a kernel fetches).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "csa/attention/rule.h"
+#include "csa/calib/need.h"
+
+namespace csa {
+
+enum class AllocationKind { kProportional, kPower, kEqualError, kGreedy };
+std::string allocation_name(AllocationKind k);
+AllocationKind parse_allocation(const std::string& name);  // UsageError naming the choices
+bool need_based(AllocationKind k);
+
+// The error a need-based rule balances (need.h).
+enum class NeedMetric { kResErr, kRelErr, kRelErrP95, kMassOut };
+std::string need_metric_name(NeedMetric m);
+NeedMetric parse_need_metric(const std::string& name);
+
+struct AllocationRule {
+  AllocationKind kind = AllocationKind::kProportional;
+  // proportional / power
+  int64_t k_max = 0;          // the scalar: the most diffuse cell's budget
+  int64_t floor = 4;          // no cell below this
+  double alpha = 1.0;         // power: exponent (proportional: 1)
+  bool per_kv_group = false;  // GQA: one budget per KV group (the group's most diffuse head)
+  // need-based
+  NeedMetric metric = NeedMetric::kResErr;
+  double reads = 0;       // the scalar: predicted reads fraction (query side, KV side if kv_aware)
+  bool banded = true;     // a budget per position band (false: one per head)
+  bool kv_aware = false;  // one budget per KV group and band, cost = the group's union
+};
+
+// Proportional / power: budget per (layer, head) from diffuseness d [L][H].
+std::vector<std::vector<int64_t>> allocate_budgets(const std::vector<std::vector<double>>& d,
+                                                   const AllocationRule& rule, int64_t group_size);
+
+// Keys read by the queries at positions [lo, hi) under budget k: sum of min(k, pos + 1).
+double reads_in_band(int64_t lo, int64_t hi, int64_t k);
+
+// A need-based allocation: the schedules [L] and what the curves predict for them.
+struct NeedAllocation {
+  std::vector<BudgetSchedule> schedules;  // [L], bands of the curves
+  double reads_fraction = 0;              // predicted query-side reads / dense, over one window
+  double kv_reads_fraction = 0;           // predicted KV-side
+  double error = 0;                       // total predicted error (rows · mean error)
+};
+NeedAllocation allocate_need(const NeedCurves& curves, const AllocationRule& rule);
+
+}  // namespace csa

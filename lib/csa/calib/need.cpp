@@ -1,0 +1,433 @@
+#include "csa/calib/need.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "csa/core/error.h"
+
+namespace csa {
+namespace {
+
+// acc[0..D) += w * x[0..D). Compiled for AVX2 and the baseline ISA, picked at load time.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void axpy(float* __restrict acc, const float* __restrict x, float w, int64_t D) {
+  for (int64_t d = 0; d < D; ++d) acc[d] += w * x[d];
+}
+
+// ||a / s - b||² over D entries, in double.
+double dist2(const float* a, double s, const float* b, int64_t D) {
+  double e = 0;
+  for (int64_t d = 0; d < D; ++d) {
+    const double x = static_cast<double>(a[d]) / s - static_cast<double>(b[d]);
+    e += x * x;
+  }
+  return e;
+}
+
+uint64_t rank_key(float p, int64_t j) {
+  uint32_t bits;
+  std::memcpy(&bits, &p, sizeof bits);  // p >= 0: the bit patterns order like the values
+  return (static_cast<uint64_t>(bits) << 32) | static_cast<uint64_t>(j);
+}
+
+constexpr double kHistLo = -6.0, kHistPerDecade = 6.0;  // log10 bins of rel_err
+
+int hist_bin(double rel, int bins) {
+  if (!(rel > 0)) return 0;
+  const double x = (std::log10(rel) - kHistLo) * kHistPerDecade;
+  return static_cast<int>(std::clamp(x, 0.0, static_cast<double>(bins - 1)));
+}
+
+double hist_quantile(const uint32_t* h, int bins, double q) {
+  double total = 0;
+  for (int i = 0; i < bins; ++i) total += h[i];
+  if (total <= 0) return 0;
+  double need = q * total, seen = 0;
+  for (int i = 0; i < bins; ++i) {
+    if (seen + h[i] >= need) {
+      const double frac = h[i] > 0 ? (need - seen) / h[i] : 0;
+      if (i == 0) return std::pow(10.0, kHistLo + frac / kHistPerDecade);
+      return std::pow(10.0, kHistLo + (i + frac) / kHistPerDecade);
+    }
+    seen += h[i];
+  }
+  return std::pow(10.0, kHistLo + bins / kHistPerDecade);
+}
+
+}  // namespace
+
+std::vector<int64_t> budget_grid(int64_t ctx) {
+  std::vector<int64_t> g;
+  for (int64_t p = 1; p <= ctx; p *= 2) {
+    g.push_back(p);
+    if (p >= 2 && p + p / 2 <= ctx && p + p / 2 < 2 * p) g.push_back(p + p / 2);
+  }
+  std::sort(g.begin(), g.end());
+  g.erase(std::unique(g.begin(), g.end()), g.end());
+  if (g.back() != ctx) g.push_back(ctx);
+  return g;
+}
+
+std::vector<int64_t> position_bands(int64_t ctx) {
+  std::vector<int64_t> b = {0};
+  for (int64_t s = 16; s < ctx; s *= 2) b.push_back(s);
+  return b;
+}
+
+int64_t NeedCurves::band_end(int64_t b) const {
+  return b + 1 < n_bands() ? band_start[static_cast<size_t>(b + 1)] : ctx;
+}
+
+void row_need(const float* p, int64_t n, const float* v, const float* vr, int64_t D,
+              const std::vector<int64_t>& grid, RowNeed& out, std::vector<uint64_t>& keys) {
+  const auto G = static_cast<int64_t>(grid.size());
+  out.mass_out.assign(static_cast<size_t>(G), 0.0);
+  out.rel_err.assign(static_cast<size_t>(G), 0.0);
+  out.res_err.assign(static_cast<size_t>(G), 0.0);
+  out.seg.assign(static_cast<size_t>(n), static_cast<int32_t>(G));
+  int64_t m = 0;  // grid points that drop keys (k < n)
+  while (m < G && grid[static_cast<size_t>(m)] < n) ++m;
+  if (m == 0) return;
+
+  keys.resize(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) keys[static_cast<size_t>(j)] = rank_key(p[j], j);
+  // Partition from the widest budget down: afterwards positions [k_{g-1}, k_g) hold exactly the
+  // keys ranked there (descending key = higher probability, then the larger index).
+  for (int64_t g = m - 1; g >= 0; --g) {
+    const int64_t k = grid[static_cast<size_t>(g)];
+    const int64_t end = g + 1 < m ? grid[static_cast<size_t>(g + 1)] : n;
+    std::nth_element(keys.begin(), keys.begin() + k, keys.begin() + end, std::greater<uint64_t>());
+  }
+
+  // The full outputs (plain and residual-space), summed in rank order.
+  thread_local std::vector<float> acc, accr, full, fullr;
+  acc.assign(static_cast<size_t>(D), 0.f);
+  accr.assign(static_cast<size_t>(D), 0.f);
+  full.assign(static_cast<size_t>(D), 0.f);
+  fullr.assign(static_cast<size_t>(D), 0.f);
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t j = static_cast<int64_t>(keys[static_cast<size_t>(i)] & 0xffffffffu);
+    axpy(full.data(), v + j * D, p[j], D);
+    axpy(fullr.data(), vr + j * D, p[j], D);
+    total += p[j];
+  }
+  if (!(total > 0)) return;
+  for (int64_t d = 0; d < D; ++d) {
+    full[static_cast<size_t>(d)] = static_cast<float>(full[static_cast<size_t>(d)] / total);
+    fullr[static_cast<size_t>(d)] = static_cast<float>(fullr[static_cast<size_t>(d)] / total);
+  }
+  double norm2 = 0;
+  for (int64_t d = 0; d < D; ++d) norm2 += static_cast<double>(full[d]) * full[d];
+  const double norm = std::sqrt(std::max(norm2, 1e-30));
+
+  double mass = 0;
+  int64_t i = 0;
+  for (int64_t g = 0; g < m; ++g) {
+    const int64_t k = grid[static_cast<size_t>(g)];
+    for (; i < k; ++i) {
+      const int64_t j = static_cast<int64_t>(keys[static_cast<size_t>(i)] & 0xffffffffu);
+      axpy(acc.data(), v + j * D, p[j], D);
+      axpy(accr.data(), vr + j * D, p[j], D);
+      mass += p[j];
+      out.seg[static_cast<size_t>(j)] = static_cast<int32_t>(g);
+    }
+    const auto G_ = static_cast<size_t>(g);
+    out.mass_out[G_] = std::max(0.0, (total - mass) / total);
+    if (mass > 0) {
+      out.rel_err[G_] = std::sqrt(dist2(acc.data(), mass, full.data(), D)) / norm;
+      out.res_err[G_] = dist2(accr.data(), mass, fullr.data(), D);
+    } else {
+      out.rel_err[G_] = 1.0;
+      out.res_err[G_] = 0.0;
+      for (int64_t d = 0; d < D; ++d) out.res_err[G_] += static_cast<double>(fullr[d]) * fullr[d];
+    }
+  }
+}
+
+NeedObserver::NeedObserver(int64_t n_layer, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+                           int64_t ctx, const std::vector<at::Tensor>& out_proj)
+    : n_layer_(n_layer),
+      n_head_(n_head),
+      n_head_kv_(n_head_kv),
+      head_dim_(head_dim),
+      ctx_(ctx),
+      grid_(budget_grid(ctx)),
+      bands_(position_bands(ctx)) {
+  CSA_CHECK(static_cast<int64_t>(out_proj.size()) == n_layer, "one output projection per layer");
+  const int64_t D = head_dim;
+  for (const at::Tensor& w : out_proj) {
+    // W_o,h = w[:, h*D:(h+1)*D] ([C, D]); M_h = W_o,hᵀ W_o,h = Q Λ Qᵀ; R_h = Λ^½ Qᵀ.
+    at::Tensor wf = w.to(at::kCPU, at::kDouble);                          // [C, H*D]
+    at::Tensor wh = wf.view({wf.size(0), n_head, D}).permute({1, 0, 2});  // [H, C, D]
+    at::Tensor m = at::matmul(wh.transpose(1, 2), wh);                    // [H, D, D]
+    auto [evals, evecs] = at::linalg_eigh(m);                             // [H, D], [H, D, D]
+    at::Tensor r = evals.clamp_min(0).sqrt().unsqueeze(2) * evecs.transpose(1, 2);  // [H, D, D]
+    res_map_.push_back(r.to(at::kFloat).contiguous());
+  }
+  const auto cells = static_cast<size_t>(n_layer * n_head);
+  const auto NB = bands_.size(), G = grid_.size();
+  rows_.assign(cells * NB, 0.0);
+  mass_.assign(cells * NB * G, 0.0);
+  rel_.assign(cells * NB * G, 0.0);
+  res_.assign(cells * NB * G, 0.0);
+  union_.assign(static_cast<size_t>(n_layer * n_head_kv) * NB * G, 0.0);
+  hist_.assign(cells * NB * G * kHistBins, 0);
+}
+
+void NeedObserver::observe(const AttentionView& view) {
+  at::Tensor probs = view.probs.to(at::kCPU, at::kFloat).contiguous();  // [B, H, Tq, S]
+  const int64_t B = probs.size(0), H = probs.size(1), Tq = probs.size(2), S = probs.size(3);
+  const int64_t D = head_dim_, Hkv = n_head_kv_, Gq = H / Hkv;
+  CSA_CHECK(H == n_head_ && view.v.size(1) == Hkv && view.v.size(3) == D, "need observer shapes");
+  at::Tensor v = view.v.to(at::kCPU, at::kFloat);  // [B, Hkv, S, D]
+  at::Tensor vh = v.unsqueeze(2).expand({B, Hkv, Gq, S, D}).reshape({B, H, S, D});
+  at::Tensor vr = at::matmul(vh, res_map_[static_cast<size_t>(view.layer)].transpose(1, 2))
+                      .contiguous();  // [B, H, S, D]: R_h v_j for every key
+  vh = vh.contiguous();
+  const float* pp = probs.data_ptr<float>();
+  const float* vp = vh.data_ptr<float>();
+  const float* vrp = vr.data_ptr<float>();
+
+  const auto NB = static_cast<int64_t>(bands_.size()), G = static_cast<int64_t>(grid_.size());
+  auto band_of = [&](int64_t pos) {
+    int64_t b = 0;
+    while (b + 1 < NB && bands_[static_cast<size_t>(b + 1)] <= pos) ++b;
+    return b;
+  };
+  // Sampled rows: every row of a band of at most kRowsPerBand positions, else an even stride.
+  auto sampled = [&](int64_t pos) {
+    const int64_t b = band_of(pos), lo = bands_[static_cast<size_t>(b)];
+    const int64_t hi = b + 1 < NB ? bands_[static_cast<size_t>(b + 1)] : ctx_;
+    const int64_t stride = std::max<int64_t>(1, (hi - lo) / kRowsPerBand);
+    return (pos - lo) % stride == 0;
+  };
+
+  const size_t L = static_cast<size_t>(view.layer);
+  // One task per (sequence, KV group), each with its own sums, merged in task order afterwards:
+  // the result does not depend on the thread count or scheduling (byte-identical reruns).
+  struct Sums {
+    std::vector<double> rows, mass, rel, res, uni;
+    std::vector<uint32_t> hist;
+  };
+  const auto cells = static_cast<size_t>(H * NB);
+  std::vector<Sums> sums(static_cast<size_t>(B * Hkv));
+  at::parallel_for(0, B * Hkv, 1, [&](int64_t begin, int64_t end) {
+    RowNeed need;
+    std::vector<uint64_t> keys;
+    std::vector<int32_t> min_seg;
+    std::vector<int64_t> seg_count;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t g = task % Hkv, b = task / Hkv;
+      Sums& t = sums[static_cast<size_t>(task)];
+      t.rows.assign(cells, 0);
+      t.mass.assign(cells * G, 0);
+      t.rel.assign(cells * G, 0);
+      t.res.assign(cells * G, 0);
+      t.uni.assign(static_cast<size_t>(NB * G), 0);
+      t.hist.assign(cells * G * kHistBins, 0);
+      for (int64_t r = 0; r < Tq; ++r) {
+        const int64_t pos = view.q_pos0 + r, n = std::min(S, pos + 1);
+        if (!sampled(pos)) continue;
+        const int64_t band = band_of(pos);
+        min_seg.assign(static_cast<size_t>(n), static_cast<int32_t>(G));
+        for (int64_t gi = 0; gi < Gq; ++gi) {
+          const int64_t h = g * Gq + gi;
+          const int64_t bh = b * H + h;
+          row_need(pp + (bh * Tq + r) * S, n, vp + bh * S * D, vrp + bh * S * D, D, grid_, need,
+                   keys);
+          const size_t cell = static_cast<size_t>(h * NB + band);
+          t.rows[cell] += 1;
+          for (int64_t k = 0; k < G; ++k) {
+            const size_t at = cell * static_cast<size_t>(G) + static_cast<size_t>(k);
+            const double rel = need.rel_err[static_cast<size_t>(k)];
+            t.mass[at] += need.mass_out[static_cast<size_t>(k)];
+            t.rel[at] += rel;
+            t.res[at] += need.res_err[static_cast<size_t>(k)];
+            ++t.hist[at * kHistBins + static_cast<size_t>(hist_bin(rel, kHistBins))];
+          }
+          for (int64_t j = 0; j < n; ++j)
+            min_seg[static_cast<size_t>(j)] =
+                std::min(min_seg[static_cast<size_t>(j)], need.seg[static_cast<size_t>(j)]);
+        }
+        // KV-side union at every grid point: keys some head of the group keeps.
+        seg_count.assign(static_cast<size_t>(G + 1), 0);
+        for (int32_t sg : min_seg) ++seg_count[static_cast<size_t>(sg)];
+        double cum = 0;
+        for (int64_t k = 0; k < G; ++k) {
+          cum += static_cast<double>(seg_count[static_cast<size_t>(k)]);
+          const bool all = grid_[static_cast<size_t>(k)] >= n;
+          t.uni[static_cast<size_t>(band * G + k)] += all ? static_cast<double>(n) : cum;
+        }
+      }
+    }
+  });
+  const size_t base = L * cells;
+  for (int64_t task = 0; task < B * Hkv; ++task) {
+    const Sums& t = sums[static_cast<size_t>(task)];
+    const int64_t g = task % Hkv;
+    for (size_t i = 0; i < cells; ++i) rows_[base + i] += t.rows[i];
+    for (size_t i = 0; i < cells * static_cast<size_t>(G); ++i) {
+      mass_[base * static_cast<size_t>(G) + i] += t.mass[i];
+      rel_[base * static_cast<size_t>(G) + i] += t.rel[i];
+      res_[base * static_cast<size_t>(G) + i] += t.res[i];
+    }
+    for (size_t i = 0; i < t.hist.size(); ++i)
+      hist_[base * static_cast<size_t>(G) * kHistBins + i] += t.hist[i];
+    const size_t kv_base =
+        (L * static_cast<size_t>(Hkv) + static_cast<size_t>(g)) * static_cast<size_t>(NB * G);
+    for (size_t i = 0; i < t.uni.size(); ++i) union_[kv_base + i] += t.uni[i];
+  }
+}
+
+NeedCurves NeedObserver::result() const {
+  NeedCurves c;
+  c.n_layer = n_layer_;
+  c.n_head = n_head_;
+  c.n_head_kv = n_head_kv_;
+  c.ctx = ctx_;
+  c.grid = grid_;
+  c.band_start = bands_;
+  const auto NB = static_cast<int64_t>(bands_.size()), G = static_cast<int64_t>(grid_.size());
+  c.rows = rows_;
+  c.mass_out = mass_;
+  c.rel_err = rel_;
+  c.res_err = res_;
+  c.rel_err_p95.assign(rel_.size(), 0.0);
+  c.kv_union = union_;
+  const int64_t Gq = n_head_ / n_head_kv_;
+  for (int64_t l = 0; l < n_layer_; ++l)
+    for (int64_t h = 0; h < n_head_; ++h)
+      for (int64_t b = 0; b < NB; ++b) {
+        const double n = rows_[static_cast<size_t>((l * n_head_ + h) * NB + b)];
+        for (int64_t g = 0; g < G; ++g) {
+          const size_t at = c.at(l, h, b, g);
+          if (n > 0) {
+            c.mass_out[at] /= n;
+            c.rel_err[at] /= n;
+            c.res_err[at] /= n;
+            c.rel_err_p95[at] = hist_quantile(hist_.data() + at * kHistBins, kHistBins, 0.95);
+          }
+        }
+      }
+  for (int64_t l = 0; l < n_layer_; ++l)
+    for (int64_t kv = 0; kv < n_head_kv_; ++kv)
+      for (int64_t b = 0; b < NB; ++b) {
+        // Rows of the group: those of its first query head.
+        const double n = rows_[static_cast<size_t>((l * n_head_ + kv * Gq) * NB + b)];
+        for (int64_t g = 0; g < G; ++g)
+          if (n > 0) c.kv_union[c.at_kv(l, kv, b, g)] /= n;
+      }
+  return c;
+}
+
+namespace {
+
+// Rounds to 5 significant digits: the curves are means of noisy samples, and the policy file
+// stays small.
+double tidy(double x) {
+  if (x == 0 || !std::isfinite(x)) return x;
+  const double scale = std::pow(10.0, 4 - std::floor(std::log10(std::abs(x))));
+  return std::round(x * scale) / scale;
+}
+
+// A flat row-major array as nested JSON arrays of the given dims.
+Json nested(const std::vector<double>& flat, const std::vector<int64_t>& dims, size_t level = 0,
+            size_t offset = 0) {
+  Json out = Json::array();
+  size_t stride = 1;
+  for (size_t i = level + 1; i < dims.size(); ++i) stride *= static_cast<size_t>(dims[i]);
+  for (int64_t i = 0; i < dims[level]; ++i) {
+    const size_t at = offset + static_cast<size_t>(i) * stride;
+    if (level + 1 == dims.size())
+      out.push_back(tidy(flat[at]));
+    else
+      out.push_back(nested(flat, dims, level + 1, at));
+  }
+  return out;
+}
+
+// Nested JSON arrays of exactly `dims` holding finite non-negative numbers, flattened.
+std::vector<double> flatten(const JsonReader& r, const std::string& key,
+                            const std::vector<int64_t>& dims) {
+  if (!r.has(key)) r.fail(key, "is missing");
+  std::string shape;
+  for (int64_t d : dims) shape += "[" + std::to_string(d) + "]";
+  std::vector<double> out;
+  std::function<void(const Json&, size_t)> walk = [&](const Json& j, size_t level) {
+    if (level == dims.size()) {
+      if (!j.is_number() || !std::isfinite(j.get<double>()) || j.get<double>() < 0)
+        r.fail(key, "must be a " + shape + " array of finite non-negative numbers");
+      out.push_back(j.get<double>());
+      return;
+    }
+    if (!j.is_array() || static_cast<int64_t>(j.size()) != dims[level])
+      r.fail(key, "must be a " + shape + " array of finite non-negative numbers");
+    for (const auto& x : j) walk(x, level + 1);
+  };
+  walk(r.raw().at(key), 0);
+  return out;
+}
+
+}  // namespace
+
+Json NeedCurves::to_json() const {
+  const int64_t NB = n_bands(), G = n_grid();
+  const std::vector<int64_t> q_dims = {n_layer, n_head, NB, G};
+  return {{"ctx", ctx},
+          {"grid", grid},
+          {"band_start", band_start},
+          {"rows", nested(rows, {n_layer, n_head, NB})},
+          {"description",
+           "[layer][head][band][budget]: mass_out = attention mass outside the top-k; rel_err = "
+           "||o_k - o|| / ||o|| (mean, p95); res_err = mean ||W_o,h (o_k - o)||^2; kv_union "
+           "[layer][kv_head][band][budget] = mean keys in the union of the group's top-k sets"},
+          {"mass_out", nested(mass_out, q_dims)},
+          {"rel_err", nested(rel_err, q_dims)},
+          {"rel_err_p95", nested(rel_err_p95, q_dims)},
+          {"res_err", nested(res_err, q_dims)},
+          {"kv_union", nested(kv_union, {n_layer, n_head_kv, NB, G})}};
+}
+
+NeedCurves NeedCurves::from_json(const Json& j, const std::string& origin, int64_t L, int64_t H,
+                                 int64_t Hkv) {
+  if (!j.is_object()) throw FormatError(origin + ": need_curves must be an object");
+  JsonReader r(j, origin, "need_curves.");
+  NeedCurves c;
+  c.n_layer = L;
+  c.n_head = H;
+  c.n_head_kv = Hkv;
+  c.ctx = r.get_int("ctx");
+  if (c.ctx < 2) r.fail("ctx", "must be >= 2");
+  auto ints = [&](const std::string& key) {
+    if (!r.has(key) || !j.at(key).is_array() || j.at(key).empty())
+      r.fail(key, "must be a non-empty array of increasing integers");
+    std::vector<int64_t> v;
+    for (const auto& x : j.at(key)) {
+      if (!x.is_number_integer() || (!v.empty() && x.get<int64_t>() <= v.back()))
+        r.fail(key, "must be a non-empty array of increasing integers");
+      v.push_back(x.get<int64_t>());
+    }
+    return v;
+  };
+  c.grid = ints("grid");
+  c.band_start = ints("band_start");
+  if (c.grid.front() < 1) r.fail("grid", "budgets must be >= 1");
+  if (c.band_start.front() != 0) r.fail("band_start", "must start at 0");
+  const int64_t NB = c.n_bands(), G = c.n_grid();
+  c.rows = flatten(r, "rows", {L, H, NB});
+  c.mass_out = flatten(r, "mass_out", {L, H, NB, G});
+  c.rel_err = flatten(r, "rel_err", {L, H, NB, G});
+  c.rel_err_p95 = flatten(r, "rel_err_p95", {L, H, NB, G});
+  c.res_err = flatten(r, "res_err", {L, H, NB, G});
+  c.kv_union = flatten(r, "kv_union", {L, Hkv, NB, G});
+  return c;
+}
+
+}  // namespace csa

@@ -1,0 +1,95 @@
+// Need curves (METHOD.md "What we measured about step 2"): for every (layer, query head), every
+// position band and every budget k of a grid, what keeping only the top-k keys does to that head,
+// measured in the dense calibration pass:
+//   mass_out   attention mass left out (1 - the top-k mass), mean over queries
+//   rel_err    ||o_k - o|| / ||o||, o the head's output, o_k the output from its top-k keys
+//              (probabilities renormalised over them, as the sparse path does), mean and 95th
+//              percentile over queries
+//   res_err    ||W_o,h (o_k - o)||²: the squared error that reaches the residual stream through
+//              the head's slice of the output projection, mean over queries
+// and, per KV group, the mean size of the union of its query heads' top-k sets (the KV-side
+// reads of giving every head of the group k). A query at position i sees i + 1 keys; budgets
+// k >= i + 1 read everything and leave no error.
+//
+// Bands follow the context: [0, 16), [16, 32), [32, 64), ... octaves up to the calibration
+// context, so budgets can grow with a query's context at both ends. Rows are sampled per band
+// (every row of short bands, an even stride in long ones: at least kRowsPerBand rows per band and
+// window) — the long rows dominate the cost and are the most alike.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "csa/attention/hooks.h"
+#include "csa/core/json.h"
+
+namespace csa {
+
+// Powers of two and their midpoints (1, 2, 3, 4, 6, 8, 12, 16, 24, ...) up to ctx (ctx included).
+std::vector<int64_t> budget_grid(int64_t ctx);
+// Octave bands of query positions: {0, 16, 32, 64, ...} below ctx.
+std::vector<int64_t> position_bands(int64_t ctx);
+
+// Curves indexed [L][H][NB][G] (query heads) or [L][Hkv][NB][G] (KV groups), flattened.
+struct NeedCurves {
+  int64_t n_layer = 0, n_head = 0, n_head_kv = 0, ctx = 0;
+  std::vector<int64_t> grid;                                    // [G] budgets
+  std::vector<int64_t> band_start;                              // [NB]
+  std::vector<double> rows;                                     // [L][H][NB] queries measured
+  std::vector<double> mass_out, rel_err, rel_err_p95, res_err;  // [L][H][NB][G]
+  std::vector<double> kv_union;                                 // [L][Hkv][NB][G]
+
+  int64_t n_grid() const { return static_cast<int64_t>(grid.size()); }
+  int64_t n_bands() const { return static_cast<int64_t>(band_start.size()); }
+  // Positions [lo, hi) of band b within the calibration context.
+  int64_t band_end(int64_t b) const;
+  size_t at(int64_t l, int64_t h, int64_t b, int64_t g) const {
+    return static_cast<size_t>(((l * n_head + h) * n_bands() + b) * n_grid() + g);
+  }
+  size_t at_kv(int64_t l, int64_t kv, int64_t b, int64_t g) const {
+    return static_cast<size_t>(((l * n_head_kv + kv) * n_bands() + b) * n_grid() + g);
+  }
+
+  Json to_json() const;
+  // Validates dimensions against the model's (errors name `origin` and the field).
+  static NeedCurves from_json(const Json& j, const std::string& origin, int64_t n_layer,
+                              int64_t n_head, int64_t n_head_kv);
+};
+
+class NeedObserver : public AttentionHook {
+ public:
+  static constexpr int64_t kRowsPerBand = 256;
+
+  // out_proj[l]: the layer's output projection [C, H * D] (float32), for res_err.
+  NeedObserver(int64_t n_layer, int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t ctx,
+               const std::vector<at::Tensor>& out_proj);
+  bool active(int layer) const override { return layer >= 0 && layer < n_layer_; }
+  bool observes(int layer) const override { return active(layer); }
+  void observe(const AttentionView& view) override;
+
+  NeedCurves result() const;
+
+ private:
+  static constexpr int kHistBins = 48;  // log-spaced rel_err histogram for the percentile
+  int64_t n_layer_, n_head_, n_head_kv_, head_dim_, ctx_;
+  std::vector<int64_t> grid_, bands_;
+  std::vector<at::Tensor> res_map_;  // [L] [H, D, D]: R_h with ||R_h e|| = ||W_o,h e||
+  std::vector<double> rows_, mass_, rel_, res_, union_;  // sums
+  std::vector<uint32_t> hist_;                           // [L][H][NB][G][kHistBins]
+};
+
+// Per-row need of one query over n keys, for tests and the observer: probabilities p[0..n), the
+// values of its keys v [n, D] and their residual-space images vr [n, D] (row-major), budgets
+// `grid` (ascending). Outputs per grid point: mass left out, relative output error, residual
+// squared error, and seg[j] = the first grid index whose top set contains key j (grid.size() if
+// none). Top sets follow the kernels' rule: higher probability first, ties to the larger index.
+struct RowNeed {
+  std::vector<double> mass_out, rel_err, res_err;
+  std::vector<int32_t> seg;
+};
+void row_need(const float* p, int64_t n, const float* v, const float* vr, int64_t D,
+              const std::vector<int64_t>& grid, RowNeed& out, std::vector<uint64_t>& keys);
+
+}  // namespace csa

@@ -1,0 +1,270 @@
+// Need curves and the allocation rules over them, pinned against naive computations: the per-row
+// need (ties included) against a sort, the observer through attend(), the greedy allocation
+// against brute force, equal-error budgets monotone in the target, band arithmetic.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "csa/attention/attention.h"
+#include "csa/calib/allocate.h"
+#include "csa/calib/need.h"
+#include "csa/core/error.h"
+#include "support.h"
+
+using namespace csa;
+
+namespace {
+
+// Naive need of one row: rank keys by (p desc, index desc), renormalise the top k.
+void naive_need(const std::vector<float>& p, const std::vector<float>& v,
+                const std::vector<float>& vr, int64_t D, const std::vector<int64_t>& grid,
+                RowNeed& out) {
+  const auto n = static_cast<int64_t>(p.size());
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](int64_t a, int64_t b) { return p[a] != p[b] ? p[a] > p[b] : a > b; });
+  auto output = [&](const std::vector<float>& x, int64_t k, std::vector<double>& o) {
+    o.assign(static_cast<size_t>(D), 0.0);
+    double m = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t j = order[static_cast<size_t>(i)];
+      m += p[j];
+      for (int64_t d = 0; d < D; ++d) o[d] += static_cast<double>(p[j]) * x[j * D + d];
+    }
+    for (double& e : o) e /= m;
+    return m;
+  };
+  std::vector<double> full, fullr, ok, okr;
+  const double total = output(v, n, full);
+  output(vr, n, fullr);
+  double norm = 0;
+  for (double x : full) norm += x * x;
+  norm = std::sqrt(norm);
+  out.mass_out.clear(), out.rel_err.clear(), out.res_err.clear();
+  out.seg.assign(static_cast<size_t>(n), static_cast<int32_t>(grid.size()));
+  for (size_t g = 0; g < grid.size(); ++g) {
+    const int64_t k = std::min(grid[g], n);
+    if (grid[g] >= n) {
+      out.mass_out.push_back(0), out.rel_err.push_back(0), out.res_err.push_back(0);
+      continue;
+    }
+    const double m = output(v, k, ok);
+    output(vr, k, okr);
+    double e = 0, er = 0;
+    for (int64_t d = 0; d < D; ++d) {
+      e += (ok[d] - full[d]) * (ok[d] - full[d]);
+      er += (okr[d] - fullr[d]) * (okr[d] - fullr[d]);
+    }
+    out.mass_out.push_back((total - m) / total);
+    out.rel_err.push_back(std::sqrt(e) / norm);
+    out.res_err.push_back(er);
+    for (int64_t i = 0; i < k; ++i) {
+      auto& s = out.seg[static_cast<size_t>(order[static_cast<size_t>(i)])];
+      s = std::min(s, static_cast<int32_t>(g));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("budget grid and position bands", "[unit]") {
+  CHECK(budget_grid(16) == std::vector<int64_t>{1, 2, 3, 4, 6, 8, 12, 16});
+  CHECK(budget_grid(20) == std::vector<int64_t>{1, 2, 3, 4, 6, 8, 12, 16, 20});
+  CHECK(budget_grid(2048).size() == 22);
+  CHECK(position_bands(2048) == std::vector<int64_t>{0, 16, 32, 64, 128, 256, 512, 1024});
+  CHECK(position_bands(16) == std::vector<int64_t>{0});
+  // reads_in_band: sum over positions of min(k, pos + 1).
+  for (int64_t lo : {0, 3, 16})
+    for (int64_t hi : {lo, lo + 1, lo + 17, int64_t(64)})
+      for (int64_t k : {1, 2, 5, 20, 100}) {
+        double naive = 0;
+        for (int64_t pos = lo; pos < hi; ++pos) naive += static_cast<double>(std::min(k, pos + 1));
+        CHECK(reads_in_band(lo, hi, k) == naive);
+      }
+}
+
+TEST_CASE("row need matches a sort-based reference, ties to the more recent key", "[unit]") {
+  std::mt19937 rng(3);
+  const std::vector<int64_t> grid = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32};
+  RowNeed got, want;
+  std::vector<uint64_t> keys;
+  for (int64_t n : {1, 2, 5, 17, 31, 40}) {
+    for (bool ties : {false, true}) {
+      const int64_t D = 5;
+      std::normal_distribution<float> N(0, 1);
+      std::vector<float> p(static_cast<size_t>(n)), v(static_cast<size_t>(n * D)), vr(v.size());
+      double z = 0;
+      for (auto& x : p) {
+        x = ties ? std::exp(std::round(N(rng))) : std::exp(N(rng));
+        z += x;
+      }
+      for (auto& x : p) x = static_cast<float>(x / z);
+      for (auto& x : v) x = N(rng);
+      for (auto& x : vr) x = N(rng);
+      row_need(p.data(), n, v.data(), vr.data(), D, grid, got, keys);
+      naive_need(p, v, vr, D, grid, want);
+      INFO("n " << n << " ties " << ties);
+      CHECK(got.seg == want.seg);
+      for (size_t g = 0; g < grid.size(); ++g) {
+        INFO("k " << grid[g]);
+        CHECK(got.mass_out[g] == Approx(want.mass_out[g]).margin(1e-6));
+        CHECK(got.rel_err[g] == Approx(want.rel_err[g]).epsilon(1e-4).margin(1e-6));
+        CHECK(got.res_err[g] == Approx(want.res_err[g]).epsilon(1e-4).margin(1e-8));
+      }
+    }
+  }
+  // Hand case: p = [.5 .25 .125 .125], v one-hot per key (D = 4): top-1 keeps key 0 and its
+  // output is e0; the full output is p itself. Ties at .125: top-3 keeps key 3 (more recent).
+  std::vector<float> p = {0.5f, 0.25f, 0.125f, 0.125f}, v(16, 0.f);
+  for (int j = 0; j < 4; ++j) v[j * 4 + j] = 1;
+  row_need(p.data(), 4, v.data(), v.data(), 4, {1, 3}, got, keys);
+  CHECK(got.seg == std::vector<int32_t>{0, 1, 2, 1});
+  CHECK(got.mass_out[0] == Approx(0.5));
+  CHECK(got.mass_out[1] == Approx(0.125));
+  // top-1: o_1 - o = [.5, -.25, -.125, -.125] -> |.| / |o| with |o|² = .25+.0625+2*.015625.
+  const double no = std::sqrt(0.25 + 0.0625 + 2 * 0.015625);
+  CHECK(got.rel_err[0] == Approx(std::sqrt(0.25 + 0.0625 + 2 * 0.015625) / no));
+  CHECK(got.res_err[0] == Approx(0.25 + 0.0625 + 2 * 0.015625));
+}
+
+TEST_CASE("the need observer through attend(): rows per band, union bounds, zero at full budget",
+          "[unit]") {
+  at::manual_seed(4);
+  const int64_t B = 2, H = 4, Hkv = 2, T = 40, D = 8, C = 16;
+  at::Tensor q = at::randn({B, H, T, D}), k = at::randn({B, Hkv, T, D}),
+             v = at::randn({B, Hkv, T, D});
+  NeedObserver obs(1, H, Hkv, D, T, {at::randn({C, H * D})});
+  AttentionOptions o;
+  o.max_score_bytes = B * H * 7 * T * 4;  // chunked: rows of several blocks land in one band
+  attend(q, k, v, 0.4, 0, &obs, o);
+  NeedCurves c = obs.result();
+  REQUIRE(c.band_start == std::vector<int64_t>{0, 16, 32});
+  const int64_t G = c.n_grid();
+  for (int64_t h = 0; h < H; ++h) {
+    // Bands of at most kRowsPerBand positions: every query row is measured.
+    CHECK(c.rows[static_cast<size_t>(h * 3 + 0)] == 16 * B);
+    CHECK(c.rows[static_cast<size_t>(h * 3 + 2)] == 8 * B);
+    for (int64_t b = 0; b < 3; ++b) {
+      // The last grid budget (the context) reads everything: no error.
+      CHECK(c.rel_err[c.at(0, h, b, G - 1)] == 0);
+      // Mass left out never grows with the budget.
+      for (int64_t g = 1; g < G; ++g)
+        CHECK(c.mass_out[c.at(0, h, b, g)] <= c.mass_out[c.at(0, h, b, g - 1)] + 1e-12);
+    }
+  }
+  // The union of a group's top-k sets holds between k (capped by the keys seen) and 2k.
+  for (int64_t g = 0; g < G; ++g) {
+    const double kk = static_cast<double>(c.grid[static_cast<size_t>(g)]);
+    const double u = c.kv_union[c.at_kv(0, 1, 2, g)];  // band [32, 40): 33..40 keys
+    CHECK(u >= std::min(kk, 33.0) - 1e-9);
+    CHECK(u <= std::min(2 * kk, 40.0) + 1e-9);
+  }
+  // JSON round trip.
+  NeedCurves back = NeedCurves::from_json(c.to_json(), "round trip", 1, H, Hkv);
+  CHECK(back.grid == c.grid);
+  CHECK(back.rel_err.size() == c.rel_err.size());
+  CHECK(back.res_err[c.at(0, 1, 1, 3)] == Approx(c.res_err[c.at(0, 1, 1, 3)]).epsilon(1e-4));
+  CHECK_THROWS_AS(NeedCurves::from_json(c.to_json(), "x", 2, H, Hkv), FormatError);
+}
+
+namespace {
+
+// Curves by hand: one layer, H heads (MHA), one band, a grid, decreasing errors.
+NeedCurves hand_curves(int64_t H, int64_t ctx, const std::vector<std::vector<double>>& err) {
+  NeedCurves c;
+  c.n_layer = 1, c.n_head = H, c.n_head_kv = H, c.ctx = ctx;
+  c.grid = budget_grid(ctx);
+  c.band_start = {0};
+  c.rows.assign(static_cast<size_t>(H), 100);
+  for (int64_t h = 0; h < H; ++h)
+    for (size_t g = 0; g < c.grid.size(); ++g) c.res_err.push_back(err[static_cast<size_t>(h)][g]);
+  c.rel_err = c.rel_err_p95 = c.mass_out = c.res_err;
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t k : c.grid) c.kv_union.push_back(static_cast<double>(k));
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("greedy allocation is optimal for its reads (brute force)", "[unit]") {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> U(0, 1);
+  const int64_t H = 3, ctx = 16;  // grid 1 2 3 4 6 8 12 16
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<std::vector<double>> err(H);
+    for (auto& e : err) {
+      double x = 1 + 10 * U(rng);
+      for (size_t g = 0; g < budget_grid(ctx).size(); ++g) {
+        e.push_back(g + 1 == budget_grid(ctx).size() ? 0.0 : x);
+        x *= U(rng);  // decreasing, not necessarily convex
+      }
+    }
+    NeedCurves c = hand_curves(H, ctx, err);
+    for (double target : {0.05, 0.2, 0.5, 0.8}) {
+      AllocationRule r;
+      r.kind = AllocationKind::kGreedy;
+      r.reads = target;
+      NeedAllocation a = allocate_need(c, r);
+      // Brute force over every assignment with at most the greedy's reads.
+      const auto G = c.grid.size();
+      double best = 1e300;
+      for (size_t i = 0; i < G; ++i)
+        for (size_t j = 0; j < G; ++j)
+          for (size_t k = 0; k < G; ++k) {
+            const size_t pick[3] = {i, j, k};
+            double reads = 0, e = 0;
+            for (int h = 0; h < 3; ++h) {
+              reads += reads_in_band(0, ctx, c.grid[pick[h]]);
+              e += 16 * err[static_cast<size_t>(h)][pick[h]];
+            }
+            if (reads / (3 * reads_in_band(0, ctx, ctx)) <= a.reads_fraction + 1e-12)
+              best = std::min(best, e);
+          }
+      INFO("trial " << trial << " target " << target);
+      CHECK(a.error <= best + 1e-9);
+      CHECK(a.reads_fraction >= std::min(target, 1.0) - 1e-12);
+    }
+  }
+}
+
+TEST_CASE("equal-error and greedy budgets grow with the target reads", "[unit]") {
+  std::vector<std::vector<double>> err = {{5, 3, 2, 1, 0.5, 0.3, 0.1, 0},
+                                          {1, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0},
+                                          {9, 1, 0.1, 0, 0, 0, 0, 0}};
+  NeedCurves c = hand_curves(3, 16, err);
+  for (AllocationKind kind : {AllocationKind::kEqualError, AllocationKind::kGreedy}) {
+    std::vector<int64_t> prev(3, 0);
+    double prev_reads = 0;
+    for (double target = 0.05; target <= 1.0; target += 0.05) {
+      AllocationRule r;
+      r.kind = kind;
+      r.reads = target;
+      NeedAllocation a = allocate_need(c, r);
+      INFO(allocation_name(kind) << " target " << target);
+      CHECK(a.reads_fraction >= prev_reads);
+      prev_reads = a.reads_fraction;
+      for (int64_t h = 0; h < 3; ++h) {
+        const int64_t k = a.schedules[0].k[static_cast<size_t>(h)][0];
+        CHECK(k >= prev[static_cast<size_t>(h)]);
+        prev[static_cast<size_t>(h)] = k;
+      }
+    }
+  }
+  // Equal error: every head reaches the same error level.
+  AllocationRule r;
+  r.kind = AllocationKind::kEqualError;
+  r.reads = 0.3;
+  NeedAllocation a = allocate_need(c, r);
+  double worst = 0;
+  for (int64_t h = 0; h < 3; ++h) {
+    const int64_t k = a.schedules[0].k[static_cast<size_t>(h)][0];
+    const auto g = std::find(c.grid.begin(), c.grid.end(), k) - c.grid.begin();
+    worst = std::max(worst, err[static_cast<size_t>(h)][static_cast<size_t>(g)]);
+    // One step down would exceed that level (the smallest budget meeting it).
+    if (g > 0) CHECK(err[static_cast<size_t>(h)][static_cast<size_t>(g - 1)] > worst - 1e-12);
+  }
+  CHECK_THROWS_AS(allocate_need(c, AllocationRule{}), UsageError);  // proportional: not need-based
+}
