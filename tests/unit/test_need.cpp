@@ -182,6 +182,7 @@ NeedCurves hand_curves(int64_t H, int64_t ctx, const std::vector<std::vector<dou
   for (int64_t h = 0; h < H; ++h)
     for (size_t g = 0; g < c.grid.size(); ++g) c.res_err.push_back(err[static_cast<size_t>(h)][g]);
   c.rel_err = c.rel_err_p95 = c.mass_out = c.res_err;
+  c.residual_ms.assign(1, 1.0);
   for (int64_t h = 0; h < H; ++h)
     for (int64_t k : c.grid) c.kv_union.push_back(static_cast<double>(k));
   return c;

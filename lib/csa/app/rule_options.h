@@ -11,9 +11,10 @@ inline void add_rule_options(CLI::App& app, RuleOptions& r, const char* rule_hel
   app.add_option("--rule", r.rule, rule_help)
       ->check(CLI::IsMember({"greedy", "equal_error", "power", "proportional"}));
   app.add_option("--need-metric", r.need_metric,
-                 "Error a need-based rule balances: res_err (default: squared error reaching the "
-                 "residual stream), rel_err, rel_err_p95, mass_out")
-      ->check(CLI::IsMember({"res_err", "rel_err", "rel_err_p95", "mass_out"}));
+                 "Error a need-based rule balances: res_rel (default: squared error reaching the "
+                 "residual stream, relative to the stream's scale), res_err, rel_err, "
+                 "rel_err_p95, mass_out")
+      ->check(CLI::IsMember({"res_rel", "res_err", "rel_err", "rel_err_p95", "mass_out"}));
   app.add_flag("--unbanded", r.unbanded,
                "Need-based: one budget per head instead of one per position band");
   app.add_flag("--kv-aware", r.kv_aware,

@@ -39,6 +39,11 @@ void HookChain::observe(const AttentionView& view) {
     if (h->active(view.layer) && h->observes(view.layer)) h->observe(view);
 }
 
+void HookChain::observe_residual(int layer, const at::Tensor& x) {
+  for (auto* h : hooks_)
+    if (h->active(layer) && h->observes(layer)) h->observe_residual(layer, x);
+}
+
 void HookChain::count_reads(int layer, const at::Tensor& q, const at::Tensor& kv) {
   for (auto* h : hooks_)
     if (h->active(layer)) h->count_reads(layer, q, kv);

@@ -40,6 +40,12 @@ class AttentionHook {
     return false;
   }
   virtual void observe(const AttentionView& view) { (void)view; }
+  // The residual stream entering `layer` ([B, T, C], before its norm), where observes(layer):
+  // the scale against which the layer's attention error is measured (need curves).
+  virtual void observe_residual(int layer, const at::Tensor& x) {
+    (void)layer;
+    (void)x;
+  }
   // Keys read by one attention call under rule(layer): per query head [H] and per KV head [Hkv]
   // (the union over the query heads sharing it), summed over batch and query rows; float64
   // tensors on the compute device (queued there: no host sync per layer).
@@ -59,6 +65,7 @@ class HookChain : public AttentionHook {
   const LayerRule* rule(int layer) const override;
   bool observes(int layer) const override;
   void observe(const AttentionView& view) override;
+  void observe_residual(int layer, const at::Tensor& x) override;
   void count_reads(int layer, const at::Tensor& q_reads, const at::Tensor& kv_reads) override;
 
  private:

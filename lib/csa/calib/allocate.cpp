@@ -49,11 +49,13 @@ std::string need_metric_name(NeedMetric m) {
 }
 
 NeedMetric parse_need_metric(const std::string& name) {
+  if (name == "res_rel") return NeedMetric::kResRel;
   if (name == "res_err") return NeedMetric::kResErr;
   if (name == "rel_err") return NeedMetric::kRelErr;
   if (name == "rel_err_p95") return NeedMetric::kRelErrP95;
   if (name == "mass_out") return NeedMetric::kMassOut;
-  throw UsageError("need metric '" + name + "': use res_err, rel_err, rel_err_p95 or mass_out");
+  throw UsageError("need metric '" + name +
+                   "': use res_rel, res_err, rel_err, rel_err_p95 or mass_out");
 }
 
 std::vector<std::vector<int64_t>> allocate_budgets(const std::vector<std::vector<double>>& d,
@@ -136,7 +138,7 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
   const int64_t NB = c.n_bands(), G = c.n_grid();
   const bool kv = rule.kv_aware && Gq > 1;
   const int64_t units = kv ? Hkv : H;
-  const std::vector<double>& m = metric_values(c, rule.metric);
+  const std::vector<double> m = metric_values(c, rule.metric);
   const double dense_window = reads_in_band(0, c.ctx, c.ctx);  // per head and layer
 
   // The options of every decision: grid budgets up to the first that covers the whole band.

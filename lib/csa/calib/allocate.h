@@ -32,7 +32,7 @@ AllocationKind parse_allocation(const std::string& name);  // UsageError naming 
 bool need_based(AllocationKind k);
 
 // The error a need-based rule balances (need.h).
-enum class NeedMetric { kResErr, kRelErr, kRelErrP95, kMassOut };
+enum class NeedMetric { kResRel, kResErr, kRelErr, kRelErrP95, kMassOut };
 std::string need_metric_name(NeedMetric m);
 NeedMetric parse_need_metric(const std::string& name);
 
@@ -44,7 +44,7 @@ struct AllocationRule {
   double alpha = 1.0;         // power: exponent (proportional: 1)
   bool per_kv_group = false;  // GQA: one budget per KV group (the group's most diffuse head)
   // need-based
-  NeedMetric metric = NeedMetric::kResErr;
+  NeedMetric metric = NeedMetric::kResRel;
   double reads = 0;       // the scalar: predicted reads fraction (query side, KV side if kv_aware)
   bool banded = true;     // a budget per position band (false: one per head)
   bool kv_aware = false;  // one budget per KV group and band, cost = the group's union

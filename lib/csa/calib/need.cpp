@@ -179,6 +179,14 @@ NeedObserver::NeedObserver(int64_t n_layer, int64_t n_head, int64_t n_head_kv, i
   res_.assign(cells * NB * G, 0.0);
   union_.assign(static_cast<size_t>(n_layer * n_head_kv) * NB * G, 0.0);
   hist_.assign(cells * NB * G * kHistBins, 0);
+  resid_sum_.assign(static_cast<size_t>(n_layer), 0.0);
+  resid_rows_.assign(static_cast<size_t>(n_layer), 0.0);
+}
+
+void NeedObserver::observe_residual(int layer, const at::Tensor& x) {
+  const at::Tensor sq = x.to(at::kFloat).pow(2).sum(-1).to(at::kDouble);  // [B, T]
+  resid_sum_[static_cast<size_t>(layer)] += sq.sum().item<double>();
+  resid_rows_[static_cast<size_t>(layer)] += static_cast<double>(sq.numel());
 }
 
 void NeedObserver::observe(const AttentionView& view) {
@@ -301,6 +309,10 @@ NeedCurves NeedObserver::result() const {
   c.res_err = res_;
   c.rel_err_p95.assign(rel_.size(), 0.0);
   c.kv_union = union_;
+  for (int64_t l = 0; l < n_layer_; ++l) {
+    const auto L = static_cast<size_t>(l);
+    c.residual_ms.push_back(resid_rows_[L] > 0 ? resid_sum_[L] / resid_rows_[L] : 0.0);
+  }
   const int64_t Gq = n_head_ / n_head_kv_;
   for (int64_t l = 0; l < n_layer_; ++l)
     for (int64_t h = 0; h < n_head_; ++h)
@@ -392,7 +404,8 @@ Json NeedCurves::to_json() const {
           {"rel_err", nested(rel_err, q_dims)},
           {"rel_err_p95", nested(rel_err_p95, q_dims)},
           {"res_err", nested(res_err, q_dims)},
-          {"kv_union", nested(kv_union, {n_layer, n_head_kv, NB, G})}};
+          {"kv_union", nested(kv_union, {n_layer, n_head_kv, NB, G})},
+          {"residual_ms", nested(residual_ms, {n_layer})}};
 }
 
 NeedCurves NeedCurves::from_json(const Json& j, const std::string& origin, int64_t L, int64_t H,
@@ -427,6 +440,7 @@ NeedCurves NeedCurves::from_json(const Json& j, const std::string& origin, int64
   c.rel_err_p95 = flatten(r, "rel_err_p95", {L, H, NB, G});
   c.res_err = flatten(r, "res_err", {L, H, NB, G});
   c.kv_union = flatten(r, "kv_union", {L, Hkv, NB, G});
+  c.residual_ms = flatten(r, "residual_ms", {L});
   return c;
 }
 

@@ -6,7 +6,10 @@
 //              (probabilities renormalised over them, as the sparse path does), mean and 95th
 //              percentile over queries
 //   res_err    ||W_o,h (o_k - o)||²: the squared error that reaches the residual stream through
-//              the head's slice of the output projection, mean over queries
+//              the head's slice of the output projection, mean over queries; with the mean
+//              squared norm of the residual stream entering the layer (residual_ms) it gives
+//              res_rel = res_err / residual_ms, the relative perturbation of the stream that the
+//              following layers see through their norms
 // and, per KV group, the mean size of the union of its query heads' top-k sets (the KV-side
 // reads of giving every head of the group k). A query at position i sees i + 1 keys; budgets
 // k >= i + 1 read everything and leave no error.
@@ -40,6 +43,7 @@ struct NeedCurves {
   std::vector<double> rows;                                     // [L][H][NB] queries measured
   std::vector<double> mass_out, rel_err, rel_err_p95, res_err;  // [L][H][NB][G]
   std::vector<double> kv_union;                                 // [L][Hkv][NB][G]
+  std::vector<double> residual_ms;  // [L] mean ||x||² of the residual stream entering the layer
 
   int64_t n_grid() const { return static_cast<int64_t>(grid.size()); }
   int64_t n_bands() const { return static_cast<int64_t>(band_start.size()); }
@@ -68,6 +72,7 @@ class NeedObserver : public AttentionHook {
   bool active(int layer) const override { return layer >= 0 && layer < n_layer_; }
   bool observes(int layer) const override { return active(layer); }
   void observe(const AttentionView& view) override;
+  void observe_residual(int layer, const at::Tensor& x) override;
 
   NeedCurves result() const;
 
@@ -77,6 +82,7 @@ class NeedObserver : public AttentionHook {
   std::vector<int64_t> grid_, bands_;
   std::vector<at::Tensor> res_map_;  // [L] [H, D, D]: R_h with ||R_h e|| = ||W_o,h e||
   std::vector<double> rows_, mass_, rel_, res_, union_;  // sums
+  std::vector<double> resid_sum_, resid_rows_;             // [L] sum of ||x||², tokens
   std::vector<uint32_t> hist_;                           // [L][H][NB][G][kHistBins]
 };
 

@@ -211,7 +211,7 @@ void read_allocation(Policy& p, const JsonReader& r, int64_t version) {
   if (need_based(p.rule.kind)) {
     p.rule.reads = alloc.get_double("reads");
     if (!(p.rule.reads > 0 && p.rule.reads <= 1)) alloc.fail("reads", "must be in (0, 1]");
-    const std::string metric = alloc.get_string("metric", "res_err");
+    const std::string metric = alloc.get_string("metric", "res_rel");
     try {
       p.rule.metric = parse_need_metric(metric);
     } catch (const UsageError&) {

@@ -28,6 +28,7 @@ Json SweepResult::to_json() const {
                         {"delta_rel", p.comparison.delta_rel},
                         {"max_abs_bucket_delta_rel", p.comparison.max_abs_bucket_delta_rel},
                         {"max_bucket_worsening_rel", p.comparison.max_bucket_worsening_rel},
+                        {"bucket_delta_rel", p.comparison.bucket_delta_rel},
                         {"margin", p.margin},
                         {"reads_fraction", p.reads_fraction},
                         {"kv_reads_fraction", p.kv_reads_fraction},
