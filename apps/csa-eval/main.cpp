@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
       ->required();
   csa::app::add_corpus_options(app, opts.corpus_options);
   app.add_option("-o,--output", output, "Results JSON (default: stdout)");
-  app.add_option("--policy", opts.policy, "Policy JSON to evaluate");
+  app.add_option("--policy", opts.policies, "Policy JSON to evaluate (repeatable)");
   app.add_option("--baseline", opts.baselines, "Baseline pattern (repeatable), e.g. uniform:64");
   app.add_option("--max-tokens", opts.max_tokens, "Evaluate only the first N tokens");
   app.add_option("--offset", opts.offset, "First token evaluated (default 0)");
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--position-tolerance", opts.position_tolerance,
                  "Per-position-bucket relative tolerance (default 0.01)");
   app.add_flag("--require-quality", require_quality,
-               "Exit 7 if the policy does not match dense quality");
+               "Exit 7 if a policy does not match dense quality");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);

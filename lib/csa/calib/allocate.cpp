@@ -36,6 +36,8 @@ bool need_based(AllocationKind k) {
 
 std::string need_metric_name(NeedMetric m) {
   switch (m) {
+    case NeedMetric::kResRel:
+      return "res_rel";
     case NeedMetric::kResErr:
       return "res_err";
     case NeedMetric::kRelErr:
@@ -104,8 +106,18 @@ double reads_in_band(int64_t lo, int64_t hi, int64_t k) {
 
 namespace {
 
-const std::vector<double>& metric_values(const NeedCurves& c, NeedMetric m) {
+// The metric's curves [L][H][NB][G]; res_rel is res_err over the layer's residual scale.
+std::vector<double> metric_values(const NeedCurves& c, NeedMetric m) {
   switch (m) {
+    case NeedMetric::kResRel: {
+      std::vector<double> v = c.res_err;
+      const size_t per_layer = v.size() / static_cast<size_t>(c.n_layer);
+      for (size_t i = 0; i < v.size(); ++i) {
+        const double ms = c.residual_ms[i / per_layer];
+        v[i] = ms > 0 ? v[i] / ms : v[i];
+      }
+      return v;
+    }
     case NeedMetric::kResErr:
       return c.res_err;
     case NeedMetric::kRelErr:
@@ -283,6 +295,32 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
           .k[static_cast<size_t>(h)][static_cast<size_t>(std::max<int64_t>(0, d.band))] = k;
   }
   return out;
+}
+
+double predicted_error(const NeedCurves& c, NeedMetric metric,
+                       const std::vector<BudgetSchedule>& schedules) {
+  CSA_CHECK(static_cast<int64_t>(schedules.size()) == c.n_layer, "schedules per layer");
+  const std::vector<double> m = metric_values(c, metric);
+  const int64_t G = c.n_grid();
+  double total = 0;
+  for (int64_t l = 0; l < c.n_layer; ++l)
+    for (int64_t h = 0; h < c.n_head; ++h)
+      for (int64_t b = 0; b < c.n_bands(); ++b) {
+        const int64_t lo = c.band_start[static_cast<size_t>(b)], hi = c.band_end(b);
+        const int64_t k = schedules[static_cast<size_t>(l)].budget(h, lo);
+        // Linear interpolation between the grid budgets around k.
+        int64_t g = 0;
+        while (g + 1 < G && c.grid[static_cast<size_t>(g + 1)] <= k) ++g;
+        double e = m[c.at(l, h, b, g)];
+        if (g + 1 < G && c.grid[static_cast<size_t>(g)] < k) {
+          const double k0 = static_cast<double>(c.grid[static_cast<size_t>(g)]);
+          const double k1 = static_cast<double>(c.grid[static_cast<size_t>(g + 1)]);
+          const double t = (static_cast<double>(k) - k0) / (k1 - k0);
+          e = (1 - t) * e + t * m[c.at(l, h, b, g + 1)];
+        }
+        total += static_cast<double>(hi - lo) * e;
+      }
+  return total;
 }
 
 }  // namespace csa

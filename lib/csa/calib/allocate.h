@@ -66,4 +66,10 @@ struct NeedAllocation {
 };
 NeedAllocation allocate_need(const NeedCurves& curves, const AllocationRule& rule);
 
+// The total error the curves predict for any schedules [L] (rows · mean error over every
+// (layer, head, band); budgets between grid points interpolated): what a sweep uses to predict
+// where quality crosses its tolerance.
+double predicted_error(const NeedCurves& curves, NeedMetric metric,
+                       const std::vector<BudgetSchedule>& schedules);
+
 }  // namespace csa

@@ -109,37 +109,90 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<int64_t>& ids
   };
   auto passes_left = [&] { return static_cast<int>(result.probes.size()) < o.max_passes; };
 
-  // Bracket: lo misses (or is the floor of the range), hi matches.
+  // The bracket so far: the smallest matching level, and the largest missing level below it.
+  auto bracket = [&](double& lo, double& hi) {
+    lo = 0, hi = 0;
+    for (const auto& p : result.probes)
+      if (p.matches && (hi == 0 || p.level < hi)) hi = p.level;
+    for (const auto& p : result.probes)
+      if (!p.matches && (hi == 0 || p.level < hi) && p.level > lo) lo = p.level;
+  };
   double lo = 0, hi = 0;
-  double level = snap(axis.start);
-  if (probe(level).matches) {
-    hi = level;
+  probe(snap(axis.start));
+  if (axis.predict) {
+    // The level where the margin model (log margin linear in log predicted error, through the
+    // probes nearest the crossing) reaches `target`.
+    auto solve = [&](double target) {
+      std::vector<const SweepProbe*> near;
+      if (lo > 0) near.push_back(tried.at(lo));
+      if (hi > 0) near.push_back(tried.at(hi));
+      for (auto it = result.probes.rbegin(); it != result.probes.rend() && near.size() < 2; ++it)
+        if (std::find(near.begin(), near.end(), &*it) == near.end()) near.push_back(&*it);
+      auto pt = [&](const SweepProbe* p) {
+        return std::make_pair(std::log(std::max(axis.predict(p->level), 1e-300)),
+                              std::log(std::max(p->margin, 1e-3)));
+      };
+      auto [x0, y0] = pt(near[0]);
+      double beta = 1;
+      if (near.size() > 1) {
+        auto [x1, y1] = pt(near[1]);
+        if (std::abs(x1 - x0) > 1e-9) beta = (y1 - y0) / (x1 - x0);
+        if (!(beta > 0.2 && beta < 5)) beta = 1;  // flat or inverted: fall back to proportional
+      }
+      const double want = x0 + (std::log(target) - y0) / beta;  // log predicted error wanted
+      // predict falls as the level grows: bisection in log level.
+      double a = std::log(axis.min), b = std::log(axis.max);
+      if (std::log(std::max(axis.predict(axis.max), 1e-300)) > want) return axis.max;
+      if (std::log(std::max(axis.predict(axis.min), 1e-300)) < want) return axis.min;
+      for (int it = 0; it < 60; ++it) {
+        const double mid = 0.5 * (a + b);
+        if (std::log(std::max(axis.predict(std::exp(mid)), 1e-300)) > want)
+          a = mid;
+        else
+          b = mid;
+      }
+      return std::exp(b);
+    };
     while (passes_left()) {
-      if (hi <= axis.min) break;
+      bracket(lo, hi);
+      if (lo > 0 && hi > 0 && done(lo, hi)) break;
+      if (hi > 0 && hi <= axis.min) break;   // the smallest level matches
+      if (hi == 0 && lo >= axis.max) break;  // the largest level misses
+      double x;
+      if (lo > 0 && hi > 0) {
+        x = solve(1.0);
+        const double t =
+            std::clamp((std::log(x) - std::log(lo)) / (std::log(hi) - std::log(lo)), 0.1, 0.9);
+        x = std::exp(std::log(lo) + t * (std::log(hi) - std::log(lo)));
+      } else if (hi == 0) {
+        // Only misses so far: aim a little past the crossing, at least one resolution step up.
+        x = std::clamp(solve(0.85), lo * (1 + 2 * o.resolution), lo * 8);
+      } else {
+        x = std::clamp(solve(1.15), hi / 8, hi / (1 + 2 * o.resolution));
+      }
+      x = snap(x);
+      if (axis.integer && lo > 0 && hi > 0 && (x <= lo || x >= hi))
+        x = snap(std::floor((lo + hi) / 2));
+      if (tried.count(x) || (hi > 0 && x >= hi) || x <= lo) break;
+      probe(x);
+    }
+    bracket(lo, hi);
+  } else {
+    // Halve or double until the crossing is bracketed.
+    bracket(lo, hi);
+    while (passes_left() && hi == 0 && lo < axis.max) {
+      probe(snap(lo * 2));
+      bracket(lo, hi);
+    }
+    while (passes_left() && hi > 0 && lo == 0 && hi > axis.min) {
       const double next = snap(hi / 2);
       if (next >= hi) break;
-      if (probe(next).matches) {
-        hi = next;
-      } else {
-        lo = next;
-        break;
-      }
+      probe(next);
+      bracket(lo, hi);
     }
-  } else {
-    lo = level;
-    while (passes_left() && lo < axis.max) {
-      const double next = snap(lo * 2);
-      if (probe(next).matches) {
-        hi = next;
-        break;
-      }
-      lo = next;
-    }
-  }
-  if (hi > 0) {
-    // Narrow [lo, hi]: interpolate where the margin crosses 1 in log level, kept inside the middle
-    // 80% of the bracket (a bisection safeguard against a flat or noisy margin).
-    while (lo > 0 && !done(lo, hi) && passes_left()) {
+    // Narrow [lo, hi]: interpolate where the margin crosses 1 in log level, kept inside the
+    // middle 80% of the bracket (a bisection safeguard against a flat or noisy margin).
+    while (lo > 0 && hi > 0 && !done(lo, hi) && passes_left()) {
       const double mlo = tried.at(lo)->margin, mhi = tried.at(hi)->margin;
       const double a = std::log(lo), b = std::log(hi);
       double t = 0.5;
@@ -148,13 +201,11 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<int64_t>& ids
       double mid = snap(std::exp(a + t * (b - a)));
       if (axis.integer && (mid <= lo || mid >= hi)) mid = snap(std::floor((lo + hi) / 2));
       if (mid <= lo || mid >= hi || tried.count(mid)) break;
-      if (probe(mid).matches)
-        hi = mid;
-      else
-        lo = mid;
+      probe(mid);
+      bracket(lo, hi);
     }
-    result.best = hi;
   }
+  if (hi > 0) result.best = hi;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

@@ -1,9 +1,11 @@
 // The sweep: the smallest level of one scalar (a policy's k_max or target reads fraction, a
 // uniform k) whose perplexity matches dense on held-out text. Quality is near-monotone in the
-// level (a larger level reads more keys), so the sweep brackets the crossing by halving or
-// doubling from a starting level, then narrows the bracket by interpolating the quality margin
-// in log level (with a bisection safeguard) until it is within `resolution`. The dense pass is
-// run once and reused for every probe; every reported level was confirmed by a full pass.
+// level (a larger level reads more keys). The sweep brackets the crossing of the quality margin
+// (1 = at the tolerance) between a missing and a matching level and narrows the bracket until it
+// is within `resolution`: guided by the need curves' predicted error where the axis has it
+// (a fitted power law, solved for the crossing), else by halving / doubling and interpolation in
+// log level. The dense pass is run once and reused for every probe; every reported level was
+// confirmed by a full pass.
 #pragma once
 
 #include <functional>
@@ -29,6 +31,11 @@ struct SweepAxis {
   double min = 1, max = 1;
   double start = 1;  // first level tried
   std::function<SparsitySpec(double)> make_spec;
+  // Optional: a quantity that falls as the level grows and to which the quality margin is
+  // roughly a power law (the error the need curves predict). With it, each next level solves the
+  // margin model fitted to the probes so far (log margin linear in log predicted error) for the
+  // crossing, so a sweep needs a handful of passes; without it, levels halve / double.
+  std::function<double(double)> predict;
 };
 
 struct SweepProbe {

@@ -15,12 +15,12 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
   const ModelConfig& c = model.config;
   EvalProtocol proto = resolve_protocol(o.protocol, c, "--ctx", model.device.is_cuda());
   std::vector<SparsitySpec> specs;
-  if (!o.policy.empty()) {
-    Policy policy = Policy::read(o.policy);
-    policy.check_model(model, o.policy, o.allow_other_weights);
-    specs.push_back(policy.sparsity("policy " + o.policy + " (k_max " +
-                                    std::to_string(policy.rule.k_max) + ")"));
+  for (const std::string& path : o.policies) {
+    Policy policy = Policy::read(path);
+    policy.check_model(model, path, o.allow_other_weights);
+    specs.push_back(policy.sparsity("policy " + path + " (" + policy.describe() + ")"));
   }
+  const size_t n_policies = specs.size();
   for (const auto& b : o.baselines) specs.push_back(parse_baseline(b, c.n_layer, c.n_head));
   Corpus corpus = load_corpus(o.corpus, model, o.corpus_options);
   std::vector<int64_t> ids = corpus.slice(o.offset, o.max_tokens, 2, "evaluation");
@@ -45,7 +45,8 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
     PassResult pass = evaluate_pass(decoder, ids, proto, &hook, specs[i].label);
     Comparison cmp = compare(dense, pass);
     Json run = pass_to_json(pass, proto);
-    run["role"] = (!o.policy.empty() && i == 0) ? "policy" : "baseline";
+    run["role"] = i < n_policies ? "policy" : "baseline";
+    if (i < n_policies) run["policy_path"] = o.policies[i];
     run["sparsity"] = specs[i].to_json();
     run["comparison"] = comparison_json(cmp, o.tolerance, o.position_tolerance);
     run["attention_cost"] = attention_cost(pass.reads, c, element_bytes(model));
@@ -53,7 +54,8 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
                  specs[i].label, cmp.sparse_ppl, 100 * cmp.delta_rel,
                  100 * cmp.max_bucket_worsening_rel, 100 * pass.reads.q_fraction(),
                  100 * pass.reads.kv_fraction());
-    if (run["role"] == "policy") out.policy_matches = cmp.meets(o.tolerance, o.position_tolerance);
+    if (i < n_policies)
+      out.policy_matches = out.policy_matches && cmp.meets(o.tolerance, o.position_tolerance);
     runs.push_back(run);
   }
   results["runs"] = runs;

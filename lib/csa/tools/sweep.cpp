@@ -56,6 +56,12 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
   axis.max = o.max_level > 0 ? o.max_level : (need ? 1.0 : static_cast<double>(proto.ctx));
   axis.start = o.start > 0 ? o.start : policy.scalar();
   axis.make_spec = [&](double x) { return policy.reallocated(x).sparsity(); };
+  // With need curves, the error they predict guides both sweeps to the crossing.
+  const NeedMetric predict_metric = need ? policy.rule.metric : NeedMetric::kResRel;
+  if (policy.need)
+    axis.predict = [&](double x) {
+      return predicted_error(*policy.need, predict_metric, policy.reallocated(x).budgets);
+    };
   SweepResult policy_sweep = sweep_levels(decoder, ids, proto, dense, axis, o.sweep, "policy");
 
   Json results = results_header("csa-sweep-results", model);
@@ -79,6 +85,10 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
     u.make_spec = [&](double k) {
       return SparsitySpec::uniform_top_k(c.n_layer, c.n_head, std::llround(k));
     };
+    if (policy.need)
+      u.predict = [&](double k) {
+        return predicted_error(*policy.need, predict_metric, u.make_spec(k).k);
+      };
     SweepResult uniform = sweep_levels(decoder, ids, proto, dense, u, o.sweep, "uniform");
     results["uniform_sweep"] = uniform.to_json();
     passes += uniform.forward_passes;

@@ -79,7 +79,7 @@ struct EvalToolOptions {
   ModelArgs model;
   std::string corpus;
   CorpusOptions corpus_options;
-  std::string policy;                  // optional
+  std::vector<std::string> policies;   // optional, repeatable: each evaluated as a policy run
   std::vector<std::string> baselines;  // uniform:K, topp:P, window:W[,sinks:S], strided:S[,...]
   int64_t offset = 0;
   int64_t max_tokens = 0;  // 0: the whole corpus
@@ -91,7 +91,7 @@ struct EvalToolOptions {
 
 struct EvalOutputs {
   Json results;
-  bool policy_matches = true;  // the policy met dense-matching quality (true if no policy)
+  bool policy_matches = true;  // every policy met dense-matching quality (true if none)
 };
 
 EvalOutputs run_eval(const EvalToolOptions& options, const std::string& command);
