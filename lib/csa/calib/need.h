@@ -82,7 +82,7 @@ class NeedObserver : public AttentionHook {
   std::vector<int64_t> grid_, bands_;
   std::vector<at::Tensor> res_map_;  // [L] [H, D, D]: R_h with ||R_h e|| = ||W_o,h e||
   std::vector<double> rows_, mass_, rel_, res_, union_;  // sums
-  std::vector<double> resid_sum_, resid_rows_;             // [L] sum of ||x||², tokens
+  std::vector<double> resid_sum_, resid_rows_;           // [L] sum of ||x||², tokens
   std::vector<uint32_t> hist_;                           // [L][H][NB][G][kHistBins]
 };
 
