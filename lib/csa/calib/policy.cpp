@@ -60,7 +60,17 @@ Policy Policy::with_rule(const AllocationRule& r, const std::string& origin) con
                      "made without them): re-run csa-calibrate");
   Policy p = *this;
   p.rule = r;
+  if (!need_based(r.kind) && r.k_max <= 0) p.rule.k_max = p.starting_cap();
   return p.reallocated(p.scalar());
+}
+
+int64_t Policy::starting_cap() const {
+  double dmax = 0;
+  for (const auto& row : diffuseness())
+    for (double d : row) dmax = std::max(dmax, d);
+  const int64_t ctx = calibration.is_object() ? calibration.value("ctx", int64_t(0)) : 0;
+  const int64_t cap = std::max<int64_t>(8, 8 * static_cast<int64_t>(std::ceil(dmax / 8)));
+  return ctx > 0 ? std::min(ctx, cap) : cap;
 }
 
 SparsitySpec Policy::sparsity(const std::string& label) const {

@@ -45,6 +45,9 @@ struct Policy {
   // A copy re-allocated with another rule (need-based rules need the curves: InputError naming
   // `origin` without them).
   Policy with_rule(const AllocationRule& rule, const std::string& origin = "policy") const;
+  // The starting cap of the k_max rules: the most diffuse cell's statistic rounded up to 8
+  // (at most the calibration context).
+  int64_t starting_cap() const;
   Policy recapped(int64_t k_max) const { return reallocated(static_cast<double>(k_max)); }
   SparsitySpec sparsity(const std::string& label = "") const;
   std::string describe() const;  // e.g. "greedy reads 4.2%" / "proportional k_max 96"

@@ -107,15 +107,6 @@ Policy run_calibrate(const CalibrateToolOptions& o, const std::string& command) 
   p.stats = stats.result();
   p.need = need.result();
   p.rule = rule;
-  if (!need_based(rule.kind) && rule.k_max <= 0) {
-    // The starting cap: the most diffuse cell's statistic, rounded up to 8.
-    double dmax = 0;
-    for (const auto& row : p.diffuseness())
-      for (double d : row) dmax = std::max(dmax, d);
-    p.rule.k_max =
-        std::min<int64_t>(ctx, std::max<int64_t>(8, 8 * static_cast<int64_t>(std::ceil(dmax / 8))));
-  }
-  p = p.reallocated(p.scalar());
   p.calibration = {{"sources", sources},
                    {"tokens", tokens},
                    {"ctx", ctx},
@@ -126,6 +117,8 @@ Policy run_calibrate(const CalibrateToolOptions& o, const std::string& command) 
     p.calibration["corpus"] = sources[0]["corpus"];
     p.calibration["offset"] = o.offset;
   }
+  if (!need_based(rule.kind) && rule.k_max <= 0) p.rule.k_max = p.starting_cap();
+  p = p.reallocated(p.scalar());
   p.run = run_metadata("csa-calibrate", command, model.device, clock);
   spdlog::info("calibrated {} on {} tokens from {} source(s) in {:.1f}s: {}, mean budget {:.1f}",
                model.identity.name, tokens, o.corpora.size(), clock.seconds(), p.describe(),

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# On the GPU machine: build (once per machine), then scripts/quality_rules.sh for each model named,
+# on CUDA in float32. Everything lands in $OUT/quality.tar.gz (re-packed after every model, so a
+# run stopped at its time limit still returns what finished); unpack it into results/quality/rules
+# here. Carry .dev: debs/ (scripts/gpu/fetch_debs.sh), shared/corpora/ and shared/models/<name>/
+# (the embedded models/qwen2-mini/model.pt needs nothing carried).
+#   run: bash scripts/gpu/run_quality.sh qwen2-mini [pythia-mini ...]
+#   DEADLINE=540: seconds after which no further model starts (and a running one is stopped).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+start=$(date +%s)
+WORK=/tmp/csa-quality/quality
+mkdir -p "$WORK"
+pack() { tar -C "$WORK/.." -czf "${OUT:-/tmp/csa-out}/quality.tar.gz" quality; }
+if [ ! -x build-gpu/apps/csa-sweep ] || [ -n "${REBUILD:-}" ]; then
+  ( time bash scripts/gpu/build.sh ) > "$WORK/build.log" 2>&1 ||
+    { grep -E " error" "$WORK/build.log" | head -30; tail -30 "$WORK/build.log"; pack; exit 1; }
+  tail -3 "$WORK/build.log"
+fi
+source scripts/gpu/env.sh
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$WORK/environment.txt"
+export CSA_BIN=build-gpu/apps CSA_SHARED=$PWD/.dev/shared DEVICE=cuda
+for m in "$@"; do
+  left=$(( ${DEADLINE:-540} - ($(date +%s) - start) ))
+  [ "$left" -gt 30 ] || { echo "$m: not started (deadline)"; continue; }
+  case $m in
+    qwen2-mini) path=models/qwen2-mini/model.pt ;;
+    *) path=.dev/shared/models/$m ;;
+  esac
+  ctx=2048; [ "$m" = gpt2-mini ] && ctx=1024  # each model's context (../shared/README.md)
+  timeout "$left" bash scripts/quality_rules.sh "$path" "$m" "$ctx" "$WORK" 2> "$WORK/$m.log"
+  echo "$m rc=$? after $(( $(date +%s) - start )) s: $(tail -1 "$WORK/$m.log")"
+  pack
+done
+pack
