@@ -26,11 +26,15 @@ int main(int argc, char** argv) {
   bool no_uniform = false;
   csa::app::add_model_options(app, opts.model);
   app.add_option("policy", opts.policy, "Policy from csa-calibrate")->required();
-  app.add_option("corpus", opts.corpus, "Held-out text for the sweep")->required();
+  app.add_option("corpus", opts.corpora,
+                 "Held-out text(s) for the sweep: a level must match dense on every one")
+      ->required();
+  app.add_option("--share", opts.shares, "Token share of each text, e.g. 0.5,0.5 (default: equal)")
+      ->delimiter(',');
   csa::app::add_corpus_options(app, opts.corpus_options);
   app.add_option("-o,--output", output, "Re-capped policy JSON (default: stdout)");
   app.add_option("--results", results_path, "Sweep results JSON (every cap tried)");
-  app.add_option("--tokens", opts.tokens, "Sweep slice length in tokens (default 32768)");
+  app.add_option("--tokens", opts.tokens, "Sweep tokens in all (default 32768)");
   app.add_option("--offset", opts.offset,
                  "First token of the slice (default: after the calibration slice if the corpus is "
                  "the calibration corpus, else 0)");
@@ -45,12 +49,21 @@ int main(int argc, char** argv) {
                  "The sweep stops at this relative gap between a miss and a match (default 0.05)");
   app.add_option("--max-passes", opts.sweep.max_passes, "Sparse passes per sweep at most (16)");
   csa::app::add_rule_options(app, opts.rule, "Re-allocate with this rule before sweeping");
+  std::vector<std::string> candidates;
+  app.add_option("--candidate", candidates,
+                 "Also sweep this rule from the same measurements and keep the one reading the "
+                 "fewest keys (repeatable): RULE[:METRIC][+unbanded][+kv], e.g. greedy:rel_err");
+  bool no_fallback = false;
+  app.add_flag("--no-uniform-fallback", no_fallback,
+               "Write the rule's policy even where uniform top-k reads fewer keys");
   app.add_flag("--no-uniform", no_uniform, "Skip the uniform top-k sweep");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
     opts.uniform = !no_uniform;
+    opts.uniform_fallback = !no_fallback;
+    for (const auto& c : candidates) opts.candidates.push_back(csa::parse_candidate(c, opts.rule));
     csa::SweepOutputs out = csa::run_sweep(opts, csa::app::recorded_command());
     if (!results_path.empty()) csa::write_json_file(results_path, out.results);
     if (!out.matched)

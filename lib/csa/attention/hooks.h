@@ -40,8 +40,9 @@ class AttentionHook {
     return false;
   }
   virtual void observe(const AttentionView& view) { (void)view; }
-  // The residual stream entering `layer` ([B, T, C], before its norm), where observes(layer):
-  // the scale against which the layer's attention error is measured (need curves).
+  // The residual stream leaving `layer` ([B, T, C]: its attention and MLP added), where
+  // observes(layer): the scale against which the layer's attention error is measured (need
+  // curves) — what the next layers read it against through their norms.
   virtual void observe_residual(int layer, const at::Tensor& x) {
     (void)layer;
     (void)x;

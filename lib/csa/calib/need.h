@@ -7,9 +7,11 @@
 //              percentile over queries
 //   res_err    ||W_o,h (o_k - o)||²: the squared error that reaches the residual stream through
 //              the head's slice of the output projection, mean over queries; with the mean
-//              squared norm of the residual stream entering the layer (residual_ms) it gives
+//              squared norm of the residual stream leaving the layer (residual_ms) it gives
 //              res_rel = res_err / residual_ms, the relative perturbation of the stream that the
-//              following layers see through their norms
+//              following layers see through their norms. (The stream *entering* a layer is the
+//              wrong scale: before layer 0 it is the bare embedding, ~1/500 of the stream after
+//              it on the shared minis, which made layer 0 look 500x too sensitive.)
 // and, per KV group, the mean size of the union of its query heads' top-k sets (the KV-side
 // reads of giving every head of the group k). A query at position i sees i + 1 keys; budgets
 // k >= i + 1 read everything and leave no error.
@@ -43,7 +45,7 @@ struct NeedCurves {
   std::vector<double> rows;                                     // [L][H][NB] queries measured
   std::vector<double> mass_out, rel_err, rel_err_p95, res_err;  // [L][H][NB][G]
   std::vector<double> kv_union;                                 // [L][Hkv][NB][G]
-  std::vector<double> residual_ms;  // [L] mean ||x||² of the residual stream entering the layer
+  std::vector<double> residual_ms;  // [L] mean ||x||² of the residual stream leaving the layer
 
   int64_t n_grid() const { return static_cast<int64_t>(grid.size()); }
   int64_t n_bands() const { return static_cast<int64_t>(band_start.size()); }

@@ -90,6 +90,20 @@ std::string Policy::describe() const {
   return buf;
 }
 
+std::string Policy::rule_name() const {
+  std::string n = allocation_name(rule.kind);
+  if (need_based(rule.kind)) {
+    n += ":" + need_metric_name(rule.metric);
+    if (!rule.banded) n += "+unbanded";
+    if (rule.kv_aware) n += "+kv";
+  } else if (rule.kind == AllocationKind::kPower) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "(%g)", rule.alpha);
+    n += buf;
+  }
+  return n;
+}
+
 double Policy::mean_budget() const { return SparsitySpec::top_k(budgets, "").mean_budget(); }
 
 std::vector<std::vector<int64_t>> Policy::fixed_budgets() const {

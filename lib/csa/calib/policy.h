@@ -50,7 +50,8 @@ struct Policy {
   int64_t starting_cap() const;
   Policy recapped(int64_t k_max) const { return reallocated(static_cast<double>(k_max)); }
   SparsitySpec sparsity(const std::string& label = "") const;
-  std::string describe() const;  // e.g. "greedy reads 4.2%" / "proportional k_max 96"
+  std::string describe() const;   // e.g. "greedy reads 4.2%" / "proportional k_max 96"
+  std::string rule_name() const;  // e.g. "greedy:res_rel+kv", "power(0.5)", "proportional"
   // Mean budget over every (layer, head, band) entry (a quick "how sparse" figure).
   double mean_budget() const;
   // [L][H] when every layer has one band (fixed budgets); empty otherwise.

@@ -18,6 +18,21 @@ const SweepProbe* SweepResult::best_probe() const {
   return nullptr;
 }
 
+namespace {
+
+// Per-slice verdicts of a probe (only when there is more than one slice).
+Json slices_json(const SweepProbe& p) {
+  Json out = Json::array();
+  if (p.slices.size() < 2) return out;
+  for (const Comparison& c : p.slices)
+    out.push_back({{"ppl", c.sparse_ppl},
+                   {"delta_rel", c.delta_rel},
+                   {"max_bucket_worsening_rel", c.max_bucket_worsening_rel}});
+  return out;
+}
+
+}  // namespace
+
 Json SweepResult::to_json() const {
   auto level_json = [&](double x) { return integer ? Json(std::llround(x)) : Json(x); };
   Json probes_j = Json::array();
@@ -30,6 +45,7 @@ Json SweepResult::to_json() const {
                         {"max_bucket_worsening_rel", p.comparison.max_bucket_worsening_rel},
                         {"bucket_delta_rel", p.comparison.bucket_delta_rel},
                         {"margin", p.margin},
+                        {"slices", slices_json(p)},
                         {"reads_fraction", p.reads_fraction},
                         {"kv_reads_fraction", p.kv_reads_fraction},
                         {"mean_budget", p.mean_budget},
@@ -56,9 +72,9 @@ Json SweepResult::to_json() const {
   return j;
 }
 
-SweepResult sweep_levels(const Decoder& decoder, const std::vector<int64_t>& ids,
-                         const EvalProtocol& protocol, const PassResult& dense,
-                         const SweepAxis& axis, const SweepOptions& o, const std::string& label) {
+SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& slices,
+                         const EvalProtocol& protocol, const SweepAxis& axis, const SweepOptions& o,
+                         const std::string& label) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = decoder.config();
   if (!(axis.min > 0 && axis.max >= axis.min))
@@ -80,19 +96,28 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<int64_t>& ids
     char name[64];
     std::snprintf(name, sizeof name, axis.integer ? "%s %s %.0f" : "%s %s %.4g", label.c_str(),
                   axis.name.c_str(), level);
-    PassResult pass = evaluate_pass(decoder, ids, protocol, &hook, name);
     SweepProbe p;
     p.level = level;
-    p.comparison = compare(dense, pass);
-    p.reads_fraction = pass.reads.q_fraction();
-    p.kv_reads_fraction = pass.reads.kv_fraction();
+    p.margin = -1;
+    p.matches = true;
+    ReadsTally reads;
+    for (const SweepSlice& sl : slices) {
+      const std::string what = slices.size() > 1 ? std::string(name) + " " + sl.name : name;
+      PassResult pass = evaluate_pass(decoder, sl.ids, protocol, &hook, what);
+      Comparison cmp = compare(sl.dense, pass);
+      const double margin = std::max(cmp.delta_rel / o.tolerance,
+                                     cmp.max_bucket_worsening_rel / o.position_tolerance);
+      if (margin > p.margin) p.margin = margin, p.comparison = cmp;
+      p.matches = p.matches && cmp.meets(o.tolerance, o.position_tolerance);
+      p.slices.push_back(cmp);
+      reads.add(pass.reads);
+      p.seconds += pass.seconds;
+      p.forward_passes += pass.forward_passes;
+    }
+    p.reads_fraction = reads.q_fraction();
+    p.kv_reads_fraction = reads.kv_fraction();
     p.mean_budget = spec.mean_budget();
-    p.seconds = pass.seconds;
-    p.forward_passes = pass.forward_passes;
-    p.matches = p.comparison.meets(o.tolerance, o.position_tolerance);
-    p.margin = std::max(p.comparison.delta_rel / o.tolerance,
-                        p.comparison.max_bucket_worsening_rel / o.position_tolerance);
-    result.forward_passes += pass.forward_passes;
+    result.forward_passes += p.forward_passes;
     result.probes.push_back(p);
     spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% -> {}", name,
                  p.comparison.sparse_ppl, 100 * p.comparison.delta_rel,

@@ -38,9 +38,17 @@ struct SweepAxis {
   std::function<double(double)> predict;
 };
 
+// One held-out text of a sweep, with its dense pass (run once).
+struct SweepSlice {
+  std::string name;
+  std::vector<int64_t> ids;
+  PassResult dense;
+};
+
 struct SweepProbe {
   double level = 0;
-  Comparison comparison;
+  Comparison comparison;           // the slice that binds (the largest margin)
+  std::vector<Comparison> slices;  // every slice, in order
   double reads_fraction = 1, kv_reads_fraction = 1, mean_budget = 0;
   double seconds = 0;
   int64_t forward_passes = 0;
@@ -59,9 +67,9 @@ struct SweepResult {
   Json to_json() const;
 };
 
-SweepResult sweep_levels(const Decoder& decoder, const std::vector<int64_t>& ids,
-                         const EvalProtocol& protocol, const PassResult& dense,
-                         const SweepAxis& axis, const SweepOptions& options,
-                         const std::string& label);
+// A level matches when every slice matches dense; reads are summed over the slices.
+SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& slices,
+                         const EvalProtocol& protocol, const SweepAxis& axis,
+                         const SweepOptions& options, const std::string& label);
 
 }  // namespace csa

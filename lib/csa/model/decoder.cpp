@@ -77,7 +77,6 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
   }
   for (int i = 0; i < c.n_layer; ++i) {
     const LayerWeights& l = w.layers[static_cast<size_t>(i)];
-    if (hook != nullptr && hook->active(i) && hook->observes(i)) hook->observe_residual(i, x);
     at::Tensor h = norm(x, l.norm1_w, l.norm1_b);
     at::Tensor qkv = linear(h, l.qkv_w, l.qkv_b);  // [B, T, (H + 2Hkv) * D]
     at::Tensor q = qkv.narrow(-1, 0, H * D).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
@@ -107,6 +106,7 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
       x = x + a;
       x = x + mlp(l, norm(x, l.norm2_w, l.norm2_b));
     }
+    if (hook != nullptr && hook->active(i) && hook->observes(i)) hook->observe_residual(i, x);
   }
   if (cache != nullptr) cache->length = pos0 + T;
   return norm(x, w.final_norm_w, w.final_norm_b);

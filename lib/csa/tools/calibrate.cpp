@@ -34,6 +34,29 @@ AllocationRule resolve_rule(const RuleOptions& o, AllocationRule r) {
   return r;
 }
 
+RuleOptions parse_candidate(const std::string& text, const RuleOptions& base) {
+  RuleOptions r = base;
+  std::string head = text;
+  r.unbanded = false;
+  r.kv_aware = false;
+  for (size_t plus; (plus = head.rfind('+')) != std::string::npos; head.resize(plus)) {
+    const std::string flag = head.substr(plus + 1);
+    if (flag == "unbanded")
+      r.unbanded = true;
+    else if (flag == "kv")
+      r.kv_aware = true;
+    else
+      throw UsageError("--candidate '" + text + "': unknown flag '+" + flag +
+                       "' (use +unbanded or +kv)");
+  }
+  const size_t colon = head.find(':');
+  r.rule = head.substr(0, colon);
+  if (colon != std::string::npos) r.need_metric = head.substr(colon + 1);
+  (void)parse_allocation(r.rule);  // UsageError naming the rules
+  (void)parse_need_metric(r.need_metric);
+  return r;
+}
+
 namespace {
 
 // Each corpus's token count: shares of the total (equal by default), at least one window's

@@ -34,6 +34,10 @@ AllocationRule resolve_rule(const RuleOptions& o, AllocationRule base);
 
 inline constexpr const char* kDefaultRule = "greedy";
 
+// A rule written compactly (csa-sweep --candidate): RULE[:METRIC][+unbanded][+kv], e.g.
+// "greedy:rel_err", "greedy:res_rel+kv", "power" (alpha from `base`), "equal_error:rel_err".
+RuleOptions parse_candidate(const std::string& text, const RuleOptions& base);
+
 struct CalibrateToolOptions {
   ModelArgs model;
   std::vector<std::string> corpora;  // one or more calibration texts
@@ -54,16 +58,19 @@ Policy run_calibrate(const CalibrateToolOptions& options, const std::string& com
 struct SweepToolOptions {
   ModelArgs model;
   std::string policy;
-  std::string corpus;
+  std::vector<std::string> corpora;  // one or more held-out texts: every one must match dense
+  std::vector<double> shares;        // token share of each (default: equal)
   CorpusOptions corpus_options;
   int64_t offset = -1;     // -1: right after the calibration tokens when the corpus is the same
-  int64_t tokens = 32768;  // sweep slice length
+  int64_t tokens = 32768;  // sweep tokens in all
   EvalProtocol protocol;
   SweepOptions sweep;
-  RuleOptions rule;      // rule "" sweeps the policy's own rule
-  double start = 0;      // first level (0: the policy's scalar)
-  double max_level = 0;  // largest level (0: the context for caps, 1 for reads)
-  bool uniform = true;   // also find the best uniform top-k on the same slice
+  RuleOptions rule;                     // rule "" sweeps the policy's own rule
+  std::vector<RuleOptions> candidates;  // more rules swept from the same measurements
+  bool uniform_fallback = true;         // write uniform top-k when it reads fewer keys at matching
+  double start = 0;                     // first level (0: the policy's scalar)
+  double max_level = 0;                 // largest level (0: the context for caps, 1 for reads)
+  bool uniform = true;                  // also find the best uniform top-k on the same slice
   bool allow_other_weights = false;
 };
 
