@@ -1,38 +1,67 @@
 #!/usr/bin/env bash
-# The quality table of issue 4 for one model: calibrate on wikitext2-valid (10k tokens), sweep k_max
-# on a different slice of it (the next 32768 tokens), evaluate on wikitext2-test.raw (stride
-# ctx/2) dense vs the swept policy vs baselines (uniform top-k at the smallest k that matched on
-# the sweep slice, StreamingLLM window + sinks, top-p). Both diffuseness metrics are run.
+# The quality table for one model (README "Quality"; issue 11's protocol):
+#   1. calibrate on 10k tokens of wikitext2-valid (statistics + need curves, default rule);
+#      and on prose + code: 5k tokens of wikitext2-valid + 5k of code-heldout.txt (its first half);
+#   2. sweep on the next 32,768 tokens of wikitext2-valid, with the candidate rules of SWEEP_ARGS
+#      (default: greedy:rel_err beside the policy's greedy:res_rel) and uniform top-k on the same
+#      slice (written instead where it reads fewer keys); under GQA also the KV-aware variant;
+#      the prose + code policy sweeps on wikitext2-valid and code-heldout.txt together (each slice
+#      after its calibration slice; both must match);
+#   3. evaluate in one csa-eval per text, over the whole text: wikitext2-test.raw, the second half
+#      of code-heldout.txt, docs-heldout.txt — every swept policy plus uniform top-k at the k that
+#      matched on the sweep slice, StreamingLLM window 256 + 4 sinks and top-p 0.95.
 #
-#   bash scripts/quality.sh MODEL_DIR_OR_PT LABEL CTX [OUT_DIR] [EVAL_CORPUS]
-#   DEVICE=cuda bash scripts/quality.sh ../shared/models/qwen2-mini qwen2-mini 2048
-# Writes OUT_DIR/LABEL.{metric}.{policy,swept,sweep,eval}.json (default OUT_DIR results/quality);
-# scripts/quality_report.py turns them into results/quality/summary.json and the plots.
-set -euo pipefail
+#   bash scripts/quality.sh MODEL LABEL CTX [OUT_DIR]
+#   DEVICE=cuda bash scripts/quality.sh ../shared/models/pythia-mini pythia-mini 2048
+# Writes OUT_DIR/LABEL.{policy,swept,sweep}.json, LABEL.kv.*, LABEL.mixed.* and
+# LABEL.eval.<text>.json (default OUT_DIR results/quality); scripts/quality_report.py summarises.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 MODEL=$1; LABEL=$2; CTX=$3
 OUT=${4:-results/quality}
 SHARED=${CSA_SHARED:-../shared}
-EVAL=${5:-$SHARED/corpora/wikitext2-test.raw}
-VALID=$SHARED/corpora/wikitext2-valid.tokens
+C=$SHARED/corpora
 B=${CSA_BIN:-build/apps}
-DEV=(--device "${DEVICE:-cpu}")
+DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
+SWEEP=(${SWEEP_ARGS:---candidate greedy:rel_err})
+P=$OUT/$LABEL
 mkdir -p "$OUT"
-for METRIC in ${METRICS:-effective_keys mass_keys}; do
-  P=$OUT/$LABEL.$METRIC
-  if [ -z "${EVAL_ONLY:-}" ]; then
-    "$B/csa-calibrate" "$MODEL" "$VALID" "${DEV[@]}" --ctx "$CTX" --metric "$METRIC" -o "$P.policy.json"
-    rc=0
-    "$B/csa-sweep" "$MODEL" "$P.policy.json" "$VALID" "${DEV[@]}" --ctx "$CTX" \
-      -o "$P.swept.json" --results "$P.sweep.json" || rc=$?
-    [ $rc -eq 0 ] || [ $rc -eq 7 ] || exit $rc
-  fi
-  POLICY=$P.swept.json
-  [ -f "$POLICY" ] || POLICY=$P.policy.json   # no cap matched: evaluate the calibrated cap
-  UNI=$(python3 -c "import json,sys; u=json.load(open(sys.argv[1])).get('uniform_sweep') or {}; print(u.get('best_cap') or '')" "$P.sweep.json")
-  BASE=(--baseline window:256,sinks:4 --baseline topp:0.95)
-  [ -n "$UNI" ] && BASE+=(--baseline "uniform:$UNI")
-  TAG=${EVAL_TAG:-wikitext2-test}
-  "$B/csa-eval" "$MODEL" "$EVAL" "${DEV[@]}" --ctx "$CTX" --policy "$POLICY" "${BASE[@]}" \
-    ${EVAL_ARGS:-} -o "$P.eval.$TAG.json" || [ $? -eq 7 ]
+log() { echo "== $(date -u +%T) $LABEL: $*" >&2; }
+sweep() {  # sweep POLICY OUT_PREFIX CORPORA... [-- ARGS...]
+  "$B/csa-sweep" "$MODEL" "$@" "${DEV[@]}" -q
+  local rc=$?; [ $rc -eq 0 ] || [ $rc -eq 7 ] || exit $rc
+}
+
+log calibrate
+"$B/csa-calibrate" "$MODEL" "$C/wikitext2-valid.tokens" "${DEV[@]}" -q -o "$P.policy.json" || exit 1
+"$B/csa-calibrate" "$MODEL" "$C/wikitext2-valid.tokens" "$C/code-heldout.txt" --share 0.5,0.5 \
+  "${DEV[@]}" -q -o "$P.mixed.policy.json" || exit 1
+GQA=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['model']; print(int(m['n_head_kv'] < m['n_head']))" "$P.policy.json")
+
+log sweep
+sweep "$P.policy.json" "$C/wikitext2-valid.tokens" "${SWEEP[@]}" -o "$P.swept.json" --results "$P.sweep.json"
+POLICIES=(--policy "$P.swept.json")
+if [ "$GQA" = 1 ]; then
+  log "sweep KV-aware"
+  sweep "$P.policy.json" "$C/wikitext2-valid.tokens" --rule greedy --kv-aware \
+    --candidate greedy:rel_err+kv --no-uniform -o "$P.kv.swept.json" --results "$P.kv.sweep.json"
+  [ -f "$P.kv.swept.json" ] && POLICIES+=(--policy "$P.kv.swept.json")
+fi
+log "sweep prose + code"
+sweep "$P.mixed.policy.json" "$C/wikitext2-valid.tokens" "$C/code-heldout.txt" "${SWEEP[@]}" \
+  --no-uniform -o "$P.mixed.swept.json" --results "$P.mixed.sweep.json"
+[ -f "$P.mixed.swept.json" ] && POLICIES+=(--policy "$P.mixed.swept.json")
+
+UNI=$(python3 -c "import json,sys; u=json.load(open(sys.argv[1])).get('uniform_sweep') or {}; print(u.get('best_cap') or '')" "$P.sweep.json")
+BASE=(--baseline window:256,sinks:4 --baseline topp:0.95)
+[ -n "$UNI" ] && BASE+=(--baseline "uniform:$UNI")
+LIMIT=(); [ -n "${EVAL_TOKENS:-}" ] && LIMIT=(--max-tokens "$EVAL_TOKENS")
+CODE_TOKENS=$("$B/csa-tokenize" "$MODEL" "$C/code-heldout.txt" --json -q | python3 -c "import json,sys; print(json.load(sys.stdin)['count'])")
+for t in "wikitext2-test|$C/wikitext2-test.raw|0" "code-heldout-2|$C/code-heldout.txt|$((CODE_TOKENS / 2))" \
+         "docs-heldout|$C/docs-heldout.txt|0"; do
+  IFS='|' read -r tag file offset <<< "$t"
+  log "eval $tag"
+  "$B/csa-eval" "$MODEL" "$file" --device "${DEVICE:-cpu}" --ctx "$CTX" --offset "$offset" \
+    "${LIMIT[@]}" "${POLICIES[@]}" "${BASE[@]}" -q -o "$P.eval.$tag.json" || [ $? -eq 7 ] || exit 1
 done
+log done

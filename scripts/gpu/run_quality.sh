@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# On the GPU machine: build (once per machine), then scripts/quality_rules.sh for each model named,
+# On the GPU machine: build (once per machine), then scripts/quality.sh (or SCRIPT=quality_rules.sh)
+# for each model named,
 # on CUDA in float32. Everything lands in $OUT/quality.tar.gz (re-packed after every model, so a
 # run stopped at its time limit still returns what finished); unpack it into results/quality/rules
 # here. Carry .dev: debs/ (scripts/gpu/fetch_debs.sh), shared/corpora/ and shared/models/<name>/
@@ -28,7 +29,7 @@ for m in "$@"; do
     *) path=.dev/shared/models/$m ;;
   esac
   ctx=2048; [ "$m" = gpt2-mini ] && ctx=1024  # each model's context (../shared/README.md)
-  timeout "$left" bash scripts/quality_rules.sh "$path" "$m" "$ctx" "$WORK" 2> "$WORK/$m.log"
+  timeout "$left" bash scripts/${SCRIPT:-quality.sh} "$path" "$m" "$ctx" "$WORK" 2> "$WORK/$m.log"
   echo "$m rc=$? after $(( $(date +%s) - start )) s: $(tail -1 "$WORK/$m.log")"
   pack
 done
