@@ -1,5 +1,6 @@
 #include "csa/core/hash.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "csa/core/error.h"
@@ -55,5 +56,7 @@ std::string sha256_hex(std::string_view data) {
   h.update(data);
   return h.hex_digest();
 }
+
+std::string sha256_implementation() { return OpenSSL_version(OPENSSL_VERSION); }
 
 }  // namespace csa

@@ -33,4 +33,7 @@ class Sha256 {
 
 std::string sha256_hex(std::string_view data);
 
+// What computes it, for benchmark records: e.g. "OpenSSL 3.0.11 19 Sep 2023".
+std::string sha256_implementation();
+
 }  // namespace csa

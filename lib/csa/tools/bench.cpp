@@ -1,5 +1,6 @@
 #include "csa/tools/bench.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <sys/resource.h>
@@ -10,7 +11,13 @@
 #include "csa/attention/attention.h"
 #include "csa/attention/sparse_hook.h"
 #include "csa/core/error.h"
+#include "csa/core/file.h"
+#include "csa/core/hash.h"
 #include "csa/core/runtime.h"
+#include "csa/model/config.h"
+#include "csa/model/decoder.h"
+#include "csa/model/model.h"
+#include "csa/model/random.h"
 
 #if defined(CSA_WITH_CUDA)
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -48,11 +55,54 @@ void reset_peak(const at::Device& d) {
 #endif
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The head layout: the config's where one is named; an explicit value must agree with it.
+struct HeadLayout {
+  int64_t heads = 6, kv_heads = 2, head_dim = 64;
+  Json model;  // the config's summary, or null
+};
+
+HeadLayout head_layout(const AttentionBenchOptions& o) {
+  HeadLayout h;
+  if (!o.config.empty()) {
+    const ModelConfig c = parse_model_config(read_json_file(o.config), o.config);
+    h.heads = c.n_head;
+    h.kv_heads = c.n_head_kv;
+    h.head_dim = c.head_dim;
+    h.model = {{"config", o.config}, {"model_type", c.model_type}, {"family", c.family}};
+    auto agree = [&](const char* flag, const std::optional<int64_t>& given, int64_t from_config,
+                     const char* field) {
+      if (given && *given != from_config)
+        throw UsageError("csa-bench: " + std::string(flag) + " " + std::to_string(*given) +
+                         " disagrees with --config " + o.config + " (" + field + " " +
+                         std::to_string(from_config) + "): drop one of them");
+    };
+    agree("--heads", o.heads, c.n_head, "num_attention_heads");
+    agree("--kv-heads", o.kv_heads, c.n_head_kv, "num_key_value_heads");
+    agree("--head-dim", o.head_dim, c.head_dim, "head_dim");
+    return h;
+  }
+  if (o.heads) h.heads = *o.heads;
+  if (o.kv_heads) h.kv_heads = *o.kv_heads;
+  if (o.head_dim) h.head_dim = *o.head_dim;
+  return h;
+}
+
 }  // namespace
 
 Json run_attention_bench(const AttentionBenchOptions& o) {
-  if (o.ctx < 1 || o.batch < 1 || o.heads < 1 || o.kv_heads < 1 || o.heads % o.kv_heads != 0 ||
-      o.head_dim < 1 || o.repeats < 1)
+  const HeadLayout layout = head_layout(o);
+  const int64_t heads = layout.heads, kv_heads = layout.kv_heads, head_dim = layout.head_dim;
+  if (o.ctx < 1 || o.batch < 1 || heads < 1 || kv_heads < 1 || heads % kv_heads != 0 ||
+      head_dim < 1 || o.repeats < 1)
     throw UsageError(
         "csa-bench: ctx, batch, heads, head_dim, repeats must be >= 1 and heads a "
         "multiple of kv_heads");
@@ -64,22 +114,22 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
     throw UsageError("csa-bench: --path must be auto or explicit (got '" + o.path + "')");
 
   std::vector<int64_t> k = o.budgets.empty() ? std::vector<int64_t>{64} : o.budgets;
-  if (k.size() == 1) k.assign(static_cast<size_t>(o.heads), k[0]);
-  if (static_cast<int64_t>(k.size()) != o.heads)
+  if (k.size() == 1) k.assign(static_cast<size_t>(heads), k[0]);
+  if (static_cast<int64_t>(k.size()) != heads)
     throw UsageError("csa-bench: --budget needs one value or one per head (" +
-                     std::to_string(o.heads) + ")");
+                     std::to_string(heads) + ")");
 
   at::manual_seed(0);
   auto opts = at::TensorOptions().device(o.device).dtype(o.dtype);
-  at::Tensor q = at::randn({o.batch, o.heads, o.ctx, o.head_dim}, opts);
-  at::Tensor kk = at::randn({o.batch, o.kv_heads, o.ctx, o.head_dim}, opts);
-  at::Tensor v = at::randn({o.batch, o.kv_heads, o.ctx, o.head_dim}, opts);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(o.head_dim));
+  at::Tensor q = at::randn({o.batch, heads, o.ctx, head_dim}, opts);
+  at::Tensor kk = at::randn({o.batch, kv_heads, o.ctx, head_dim}, opts);
+  at::Tensor v = at::randn({o.batch, kv_heads, o.ctx, head_dim}, opts);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
 
   SparsitySpec spec = dense                         ? SparsitySpec::dense()
                       : kind == SparsityKind::kTopK ? SparsitySpec::top_k({k}, "top-k")
-                                                    : SparsitySpec::top_p(1, o.heads, o.mass);
-  SparseAttentionHook hook(spec, 1, o.heads, o.kv_heads, o.ctx + 1);
+                                                    : SparsitySpec::top_p(1, heads, o.mass);
+  SparseAttentionHook hook(spec, 1, heads, kv_heads, o.ctx + 1);
   AttentionOptions ao;
   if (o.path == "explicit") {
     ao.allow_fused = false;
@@ -104,19 +154,20 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   const double median = sorted[sorted.size() / 2];
 
   // Work: causal scores are B·H·T(T+1)/2 dot products of D; A·V reads the kept keys.
-  const double causal = static_cast<double>(o.batch * o.heads) * static_cast<double>(o.ctx) *
+  const double causal = static_cast<double>(o.batch * heads) * static_cast<double>(o.ctx) *
                         static_cast<double>(o.ctx + 1) / 2.0;
   const double reads = dense ? causal : hook.tally().q_sparse_total();
   const double kv_reads =
-      dense ? causal / static_cast<double>(o.heads / o.kv_heads) : hook.tally().kv_sparse_total();
-  const auto D = static_cast<double>(o.head_dim);
+      dense ? causal / static_cast<double>(heads / kv_heads) : hook.tally().kv_sparse_total();
+  const auto D = static_cast<double>(head_dim);
   const double elt = static_cast<double>(at::elementSize(o.dtype));
   Json j;
+  if (!layout.model.is_null()) j["model"] = layout.model;
   j["ctx"] = o.ctx;
   j["batch"] = o.batch;
-  j["heads"] = o.heads;
-  j["kv_heads"] = o.kv_heads;
-  j["head_dim"] = o.head_dim;
+  j["heads"] = heads;
+  j["kv_heads"] = kv_heads;
+  j["head_dim"] = head_dim;
   j["mode"] = sparsity_kind_name(kind);
   if (kind == SparsityKind::kTopK) j["budgets"] = k;
   if (kind == SparsityKind::kTopP) j["mass"] = o.mass;
@@ -133,12 +184,258 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   // Bytes that must move at least once: q, k, v, out; plus the keys' V rows actually read.
   j["bytes_min"] =
       elt * D * static_cast<double>(o.batch) *
-      (2.0 * static_cast<double>(o.heads * o.ctx) + 2.0 * static_cast<double>(o.kv_heads * o.ctx));
+      (2.0 * static_cast<double>(heads * o.ctx) + 2.0 * static_cast<double>(kv_heads * o.ctx));
   j["kv_bytes_read"] = elt * D * kv_reads * 2.0;
   j["gflops_per_second"] = (2.0 * D * causal + 2.0 * D * reads) / median / 1e9;
   j["peak_memory_bytes"] = peak_bytes(o.device);
   j["peak_memory_scope"] = o.device.is_cuda() ? "CUDA caching allocator, this call" : "process RSS";
   return j;
+}
+
+Json forward_flops_per_token(const Json& config, const std::string& origin, int64_t tokens) {
+  const ModelConfig c = parse_model_config(config, origin);
+  const auto C = static_cast<double>(c.d_model), F = static_cast<double>(c.d_ff);
+  const auto HD = static_cast<double>(c.n_head * c.head_dim);
+  // Weight matrices a token multiplies: q/k/v, out, up (+ gate), down per layer; lm_head.
+  const double per_layer =
+      static_cast<double>(c.qkv_rows()) * C + C * HD + (c.gated_mlp ? 2.0 : 1.0) * F * C + F * C;
+  const double matmul =
+      2.0 * (static_cast<double>(c.n_layer) * per_layer + static_cast<double>(c.vocab_size) * C);
+  // Causal: the token at position t reads t + 1 keys; (tokens + 1) / 2 on average. q.k and p.v.
+  const double keys = (static_cast<double>(tokens) + 1.0) / 2.0;
+  const double attention = 2.0 * 2.0 * static_cast<double>(c.n_layer) * HD * keys;
+  return {{"matmul", matmul}, {"attention", attention}, {"total", matmul + attention}};
+}
+
+Json run_forward_bench(const ForwardBenchOptions& o) {
+  if (o.config.empty()) throw UsageError("csa-bench --forward: needs --config CONFIG.json");
+  if (o.batch < 1 || o.tokens < 1 || o.repeats < 1)
+    throw UsageError("csa-bench --forward: batch, tokens (--ctx) and repeats must be >= 1");
+  const Json config = read_json_file(o.config);
+
+  auto t0 = std::chrono::steady_clock::now();
+  RandomWeightsOptions w;
+  w.seed = o.seed;
+  w.stored_dtype = o.stored_dtype;
+  LoadOptions load;
+  load.device = o.device;
+  load.dtype = o.dtype;
+  const Model model = random_model(config, o.config, w, load);
+  const double build_seconds = seconds_since(t0);
+  if (o.tokens > model.config.n_ctx)
+    throw UsageError("csa-bench --forward: --ctx " + std::to_string(o.tokens) +
+                     " exceeds the model's context (" + std::to_string(model.config.n_ctx) + ")");
+
+  c10::NoGradGuard no_grad;
+  Decoder decoder(model);
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 1);
+  const at::Tensor tokens =
+      at::randint(model.config.vocab_size, {o.batch, o.tokens}, gen, at::kLong).to(o.device);
+  decoder.forward(tokens);  // warm-up (allocator, BLAS threads)
+  sync(o.device);
+  reset_peak(o.device);
+  std::vector<double> secs;
+  for (int r = 0; r < o.repeats; ++r) {
+    t0 = std::chrono::steady_clock::now();
+    at::Tensor logits = decoder.forward(tokens);  // [B, T, V] float32
+    sync(o.device);
+    secs.push_back(seconds_since(t0));
+  }
+  const double median = median_of(secs);
+  const Json flops = forward_flops_per_token(config, o.config, o.tokens);
+  const double n_tokens = static_cast<double>(o.batch * o.tokens);
+
+  Json j;
+  j["mode"] = "forward";
+  j["model"] = config_summary(model.config);
+  j["model"]["config"] = o.config;
+  j["weights"] = {{"random", true},
+                  {"seed", o.seed},
+                  {"stored_dtype", dtype_name(o.stored_dtype)},
+                  {"weights_sha256", model.identity.weights_sha256}};
+  j["batch"] = o.batch;
+  j["tokens"] = o.tokens;
+  j["device"] = device_description(o.device);
+  j["dtype"] = dtype_name(o.dtype);
+  j["threads"] = at::get_num_threads();
+  j["build_seconds"] = build_seconds;
+  j["seconds"] = secs;
+  j["median_seconds"] = median;
+  j["tokens_per_second"] = n_tokens / median;
+  j["flops_per_token"] = flops;
+  j["flops_per_token_formula"] =
+      "2 x (layers x (qkv_rows x C + C x H x D + (2 if gated) x F x C + F x C) + V x C) + "
+      "4 x layers x H x D x (T + 1) / 2";
+  j["gflops_per_second"] = flops["total"].get<double>() * n_tokens / median / 1e9;
+  j["peak_memory_bytes"] = peak_bytes(o.device);
+  j["peak_memory_scope"] =
+      o.device.is_cuda() ? "CUDA caching allocator, timed passes" : "process RSS";
+  return j;
+}
+
+Json run_load_bench(const LoadBenchOptions& o) {
+  if (o.model.empty()) throw UsageError("csa-bench --load: needs a model path");
+  if (o.repeats < 1) throw UsageError("csa-bench --load: --repeats must be >= 1");
+  LoadOptions load;
+  load.config_path = o.config;
+  load.device = o.device;
+  load.dtype = o.dtype;
+  std::vector<double> total, read, build;
+  std::string sha;
+  for (int r = 0; r < o.repeats; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    Checkpoint ck = read_checkpoint(o.model, o.config);
+    const double t_read = seconds_since(t0);
+    auto t1 = std::chrono::steady_clock::now();
+    const Model m = build_model(std::move(ck), load);  // = load_model(model, load)
+    build.push_back(seconds_since(t1));
+    read.push_back(t_read);
+    total.push_back(seconds_since(t0));
+    sha = m.identity.weights_sha256;
+  }
+
+  // SHA-256 alone over the bytes build_model hashes (the weights as stored, a tied lm_head once),
+  // from the same mapped file; one untimed pass first so every page is mapped and cached.
+  const Checkpoint ck = read_checkpoint(o.model, o.config);
+  const ModelConfig c = parse_model_config(ck.config, ck.config_origin);
+  const std::map<std::string, at::Tensor> tensors = source_tensors(ck, c);
+  int64_t bytes = 0;
+  auto hash_all = [&] {
+    Sha256 h;
+    bytes = 0;
+    for (const auto& [name, t] : tensors) {
+      const at::Tensor b = t.contiguous();
+      const auto n = static_cast<size_t>(b.numel()) * b.element_size();
+      h.update(b.data_ptr(), n);
+      bytes += static_cast<int64_t>(n);
+    }
+    return h.hex_digest();
+  };
+  hash_all();
+  std::vector<double> hash;
+  for (int r = 0; r < o.repeats; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    hash_all();
+    hash.push_back(seconds_since(t0));
+  }
+
+  const double median = median_of(total), hash_median = median_of(hash);
+  Json j;
+  j["mode"] = "load";
+  j["model"] = o.model;
+  if (!o.config.empty()) j["config"] = o.config;
+  j["format"] = ck.format;
+  j["family"] = c.family;
+  j["device"] = device_description(o.device);
+  j["dtype"] = dtype_name(o.dtype);
+  j["threads"] = at::get_num_threads();
+  j["weights_sha256"] = sha;
+  j["seconds"] = total;
+  j["median_seconds"] = median;
+  j["read_seconds"] = read;
+  j["build_seconds"] = build;
+  j["hash"] = "SHA-256 (" + sha256_implementation() + ")";
+  j["hash_bytes"] = bytes;
+  j["hash_seconds"] = hash;
+  j["hash_median_seconds"] = hash_median;
+  j["hash_mb_per_second"] = static_cast<double>(bytes) / hash_median / 1e6;
+  j["hash_fraction"] = hash_median / median;
+  j["peak_memory_bytes"] = peak_bytes(o.device);
+  j["peak_memory_scope"] = o.device.is_cuda() ? "CUDA caching allocator" : "process RSS";
+  return j;
+}
+
+Json run_save_random(const SaveRandomOptions& o) {
+  if (o.config.empty()) throw UsageError("csa-bench --save-random: needs --config CONFIG.json");
+  if (o.dir.empty()) throw UsageError("csa-bench --save-random: needs a directory");
+  auto t0 = std::chrono::steady_clock::now();
+  RandomWeightsOptions w;
+  w.seed = o.seed;
+  w.stored_dtype = o.stored_dtype;
+  Json j = write_random_checkpoint(read_json_file(o.config), o.config, o.dir, w);
+  j["mode"] = "save-random";
+  j["config"] = o.config;
+  j["seed"] = o.seed;
+  j["stored_dtype"] = dtype_name(o.stored_dtype);
+  j["seconds"] = seconds_since(t0);
+  return j;
+}
+
+Json run_bench(const BenchOptions& o) {
+  const int modes = int(o.forward) + int(!o.load.empty()) + int(!o.save_random.empty());
+  if (modes > 1)
+    throw UsageError("csa-bench: --forward, --load and --save-random exclude each other");
+  const at::Device device = parse_device(o.device);
+  const at::ScalarType dtype = parse_dtype(o.dtype);
+  if (modes == 1) {
+    // Flags of the attention benchmark alone.
+    std::string stray;
+    if (o.heads) stray = "--heads";
+    if (o.kv_heads) stray = "--kv-heads";
+    if (o.head_dim) stray = "--head-dim";
+    if (o.mode != "dense") stray = "--mode";
+    if (!o.budgets.empty()) stray = "--budget";
+    if (o.mass != 0.9) stray = "--mass";
+    if (o.path != "auto") stray = "--path";
+    if (!stray.empty())
+      throw UsageError("csa-bench: " + stray +
+                       " applies to the attention benchmark, not to --forward, --load or "
+                       "--save-random (those take the model's own layout)");
+  }
+  if (!o.load.empty()) {
+    if (o.ctx || o.batch != 1 || !o.stored_dtype.empty())
+      throw UsageError("csa-bench --load: --ctx, --batch and --stored-dtype do not apply");
+    LoadBenchOptions l;
+    l.model = o.load;
+    l.config = o.config;
+    l.repeats = o.repeats.value_or(3);
+    l.device = device;
+    l.dtype = dtype;
+    return run_load_bench(l);
+  }
+  if (!o.save_random.empty()) {
+    if (o.ctx || o.batch != 1 || o.repeats || o.device != "cpu" || o.dtype != "float32")
+      throw UsageError(
+          "csa-bench --save-random: --ctx, --batch, --repeats, --device and --dtype do not "
+          "apply (--stored-dtype sets the weights' dtype)");
+    SaveRandomOptions s;
+    s.config = o.config;
+    s.dir = o.save_random;
+    s.seed = o.seed;
+    s.stored_dtype = parse_dtype(o.stored_dtype.empty() ? "bfloat16" : o.stored_dtype);
+    return run_save_random(s);
+  }
+  if (o.forward) {
+    ForwardBenchOptions f;
+    f.config = o.config;
+    f.batch = o.batch;
+    f.tokens = o.ctx.value_or(128);
+    f.repeats = o.repeats.value_or(3);
+    f.seed = o.seed;
+    f.stored_dtype = parse_dtype(o.stored_dtype.empty() ? "float32" : o.stored_dtype);
+    f.device = device;
+    f.dtype = dtype;
+    return run_forward_bench(f);
+  }
+  if (!o.stored_dtype.empty() || o.seed != 0)
+    throw UsageError(
+        "csa-bench: --stored-dtype and --seed apply to random weights (--forward, "
+        "--save-random), not to the attention benchmark");
+  AttentionBenchOptions a;
+  a.ctx = o.ctx.value_or(2048);
+  a.batch = o.batch;
+  a.config = o.config;
+  a.heads = o.heads;
+  a.kv_heads = o.kv_heads;
+  a.head_dim = o.head_dim;
+  a.mode = o.mode;
+  a.budgets = o.budgets;
+  a.mass = o.mass;
+  a.path = o.path;
+  a.repeats = o.repeats.value_or(5);
+  a.device = device;
+  a.dtype = dtype;
+  return run_attention_bench(a);
 }
 
 }  // namespace csa
