@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "csa/core/error.h"
+#include "csa/core/profile.h"
 #include "csa/core/progress.h"
 
 namespace csa {
@@ -37,6 +38,7 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
   int64_t total_tokens = 0;
   for (const auto& w : windows) total_tokens += w.end - w.begin;
   Progress progress(label, total_tokens);
+  ProfileSection section(label);
   c10::NoGradGuard no_grad;
 
   for_each_batch(windows, ids, p.batch, [&](const WindowBatch& batch) {
@@ -48,6 +50,7 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
       // Targets are tokens 1..len-1, predicted from positions 0..len-2.
       at::Tensor logits = decoder.logits(hidden[b].narrow(0, 0, len - 1));  // [len-1, V]
       at::Tensor target = batch.tokens[b].narrow(0, 1, len - 1).to(device).unsqueeze(1);
+      CSA_PROFILE_SCOPE("nll");
       at::Tensor nll = (at::logsumexp(logits, -1) - logits.gather(1, target).squeeze(1))
                            .to(at::kCPU, at::kDouble);  // [len-1]
       const double* v = nll.data_ptr<double>();

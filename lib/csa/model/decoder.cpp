@@ -1,6 +1,7 @@
 #include "csa/model/decoder.h"
 
 #include "csa/core/error.h"
+#include "csa/core/profile.h"
 
 namespace csa {
 namespace {
@@ -32,6 +33,7 @@ Decoder::Decoder(const Model& model, AttentionOptions attention)
 }
 
 at::Tensor Decoder::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+  CSA_PROFILE_SCOPE("forward/norm");
   const ModelConfig& c = model_.config;
   if (c.norm == NormKind::kLayerNorm) return at::layer_norm(x, {c.d_model}, w, b, c.norm_eps);
   // LlamaRMSNorm / Qwen2RMSNorm: float32 statistics, weight * x.to(input_dtype).
@@ -42,13 +44,21 @@ at::Tensor Decoder::norm(const at::Tensor& x, const at::Tensor& w, const at::Ten
 
 at::Tensor Decoder::mlp(const LayerWeights& l, const at::Tensor& x) const {
   const ModelConfig& c = model_.config;
-  at::Tensor up = linear(x, l.up_w, l.up_b);  // [B, T, F] or [B, T, 2F] (gate, up)
-  at::Tensor h;
-  if (c.gated_mlp) {
-    h = activate(up.narrow(-1, 0, c.d_ff), c.activation) * up.narrow(-1, c.d_ff, c.d_ff);
-  } else {
-    h = activate(up, c.activation);
+  at::Tensor up;
+  {
+    CSA_PROFILE_SCOPE("forward/mlp_up");
+    up = linear(x, l.up_w, l.up_b);  // [B, T, F] or [B, T, 2F] (gate, up)
   }
+  at::Tensor h;
+  {
+    CSA_PROFILE_SCOPE("forward/mlp_act");
+    if (c.gated_mlp) {
+      h = activate(up.narrow(-1, 0, c.d_ff), c.activation) * up.narrow(-1, c.d_ff, c.d_ff);
+    } else {
+      h = activate(up, c.activation);
+    }
+  }
+  CSA_PROFILE_SCOPE("forward/mlp_down");
   return linear(h, l.down_w, l.down_b);  // [B, T, C]
 }
 
@@ -69,6 +79,7 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
       throw InputError("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the model's " +
                        "vocabulary of " + std::to_string(c.vocab_size));
   }
+  CSA_PROFILE_SCOPE("forward/hidden");
   at::Tensor x = at::embedding(w.tok_emb, ids);  // [B, T, C]
   if (c.learned_positions()) x = x + w.pos_emb.narrow(0, pos0, T);
   if (cache != nullptr && cache->k.empty()) {
@@ -78,11 +89,16 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
   for (int i = 0; i < c.n_layer; ++i) {
     const LayerWeights& l = w.layers[static_cast<size_t>(i)];
     at::Tensor h = norm(x, l.norm1_w, l.norm1_b);
-    at::Tensor qkv = linear(h, l.qkv_w, l.qkv_b);  // [B, T, (H + 2Hkv) * D]
+    at::Tensor qkv;
+    {
+      CSA_PROFILE_SCOPE("forward/qkv");
+      qkv = linear(h, l.qkv_w, l.qkv_b);  // [B, T, (H + 2Hkv) * D]
+    }
     at::Tensor q = qkv.narrow(-1, 0, H * D).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
     at::Tensor k = qkv.narrow(-1, H * D, Hkv * D).view({B, T, Hkv, D}).transpose(1, 2);
     at::Tensor v = qkv.narrow(-1, (H + Hkv) * D, Hkv * D).view({B, T, Hkv, D}).transpose(1, 2);
     if (!c.learned_positions()) {
+      CSA_PROFILE_SCOPE("forward/rope");
       q = rope_.apply(q, pos0);
       k = rope_.apply(k, pos0);
     }
@@ -94,10 +110,17 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
       k = ck;
       v = cv;
     }
-    at::Tensor a = attend(q.contiguous(), k.contiguous(), v.contiguous(), c.attn_scale, i, hook,
-                          attention_);  // [B, H, T, D]
-    a = a.transpose(1, 2).reshape({B, T, H * D});
-    a = linear(a, l.out_w, l.out_b);  // [B, T, C]
+    at::Tensor a;
+    {
+      CSA_PROFILE_SCOPE("forward/attention");
+      a = attend(q.contiguous(), k.contiguous(), v.contiguous(), c.attn_scale, i, hook,
+                 attention_);  // [B, H, T, D]
+    }
+    {
+      CSA_PROFILE_SCOPE("forward/out");
+      a = a.transpose(1, 2).reshape({B, T, H * D});
+      a = linear(a, l.out_w, l.out_b);  // [B, T, C]
+    }
     if (c.parallel_residual) {
       // GPTNeoXLayer: x + attn(ln1(x)) + mlp(ln2(x))
       at::Tensor m = mlp(l, norm(x, l.norm2_w, l.norm2_b));
@@ -112,6 +135,7 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
 }
 
 at::Tensor Decoder::logits(const at::Tensor& hidden) const {
+  CSA_PROFILE_SCOPE("lm_head");
   const Weights& w = model_.weights;
   return linear(hidden, w.lm_head, w.lm_head_b).to(at::kFloat);
 }
