@@ -110,11 +110,10 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
       k = ck;
       v = cv;
     }
-    at::Tensor a;
+    at::Tensor a;  // q, k, v go as views (attend copies only where a path needs it)
     {
       CSA_PROFILE_SCOPE("forward/attention");
-      a = attend(q.contiguous(), k.contiguous(), v.contiguous(), c.attn_scale, i, hook,
-                 attention_);  // [B, H, T, D]
+      a = attend(q, k, v, c.attn_scale, i, hook, attention_);  // [B, H, T, D]
     }
     {
       CSA_PROFILE_SCOPE("forward/out");
