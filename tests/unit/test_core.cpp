@@ -1,5 +1,6 @@
 #include <filesystem>
 
+#include "csa/core/cpu_allocator.h"
 #include "csa/core/error.h"
 #include "csa/core/file.h"
 #include "csa/core/hash.h"
@@ -102,4 +103,22 @@ TEST_CASE("profile scopes add up per phase and per section only while enabled", 
   CHECK_FALSE(j["phases"]["test/inner"].contains("thread_seconds"));  // all on this thread
   profile_reset();
   CHECK(profile_json()["sections"].empty());
+}
+
+TEST_CASE("the reusing CPU allocator hands a freed large block out again", "[unit]") {
+  install_reusing_cpu_allocator();
+  void* first = nullptr;
+  {
+    at::Tensor a = at::empty({3 << 20}, at::kFloat);  // 12 MiB
+    first = a.data_ptr();
+    a.fill_(1.0f);
+  }
+  CHECK(reusing_cpu_allocator_cached_bytes() >= (size_t(12) << 20));
+  at::Tensor b = at::empty({3 << 20}, at::kFloat);  // same size class: the same block
+  CHECK(b.data_ptr() == first);
+  at::Tensor small = at::ones({10});  // small blocks go straight to malloc
+  CHECK(small.sum().item<float>() == 10.0f);
+  install_reusing_cpu_allocator(0);  // a cap of 0 frees what is held
+  CHECK(reusing_cpu_allocator_cached_bytes() == 0);
+  install_reusing_cpu_allocator();
 }

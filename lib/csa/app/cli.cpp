@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 
+#include "csa/core/cpu_allocator.h"
 #include "csa/core/error.h"
 #include "csa/core/json.h"
 #include "csa/core/profile.h"
@@ -77,6 +78,7 @@ int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
   set_progress_enabled(!common.quiet && isatty(STDERR_FILENO));
   try {
     set_threads(common.threads);
+    install_reusing_cpu_allocator();  // core/cpu_allocator.h: large activations without faults
     if (common.profile.empty()) {
       const char* env = std::getenv("CSA_PROFILE");
       if (env != nullptr) common.profile = env;
