@@ -1,5 +1,9 @@
 #include "csa/model/decoder.h"
 
+#include <ATen/Parallel.h>
+
+#include <cmath>
+
 #include "csa/core/error.h"
 #include "csa/core/profile.h"
 
@@ -8,6 +12,36 @@ namespace {
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+// RMSNorm of float32 CPU rows [N, C] in one pass per row, the operations of the tensor form
+// below: mean of squares, rsqrt(mean + eps) as 1 / sqrt, x · r, then w · (x · r). The sum of
+// squares is accumulated in a different order than ATen's mean, so results may differ from it
+// in the last bit.
+at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& w, double eps) {
+  const int64_t C = x.size(-1), N = x.numel() / C;
+  at::Tensor xc = x.contiguous();
+  at::Tensor out = at::empty_like(xc);
+  const float* xp = xc.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, N, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      const float* xi = xp + n * C;
+      float* o = op + n * C;
+      float acc[16] = {};
+      int64_t c = 0;
+      for (; c + 16 <= C; c += 16)
+        for (int u = 0; u < 16; ++u) acc[u] += xi[c + u] * xi[c + u];
+      float sum = 0;
+      for (float a : acc) sum += a;
+      for (; c < C; ++c) sum += xi[c] * xi[c];
+      const float var = sum / static_cast<float>(C);
+      const float r = 1.0f / std::sqrt(var + static_cast<float>(eps));
+      for (int64_t i = 0; i < C; ++i) o[i] = wp[i] * (xi[i] * r);
+    }
+  });
+  return out;
 }
 
 at::Tensor activate(const at::Tensor& x, Activation a) {
@@ -37,6 +71,9 @@ at::Tensor Decoder::norm(const at::Tensor& x, const at::Tensor& w, const at::Ten
   const ModelConfig& c = model_.config;
   if (c.norm == NormKind::kLayerNorm) return at::layer_norm(x, {c.d_model}, w, b, c.norm_eps);
   // LlamaRMSNorm / Qwen2RMSNorm: float32 statistics, weight * x.to(input_dtype).
+  if (x.is_cpu() && x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
+      w.is_contiguous())
+    return rms_norm_cpu(x, w, c.norm_eps);
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
   return w * (xf * at::rsqrt(var + c.norm_eps)).to(x.scalar_type());
