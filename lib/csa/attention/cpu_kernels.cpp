@@ -157,6 +157,26 @@ CSA_CLONES float exp_shifted(const float* s, float m, float* p, int64_t n) {
   return sum;
 }
 
+CSA_CLONES float sum_exp_shifted(const float* s, float m, int64_t n) {
+  V16 acc{};
+  const V16 mv = splat(m);
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    V16 x;
+    load(x, s + j);
+    x = x - mv;
+    exp16(x);
+    acc += x;
+  }
+  float sum = 0;
+  for (int u = 0; u < kLanes; ++u) sum += acc[u];
+  if (j < n) {
+    float tail[kLanes];
+    sum += exp_shifted(s + j, m, tail, n - j);
+  }
+  return sum;
+}
+
 float exp_approx(float x) {
   float p = 0;
   exp_shifted(&x, 0.0f, &p, 1);

@@ -3,7 +3,8 @@
 //                       (CSA_HAVE_CBLAS), else the portable loops below. Called from inside the
 //                       kernel's OpenMP region, where OpenBLAS (OpenMP build) runs single-threaded
 //                       (it checks omp_in_parallel()), so there is one level of parallelism.
-//   exp_shifted         p = exp(s - m) with a vectorised polynomial exp, and the row sum
+//   exp_shifted         p = exp(s - m) with a vectorised polynomial exp, and the row sum (also
+//                       used by the evaluation's log-sum-exp over the vocabulary)
 //   axpy                out += w · v, the gathered half of A·V
 // The loops are compiled for AVX-512, AVX2 and baseline x86-64 and the best is picked at load
 // time (target_clones): Debian builds for baseline x86-64.
@@ -33,6 +34,8 @@ float max_of(const float* s, int64_t n);
 // p[j] = exp(s[j] - m) for j < n (0 where s[j] = -inf); returns the sum of p. p may be s.
 // Relative error of each exp below 2e-7 (a Cephes-style polynomial; tests check it).
 float exp_shifted(const float* s, float m, float* p, int64_t n);
+// The sum of exp(s[j] - m) for j < n, nothing written (log-sum-exp of a row of logits).
+float sum_exp_shifted(const float* s, float m, int64_t n);
 // The same exp for one value (tests).
 float exp_approx(float x);
 // out[0..n) += w · v[0..n).
