@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "csa/app/cli.h"
+#include "csa/core/error.h"
 #include "csa/core/runtime.h"
 #include "csa/tools/bench.h"
 
@@ -14,8 +15,12 @@ int main(int argc, char** argv) {
       "  csa-bench --ctx 2048 --mode dense\n"
       "  csa-bench --ctx 8192 --mode top_k --budget 64 --path explicit\n"
       "  csa-bench --ctx 4096 --mode top_k --budget 8,8,16,64,128,256 --device cuda --dtype "
-      "bfloat16"};
+      "bfloat16\n"
+      "  csa-bench --forward --model ../shared/models/llama-mini --ctx 2048 --batch 4\n"
+      "  csa-bench --gemm --model ../shared/models/llama-mini --ctx 2048 --batch 4"};
   csa::AttentionBenchOptions o;
+  csa::ForwardBenchOptions f;
+  bool forward = false, gemm = false;
   csa::app::CommonOptions common;
   std::string device = "cpu", dtype = "float32";
   app.add_option("--ctx", o.ctx, "Context length (queries = keys)");
@@ -28,13 +33,28 @@ int main(int argc, char** argv) {
   app.add_option("--mass", o.mass, "top-p mass (0.9)");
   app.add_option("--path", o.path, "auto (fused where available) | explicit (score tensor)");
   app.add_option("--repeats", o.repeats, "Timed repeats; the median is reported (5)");
+  app.add_flag("--forward", forward,
+               "Time a model's forward instead (--model; --corpus, --ctx, --batch, --mode "
+               "dense|top_k, --budget K)");
+  app.add_flag("--gemm", gemm,
+               "Time BLAS sgemm alone on the shapes of --model's forward (the GEMM peer)");
+  app.add_option("--model", f.model, "Model for --forward / --gemm");
+  app.add_option("--corpus", f.corpus, "Text for --forward (default: random token ids)");
   app.add_option("--device", device, "cpu, cuda, cuda:N");
   app.add_option("--dtype", dtype, "float32, bfloat16, float16");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
     o.device = csa::parse_device(device);
     o.dtype = csa::parse_dtype(dtype);
-    csa::Json j = csa::run_attention_bench(o);
+    f.ctx = o.ctx;
+    f.batch = o.batch;
+    f.mode = o.mode;
+    f.budget = o.budgets.empty() ? 64 : o.budgets.front();
+    f.repeats = o.repeats;
+    if (forward && gemm) throw csa::UsageError("csa-bench: --forward or --gemm, not both");
+    csa::Json j = forward ? csa::run_forward_bench(f)
+                  : gemm  ? csa::run_gemm_bench(f)
+                          : csa::run_attention_bench(o);
     j["command"] = csa::app::recorded_command();
     std::cout << csa::dump_json(j);
     return 0;
