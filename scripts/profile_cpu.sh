@@ -5,7 +5,8 @@
 # results/cpu/profile.json: linear layers (q/k/v, output, MLP), q·k, selection, softmax, P·V, LM
 # head + log-softmax (NLL), other (norms, rotary, MLP activation, the rest). Each run records its
 # command and the load average around it. With CSA_BIN_BEFORE=<dir of an older csa-eval that has
-# --profile> the same runs of that binary are interleaved (before/after in one run).
+# --profile> the same runs of that binary are interleaved (before/after in one run);
+# CSA_BIN_BEFORE_LABEL says what it is (e.g. the commit it was built from).
 #
 #   bash scripts/profile_cpu.sh
 #   CSA_BIN_BEFORE=/tmp/before/build/apps bash scripts/profile_cpu.sh
@@ -78,7 +79,8 @@ for i in range(1, n + 1):
     meta["profile"] = prof
     runs.append(meta)
 doc = {"kind": "csa-cpu-profile", "command": "bash scripts/profile_cpu.sh" +
-       (" (CSA_BIN_BEFORE=" + os.environ["CSA_BIN_BEFORE"] + ")" if os.environ.get("CSA_BIN_BEFORE") else ""),
+       (" (CSA_BIN_BEFORE=" + os.environ["CSA_BIN_BEFORE"] + ": " +
+        os.environ.get("CSA_BIN_BEFORE_LABEL", "") + ")" if os.environ.get("CSA_BIN_BEFORE") else ""),
        "git_commit": commit, "machine": {"cpu": cpu, "cores": sum(
            1 for l in open("/proc/cpuinfo") if l.startswith("processor"))},
        "note": "wall seconds per phase; the attention kernel's phases run on every thread and "
