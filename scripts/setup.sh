@@ -7,12 +7,15 @@
 #
 # Debian's libtorch links whatever BLAS the system provides; with only the reference BLAS it is
 # ~36x slower, so an optimized OpenBLAS (OpenMP flavour, which libtorch's thread count drives)
-# is part of the set. Safe to re-run: installed packages are skipped, the build is incremental.
+# is part of the set. libblas-dev adds cblas.h and the link-time libblas.so for the fused CPU
+# attention kernel's block products (cblas_sgemm); at run time libblas.so.3 resolves to that same
+# OpenBLAS through Debian's alternatives. Safe to re-run: installed packages are skipped, the
+# build is incremental.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build git ccache pkg-config
-          libtorch-dev libopenblas0-openmp
+          libtorch-dev libopenblas0-openmp libblas-dev
           libcli11-dev nlohmann-json3-dev libspdlog-dev libsentencepiece-dev catch2
           libpcre2-dev zlib1g-dev libssl-dev
           python3-matplotlib python3-numpy

@@ -21,7 +21,9 @@ int main(int argc, char** argv) {
       "bfloat16\n"
       "  csa-bench --forward --config configs/qwen2.5-1.5b.json --batch 1 --ctx 256\n"
       "  csa-bench --save-random /tmp/llama-1b --config configs/llama-3.2-1b.json\n"
-      "  csa-bench --load /tmp/llama-1b --repeats 3"};
+      "  csa-bench --load /tmp/llama-1b --repeats 3\n"
+      "  csa-bench --forward --model ../shared/models/llama-mini --ctx 2048 --batch 4\n"
+      "  csa-bench --gemm --model ../shared/models/llama-mini --ctx 2048 --batch 4"};
   csa::BenchOptions o;
   csa::app::CommonOptions common;
   int64_t ctx = 0, heads = 0, kv_heads = 0, head_dim = 0;
@@ -42,7 +44,13 @@ int main(int argc, char** argv) {
   app.add_option("--path", o.path, "auto (fused where available) | explicit (score tensor)");
   auto* repeats_opt = app.add_option(
       "--repeats", repeats, "Timed repeats; the median is reported (attention 5, forward/load 3)");
-  app.add_flag("--forward", o.forward, "Time a forward pass of a random model of --config");
+  app.add_flag("--forward", o.forward,
+               "Time a forward pass: of --model at csa-eval's batching (--corpus, --ctx, --batch, "
+               "--mode dense|top_k, --budget K), or of a random model of --config");
+  app.add_flag("--gemm", o.gemm,
+               "Time BLAS sgemm alone on the shapes of --model's forward (the GEMM peer)");
+  app.add_option("--model", o.model, "Model for --forward / --gemm");
+  app.add_option("--corpus", o.corpus, "Text for --forward --model (default: random token ids)");
   app.add_option("--load", o.load, "Time loading this model (and its weight hashing)");
   app.add_option("--save-random", o.save_random,
                  "Write a random-weight checkpoint of --config to this directory");

@@ -235,6 +235,10 @@ TEST_CASE("top-k keeps the k highest keys, ties to the most recent, short rows w
   CHECK(keep({5, 5, 5, 5, 5}, 3) == std::set<int64_t>{2, 3, 4});
   CHECK(keep({9, 1, 1, 1, 0}, 2) == std::set<int64_t>{0, 3});
   CHECK(kth_largest(std::vector<float>{3, 1, 3, 2, 3}.data(), 5, 4, scratch) == 2.f);
+  CHECK(kth_largest(std::vector<float>{-kInf, kInf, -1, 0}.data(), 4, 1, scratch) == kInf);
+  CHECK(kth_largest(std::vector<float>{-kInf, kInf, -1, 0}.data(), 4, 4, scratch) == -kInf);
+  CHECK(kth_largest(std::vector<float>{-0.0f, 0.0f, -1}.data(), 3, 2, scratch) == 0.0f);
+  CHECK(keep({0.0f, -0.0f, 0.0f, -0.0f}, 2) == std::set<int64_t>{2, 3});  // -0 ties +0
 
   // Through the hook: head budgets 1 and 3 over 4 rows (q_pos0 = 0); rows with fewer causal
   // keys than the budget keep them all, untouched.
@@ -283,6 +287,44 @@ TEST_CASE("top-k through the hook matches a naive reference on random blocks", "
             CHECK(kept[row] ==
                   naive_top_k(row_of(ref, b, h, r), n, budgets[static_cast<size_t>(h)]));
           }
+    }
+  }
+}
+
+TEST_CASE("top-k of long rows (sampled threshold) is the naive top-k, ties included", "[unit]") {
+  // Rows long enough for top_k_indices' sampled threshold, with distributions that make the
+  // sample miss (spikes off the sample positions, a ramp), overshoot (spikes on them: the
+  // fallback), or tie (rounded, constant, periodic, infinities).
+  at::manual_seed(13);
+  std::vector<float> scratch;
+  std::vector<int32_t> idx;
+  for (int64_t n : {256, 257, 1000, 2048, 3001}) {
+    const int64_t stride = n / 128;
+    for (int dist = 0; dist < 10; ++dist) {
+      std::vector<float> row(static_cast<size_t>(n));
+      at::Tensor x = at::randn({n});
+      for (int64_t j = 0; j < n; ++j) {
+        const float g = x[j].item<float>();
+        float v = g;
+        if (dist == 1) v = std::round(g * 2);                                     // ties
+        if (dist == 2) v = 0.5f;                                                  // all equal
+        if (dist == 3) v = static_cast<float>(j);                                 // ascending
+        if (dist == 4) v = static_cast<float>(-j);                                // descending
+        if (dist == 5) v = static_cast<float>(j % 7);                             // periodic
+        if (dist == 6) v = j % stride == 0 ? 100 + g : g;                         // spikes sampled
+        if (dist == 7) v = j % stride == 1 ? 100 + std::round(g) : g;             // spikes missed
+        if (dist == 8) v = j % 97 == 0 ? (j % 2 ? kInf : -kInf) : std::round(g);  // infinities
+        if (dist == 9) v = j % 3 == 0 ? -0.0f : (j % 3 == 1 ? 0.0f : -std::abs(g));  // -0 == +0
+        row[static_cast<size_t>(j)] = v;
+      }
+      for (int64_t k :
+           {int64_t(1), int64_t(3), int64_t(31), int64_t(64), n / 8, n / 8 + 1, n / 2, n}) {
+        INFO("n " << n << " dist " << dist << " k " << k);
+        top_k_indices(row.data(), n, k, scratch, idx);
+        std::set<int64_t> want = naive_top_k(row, n, k);
+        std::vector<int32_t> want_desc(want.rbegin(), want.rend());
+        CHECK(idx == want_desc);
+      }
     }
   }
 }

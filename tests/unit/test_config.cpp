@@ -75,6 +75,29 @@ TEST_CASE("llama3 inv_freq follows the three bands of _compute_llama3_parameters
   CHECK(scaled[1].item<double>() == Approx(expect).epsilon(1e-5));
 }
 
+TEST_CASE("rotary on float32 CPU gives the tensor formula's bits, partial and strided", "[unit]") {
+  at::manual_seed(23);
+  for (int64_t rd : {int64_t(16), int64_t(8)}) {  // full and partial rotary on D = 16
+    RopeConfig r;
+    r.theta = 10000;
+    r.rotary_dim = rd;
+    RopeTable table(r, 64, at::kCPU);
+    // A strided view like the decoder's: q of a fused [B, T, 3 * H * D] projection.
+    at::Tensor qkv = at::randn({2, 20, 3 * 3 * 16});
+    at::Tensor x = qkv.narrow(-1, 0, 3 * 16).view({2, 20, 3, 16}).transpose(1, 2);  // [B, H, T, D]
+    at::Tensor got = table.apply(x, 7);
+    // transformers: x * cos + rotate_half(x) * sin on the first rd dims.
+    at::Tensor inv = rope_inv_freq(r);
+    at::Tensor freqs = at::arange(64, at::kLong).to(at::kFloat).unsqueeze(1) * inv.unsqueeze(0);
+    at::Tensor emb = at::cat({freqs, freqs}, -1).narrow(0, 7, 20);  // [T, rd]
+    at::Tensor xr = x.narrow(-1, 0, rd);
+    at::Tensor rot = at::cat({xr.narrow(-1, rd / 2, rd / 2).neg(), xr.narrow(-1, 0, rd / 2)}, -1);
+    at::Tensor want = xr * emb.cos() + rot * emb.sin();
+    if (rd < 16) want = at::cat({want, x.narrow(-1, rd, 16 - rd)}, -1);
+    CHECK(got.equal(want));
+  }
+}
+
 TEST_CASE("GPT-NeoX rotary_pct, Qwen2 bias flags, explicit head_dim", "[unit]") {
   ModelConfig neox = parse_model_config(test::tiny_config("gpt_neox"), "cfg");
   CHECK(neox.rope.rotary_dim == 4);  // int(8 * 0.5)

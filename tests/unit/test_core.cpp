@@ -1,9 +1,11 @@
 #include <filesystem>
 
+#include "csa/core/cpu_allocator.h"
 #include "csa/core/error.h"
 #include "csa/core/file.h"
 #include "csa/core/hash.h"
 #include "csa/core/json.h"
+#include "csa/core/profile.h"
 #include "csa/core/utf8.h"
 #include "support.h"
 
@@ -66,4 +68,57 @@ TEST_CASE("JSON reader errors name the file and field", "[unit]") {
   CHECK_THROWS_WITH(r.get_int("f"), Catch::Contains("must be an integer"));
   CHECK_THROWS_WITH(r.child("o").get_int("zz"), Catch::Contains("'o.zz' is missing"));
   CHECK_THROWS_AS(read_json_file("/nonexistent/x.json"), IoError);
+}
+
+TEST_CASE("profile scopes add up per phase and per section only while enabled", "[unit]") {
+  auto work = [](int n) {
+    for (int i = 0; i < n; ++i) {
+      CSA_PROFILE_SCOPE("test/inner");
+    }
+    CSA_PROFILE_SCOPE("test/outer");
+  };
+  profile_reset();
+  work(3);  // disabled: nothing recorded
+  CHECK_FALSE(profile_json()["phases"].contains("test/inner"));
+  profile_enable(true);
+  {
+    ProfileSection a("first");
+    work(2);
+  }
+  {
+    ProfileSection b("second");
+    work(5);
+  }
+  profile_enable(false);
+  work(7);
+  Json j = profile_json();
+  CHECK(j["phases"]["test/inner"]["calls"] == 7);
+  CHECK(j["phases"]["test/outer"]["calls"] == 2);
+  CHECK(j["phases"]["test/inner"]["seconds"].get<double>() >= 0);
+  REQUIRE(j["sections"].size() == 2);
+  CHECK(j["sections"][0]["label"] == "first");
+  CHECK(j["sections"][0]["phases"]["test/inner"]["calls"] == 2);
+  CHECK(j["sections"][1]["phases"]["test/inner"]["calls"] == 5);
+  CHECK(j["sections"][1]["wall_seconds"].get<double>() >= 0);
+  CHECK_FALSE(j["phases"]["test/inner"].contains("thread_seconds"));  // all on this thread
+  profile_reset();
+  CHECK(profile_json()["sections"].empty());
+}
+
+TEST_CASE("the reusing CPU allocator hands a freed large block out again", "[unit]") {
+  install_reusing_cpu_allocator();
+  void* first = nullptr;
+  {
+    at::Tensor a = at::empty({3 << 20}, at::kFloat);  // 12 MiB
+    first = a.data_ptr();
+    a.fill_(1.0f);
+  }
+  CHECK(reusing_cpu_allocator_cached_bytes() >= (size_t(12) << 20));
+  at::Tensor b = at::empty({3 << 20}, at::kFloat);  // same size class: the same block
+  CHECK(b.data_ptr() == first);
+  at::Tensor small = at::ones({10});  // small blocks go straight to malloc
+  CHECK(small.sum().item<float>() == 10.0f);
+  install_reusing_cpu_allocator(0);  // a cap of 0 frees what is held
+  CHECK(reusing_cpu_allocator_cached_bytes() == 0);
+  install_reusing_cpu_allocator();
 }

@@ -1,23 +1,52 @@
 #include "csa/app/cli.h"
 
+#include <ATen/Parallel.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
+#include "csa/core/cpu_allocator.h"
 #include "csa/core/error.h"
+#include "csa/core/json.h"
+#include "csa/core/profile.h"
 #include "csa/core/progress.h"
 #include "csa/core/runtime.h"
 
 namespace csa::app {
 namespace {
 std::string g_command;
+
+// The phase timers' totals with what is needed to read them: command, machine, threads, load.
+void write_profile(const std::string& path, const std::string& load_start) {
+  Json j = {{"kind", "csa-profile"},
+            {"command", g_command},
+            {"version", csa_version()},
+            {"git_commit", csa_git_commit()},
+            {"libtorch", torch_version()},
+            {"cpu", cpu_model_name()},
+            {"device", device_description(at::kCPU)},
+            {"threads", at::get_num_threads()},
+            {"load_average_start", load_start},
+            {"load_average_end", load_average()},
+            {"note",
+             "seconds are wall time summed over calls; phases marked thread_seconds run inside "
+             "parallel regions and sum their threads' time"}};
+  Json p = profile_json();
+  j["phases"] = p["phases"];
+  j["sections"] = p["sections"];
+  write_json_file(path, j);
 }
+}  // namespace
 
 void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--threads", options.threads, "CPU threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", options.quiet, "Only print errors; no progress bar");
   app.add_flag("-v,--verbose", options.verbose, "Debug logging");
+  app.add_option("--profile", options.profile,
+                 "Write per-phase wall times to this JSON file (also CSA_PROFILE=FILE)");
   app.set_version_flag("--version", std::string("csa ") + csa_version() + " (" + csa_git_commit() +
                                         ", libtorch " + torch_version() + ")");
   app.get_formatter()->column_width(34);
@@ -49,7 +78,18 @@ int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
   set_progress_enabled(!common.quiet && isatty(STDERR_FILENO));
   try {
     set_threads(common.threads);
-    return body();
+    install_reusing_cpu_allocator();  // core/cpu_allocator.h: large activations without faults
+    if (common.profile.empty()) {
+      const char* env = std::getenv("CSA_PROFILE");
+      if (env != nullptr) common.profile = env;
+    }
+    if (common.profile.empty()) return body();
+    const std::string load_start = load_average();
+    profile_enable(true);
+    const int rc = body();
+    profile_enable(false);
+    write_profile(common.profile, load_start);
+    return rc;
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
     return e.exit_code();

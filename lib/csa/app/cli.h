@@ -13,6 +13,7 @@ struct CommonOptions {
   int threads = 0;       // 0 = all cores
   bool quiet = false;    // -q: errors only, no progress bar
   bool verbose = false;  // -v: debug logging
+  std::string profile;   // --profile FILE (or CSA_PROFILE=FILE): phase timers (core/profile.h)
 };
 
 void add_common_options(CLI::App& app, CommonOptions& options);

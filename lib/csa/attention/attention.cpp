@@ -100,7 +100,7 @@ at::Tensor attend_explicit(const at::Tensor& q, const at::Tensor& k, const at::T
 
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                   int layer, AttentionHook* hook, const AttentionOptions& options) {
-  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+  const int64_t H = q.size(1), T = q.size(2), D = q.size(3);
   const int64_t Hkv = k.size(1), S = k.size(2);
   CSA_CHECK(H % Hkv == 0 && S >= T && k.size(3) == D && v.sizes() == k.sizes(),
             "attention shapes disagree");
@@ -111,7 +111,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 #if TORCH_VERSION_MAJOR >= 2
   if (rule == nullptr && !observe && options.allow_fused && T == S) {
     // Fused dense path. K/V are expanded per query head (a view, no copy).
-    const int64_t G = H / Hkv;
+    const int64_t B = q.size(0), G = H / Hkv;
     at::Tensor ke = k.unsqueeze(2).expand({B, Hkv, G, S, D}).reshape({B, H, S, D});
     at::Tensor ve = v.unsqueeze(2).expand({B, Hkv, G, S, D}).reshape({B, H, S, D});
     return at::scaled_dot_product_attention(q, ke, ve, {}, 0.0, /*is_causal=*/true, scale);

@@ -2,27 +2,181 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 namespace csa {
 
-float kth_largest(const float* x, int64_t n, int64_t k, std::vector<float>& scratch) {
-  scratch.assign(x, x + n);
-  std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end(),
-                   std::greater<float>());
-  return scratch[static_cast<size_t>(k - 1)];
+namespace {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CSA_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#else
+#define CSA_CLONES
+#endif
+
+// Order keys: unsigned integers in the order of the floats (no NaN), -0 and +0 one key since they
+// compare equal, so a selection over keys is a selection under float comparison.
+uint32_t order_key(float f) {
+  f += 0.0f;  // -0 -> +0
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return (u & 0x80000000u) != 0 ? ~u : (u | 0x80000000u);
 }
 
+float from_order_key(uint32_t key) {
+  const uint32_t u = (key & 0x80000000u) != 0 ? (key & 0x7fffffffu) : ~key;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// The largest key K that at least k of keys[0..n) reach (1 <= k <= n), i.e. the k-th largest key,
+// bit by bit from the top: up to 32 counting passes (vectorised), no branch on the data. Once
+// exactly k keys reach K, the answer is the smallest of them (one more pass).
+CSA_CLONES uint32_t kth_largest_key(const uint32_t* keys, int64_t n, int64_t k) {
+  uint32_t K = 0;
+  for (int bit = 31; bit >= 0; --bit) {
+    const uint32_t c = K | (1u << bit);
+    uint32_t count = 0;
+    for (int64_t a = 0; a < n; ++a) count += keys[a] >= c;
+    if (count < k) continue;
+    K = c;
+    if (count == k) {
+      uint32_t lo = 0xffffffffu;
+      for (int64_t a = 0; a < n; ++a) lo = std::min(lo, keys[a] >= K ? keys[a] : 0xffffffffu);
+      return lo;
+    }
+  }
+  return K;
+}
+
+// The k-th largest of x[0..n) (1 <= k <= n): several times faster than nth_element on rows of
+// hundreds to thousands of scores.
+float kth_largest_radix(const float* x, int64_t n, int64_t k, std::vector<uint32_t>& keys) {
+  keys.resize(static_cast<size_t>(n));
+  for (int64_t a = 0; a < n; ++a) keys[static_cast<size_t>(a)] = order_key(x[a]);
+  return from_order_key(kth_largest_key(keys.data(), n, k));
+}
+
+std::vector<uint32_t>& key_scratch() {
+  thread_local std::vector<uint32_t> keys;
+  return keys;
+}
+
+// The selection given the threshold thr = the k-th largest of the candidates val[0..c) (keys
+// ix[0..c), ascending): every value above thr, then the most recent values equal to it, as key
+// indices in descending order. Branch-free.
+void take_top(const float* val, const int32_t* ix, int64_t c, int64_t k, float thr,
+              std::vector<int32_t>& idx) {
+  int64_t greater = 0;
+  for (int64_t a = 0; a < c; ++a) greater += val[a] > thr;
+  int64_t equal_left = k - greater, o = 0;  // equal values that stay: the most recent ones
+  idx.resize(static_cast<size_t>(k + 1));
+  for (int64_t a = c - 1; a >= 0; --a) {
+    const bool eq = val[a] == thr;
+    idx[static_cast<size_t>(o)] = ix[a];
+    o += (val[a] > thr) | (eq & (equal_left > 0));
+    equal_left -= eq;
+  }
+  idx.resize(static_cast<size_t>(k));
+}
+
+// Rows at least this long with budgets up to 1/kMaxSampledFraction of them select through a
+// sampled threshold (top_k_indices); shorter rows or larger budgets select over the whole row.
+constexpr int64_t kMinSampledRow = 256;
+constexpr int64_t kSample = 128;
+constexpr int64_t kMaxSampledFraction = 4;
+
+// Appends the values s[j] >= t of s[0..n) and their indices j + j0, in key order, to val and ix;
+// returns how many. Branch-free: writes always, advances when kept.
+int64_t gather_at_least_scalar(const float* s, int64_t n, int64_t j0, float t, float* val,
+                               int32_t* ix) {
+  int64_t c = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    val[c] = s[j];
+    ix[c] = static_cast<int32_t>(j0 + j);
+    c += s[j] >= t;
+  }
+  return c;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// 16 compares into a mask, the kept lanes compressed to the front of a register and stored whole
+// (val and ix need 16 entries of slack): no branch per value.
+__attribute__((target("avx512f"))) int64_t gather_at_least_avx512(const float* s, int64_t n,
+                                                                  float t, float* val,
+                                                                  int32_t* ix) {
+  const __m512 tv = _mm512_set1_ps(t);
+  __m512i j16 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int64_t c = 0, j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 x = _mm512_loadu_ps(s + j);
+    const __mmask16 m = _mm512_cmp_ps_mask(x, tv, _CMP_GE_OQ);
+    _mm512_storeu_ps(val + c, _mm512_maskz_compress_ps(m, x));
+    _mm512_storeu_si512(ix + c, _mm512_maskz_compress_epi32(m, j16));
+    c += __builtin_popcount(m);
+    j16 = _mm512_add_epi32(j16, _mm512_set1_epi32(16));
+  }
+  return c + gather_at_least_scalar(s + j, n - j, j, t, val + c, ix + c);
+}
+#endif
+
+int64_t gather_at_least(const float* s, int64_t n, float t, float* val, int32_t* ix) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return gather_at_least_avx512(s, n, t, val, ix);
+#endif
+  return gather_at_least_scalar(s, n, 0, t, val, ix);
+}
+
+}  // namespace
+
+float kth_largest(const float* x, int64_t n, int64_t k, std::vector<float>& scratch) {
+  (void)scratch;
+  return kth_largest_radix(x, n, k, key_scratch());
+}
+
+// The k-th largest value thr of the row, then every score above it and the most recent ones
+// equal to it. For long rows and small budgets thr comes from candidates: t = the value of a
+// systematic sample of kSample scores that about 2k scores are expected to reach, and one pass
+// gathers every score >= t. When at least k did, the k-th largest of the row is the k-th largest
+// of the candidates (every score at or above it is one), so thr, the count of greater scores and
+// the tie rule are exactly those of the whole row, over far fewer values. Too few candidates (an
+// unlucky sample) retry from a lower sample rank, then take the whole row.
 void top_k_indices(const float* s, int64_t n, int64_t k, std::vector<float>& scratch,
                    std::vector<int32_t>& idx) {
-  const float thr = kth_largest(s, n, k, scratch);
-  int64_t greater = 0;
-  for (int64_t j = 0; j < n; ++j) greater += s[j] > thr;
-  int64_t equal_left = k - greater;  // keys equal to the threshold that stay: the most recent ones
-  idx.clear();
-  for (int64_t j = n - 1; j >= 0; --j)
-    if (s[j] > thr || (s[j] == thr && equal_left-- > 0)) idx.push_back(static_cast<int32_t>(j));
+  thread_local std::vector<int32_t> cand_idx;
+  std::vector<uint32_t>& keys = key_scratch();
+  if (n >= kMinSampledRow && k * kMaxSampledFraction <= n) {
+    constexpr int64_t kSlack = 16;  // gather_at_least stores whole vectors
+    const int64_t stride = n / kSample;
+    scratch.resize(static_cast<size_t>(kSample + n + kSlack));
+    cand_idx.resize(static_cast<size_t>(n + kSlack));
+    float* sample = scratch.data();
+    float* cand = sample + kSample;  // [n] candidate values in key order
+    for (int64_t i = 0; i < kSample; ++i) sample[i] = s[i * stride];
+    // The sample rank whose value ~2k scores reach: k / stride sample values are expected in
+    // the top k, and their count has a standard deviation near its square root.
+    const auto expect = static_cast<double>(k) / static_cast<double>(stride);
+    for (auto r = static_cast<int64_t>(expect + 1.5 * std::sqrt(expect) + 2); r <= kSample;
+         r *= 2) {
+      const float t = kth_largest_radix(sample, kSample, r, keys);
+      const int64_t c = gather_at_least(s, n, t, cand, cand_idx.data());
+      if (c >= k) {
+        take_top(cand, cand_idx.data(), c, k, kth_largest_radix(cand, c, k, keys), idx);
+        return;
+      }
+    }
+  }
+  cand_idx.resize(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) cand_idx[static_cast<size_t>(j)] = static_cast<int32_t>(j);
+  take_top(s, cand_idx.data(), n, k, kth_largest_radix(s, n, k, keys), idx);
 }
 
 void mask_except(float* s, int64_t n, const std::vector<int32_t>& idx,

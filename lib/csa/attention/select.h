@@ -12,11 +12,14 @@
 
 namespace csa {
 
-// Value of the k-th largest of x[0..n) (1 <= k <= n). `scratch` is reused between calls.
+// Value of the k-th largest of x[0..n) (1 <= k <= n), -0 and +0 equal as they compare: a radix
+// select over the floats' order keys (32 vectorised counting passes at most, no branch on the
+// data). `scratch` is kept for callers; the keys live in a per-thread buffer.
 float kth_largest(const float* x, int64_t n, int64_t k, std::vector<float>& scratch);
 
 // The k largest of s[0..n) (ties: larger index first), as key indices in descending index
-// order. Requires 1 <= k <= n.
+// order. Requires 1 <= k <= n. Long rows with small budgets first narrow the row to the scores
+// above a sampled threshold (select.cpp says why the result is the same).
 void top_k_indices(const float* s, int64_t n, int64_t k, std::vector<float>& scratch,
                    std::vector<int32_t>& idx);
 

@@ -4,6 +4,7 @@
 #include <torch/version.h>
 
 #include <ctime>
+#include <fstream>
 #include <thread>
 
 #include "csa/core/error.h"
@@ -63,6 +64,30 @@ std::string device_description(const at::Device& d) {
            std::to_string(at::get_num_threads()) + " threads)";
   }
   return d.str();
+}
+
+std::string cpu_model_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "unknown";
+}
+
+std::string load_average() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  if (!(f >> a >> b >> c)) return "unknown";
+  return a + " " + b + " " + c;
+}
+
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 std::string command_line(const std::vector<std::string>& argv) {

@@ -24,6 +24,12 @@ at::Device parse_device(const std::string& spec);
 at::ScalarType parse_dtype(const std::string& spec);
 std::string dtype_name(at::ScalarType t);
 std::string device_description(const at::Device& d);
+// The CPU's model name (/proc/cpuinfo) and the load averages (/proc/loadavg, "1m 5m 15m"), for
+// timings taken on a shared machine; "unknown" where not readable.
+std::string cpu_model_name();
+std::string load_average();
+// CPU seconds used by this process so far, all threads (CLOCK_PROCESS_CPUTIME_ID).
+double process_cpu_seconds();
 
 // Shell-quoted command line, as recorded in every JSON output.
 std::string command_line(const std::vector<std::string>& argv);

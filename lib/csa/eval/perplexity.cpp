@@ -1,11 +1,14 @@
 #include "csa/eval/perplexity.h"
 
+#include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
 #include <chrono>
 #include <cmath>
 
+#include "csa/attention/cpu_kernels.h"
 #include "csa/core/error.h"
+#include "csa/core/profile.h"
 #include "csa/core/progress.h"
 
 namespace csa {
@@ -22,6 +25,35 @@ double PassResult::tokens_per_second() const {
   return seconds > 0 ? static_cast<double>(tokens_processed) / seconds : 0;
 }
 
+namespace {
+
+// -log softmax(logits)[target] per row: logsumexp - the target's logit, in float32 as
+// at::logsumexp computes it, returned as float64 on the CPU. Float32 CPU logits take one pass
+// per row (max, then the sum of exponentials, cpu_kernels.h) instead of logsumexp's full-size
+// temporaries; the result agrees with it to float rounding.
+at::Tensor token_nll(const at::Tensor& logits, const at::Tensor& target) {
+  if (!logits.is_cpu() || logits.scalar_type() != at::kFloat || !logits.is_contiguous())
+    return (at::logsumexp(logits, -1) - logits.gather(1, target).squeeze(1))
+        .to(at::kCPU, at::kDouble);
+  const int64_t N = logits.size(0), V = logits.size(1);
+  at::Tensor nll = at::empty({N}, at::kDouble);
+  at::Tensor tg = target.to(at::kLong).contiguous();
+  const float* lp = logits.data_ptr<float>();
+  const int64_t* tp = tg.data_ptr<int64_t>();
+  double* out = nll.data_ptr<double>();
+  at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      const float* row = lp + n * V;
+      const float m = cpu::max_of(row, V);
+      const float lse = m + std::log(cpu::sum_exp_shifted(row, m, V));
+      out[n] = static_cast<double>(lse - row[tp[n]]);
+    }
+  });
+  return nll;
+}
+
+}  // namespace
+
 PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids,
                          const EvalProtocol& p, SparseAttentionHook* hook,
                          const std::string& label) {
@@ -37,6 +69,7 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
   int64_t total_tokens = 0;
   for (const auto& w : windows) total_tokens += w.end - w.begin;
   Progress progress(label, total_tokens);
+  ProfileSection section(label);
   c10::NoGradGuard no_grad;
 
   for_each_batch(windows, ids, p.batch, [&](const WindowBatch& batch) {
@@ -48,8 +81,8 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
       // Targets are tokens 1..len-1, predicted from positions 0..len-2.
       at::Tensor logits = decoder.logits(hidden[b].narrow(0, 0, len - 1));  // [len-1, V]
       at::Tensor target = batch.tokens[b].narrow(0, 1, len - 1).to(device).unsqueeze(1);
-      at::Tensor nll = (at::logsumexp(logits, -1) - logits.gather(1, target).squeeze(1))
-                           .to(at::kCPU, at::kDouble);  // [len-1]
+      CSA_PROFILE_SCOPE("nll");
+      at::Tensor nll = token_nll(logits, target);  // [len-1] float64 on the CPU
       const double* v = nll.data_ptr<double>();
       for (int64_t t = 1; t < len; ++t) {
         const double x = v[t - 1];

@@ -1,12 +1,47 @@
 #include "csa/model/decoder.h"
 
+#include <ATen/Parallel.h>
+
+#include <cmath>
+
 #include "csa/core/error.h"
+#include "csa/core/profile.h"
 
 namespace csa {
 namespace {
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+// RMSNorm of float32 CPU rows [N, C] in one pass per row, the operations of the tensor form
+// below: mean of squares, rsqrt(mean + eps) as 1 / sqrt, x · r, then w · (x · r). The sum of
+// squares is accumulated in a different order than ATen's mean, so results may differ from it
+// in the last bit.
+at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& w, double eps) {
+  const int64_t C = x.size(-1), N = x.numel() / C;
+  at::Tensor xc = x.contiguous();
+  at::Tensor out = at::empty_like(xc);
+  const float* xp = xc.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, N, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      const float* xi = xp + n * C;
+      float* o = op + n * C;
+      float acc[16] = {};
+      int64_t c = 0;
+      for (; c + 16 <= C; c += 16)
+        for (int u = 0; u < 16; ++u) acc[u] += xi[c + u] * xi[c + u];
+      float sum = 0;
+      for (float a : acc) sum += a;
+      for (; c < C; ++c) sum += xi[c] * xi[c];
+      const float var = sum / static_cast<float>(C);
+      const float r = 1.0f / std::sqrt(var + static_cast<float>(eps));
+      for (int64_t i = 0; i < C; ++i) o[i] = wp[i] * (xi[i] * r);
+    }
+  });
+  return out;
 }
 
 at::Tensor activate(const at::Tensor& x, Activation a) {
@@ -32,9 +67,13 @@ Decoder::Decoder(const Model& model, AttentionOptions attention)
 }
 
 at::Tensor Decoder::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+  CSA_PROFILE_SCOPE("forward/norm");
   const ModelConfig& c = model_.config;
   if (c.norm == NormKind::kLayerNorm) return at::layer_norm(x, {c.d_model}, w, b, c.norm_eps);
   // LlamaRMSNorm / Qwen2RMSNorm: float32 statistics, weight * x.to(input_dtype).
+  if (x.is_cpu() && x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
+      w.is_contiguous())
+    return rms_norm_cpu(x, w, c.norm_eps);
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
   return w * (xf * at::rsqrt(var + c.norm_eps)).to(x.scalar_type());
@@ -42,13 +81,21 @@ at::Tensor Decoder::norm(const at::Tensor& x, const at::Tensor& w, const at::Ten
 
 at::Tensor Decoder::mlp(const LayerWeights& l, const at::Tensor& x) const {
   const ModelConfig& c = model_.config;
-  at::Tensor up = linear(x, l.up_w, l.up_b);  // [B, T, F] or [B, T, 2F] (gate, up)
-  at::Tensor h;
-  if (c.gated_mlp) {
-    h = activate(up.narrow(-1, 0, c.d_ff), c.activation) * up.narrow(-1, c.d_ff, c.d_ff);
-  } else {
-    h = activate(up, c.activation);
+  at::Tensor up;
+  {
+    CSA_PROFILE_SCOPE("forward/mlp_up");
+    up = linear(x, l.up_w, l.up_b);  // [B, T, F] or [B, T, 2F] (gate, up)
   }
+  at::Tensor h;
+  {
+    CSA_PROFILE_SCOPE("forward/mlp_act");
+    if (c.gated_mlp) {
+      h = activate(up.narrow(-1, 0, c.d_ff), c.activation) * up.narrow(-1, c.d_ff, c.d_ff);
+    } else {
+      h = activate(up, c.activation);
+    }
+  }
+  CSA_PROFILE_SCOPE("forward/mlp_down");
   return linear(h, l.down_w, l.down_b);  // [B, T, C]
 }
 
@@ -69,6 +116,7 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
       throw InputError("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the model's " +
                        "vocabulary of " + std::to_string(c.vocab_size));
   }
+  CSA_PROFILE_SCOPE("forward/hidden");
   at::Tensor x = at::embedding(w.tok_emb, ids);  // [B, T, C]
   if (c.learned_positions()) x = x + w.pos_emb.narrow(0, pos0, T);
   if (cache != nullptr && cache->k.empty()) {
@@ -78,11 +126,16 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
   for (int i = 0; i < c.n_layer; ++i) {
     const LayerWeights& l = w.layers[static_cast<size_t>(i)];
     at::Tensor h = norm(x, l.norm1_w, l.norm1_b);
-    at::Tensor qkv = linear(h, l.qkv_w, l.qkv_b);  // [B, T, (H + 2Hkv) * D]
+    at::Tensor qkv;
+    {
+      CSA_PROFILE_SCOPE("forward/qkv");
+      qkv = linear(h, l.qkv_w, l.qkv_b);  // [B, T, (H + 2Hkv) * D]
+    }
     at::Tensor q = qkv.narrow(-1, 0, H * D).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
     at::Tensor k = qkv.narrow(-1, H * D, Hkv * D).view({B, T, Hkv, D}).transpose(1, 2);
     at::Tensor v = qkv.narrow(-1, (H + Hkv) * D, Hkv * D).view({B, T, Hkv, D}).transpose(1, 2);
     if (!c.learned_positions()) {
+      CSA_PROFILE_SCOPE("forward/rope");
       q = rope_.apply(q, pos0);
       k = rope_.apply(k, pos0);
     }
@@ -94,10 +147,16 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
       k = ck;
       v = cv;
     }
-    at::Tensor a = attend(q.contiguous(), k.contiguous(), v.contiguous(), c.attn_scale, i, hook,
-                          attention_);  // [B, H, T, D]
-    a = a.transpose(1, 2).reshape({B, T, H * D});
-    a = linear(a, l.out_w, l.out_b);  // [B, T, C]
+    at::Tensor a;  // q, k, v go as views (attend copies only where a path needs it)
+    {
+      CSA_PROFILE_SCOPE("forward/attention");
+      a = attend(q, k, v, c.attn_scale, i, hook, attention_);  // [B, H, T, D]
+    }
+    {
+      CSA_PROFILE_SCOPE("forward/out");
+      a = a.transpose(1, 2).reshape({B, T, H * D});
+      a = linear(a, l.out_w, l.out_b);  // [B, T, C]
+    }
     if (c.parallel_residual) {
       // GPTNeoXLayer: x + attn(ln1(x)) + mlp(ln2(x))
       at::Tensor m = mlp(l, norm(x, l.norm2_w, l.norm2_b));
@@ -113,6 +172,7 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
 }
 
 at::Tensor Decoder::logits(const at::Tensor& hidden) const {
+  CSA_PROFILE_SCOPE("lm_head");
   const Weights& w = model_.weights;
   return linear(hidden, w.lm_head, w.lm_head_b).to(at::kFloat);
 }

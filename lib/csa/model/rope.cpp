@@ -1,5 +1,7 @@
 #include "csa/model/rope.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 
 #include "csa/core/error.h"
@@ -41,9 +43,47 @@ RopeTable::RopeTable(const RopeConfig& rope, int64_t n_positions, const at::Devi
   sin_ = emb.sin().to(device);
 }
 
+namespace {
+
+// The float32 CPU form of apply() in one pass: x1' = x1·cos - x2·sin, x2' = x2·cos + x1·sin on
+// the rotary half-pairs (cos and sin repeat after rd / 2), the rest copied. The same float
+// operations as the tensor form (a product each, then a sum; no fused multiply-add, since this
+// file is built for baseline x86-64), so the same bits.
+at::Tensor rotate_cpu(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                      int64_t pos0, int64_t rd) {
+  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3), half = rd / 2;
+  at::Tensor out = at::empty({B, H, T, D}, x.options());  // [B, H, T, D]
+  const float* xp = x.data_ptr<float>();
+  const int64_t sb = x.stride(0), sh = x.stride(1), st = x.stride(2);
+  const float* cp = cos.data_ptr<float>();  // [P, rd]
+  const float* sp = sin.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, B * H * T, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / (H * T), h = (row / T) % H, t = row % T;
+      const float* xi = xp + b * sb + h * sh + t * st;
+      const float* c = cp + (pos0 + t) * rd;
+      const float* s = sp + (pos0 + t) * rd;
+      float* o = op + row * D;
+      for (int64_t i = 0; i < half; ++i) {
+        const float x1 = xi[i], x2 = xi[i + half];
+        o[i] = x1 * c[i] + -x2 * s[i];
+        o[i + half] = x2 * c[i + half] + x1 * s[i + half];
+      }
+      for (int64_t i = rd; i < D; ++i) o[i] = xi[i];
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
 at::Tensor RopeTable::apply(const at::Tensor& x, int64_t pos0) const {
   const int64_t T = x.size(2), rd = rotary_dim_;
   CSA_CHECK(pos0 + T <= n_positions(), "rotary table too short for these positions");
+  if (x.is_cpu() && x.scalar_type() == at::kFloat && x.stride(3) == 1 && rd % 2 == 0 &&
+      cos_.scalar_type() == at::kFloat && cos_.is_contiguous() && sin_.is_contiguous())
+    return rotate_cpu(x, cos_, sin_, pos0, rd);
   at::Tensor cos = cos_.narrow(0, pos0, T).to(x.scalar_type());  // [T, rd]
   at::Tensor sin = sin_.narrow(0, pos0, T).to(x.scalar_type());
   at::Tensor xr = x.narrow(-1, 0, rd);

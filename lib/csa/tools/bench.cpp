@@ -10,10 +10,13 @@
 
 #include "csa/attention/attention.h"
 #include "csa/attention/sparse_hook.h"
+#include "csa/attention/cpu_kernels.h"
 #include "csa/core/error.h"
 #include "csa/core/file.h"
 #include "csa/core/hash.h"
 #include "csa/core/runtime.h"
+#include "csa/eval/perplexity.h"
+#include "csa/corpus/corpus.h"
 #include "csa/model/config.h"
 #include "csa/model/decoder.h"
 #include "csa/model/model.h"
@@ -138,20 +141,20 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   AttentionHook* h = dense ? nullptr : &hook;  // dense + explicit: no fused flags
 
   c10::NoGradGuard no_grad;
-  std::vector<double> secs;
+  std::vector<double> secs, cpu_secs;
   attend(q, kk, v, scale, 0, h, ao);  // warm-up (allocator, BLAS threads)
   sync(o.device);
   reset_peak(o.device);
   for (int r = 0; r < o.repeats; ++r) {
     hook.reset_tally();
+    const double c0 = process_cpu_seconds();
     auto t0 = std::chrono::steady_clock::now();
     at::Tensor out = attend(q, kk, v, scale, 0, h, ao);
     sync(o.device);
     secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    cpu_secs.push_back(process_cpu_seconds() - c0);
   }
-  std::vector<double> sorted = secs;
-  std::sort(sorted.begin(), sorted.end());
-  const double median = sorted[sorted.size() / 2];
+  const double median = median_of(secs);
 
   // Work: causal scores are B·H·T(T+1)/2 dot products of D; A·V reads the kept keys.
   const double causal = static_cast<double>(o.batch * heads) * static_cast<double>(o.ctx) *
@@ -177,6 +180,10 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   j["threads"] = at::get_num_threads();
   j["seconds"] = secs;
   j["median_seconds"] = median;
+  // CPU time of the whole process per repeat (all threads): on a shared machine the wall time
+  // depends on the other jobs, this much less (spinning OpenMP threads count too).
+  j["cpu_seconds"] = cpu_secs;
+  j["median_cpu_seconds"] = median_of(cpu_secs);
   j["reads_fraction"] = reads / causal;
   // FLOPs: the causal q·k scores (all of them: selection needs them) + A·V over the kept keys.
   j["flops"] = 2.0 * D * causal + 2.0 * D * reads;
@@ -361,10 +368,211 @@ Json run_save_random(const SaveRandomOptions& o) {
   return j;
 }
 
+namespace {
+
+// The matrix work of one dense forward of `o.batch` windows of `o.ctx` tokens, by part.
+struct ForwardFlops {
+  double linear = 0, lm_head = 0, attention = 0;
+  double total() const { return linear + lm_head + attention; }
+};
+
+ForwardFlops forward_flops(const ModelConfig& c, int64_t batch, int64_t ctx) {
+  const auto C = static_cast<double>(c.d_model), D = static_cast<double>(c.head_dim);
+  const auto H = static_cast<double>(c.n_head), Hkv = static_cast<double>(c.n_head_kv);
+  const auto F = static_cast<double>(c.d_ff), V = static_cast<double>(c.vocab_size);
+  const auto L = static_cast<double>(c.n_layer), B = static_cast<double>(batch);
+  const auto T = static_cast<double>(ctx);
+  const double up = c.gated_mlp ? 2 * F : F;
+  ForwardFlops f;
+  f.linear = L * B * T * 2 * (C * (H + 2 * Hkv) * D + H * D * C + C * up + F * C);
+  f.lm_head = B * (T - 1) * 2 * C * V;                // targets 1..T-1 of each window
+  f.attention = L * B * H * 4 * D * T * (T + 1) / 2;  // q·k and p·v over the causal keys
+  return f;
+}
+
+void check_forward_options(const ModelForwardBenchOptions& o) {
+  if (o.model.empty()) throw UsageError("csa-bench: --forward and --gemm need --model");
+  if (o.ctx < 2 || o.batch < 1 || o.repeats < 1 || o.budget < 1)
+    throw UsageError("csa-bench: --ctx >= 2, --batch, --repeats and --budget >= 1");
+}
+
+Json model_json(const Model& model, const ModelForwardBenchOptions& o) {
+  const ModelConfig& c = model.config;
+  return {{"model", o.model},       {"family", c.family}, {"n_layer", c.n_layer},
+          {"d_model", c.d_model},   {"n_head", c.n_head}, {"n_head_kv", c.n_head_kv},
+          {"head_dim", c.head_dim}, {"d_ff", c.d_ff},     {"vocab_size", c.vocab_size}};
+}
+
+}  // namespace
+
+Json run_model_forward_bench(const ModelForwardBenchOptions& o) {
+  check_forward_options(o);
+  const SparsityKind kind = parse_sparsity_kind(o.mode, "csa-bench: --mode");
+  if (kind != SparsityKind::kDense && kind != SparsityKind::kTopK)
+    throw UsageError("csa-bench --forward: --mode must be dense or top_k");
+  ModelArgs args;
+  args.path = o.model;
+  Model model = args.load();
+  const ModelConfig& c = model.config;
+  if (o.ctx > c.n_ctx)
+    throw UsageError("csa-bench: --ctx " + std::to_string(o.ctx) + " exceeds the model's " +
+                     std::to_string(c.n_ctx));
+  std::vector<int64_t> ids;
+  if (!o.corpus.empty()) {
+    ids = load_corpus(o.corpus, model).slice(0, o.batch * o.ctx, o.batch * o.ctx, "benchmark");
+  } else {
+    at::manual_seed(0);
+    at::Tensor r = at::randint(c.vocab_size, {o.batch * o.ctx}, at::kLong);
+    ids.assign(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
+  }
+  EvalProtocol proto;  // one forward pass of `batch` non-overlapping windows
+  proto.ctx = o.ctx;
+  proto.stride = o.ctx;
+  proto.batch = o.batch;
+  Decoder decoder(model);
+  SparsitySpec spec = SparsitySpec::uniform_top_k(c.n_layer, c.n_head, o.budget);
+  SparseAttentionHook hook(spec, c.n_layer, c.n_head, c.n_head_kv, o.ctx);
+  SparseAttentionHook* h = kind == SparsityKind::kTopK ? &hook : nullptr;
+  std::vector<double> secs, cpu_secs;
+  PassResult pass;
+  for (int r = 0; r <= o.repeats; ++r) {  // the first is a warm-up
+    const double c0 = process_cpu_seconds();
+    pass = evaluate_pass(decoder, ids, proto, h, "forward");
+    if (r == 0) continue;
+    secs.push_back(pass.seconds);
+    cpu_secs.push_back(process_cpu_seconds() - c0);
+  }
+  const ForwardFlops f = forward_flops(c, o.batch, o.ctx);
+  const double median = median_of(secs);
+  Json j = {{"kind", "forward"},
+            {"model", model_json(model, o)},
+            {"ctx", o.ctx},
+            {"batch", o.batch},
+            {"tokens", o.batch * o.ctx},
+            {"corpus", o.corpus.empty() ? "random ids" : o.corpus},
+            {"mode", sparsity_kind_name(kind)}};
+  if (kind == SparsityKind::kTopK) {
+    j["budget"] = o.budget;
+    j["reads_fraction"] = pass.reads.q_fraction();
+  }
+  j["threads"] = at::get_num_threads();
+  j["seconds"] = secs;
+  j["median_seconds"] = median;
+  j["cpu_seconds"] = cpu_secs;
+  j["median_cpu_seconds"] = median_of(cpu_secs);
+  j["flops"] = f.total();
+  j["flops_by_part"] = {{"linear", f.linear}, {"lm_head", f.lm_head}, {"attention", f.attention}};
+  j["flops_note"] =
+      "a dense forward's matrix work (linear layers, LM head on ctx - 1 rows per window, q.k and "
+      "p.v over the causal keys), also for top_k, so rates compare at equal work";
+  j["gflops_per_second"] = f.total() / median / 1e9;
+  j["ppl"] = pass.ppl();
+  j["peak_memory_bytes"] = peak_bytes(at::kCPU);
+  return j;
+}
+
+Json run_gemm_bench(const ModelForwardBenchOptions& o) {
+  check_forward_options(o);
+  ModelArgs args;
+  args.path = o.model;
+  args.device = "cpu";
+  const ModelConfig c = args.load().config;
+  const int64_t C = c.d_model, D = c.head_dim, H = c.n_head, Hkv = c.n_head_kv, F = c.d_ff;
+  const int64_t G = H / Hkv, N = o.batch * o.ctx, T = o.ctx, L = c.n_layer;
+  struct Shape {
+    std::string name;
+    bool nt;  // C = A·Bᵀ (a linear layer, the scores) or C = A·B (the values)
+    int64_t M, N, K, count;
+  };
+  const std::vector<Shape> shapes = {{"qkv", true, N, (H + 2 * Hkv) * D, C, L},
+                                     {"out", true, N, C, H * D, L},
+                                     {"mlp_up", true, N, c.gated_mlp ? 2 * F : F, C, L},
+                                     {"mlp_down", true, N, C, F, L},
+                                     {"lm_head", true, T - 1, c.vocab_size, C, o.batch},
+                                     {"attention_scores", true, G * T, T, D, L * o.batch * Hkv},
+                                     {"attention_values", false, G * T, D, T, L * o.batch * Hkv}};
+  Json rows = Json::array();
+  double flops = 0, seconds = 0, lin_flops = 0, lin_seconds = 0;
+  for (const Shape& s : shapes) {
+    at::manual_seed(1);
+    at::Tensor A = at::randn({s.M, s.K});
+    at::Tensor B = s.nt ? at::randn({s.N, s.K}) : at::randn({s.K, s.N});
+    at::Tensor Cm = at::empty({s.M, s.N});
+    auto run = [&] {
+      if (s.nt)
+        cpu::gemm_nt(s.M, s.N, s.K, 1.0f, A.data_ptr<float>(), s.K, B.data_ptr<float>(), s.K,
+                     Cm.data_ptr<float>(), s.N);
+      else
+        cpu::gemm_nn(s.M, s.N, s.K, A.data_ptr<float>(), s.K, B.data_ptr<float>(), s.N,
+                     Cm.data_ptr<float>(), s.N);
+    };
+    run();  // warm-up
+    std::vector<double> secs;
+    // Enough calls per sample for ~50 ms of work at 50 GFLOP/s.
+    const double f =
+        2.0 * static_cast<double>(s.M) * static_cast<double>(s.N) * static_cast<double>(s.K);
+    const int calls = std::max(1, static_cast<int>(2.5e9 / f));
+    for (int r = 0; r < std::max(3, o.repeats); ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < calls; ++i) run();
+      secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                     calls);
+    }
+    const double t = median_of(secs);
+    const auto n = static_cast<double>(s.count);
+    flops += n * f;
+    seconds += n * t;
+    if (s.name.rfind("attention", 0) != 0) {
+      lin_flops += n * f;
+      lin_seconds += n * t;
+    }
+    rows.push_back({{"name", s.name},
+                    {"M", s.M},
+                    {"N", s.N},
+                    {"K", s.K},
+                    {"per_forward", s.count},
+                    {"median_seconds", t},
+                    {"gflops_per_second", f / t / 1e9}});
+  }
+  Json j = {{"kind", "gemm"},
+            {"model", {{"model", o.model}, {"d_model", C}, {"n_layer", L}}},
+            {"ctx", o.ctx},
+            {"batch", o.batch},
+            {"blas", cpu::gemm_uses_blas() ? "cblas_sgemm (the build's BLAS)" : "portable loops"},
+            {"threads", at::get_num_threads()},
+            {"shapes", rows},
+            {"gflops_per_second", flops / seconds / 1e9},
+            {"linear_gflops_per_second", lin_flops / lin_seconds / 1e9},
+            {"note",
+             "FLOP-weighted over one forward's worth of each shape (per_forward); attention as "
+             "full-square dense products"}};
+  return j;
+}
+
 Json run_bench(const BenchOptions& o) {
-  const int modes = int(o.forward) + int(!o.load.empty()) + int(!o.save_random.empty());
+  const int modes =
+      int(o.forward) + int(o.gemm) + int(!o.load.empty()) + int(!o.save_random.empty());
   if (modes > 1)
-    throw UsageError("csa-bench: --forward, --load and --save-random exclude each other");
+    throw UsageError("csa-bench: --forward, --gemm, --load and --save-random exclude each other");
+  if (!o.corpus.empty() && o.model.empty())
+    throw UsageError("csa-bench: --corpus goes with --forward --model");
+  if ((o.forward || o.gemm) && !o.model.empty()) {
+    // A real model's forward at the evaluation's batching (or its GEMM peer).
+    if (!o.config.empty())
+      throw UsageError("csa-bench: --model and --config exclude each other (--forward --config "
+                       "times a random model of that config)");
+    ModelForwardBenchOptions f;
+    f.model = o.model;
+    f.corpus = o.corpus;
+    f.ctx = o.ctx.value_or(2048);
+    f.batch = o.batch;
+    f.mode = o.mode;
+    f.budget = o.budgets.empty() ? 64 : o.budgets.front();
+    f.repeats = o.repeats.value_or(3);
+    return o.gemm ? run_gemm_bench(f) : run_model_forward_bench(f);
+  }
+  if (o.gemm) throw UsageError("csa-bench --gemm needs --model");
+  if (!o.model.empty()) throw UsageError("csa-bench: --model goes with --forward or --gemm");
   const at::Device device = parse_device(o.device);
   const at::ScalarType dtype = parse_dtype(o.dtype);
   if (modes == 1) {

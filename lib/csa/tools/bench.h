@@ -83,9 +83,34 @@ struct SaveRandomOptions {
 
 Json run_save_random(const SaveRandomOptions& options);
 
+// A model's forward on the CPU at the evaluation's batching: `batch` windows of `ctx` tokens per
+// pass (non-overlapping, from `corpus` or random ids), hidden states, LM head and per-token NLL
+// as csa-eval runs them, dense or under a uniform top-k (--mode top_k --budget K).
+struct ModelForwardBenchOptions {
+  std::string model;   // a model csa-eval takes
+  std::string corpus;  // text; empty: random token ids
+  int64_t ctx = 2048, batch = 4;
+  std::string mode = "dense";  // dense | top_k
+  int64_t budget = 64;
+  int repeats = 3;
+};
+
+// {"seconds", "median_seconds", "flops" (linear layers, LM head, causal attention of a dense
+// forward), "gflops_per_second", "flops_by_part", "peak_memory_bytes", ...}
+Json run_model_forward_bench(const ModelForwardBenchOptions& options);
+
+// The GEMM peer of run_model_forward_bench: BLAS sgemm (the kernel's cpu::gemm_nt, cblas_sgemm where
+// the build has it) alone on that forward's matrix shapes with the process's threads: per layer
+// q/k/v, output, MLP up and down on [batch·ctx, ·] rows, the LM head per window, and attention's
+// scores and values as dense [G·ctx, D] x [D, ctx] products per (batch, KV head). Each shape's
+// median time; the FLOP-weighted rate over one forward's worth of them.
+Json run_gemm_bench(const ModelForwardBenchOptions& options);
+
 // csa-bench's options, flat as on the command line: the mode picks which run_* gets them.
 struct BenchOptions {
-  bool forward = false;        // --forward
+  bool forward = false;        // --forward (of --model, or of a random model of --config)
+  bool gemm = false;           // --gemm (BLAS alone on --model's forward shapes)
+  std::string model, corpus;   // --model, --corpus (--forward / --gemm of a real model)
   std::string load;            // --load MODEL
   std::string save_random;     // --save-random DIR
   std::string config;          // --config
