@@ -172,7 +172,7 @@ size_t count_field(const JsonReader& r, const std::string& key) {
 }
 
 std::unique_ptr<DecodeStage> make_sequence(const Json& j, const std::string& origin,
-                                       const std::string& field) {
+                                           const std::string& field) {
   std::vector<std::unique_ptr<DecodeStage>> stages;
   const Json& list = array_field(j, "decoders", origin, field);
   for (size_t i = 0; i < list.size(); ++i) {
@@ -185,7 +185,7 @@ std::unique_ptr<DecodeStage> make_sequence(const Json& j, const std::string& ori
 }  // namespace
 
 std::unique_ptr<DecodeStage> make_decoder(const Json& j, const std::string& origin,
-                                      const std::string& field) {
+                                          const std::string& field) {
   if (j.is_null()) return nullptr;
   const std::string type = stage_type(j, origin, field);
   const JsonReader r(j, origin, field + ".");
@@ -207,6 +207,8 @@ std::unique_ptr<DecodeStage> make_decoder(const Json& j, const std::string& orig
   throw_unsupported_stage("decoder", type, origin, field, kSupported);
 }
 
-std::unique_ptr<DecodeStage> make_byte_level_decoder() { return std::make_unique<ByteLevelDecoder>(); }
+std::unique_ptr<DecodeStage> make_byte_level_decoder() {
+  return std::make_unique<ByteLevelDecoder>();
+}
 
 }  // namespace csa::tok

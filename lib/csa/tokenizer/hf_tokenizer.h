@@ -19,7 +19,7 @@ struct HfComponents {
   std::unique_ptr<BpeModel> model;
   AddedVocabulary added;
   std::unique_ptr<PostProcessor> post_processor;  // may be null
-  std::unique_ptr<DecodeStage> decoder;               // may be null: tokens joined by spaces
+  std::unique_ptr<DecodeStage> decoder;           // may be null: tokens joined by spaces
   std::optional<int32_t> bos, eos;
   std::string description;
 };

@@ -64,7 +64,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const std::strin
 std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const std::string& origin,
                                                    const std::string& field = "post_processor");
 std::unique_ptr<DecodeStage> make_decoder(const Json& j, const std::string& origin,
-                                      const std::string& field = "decoder");
+                                          const std::string& field = "decoder");
 
 // GPT-2's pre-tokenizer: ByteLevel(add_prefix_space=false, use_regex=true).
 std::unique_ptr<PreTokenizer> make_gpt2_pre_tokenizer();
