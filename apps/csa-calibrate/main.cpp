@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   csa::app::CommonOptions common;
   std::string output = "-";
   csa::app::add_model_options(app, opts.model);
-  app.add_option("corpus", opts.corpus, "Calibration text (UTF-8) or token ids with --pretokenized")
+  app.add_option("corpus", opts.corpus,
+                 "Calibration text (UTF-8) or token ids with --pretokenized; - for stdin")
       ->required();
   csa::app::add_corpus_options(app, opts.corpus_options);
   app.add_option("-o,--output", output, "Policy JSON path (default: stdout)");
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
                "GQA: one budget per KV group (its most diffuse query head)");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
+    csa::app::check_std_streams({{"corpus", opts.corpus}, {"--config", opts.model.config}});
     csa::Policy policy = csa::run_calibrate(opts, csa::app::recorded_command());
     csa::write_json_file(output, policy.to_json());
     return 0;

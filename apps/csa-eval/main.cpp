@@ -15,18 +15,21 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  csa-eval model.pt ../shared/corpora/wikitext2-test.raw --policy policy.json -o eval.json\n"
       "  csa-eval model.pt test.raw --policy p.json --baseline uniform:64 --baseline window:256\n"
-      "  csa-eval model.pt test.raw --max-tokens 65536 --ctx 1024 --stride 512\n\n"
+      "  csa-eval model.pt test.raw --max-tokens 65536 --ctx 1024 --stride 512\n"
+      "  csa-calibrate M cal.txt | csa-sweep M - val.txt | csa-eval M test.txt --policy - \\\n"
+      "      --require-quality          (a CI quality gate: docs/ci.md)\n\n"
       "Exit code 7 with --require-quality when the policy misses dense-matching quality."};
   csa::EvalToolOptions opts;
   csa::app::CommonOptions common;
   std::string output = "-";
   bool require_quality = false;
   csa::app::add_model_options(app, opts.model);
-  app.add_option("corpus", opts.corpus, "Evaluation text (UTF-8) or ids with --pretokenized")
+  app.add_option("corpus", opts.corpus,
+                 "Evaluation text (UTF-8) or ids with --pretokenized; - for stdin")
       ->required();
   csa::app::add_corpus_options(app, opts.corpus_options);
   app.add_option("-o,--output", output, "Results JSON (default: stdout)");
-  app.add_option("--policy", opts.policy, "Policy JSON to evaluate");
+  app.add_option("--policy", opts.policy, "Policy JSON to evaluate; - for stdin");
   app.add_option("--baseline", opts.baselines, "Baseline pattern (repeatable), e.g. uniform:64");
   app.add_option("--max-tokens", opts.max_tokens, "Evaluate only the first N tokens");
   app.add_option("--offset", opts.offset, "First token evaluated (default 0)");
@@ -40,6 +43,9 @@ int main(int argc, char** argv) {
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
+    csa::app::check_std_streams(
+        {{"corpus", opts.corpus}, {"--policy", opts.policy}, {"--config", opts.model.config}},
+        {{"-o", output}});
     csa::EvalOutputs out = csa::run_eval(opts, csa::app::recorded_command());
     csa::write_json_file(output, out.results);
     if (require_quality && !out.policy_matches)

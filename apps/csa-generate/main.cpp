@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   bool json = false;
   csa::app::add_model_options(app, opts.model);
   app.add_option("--prompt", opts.prompt, "Prompt text (default: start from BOS)");
-  app.add_option("--policy", opts.policy, "Also generate with this policy");
+  app.add_option("--policy", opts.policy, "Also generate with this policy; - for stdin");
   app.add_option("-n,--max-new-tokens", opts.generate.max_new_tokens, "Tokens to generate (64)");
   app.add_option("--temperature", opts.generate.temperature, "0 = greedy (default)");
   app.add_option("--top-k", opts.generate.top_k, "Sampling: keep the k most likely tokens");
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
+    csa::app::check_std_streams({{"--policy", opts.policy}, {"--config", opts.model.config}});
     csa::Json out = csa::run_generate(opts, csa::app::recorded_command());
     if (json) {
       std::cout << csa::dump_json(out);

@@ -21,8 +21,8 @@ int main(int argc, char** argv) {
   std::string output = "-", results_path;
   bool no_uniform = false;
   csa::app::add_model_options(app, opts.model);
-  app.add_option("policy", opts.policy, "Policy from csa-calibrate")->required();
-  app.add_option("corpus", opts.corpus, "Held-out text for the sweep")->required();
+  app.add_option("policy", opts.policy, "Policy from csa-calibrate; - for stdin")->required();
+  app.add_option("corpus", opts.corpus, "Held-out text for the sweep; - for stdin")->required();
   csa::app::add_corpus_options(app, opts.corpus_options);
   app.add_option("-o,--output", output, "Re-capped policy JSON (default: stdout)");
   app.add_option("--results", results_path, "Sweep results JSON (every cap tried)");
@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
+    csa::app::check_std_streams(
+        {{"policy", opts.policy}, {"corpus", opts.corpus}, {"--config", opts.model.config}},
+        {{"-o", output}, {"--results", results_path}});
     opts.uniform = !no_uniform;
     csa::SweepOutputs out = csa::run_sweep(opts, csa::app::recorded_command());
     if (!results_path.empty()) csa::write_json_file(results_path, out.results);

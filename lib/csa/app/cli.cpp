@@ -25,6 +25,32 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
 
 const std::string& recorded_command() { return g_command; }
 
+namespace {
+// "corpus and --policy are both" when more than one of `paths` is "-"; "" otherwise.
+std::string dash_names(const NamedPaths& paths) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : paths)
+    if (value == "-") names.push_back(name);
+  if (names.size() < 2) return "";
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : (i + 1 == names.size() ? " and " : ", ")) + names[i];
+  return out + (names.size() == 2 ? " are both '-'" : " are all '-'");
+}
+}  // namespace
+
+void check_std_streams(const NamedPaths& inputs, const NamedPaths& outputs) {
+  if (const std::string names = dash_names(inputs); !names.empty())
+    throw UsageError("only one input may be '-' (standard input), but " + names +
+                     ": give the others as files or process substitutions <(...)");
+  if (const std::string names = dash_names(outputs); !names.empty())
+    throw UsageError("only one output may be '-' (standard output), but " + names +
+                     ": write the others to files");
+  for (const auto& [name, value] : inputs)
+    if (value == "-" && isatty(STDIN_FILENO))
+      spdlog::info("reading {} from standard input, a terminal: end it with Ctrl-D", name);
+}
+
 int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
              const std::function<int()>& body) {
   std::vector<std::string> args(argv, argv + argc);
