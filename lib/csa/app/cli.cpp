@@ -16,7 +16,11 @@ std::string g_command;
 void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--threads", options.threads, "CPU threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
-  app.add_flag("-q,--quiet", options.quiet, "Only print errors; no progress bar");
+  app.add_flag("-q,--quiet", options.quiet, "Only print errors; no progress");
+  app.add_option("--progress", options.progress,
+                 "Progress on stderr: auto (a bar on a terminal, else plain lines), bar, lines, "
+                 "json (one object per line), none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "json", "none"}));
   app.add_flag("-v,--verbose", options.verbose, "Debug logging");
   app.set_version_flag("--version", std::string("csa ") + csa_version() + " (" + csa_git_commit() +
                                         ", libtorch " + torch_version() + ")");
@@ -72,7 +76,8 @@ int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
   }
   spdlog::set_level(common.quiet ? spdlog::level::err
                                  : (common.verbose ? spdlog::level::debug : spdlog::level::info));
-  set_progress_enabled(!common.quiet && isatty(STDERR_FILENO));
+  set_progress_mode(common.quiet ? ProgressMode::kNone
+                                 : parse_progress_mode(common.progress, isatty(STDERR_FILENO)));
   try {
     set_threads(common.threads);
     return body();

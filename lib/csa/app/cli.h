@@ -11,9 +11,10 @@
 namespace csa::app {
 
 struct CommonOptions {
-  int threads = 0;       // 0 = all cores
-  bool quiet = false;    // -q: errors only, no progress bar
-  bool verbose = false;  // -v: debug logging
+  int threads = 0;                // 0 = all cores
+  bool quiet = false;             // -q: errors only, no progress
+  bool verbose = false;           // -v: debug logging
+  std::string progress = "auto";  // auto (bar on a terminal, else lines), bar, lines, json, none
 };
 
 void add_common_options(CLI::App& app, CommonOptions& options);
