@@ -4,6 +4,8 @@
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
 #include "csa/core/error.h"
+#include "csa/core/file.h"
+#include "csa/tools/results.h"
 #include "csa/tools/tools.h"
 
 int main(int argc, char** argv) {
@@ -21,7 +23,7 @@ int main(int argc, char** argv) {
       "Exit code 7 with --require-quality when the policy misses dense-matching quality."};
   csa::EvalToolOptions opts;
   csa::app::CommonOptions common;
-  std::string output = "-";
+  std::string output = "-", summary;
   bool require_quality = false;
   csa::app::add_model_options(app, opts.model);
   app.add_option("corpus", opts.corpus,
@@ -29,6 +31,9 @@ int main(int argc, char** argv) {
       ->required();
   csa::app::add_corpus_options(app, opts.corpus_options);
   app.add_option("-o,--output", output, "Results JSON (default: stdout)");
+  app.add_option("--summary", summary,
+                 "Also write a Markdown table (dense vs policy vs baselines) for a CI job summary, "
+                 "e.g. $GITHUB_STEP_SUMMARY");
   app.add_option("--policy", opts.policy, "Policy JSON to evaluate; - for stdin");
   app.add_option("--baseline", opts.baselines, "Baseline pattern (repeatable), e.g. uniform:64");
   app.add_option("--max-tokens", opts.max_tokens, "Evaluate only the first N tokens");
@@ -45,9 +50,10 @@ int main(int argc, char** argv) {
   return csa::app::run_main(app, common, argc, argv, [&] {
     csa::app::check_std_streams(
         {{"corpus", opts.corpus}, {"--policy", opts.policy}, {"--config", opts.model.config}},
-        {{"-o", output}});
+        {{"-o", output}, {"--summary", summary}});
     csa::EvalOutputs out = csa::run_eval(opts, csa::app::recorded_command());
     csa::write_json_file(output, out.results);
+    if (!summary.empty()) csa::write_file_atomic(summary, csa::eval_summary_markdown(out.results));
     if (require_quality && !out.policy_matches)
       throw csa::QualityError("the policy misses dense-matching quality (see the results)");
     return 0;

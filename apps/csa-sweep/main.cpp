@@ -4,6 +4,8 @@
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
 #include "csa/core/error.h"
+#include "csa/core/file.h"
+#include "csa/tools/results.h"
 #include "csa/tools/tools.h"
 
 int main(int argc, char** argv) {
@@ -18,7 +20,7 @@ int main(int argc, char** argv) {
       "Exit code 7 when no cap up to --max-cap matches dense (the results are still written)."};
   csa::SweepToolOptions opts;
   csa::app::CommonOptions common;
-  std::string output = "-", results_path;
+  std::string output = "-", results_path, summary;
   bool no_uniform = false;
   csa::app::add_model_options(app, opts.model);
   app.add_option("policy", opts.policy, "Policy from csa-calibrate; - for stdin")->required();
@@ -26,6 +28,7 @@ int main(int argc, char** argv) {
   csa::app::add_corpus_options(app, opts.corpus_options);
   app.add_option("-o,--output", output, "Re-capped policy JSON (default: stdout)");
   app.add_option("--results", results_path, "Sweep results JSON (every cap tried)");
+  app.add_option("--summary", summary, "Also write a Markdown table of the chosen caps (CI)");
   app.add_option("--tokens", opts.tokens, "Sweep slice length in tokens (default 32768)");
   app.add_option("--offset", opts.offset,
                  "First token of the slice (default: after the calibration slice if the corpus is "
@@ -45,10 +48,11 @@ int main(int argc, char** argv) {
   return csa::app::run_main(app, common, argc, argv, [&] {
     csa::app::check_std_streams(
         {{"policy", opts.policy}, {"corpus", opts.corpus}, {"--config", opts.model.config}},
-        {{"-o", output}, {"--results", results_path}});
+        {{"-o", output}, {"--results", results_path}, {"--summary", summary}});
     opts.uniform = !no_uniform;
     csa::SweepOutputs out = csa::run_sweep(opts, csa::app::recorded_command());
     if (!results_path.empty()) csa::write_json_file(results_path, out.results);
+    if (!summary.empty()) csa::write_file_atomic(summary, csa::sweep_summary_markdown(out.results));
     if (!out.matched)
       throw csa::QualityError("no cap up to " +
                               (opts.sweep.max_cap > 0 ? std::to_string(opts.sweep.max_cap)

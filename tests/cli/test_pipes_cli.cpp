@@ -58,9 +58,10 @@ TEST_CASE("calibrate | sweep | eval through pipes; the sweep slice follows calib
       "cat " + story + " | " + e.app("csa-calibrate") + " " + e.model + " - --tokens 128" +
       kCommon + " | " + e.app("csa-sweep") + " " + e.model + " - <(cat " + story +
       ") --tokens 192 --no-uniform --tolerance 0.05 --position-tolerance 0.2" + kCommon +
-      " --results " + e.q("sweep.json") + " | " + e.app("csa-eval") + " " + e.model + " " + story +
+      " --results " + e.q("sweep.json") + " --summary " + e.q("sweep.md") + " | " +
+      e.app("csa-eval") + " " + e.model + " " + story +
       " --policy - --max-tokens 128 --tolerance 1 --position-tolerance 1 --require-quality" +
-      kCommon + " -o " + e.q("eval.json"));
+      kCommon + " -o " + e.q("eval.json") + " --summary " + e.q("eval.md"));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const Json sweep = read_json_file(e.dir.file("sweep.json"));
@@ -70,6 +71,13 @@ TEST_CASE("calibrate | sweep | eval through pipes; the sweep slice follows calib
   REQUIRE(eval["runs"].size() == 1);
   CHECK(eval["runs"][0]["role"] == "policy");
   CHECK(eval["runs"][0]["comparison"]["matches_dense"] == true);
+  // The Markdown summaries for a CI job summary.
+  const std::string sweep_md = read_file(e.dir.file("sweep.md"));
+  CHECK(sweep_md.find("### csa-sweep: stories260K on `/dev/fd/") != std::string::npos);
+  CHECK(sweep_md.find("| **policy**, k_max ") != std::string::npos);
+  const std::string eval_md = read_file(e.dir.file("eval.md"));
+  CHECK(eval_md.find("| **policy - (k_max ") != std::string::npos);
+  CHECK(eval_md.find("**The policy matches dense quality**") != std::string::npos);
 }
 
 TEST_CASE("stdin misuse is refused clearly, with no output file", "[cli]") {
@@ -81,8 +89,9 @@ TEST_CASE("stdin misuse is refused clearly, with no output file", "[cli]") {
     std::string needle;
   };
   const Case cases[] = {
-      {"echo {} | " + eval + " - --policy -" + kCommon + " -o " + e.q("o1.json"), 2,
-       "only one input may be '-' (standard input), but corpus and --policy are both '-'"},
+      {"echo {} | " + eval + " - --policy -" + kCommon + " -o " + e.q("o1.json") + " --summary " +
+           e.q("o1.md"),
+       2, "only one input may be '-' (standard input), but corpus and --policy are both '-'"},
       {e.app("csa-sweep") + " " + e.model + " p.json " + test::quote(e.story) + " --results -" +
            kCommon,
        2, "only one output may be '-' (standard output), but -o and --results are both '-'"},
@@ -106,4 +115,5 @@ TEST_CASE("stdin misuse is refused clearly, with no output file", "[cli]") {
   }
   for (int i = 1; i <= 6; ++i)
     CHECK_FALSE(file_exists(e.dir.file("o" + std::to_string(i) + ".json")));
+  CHECK_FALSE(file_exists(e.dir.file("o1.md")));
 }

@@ -1,5 +1,7 @@
 #include "csa/tools/results.h"
 
+#include <cstdio>
+
 #include "csa/tools/tools.h"
 
 namespace csa {
@@ -21,5 +23,130 @@ Json results_header(const char* kind, const Model& model) {
 }
 
 size_t element_bytes(const Model& m) { return c10::elementSize(m.dtype); }
+
+namespace {
+
+std::string format(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+std::string percent(double fraction) { return format("%.1f%%", 100 * fraction); }
+std::string signed_percent(double fraction) { return format("%+.2f%%", 100 * fraction); }
+std::string number(const Json& j, const char* key, const char* fmt) {
+  return j.contains(key) && j[key].is_number() ? format(fmt, j[key].get<double>()) : "—";
+}
+// Table cells: a '|' would end the cell; newlines would end the table.
+std::string cell(std::string s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c == '\n' ? ' ' : c);
+  return out;
+}
+
+const char* kTableHead =
+    "| run | ppl | Δ ppl | reads | KV reads | worst bucket | verdict |\n"
+    "|---|---:|---:|---:|---:|---:|---|\n";
+
+// The heading and the line under it: model, corpus, slice, protocol, tolerances.
+std::string summary_head(const std::string& tool, const Json& r) {
+  const Json& c = r.at("criteria");
+  const Json& p = r.at("protocol");
+  std::string s = "### " + tool + ": " + cell(r.at("model").value("name", std::string("model"))) +
+                  " on `" + cell(r.at("corpus").value("path", std::string())) + "`\n\n";
+  s += std::to_string(r.at("slice").value("tokens", int64_t(0))) + " tokens from token " +
+       std::to_string(r.at("slice").value("offset", int64_t(0))) + " · ctx " +
+       std::to_string(p.value("ctx", int64_t(0))) + ", stride " +
+       std::to_string(p.value("stride", int64_t(0))) + " · dense-matching: Δ ppl ≤ " +
+       percent(c.value("tolerance", 0.0)) + ", every position bucket ≤ " +
+       percent(c.value("position_tolerance", 0.0)) + "\n\n";
+  return s;
+}
+
+std::string dense_row(const Json& dense) {
+  return "| dense | " + number(dense, "ppl", "%.3f") + " | — | 100% | 100% | — | reference |\n";
+}
+
+// The verdict of one comparison: which of the two criteria failed, by how much.
+std::string verdict(bool matches, double delta_rel, double worst_bucket, const Json& criteria) {
+  if (matches) return "matches dense";
+  const double tol = criteria.value("tolerance", 0.0);
+  const double pos = criteria.value("position_tolerance", 0.0);
+  std::string why;
+  if (delta_rel > tol) why = "Δ " + signed_percent(delta_rel) + " > " + percent(tol);
+  if (worst_bucket > pos)
+    why += (why.empty() ? "" : ", ") + std::string("bucket ") + signed_percent(worst_bucket) +
+           " > " + percent(pos);
+  return "**misses**" + (why.empty() ? std::string() : ": " + why);
+}
+
+std::string row(const std::string& name, double ppl, double delta_rel, double reads,
+                double kv_reads, double worst_bucket, const std::string& verdict_text) {
+  return "| " + cell(name) + " | " + format("%.3f", ppl) + " | " + signed_percent(delta_rel) +
+         " | " + percent(reads) + " | " + percent(kv_reads) + " | " + signed_percent(worst_bucket) +
+         " | " + verdict_text + " |\n";
+}
+
+}  // namespace
+
+std::string eval_summary_markdown(const Json& r) {
+  std::string s = summary_head("csa-eval", r) + kTableHead + dense_row(r.at("dense"));
+  std::string closing = "No policy evaluated.";
+  for (const Json& run : r.at("runs")) {
+    const Json& cmp = run.at("comparison");
+    const Json reads = run.value("reads", Json::object());
+    const bool matches = cmp.value("matches_dense", false);
+    const double delta = cmp.value("delta_rel", 0.0);
+    const double worst = cmp.value("max_bucket_worsening_rel", 0.0);
+    const bool is_policy = run.value("role", std::string()) == "policy";
+    s += row(
+        (is_policy ? "**" : "") + run.value("label", std::string("?")) + (is_policy ? "**" : ""),
+        cmp.value("ppl", 0.0), delta, reads.value("query_side_fraction", 1.0),
+        reads.value("kv_side_fraction", 1.0), worst,
+        verdict(matches, delta, worst, r.at("criteria")));
+    if (is_policy)
+      closing = matches ? "**The policy matches dense quality**, reading " +
+                              percent(reads.value("query_side_fraction", 1.0)) + " of the keys."
+                        : "**The policy misses dense quality** (`csa-eval --require-quality` "
+                          "exits 7).";
+  }
+  return s + "\n" + closing + "\n";
+}
+
+std::string sweep_summary_markdown(const Json& r) {
+  std::string s = summary_head("csa-sweep", r) + kTableHead + dense_row(r.at("dense"));
+  std::string closing;
+  auto add = [&](const char* key, const std::string& what, const std::string& cap_name) {
+    if (!r.contains(key)) return;
+    const Json& sw = r.at(key);
+    const size_t tried = sw.at("probes").size();
+    if (!sw.contains("best")) {
+      s += "| " + cell(what) + " | — | — | — | — | — | **no cap matches** (" +
+           std::to_string(tried) + " tried) |\n";
+      return;
+    }
+    const Json& b = sw.at("best");
+    const double delta = b.value("delta_rel", 0.0),
+                 worst = b.value("max_bucket_worsening_rel", 0.0);
+    s += row(what + ", " + cap_name + " " + std::to_string(b.value("cap", int64_t(0))),
+             b.value("ppl", 0.0), delta, b.value("reads_fraction", 1.0),
+             b.value("kv_reads_fraction", 1.0), worst,
+             "matches dense (the smallest of " + std::to_string(tried) + " caps tried)");
+  };
+  add("policy_sweep", "**policy**", "k_max");
+  add("uniform_sweep", "uniform top-k", "k");
+  const Json& ps = r.at("policy_sweep");
+  if (ps.contains("best")) {
+    closing = "**k_max " + std::to_string(ps["best"].value("cap", int64_t(0))) +
+              " matches dense**, reading " + percent(ps["best"].value("reads_fraction", 1.0)) +
+              " of the keys";
+    if (r.contains("reads_advantage_vs_uniform"))
+      closing += format(", %.2f× fewer than the best matching uniform top-k",
+                        r["reads_advantage_vs_uniform"].get<double>());
+    closing += ".";
+  } else {
+    closing = "**No cap matches dense** (`csa-sweep` exits 7).";
+  }
+  return s + "\n" + closing + "\n";
+}
 
 }  // namespace csa
