@@ -1,4 +1,5 @@
 // csa-calibrate MODEL CORPUS -> policy JSON.
+#include "csa/app/checks.h"
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
 #include "csa/core/json.h"
@@ -21,18 +22,25 @@ int main(int argc, char** argv) {
       ->required();
   csa::app::add_corpus_options(app, opts.corpus_options);
   app.add_option("-o,--output", output, "Policy JSON path (default: stdout)");
-  app.add_option("--tokens", opts.tokens, "Calibration tokens (default 10000)");
-  app.add_option("--offset", opts.offset, "First corpus token to use (default 0)");
-  app.add_option("--ctx", opts.ctx, "Window length (default: the model's context)");
-  app.add_option("--batch", opts.batch, "Windows per forward pass (default: automatic)");
+  app.add_option("--tokens", opts.tokens, "Calibration tokens (default 10000)")
+      ->check(csa::app::integer_at_least(2));
+  app.add_option("--offset", opts.offset, "First corpus token to use (default 0)")
+      ->check(csa::app::integer_at_least(0));
+  app.add_option("--ctx", opts.ctx, "Window length (default: the model's context)")
+      ->check(csa::app::integer_at_least(2));
+  app.add_option("--batch", opts.batch, "Windows per forward pass (default: automatic)")
+      ->check(csa::app::integer_at_least(1));
   app.add_option("--metric", opts.metric,
                  "Diffuseness metric: mass_keys (default, keys covering --tau of the mass) or "
                  "effective_keys (exp(entropy))")
       ->check(CLI::IsMember({"effective_keys", "mass_keys"}));
-  app.add_option("--tau", opts.tau, "Mass for the mass_keys metric (default 0.9)");
+  app.add_option("--tau", opts.tau, "Mass for the mass_keys metric (default 0.9)")
+      ->check(csa::app::number_in(0, 1, true));
   app.add_option("--k-max", opts.k_max,
-                 "Initial cap (default: the most diffuse cell's measured keys, rounded up to 8)");
-  app.add_option("--floor", opts.floor, "Smallest budget of any cell (default 4)");
+                 "Initial cap (default: the most diffuse cell's measured keys, rounded up to 8)")
+      ->check(csa::app::integer_at_least(1));
+  app.add_option("--floor", opts.floor, "Smallest budget of any cell (default 4)")
+      ->check(csa::app::integer_at_least(1));
   app.add_flag("--per-kv-group", opts.per_kv_group,
                "GQA: one budget per KV group (its most diffuse query head)");
   csa::app::add_common_options(app, common);

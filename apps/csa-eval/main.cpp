@@ -1,6 +1,7 @@
 // csa-eval MODEL CORPUS [--policy P] [--baseline B ...] -> results JSON.
 #include <spdlog/spdlog.h>
 
+#include "csa/app/checks.h"
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
 #include "csa/core/error.h"
@@ -36,12 +37,16 @@ int main(int argc, char** argv) {
                  "e.g. $GITHUB_STEP_SUMMARY");
   app.add_option("--policy", opts.policy, "Policy JSON to evaluate; - for stdin");
   app.add_option("--baseline", opts.baselines, "Baseline pattern (repeatable), e.g. uniform:64");
-  app.add_option("--max-tokens", opts.max_tokens, "Evaluate only the first N tokens");
-  app.add_option("--offset", opts.offset, "First token evaluated (default 0)");
+  app.add_option("--max-tokens", opts.max_tokens, "Evaluate only the first N tokens")
+      ->check(csa::app::integer_at_least(2));
+  app.add_option("--offset", opts.offset, "First token evaluated (default 0)")
+      ->check(csa::app::integer_at_least(0));
   csa::app::add_protocol_options(app, opts.protocol);
-  app.add_option("--tolerance", opts.tolerance, "Relative ppl tolerance (default 0.005)");
+  app.add_option("--tolerance", opts.tolerance, "Relative ppl tolerance (default 0.005)")
+      ->check(csa::app::number_at_least(0));
   app.add_option("--position-tolerance", opts.position_tolerance,
-                 "Per-position-bucket relative tolerance (default 0.01)");
+                 "Per-position-bucket relative tolerance (default 0.01)")
+      ->check(csa::app::number_at_least(0));
   app.add_flag("--require-quality", require_quality,
                "Exit 7 if the policy does not match dense quality");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,

@@ -1,6 +1,7 @@
 // csa-sweep MODEL POLICY CORPUS -> the re-capped policy + sweep results JSON.
 #include <spdlog/spdlog.h>
 
+#include "csa/app/checks.h"
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
 #include "csa/core/error.h"
@@ -29,18 +30,25 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output, "Re-capped policy JSON (default: stdout)");
   app.add_option("--results", results_path, "Sweep results JSON (every cap tried)");
   app.add_option("--summary", summary, "Also write a Markdown table of the chosen caps (CI)");
-  app.add_option("--tokens", opts.tokens, "Sweep slice length in tokens (default 32768)");
+  app.add_option("--tokens", opts.tokens, "Sweep slice length in tokens (default 32768)")
+      ->check(csa::app::integer_at_least(2));
   app.add_option("--offset", opts.offset,
                  "First token of the slice (default: after the calibration slice if the corpus is "
-                 "the calibration corpus, else 0)");
+                 "the calibration corpus, else 0)")
+      ->check(csa::app::integer_at_least(0));
   csa::app::add_protocol_options(app, opts.protocol);
-  app.add_option("--tolerance", opts.sweep.tolerance, "Relative ppl tolerance (default 0.005)");
+  app.add_option("--tolerance", opts.sweep.tolerance, "Relative ppl tolerance (default 0.005)")
+      ->check(csa::app::number_at_least(0));
   app.add_option("--position-tolerance", opts.sweep.position_tolerance,
-                 "Per-position-bucket relative tolerance (default 0.01)");
-  app.add_option("--min-cap", opts.sweep.min_cap, "First cap of the grid (default 8)");
-  app.add_option("--max-cap", opts.sweep.max_cap, "Largest cap (default: the context)");
+                 "Per-position-bucket relative tolerance (default 0.01)")
+      ->check(csa::app::number_at_least(0));
+  app.add_option("--min-cap", opts.sweep.min_cap, "First cap of the grid (default 8)")
+      ->check(csa::app::integer_at_least(1));
+  app.add_option("--max-cap", opts.sweep.max_cap, "Largest cap (default: the context)")
+      ->check(csa::app::integer_at_least(1));
   app.add_option("--resolution", opts.sweep.resolution,
-                 "Bisection stops at this relative gap (default 0.05)");
+                 "Bisection stops at this relative gap (default 0.05)")
+      ->check(csa::app::number_in(0, 1));
   app.add_flag("--no-uniform", no_uniform, "Skip the uniform top-k sweep");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "csa/app/checks.h"
 #include "csa/core/error.h"
 #include "csa/core/progress.h"
 #include "csa/core/runtime.h"
@@ -14,8 +15,8 @@ std::string g_command;
 }
 
 void add_common_options(CLI::App& app, CommonOptions& options) {
-  app.add_option("--threads", options.threads, "CPU threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", options.threads, "CPU threads (default 0: all cores)")
+      ->check(integer_at_least(0));
   app.add_flag("-q,--quiet", options.quiet, "Only print errors; no progress");
   app.add_option("--progress", options.progress,
                  "Progress on stderr: auto (a bar on a terminal, else plain lines), bar, lines, "
