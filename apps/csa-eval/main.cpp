@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
       "  csa-eval model.pt test.raw --policy p.json --baseline uniform:64 --baseline window:256\n"
       "  csa-eval model.pt test.raw --max-tokens 65536 --ctx 1024 --stride 512\n"
       "  csa-calibrate M cal.txt | csa-sweep M - val.txt | csa-eval M test.txt --policy - \\\n"
-      "      --require-quality          (a CI quality gate: docs/ci.md)\n\n"
+      "      --require-quality --summary summary.md       (a CI quality gate: docs/ci.md)\n\n"
       "Exit code 7 with --require-quality when the policy misses dense-matching quality."};
   csa::EvalToolOptions opts;
   csa::app::CommonOptions common;
@@ -59,8 +59,12 @@ int main(int argc, char** argv) {
     csa::EvalOutputs out = csa::run_eval(opts, csa::app::recorded_command());
     csa::write_json_file(output, out.results);
     if (!summary.empty()) csa::write_file_atomic(summary, csa::eval_summary_markdown(out.results));
-    if (require_quality && !out.policy_matches)
-      throw csa::QualityError("the policy misses dense-matching quality (see the results)");
+    if (require_quality && !out.policy_matches) {
+      const std::string see = !summary.empty() && summary != "-" ? summary
+                              : output != "-"                    ? output
+                                                                 : "the results on stdout";
+      throw csa::QualityError("the policy misses dense-matching quality (see " + see + ")");
+    }
     return 0;
   });
 }

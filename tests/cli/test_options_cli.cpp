@@ -27,6 +27,8 @@ TEST_CASE("numeric options out of range: exit 2 naming the option and the value"
        "--max-tokens: -3 is out of range"},  // before positionals
       {"csa-eval", mc + " --tolerance -1",
        "--tolerance: -1 is out of range: expected a number >= 0"},
+      {"csa-eval", mc + " --tolerance 0.1 --tolerance 0",
+       "--tolerance: given 2 times (0.1, 0): give it once"},
       {"csa-eval", mc + " --tolerance nan", "--tolerance: 'nan' is not a finite number"},
       {"csa-eval", mc + " --ctx 1", "--ctx: 1 is out of range: expected an integer >= 2"},
       {"csa-eval", mc + " --threads -2", "--threads: -2 is out of range: expected an integer >= 0"},

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <iostream>
+
 #include "csa/app/checks.h"
 #include "csa/core/error.h"
 #include "csa/core/progress.h"
@@ -31,6 +33,19 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
 const std::string& recorded_command() { return g_command; }
 
 namespace {
+// An option that takes one value but was given several times: "--tolerance: given 2 times (0.1,
+// 0): give it once" rather than CLI11's "At Most 1 required but received 2"; "" if none.
+std::string repeated_option(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_items_expected_max() != 1 || opt->count() < 2) continue;
+    std::string values;
+    for (const auto& v : opt->results()) values += (values.empty() ? "" : ", ") + v;
+    return opt->get_name() + ": given " + std::to_string(opt->count()) + " times (" + values +
+           "): give it once";
+  }
+  return "";
+}
+
 // "corpus and --policy are both" when more than one of `paths` is "-"; "" otherwise.
 std::string dash_names(const NamedPaths& paths) {
   std::vector<std::string> names;
@@ -72,6 +87,12 @@ int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
   } catch (const CLI::ParseError& e) {
     // --help / --version print and succeed; every other parse error is a usage error (exit 2),
     // not CLI11's own codes (105, 106, ...), so scripts can rely on docs/cli.md.
+    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+      if (const std::string repeated = repeated_option(app); !repeated.empty()) {
+        std::cerr << repeated << "\nRun with --help for more information.\n";
+        return static_cast<int>(ErrorKind::kUsage);
+      }
+    }
     const int rc = app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(ErrorKind::kUsage);
   }
