@@ -22,7 +22,7 @@ FORBIDDEN = {
     "unit": ["shared_dir", "shared_path", "fixtures_dir", "source_dir", "CSA_SOURCE_DIR"],
     "golden": ["shared_dir", "shared_path", "CSA_SHARED"],
 }
-NOT_CATCH = {"fuzz", "install", "fixtures", "sanitizers"}  # not Catch2 test sources
+NOT_CATCH = {"fuzz", "install", "git_commit", "fixtures", "sanitizers"}  # not Catch2 test sources
 
 string = r'"(?:[^"\\]|\\.)*"'
 case_re = re.compile(r'\b(?:TEST_CASE|SCENARIO)\s*\(\s*((?:%s\s*)+)(?:,\s*((?:%s\s*)+))?\)' % (string, string))

@@ -2,6 +2,7 @@
 // pass of a random-weight model, or a model load, timed; JSON on stdout.
 #include <iostream>
 
+#include "csa/app/checks.h"
 #include "csa/app/cli.h"
 #include "csa/core/runtime.h"
 #include "csa/tools/bench.h"
@@ -30,20 +31,29 @@ int main(int argc, char** argv) {
   int repeats = 0;
   auto* ctx_opt = app.add_option("--ctx", ctx,
                                  "Context length (attention: queries = keys, 2048; forward: tokens "
-                                 "per sequence, 128)");
-  app.add_option("--batch", o.batch, "Sequences per call (1)");
+                                 "per sequence, 128)")
+                      ->check(csa::app::integer_at_least(1));
+  app.add_option("--batch", o.batch, "Sequences per call (1)")
+      ->check(csa::app::integer_at_least(1));
   app.add_option("--config", o.config,
                  "Hugging Face config.json: the head layout (attention), the model (--forward, "
                  "--save-random), a config override (--load)");
-  auto* heads_opt = app.add_option("--heads", heads, "Query heads (6, or the config's)");
-  auto* kv_opt = app.add_option("--kv-heads", kv_heads, "KV heads (2, or the config's)");
-  auto* dim_opt = app.add_option("--head-dim", head_dim, "Head dimension (64, or the config's)");
+  auto* heads_opt = app.add_option("--heads", heads, "Query heads (6, or the config's)")
+                        ->check(csa::app::integer_at_least(1));
+  auto* kv_opt = app.add_option("--kv-heads", kv_heads, "KV heads (2, or the config's)")
+                     ->check(csa::app::integer_at_least(1));
+  auto* dim_opt = app.add_option("--head-dim", head_dim, "Head dimension (64, or the config's)")
+                      ->check(csa::app::integer_at_least(1));
   app.add_option("--mode", o.mode, "dense | top_k | top_p");
-  app.add_option("--budget", o.budgets, "top-k budget: one, or one per head")->delimiter(',');
-  app.add_option("--mass", o.mass, "top-p mass (0.9)");
+  app.add_option("--budget", o.budgets, "top-k budget: one, or one per head")
+      ->delimiter(',')
+      ->check(csa::app::integer_at_least(1));
+  app.add_option("--mass", o.mass, "top-p mass (0.9)")->check(csa::app::number_in(0, 1, true));
   app.add_option("--path", o.path, "auto (fused where available) | explicit (score tensor)");
-  auto* repeats_opt = app.add_option(
-      "--repeats", repeats, "Timed repeats; the median is reported (attention 5, forward/load 3)");
+  auto* repeats_opt =
+      app.add_option("--repeats", repeats,
+                     "Timed repeats; the median is reported (attention 5, forward/load 3)")
+          ->check(csa::app::integer_at_least(1));
   app.add_flag("--forward", o.forward,
                "Time a forward pass: of --model at csa-eval's batching (--corpus, --ctx, --batch, "
                "--mode dense|top_k, --budget K), or of a random model of --config");

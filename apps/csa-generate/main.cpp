@@ -1,6 +1,7 @@
 // csa-generate MODEL [--prompt TEXT] [--policy P]: dense and policy decoding side by side.
 #include <iostream>
 
+#include "csa/app/checks.h"
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
 #include "csa/tools/tools.h"
@@ -19,17 +20,23 @@ int main(int argc, char** argv) {
   bool json = false;
   csa::app::add_model_options(app, opts.model);
   app.add_option("--prompt", opts.prompt, "Prompt text (default: start from BOS)");
-  app.add_option("--policy", opts.policy, "Also generate with this policy");
-  app.add_option("-n,--max-new-tokens", opts.generate.max_new_tokens, "Tokens to generate (64)");
-  app.add_option("--temperature", opts.generate.temperature, "0 = greedy (default)");
-  app.add_option("--top-k", opts.generate.top_k, "Sampling: keep the k most likely tokens");
-  app.add_option("--top-p", opts.generate.top_p, "Sampling: nucleus mass");
-  app.add_option("--seed", opts.generate.seed, "Sampling seed");
+  app.add_option("--policy", opts.policy, "Also generate with this policy; - for stdin");
+  app.add_option("-n,--max-new-tokens", opts.generate.max_new_tokens, "Tokens to generate (64)")
+      ->check(csa::app::integer_at_least(1));
+  app.add_option("--temperature", opts.generate.temperature, "0 = greedy (default)")
+      ->check(csa::app::number_at_least(0));
+  app.add_option("--top-k", opts.generate.top_k, "Sampling: keep the k most likely tokens (0: all)")
+      ->check(csa::app::integer_at_least(0));
+  app.add_option("--top-p", opts.generate.top_p, "Sampling: nucleus mass (default 1: all)")
+      ->check(csa::app::number_in(0, 1, true));
+  app.add_option("--seed", opts.generate.seed, "Sampling seed")
+      ->check(csa::app::integer_at_least(0));
   app.add_flag("--json", json, "Print JSON instead of text");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
+    csa::app::check_std_streams({{"--policy", opts.policy}, {"--config", opts.model.config}});
     csa::Json out = csa::run_generate(opts, csa::app::recorded_command());
     if (json) {
       std::cout << csa::dump_json(out);

@@ -1,10 +1,13 @@
 // csa-sweep MODEL POLICY CORPUS -> the re-capped policy + sweep results JSON.
 #include <spdlog/spdlog.h>
 
+#include "csa/app/checks.h"
 #include "csa/app/cli.h"
 #include "csa/app/model_options.h"
 #include "csa/app/rule_options.h"
 #include "csa/core/error.h"
+#include "csa/core/file.h"
+#include "csa/tools/results.h"
 #include "csa/tools/tools.h"
 
 int main(int argc, char** argv) {
@@ -22,32 +25,43 @@ int main(int argc, char** argv) {
       "Exit code 7 when no level up to --max-level matches dense (the results are still written)."};
   csa::SweepToolOptions opts;
   csa::app::CommonOptions common;
-  std::string output = "-", results_path;
+  std::string output = "-", results_path, summary;
   bool no_uniform = false;
   csa::app::add_model_options(app, opts.model);
-  app.add_option("policy", opts.policy, "Policy from csa-calibrate")->required();
+  app.add_option("policy", opts.policy, "Policy from csa-calibrate; - for stdin")->required();
   app.add_option("corpus", opts.corpora,
-                 "Held-out text(s) for the sweep: a level must match dense on every one")
+                 "Held-out text(s) for the sweep (- for stdin): a level must match dense on every "
+                 "one")
       ->required();
   app.add_option("--share", opts.shares, "Token share of each text, e.g. 0.5,0.5 (default: equal)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(csa::app::number_at_least(1e-9));
   csa::app::add_corpus_options(app, opts.corpus_options);
-  app.add_option("-o,--output", output, "Re-capped policy JSON (default: stdout)");
-  app.add_option("--results", results_path, "Sweep results JSON (every cap tried)");
-  app.add_option("--tokens", opts.tokens, "Sweep tokens in all (default 32768)");
+  app.add_option("-o,--output", output, "Swept policy JSON (default: stdout)");
+  app.add_option("--results", results_path, "Sweep results JSON (every level tried)");
+  app.add_option("--summary", summary, "Also write a Markdown table of the chosen levels (CI)");
+  app.add_option("--tokens", opts.tokens, "Sweep tokens in all (default 32768)")
+      ->check(csa::app::integer_at_least(2));
   app.add_option("--offset", opts.offset,
                  "First token of the slice (default: after the calibration slice if the corpus is "
-                 "the calibration corpus, else 0)");
+                 "the calibration corpus, else 0)")
+      ->check(csa::app::integer_at_least(0));
   csa::app::add_protocol_options(app, opts.protocol);
-  app.add_option("--tolerance", opts.sweep.tolerance, "Relative ppl tolerance (default 0.005)");
+  app.add_option("--tolerance", opts.sweep.tolerance, "Relative ppl tolerance (default 0.005)")
+      ->check(csa::app::number_at_least(0));
   app.add_option("--position-tolerance", opts.sweep.position_tolerance,
-                 "Per-position-bucket relative tolerance (default 0.01)");
-  app.add_option("--start", opts.start, "First level tried (default: the policy's own)");
+                 "Per-position-bucket relative tolerance (default 0.01)")
+      ->check(csa::app::number_at_least(0));
+  app.add_option("--start", opts.start, "First level tried (default: the policy's own)")
+      ->check(csa::app::number_at_least(1e-9));
   app.add_option("--max-level", opts.max_level,
-                 "Largest level (default: the context for caps, 1 for reads fractions)");
+                 "Largest level (default: the context for caps, 1 for reads fractions)")
+      ->check(csa::app::number_at_least(1e-9));
   app.add_option("--resolution", opts.sweep.resolution,
-                 "The sweep stops at this relative gap between a miss and a match (default 0.05)");
-  app.add_option("--max-passes", opts.sweep.max_passes, "Sparse passes per sweep at most (16)");
+                 "The sweep stops at this relative gap between a miss and a match (default 0.05)")
+      ->check(csa::app::number_in(0, 1, true));
+  app.add_option("--max-passes", opts.sweep.max_passes, "Sparse passes per sweep at most (16)")
+      ->check(csa::app::integer_at_least(1));
   csa::app::add_rule_options(app, opts.rule, "Re-allocate with this rule before sweeping");
   std::vector<std::string> candidates;
   app.add_option("--candidate", candidates,
@@ -61,11 +75,16 @@ int main(int argc, char** argv) {
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
+    csa::app::NamedPaths inputs = {{"policy", opts.policy}, {"--config", opts.model.config}};
+    for (const auto& c : opts.corpora) inputs.push_back({"corpus", c});
+    csa::app::check_std_streams(
+        inputs, {{"-o", output}, {"--results", results_path}, {"--summary", summary}});
     opts.uniform = !no_uniform;
     opts.uniform_fallback = !no_fallback;
     for (const auto& c : candidates) opts.candidates.push_back(csa::parse_candidate(c, opts.rule));
     csa::SweepOutputs out = csa::run_sweep(opts, csa::app::recorded_command());
     if (!results_path.empty()) csa::write_json_file(results_path, out.results);
+    if (!summary.empty()) csa::write_file_atomic(summary, csa::sweep_summary_markdown(out.results));
     if (!out.matched)
       throw csa::QualityError(
           "no level up to " +

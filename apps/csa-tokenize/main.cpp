@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   app.add_flag("--time", show_time, "Log the time of the tokenizer call alone to stderr");
   csa::app::add_common_options(app, common);
   return csa::app::run_main(app, common, argc, argv, [&] {
+    csa::app::check_std_streams({{"file", opts.input}});
     csa::TokenizeOutputs out = csa::run_tokenize(opts, csa::app::recorded_command());
     if (show_time)
       spdlog::info("{} {} bytes -> {} tokens in {:.6f} s ({})", opts.decode ? "decoded" : "encoded",

@@ -21,21 +21,6 @@ using namespace csa;
 
 namespace {
 
-// About 700 stories260K tokens of the kind of text it was trained on.
-std::string story_text() {
-  const char* lines[] = {
-      "Once upon a time, there was a little girl named Lily. She loved to play outside.",
-      "One day, she saw a big red ball in the park. She ran to get it and laughed.",
-      "Her mom said, \"Lily, be careful!\" Lily smiled and said, \"I will, Mom.\"",
-      "Then a small dog came and wanted to play too. They played all day long.",
-      "At the end of the day, Lily was tired and happy. She went home and slept.",
-  };
-  std::string s;
-  for (int rep = 0; rep < 8; ++rep)
-    for (const char* l : lines) s += std::string(l) + "\n";
-  return s;
-}
-
 // A policy for `model_path` as csa-calibrate writes it, from made-up statistics (calibration
 // itself is tested elsewhere; here only the policy's identity and shape matter).
 Json policy_for(const std::string& model_path) {
@@ -85,7 +70,7 @@ TEST_CASE("csa-calibrate / csa-sweep / csa-eval: bad inputs are refused clearly"
   auto q = [&](const std::string& name) { return test::quote(dir.file(name)); };
   auto out = [&](const std::string& name) { return dir.file(name); };
 
-  test::write_text(dir.file("story.txt"), story_text());
+  test::write_text(dir.file("story.txt"), test::story_text());
   test::write_text(dir.file("short.txt"), "Lily saw a dog.");
   test::write_text(dir.file("empty.txt"), "");
   test::write_text(dir.file("latin1.txt"), "Lily saw a caf\xe9 and a dog.");  // byte 14

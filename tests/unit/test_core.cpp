@@ -1,4 +1,8 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <thread>
 
 #include "csa/core/cpu_allocator.h"
 #include "csa/core/error.h"
@@ -54,6 +58,61 @@ TEST_CASE("atomic writes leave no partial file behind", "[unit]") {
     test::write_text(w.temp_path(), "partial");
   }  // destroyed without commit
   CHECK_FALSE(file_exists(dir.file("never.json")));
+}
+
+namespace {
+// Reads `path_of(read_end)` while a thread writes `content` into a pipe: a stream with no size.
+template <class Read>
+std::string read_through_pipe(const std::string& content, Read read) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  std::thread writer([&] {
+    for (size_t done = 0; done < content.size();) {
+      const ssize_t n =
+          write(fds[1], content.data() + done, std::min<size_t>(4096, content.size() - done));
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    close(fds[1]);
+  });
+  std::string got;
+  try {
+    got = read("/dev/fd/" + std::to_string(fds[0]));
+  } catch (...) {
+    writer.join();
+    close(fds[0]);
+    throw;
+  }
+  writer.join();
+  close(fds[0]);
+  return got;
+}
+}  // namespace
+
+TEST_CASE("pipes and /dev/fd/N are read to their end, not by st_size", "[unit]") {
+  std::string big(300000, 'x');  // more than a pipe's buffer
+  for (size_t i = 0; i < big.size(); i += 997) big[i] = static_cast<char>('a' + i % 26);
+  CHECK(read_through_pipe(big, [](const std::string& p) { return read_file(p); }) == big);
+  CHECK(read_through_pipe("", [](const std::string& p) { return read_file(p); }).empty());
+  CHECK(read_through_pipe("PK\x03\x04 and more", [](const std::string& p) {
+          return std::string(MappedFile::open(p)->view());
+        }) == "PK\x03\x04 and more");
+  CHECK_THROWS_WITH(
+      read_through_pipe("  \n", [](const std::string& p) { return read_json_file(p).dump(); }),
+      Catch::Contains("empty, expected JSON") && Catch::Contains("did the command"));
+  CHECK(read_through_pipe("{\"a\": 1}", [](const std::string& p) {
+          return read_json_file(p).dump();
+        }) == "{\"a\":1}");
+  CHECK(input_label("-") == "<stdin>");
+  CHECK(input_label("a.txt") == "a.txt");
+  CHECK(is_stdin_path("-"));
+  test::TempDir dir;
+  REQUIRE(mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  CHECK_FALSE(is_regular_file(dir.file("fifo")));
+  test::write_text(dir.file("f.txt"), "abc");
+  CHECK(is_regular_file(dir.file("f.txt")));
+  CHECK_FALSE(is_regular_file(dir.path()));
+  CHECK_THROWS_WITH(read_file(dir.path()), Catch::Contains("is a directory"));
 }
 
 TEST_CASE("JSON reader errors name the file and field", "[unit]") {

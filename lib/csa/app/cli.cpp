@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <iostream>
 
+#include "csa/app/checks.h"
 #include "csa/core/cpu_allocator.h"
 #include "csa/core/error.h"
 #include "csa/core/json.h"
@@ -41,9 +43,13 @@ void write_profile(const std::string& path, const std::string& load_start) {
 }  // namespace
 
 void add_common_options(CLI::App& app, CommonOptions& options) {
-  app.add_option("--threads", options.threads, "CPU threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_flag("-q,--quiet", options.quiet, "Only print errors; no progress bar");
+  app.add_option("--threads", options.threads, "CPU threads (default 0: all cores)")
+      ->check(integer_at_least(0));
+  app.add_flag("-q,--quiet", options.quiet, "Only print errors; no progress");
+  app.add_option("--progress", options.progress,
+                 "Progress on stderr: auto (a bar on a terminal, else plain lines), bar, lines, "
+                 "json (one object per line), none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "json", "none"}));
   app.add_flag("-v,--verbose", options.verbose, "Debug logging");
   app.add_option("--profile", options.profile,
                  "Write per-phase wall times to this JSON file (also CSA_PROFILE=FILE)");
@@ -53,6 +59,45 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
 }
 
 const std::string& recorded_command() { return g_command; }
+
+namespace {
+// An option that takes one value but was given several times: "--tolerance: given 2 times (0.1,
+// 0): give it once" rather than CLI11's "At Most 1 required but received 2"; "" if none.
+std::string repeated_option(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_items_expected_max() != 1 || opt->count() < 2) continue;
+    std::string values;
+    for (const auto& v : opt->results()) values += (values.empty() ? "" : ", ") + v;
+    return opt->get_name() + ": given " + std::to_string(opt->count()) + " times (" + values +
+           "): give it once";
+  }
+  return "";
+}
+
+// "corpus and --policy are both" when more than one of `paths` is "-"; "" otherwise.
+std::string dash_names(const NamedPaths& paths) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : paths)
+    if (value == "-") names.push_back(name);
+  if (names.size() < 2) return "";
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : (i + 1 == names.size() ? " and " : ", ")) + names[i];
+  return out + (names.size() == 2 ? " are both '-'" : " are all '-'");
+}
+}  // namespace
+
+void check_std_streams(const NamedPaths& inputs, const NamedPaths& outputs) {
+  if (const std::string names = dash_names(inputs); !names.empty())
+    throw UsageError("only one input may be '-' (standard input), but " + names +
+                     ": give the others as files or process substitutions <(...)");
+  if (const std::string names = dash_names(outputs); !names.empty())
+    throw UsageError("only one output may be '-' (standard output), but " + names +
+                     ": write the others to files");
+  for (const auto& [name, value] : inputs)
+    if (value == "-" && isatty(STDIN_FILENO))
+      spdlog::info("reading {} from standard input, a terminal: end it with Ctrl-D", name);
+}
 
 int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
              const std::function<int()>& body) {
@@ -70,12 +115,19 @@ int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
   } catch (const CLI::ParseError& e) {
     // --help / --version print and succeed; every other parse error is a usage error (exit 2),
     // not CLI11's own codes (105, 106, ...), so scripts can rely on docs/cli.md.
+    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+      if (const std::string repeated = repeated_option(app); !repeated.empty()) {
+        std::cerr << repeated << "\nRun with --help for more information.\n";
+        return static_cast<int>(ErrorKind::kUsage);
+      }
+    }
     const int rc = app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(ErrorKind::kUsage);
   }
   spdlog::set_level(common.quiet ? spdlog::level::err
                                  : (common.verbose ? spdlog::level::debug : spdlog::level::info));
-  set_progress_enabled(!common.quiet && isatty(STDERR_FILENO));
+  set_progress_mode(common.quiet ? ProgressMode::kNone
+                                 : parse_progress_mode(common.progress, isatty(STDERR_FILENO)));
   try {
     set_threads(common.threads);
     install_reusing_cpu_allocator();  // core/cpu_allocator.h: large activations without faults

@@ -5,15 +5,17 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace csa::app {
 
 struct CommonOptions {
-  int threads = 0;       // 0 = all cores
-  bool quiet = false;    // -q: errors only, no progress bar
-  bool verbose = false;  // -v: debug logging
-  std::string profile;   // --profile FILE (or CSA_PROFILE=FILE): phase timers (core/profile.h)
+  int threads = 0;                // 0 = all cores
+  bool quiet = false;             // -q: errors only, no progress
+  bool verbose = false;           // -v: debug logging
+  std::string progress = "auto";  // auto (bar on a terminal, else lines), bar, lines, json, none
+  std::string profile;  // --profile FILE (or CSA_PROFILE=FILE): phase timers (core/profile.h)
 };
 
 void add_common_options(CLI::App& app, CommonOptions& options);
@@ -23,6 +25,13 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // `argv_out` receives the arguments (for the `command` recorded in JSON outputs).
 int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
              const std::function<int()>& body);
+
+// Standard input and output are one stream each: throws UsageError naming the arguments when
+// more than one of `inputs` is "-" (stdin), or more than one of `outputs` is "-" (stdout). Pairs
+// are (argument name as the user types it, value). Call before any work, so a bad command fails
+// fast.
+using NamedPaths = std::vector<std::pair<std::string, std::string>>;
+void check_std_streams(const NamedPaths& inputs, const NamedPaths& outputs = {});
 
 // The exact command line, shell-quoted, as recorded in JSON outputs.
 const std::string& recorded_command();

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "csa/app/checks.h"
 #include "csa/corpus/corpus.h"
 #include "csa/eval/perplexity.h"
 #include "csa/model/model.h"
@@ -26,10 +27,14 @@ inline void add_corpus_options(CLI::App& app, CorpusOptions& c) {
 }
 
 inline void add_protocol_options(CLI::App& app, EvalProtocol& p) {
-  app.add_option("--ctx", p.ctx, "Window length (default: the model's context)");
-  app.add_option("--stride", p.stride, "Window stride (default: ctx / 2)");
-  app.add_option("--buckets", p.buckets, "Per-position buckets (default 16)");
-  app.add_option("--batch", p.batch, "Windows per forward pass (default: automatic)");
+  app.add_option("--ctx", p.ctx, "Window length (default: the model's context)")
+      ->check(integer_at_least(2));
+  app.add_option("--stride", p.stride, "Window stride (default: ctx / 2)")
+      ->check(integer_at_least(1));
+  app.add_option("--buckets", p.buckets, "Per-position buckets (default 16)")
+      ->check(integer_at_least(1));
+  app.add_option("--batch", p.batch, "Windows per forward pass (default: automatic)")
+      ->check(integer_at_least(1));
 }
 
 }  // namespace csa::app

@@ -33,20 +33,69 @@ std::string temp_name_for(const std::string& path) {
   return path + suffix;
 }
 
-}  // namespace
+bool g_stdin_read = false;
 
-std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
+// Reads `fd` to its end (a pipe, FIFO, terminal or socket: no size known in advance).
+std::string read_stream(int fd, const std::string& label) {
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(label + ": read failed: " + errno_text());
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::string read_stdin() {
+  if (g_stdin_read)
+    throw UsageError(
+        "-: standard input was already read for another argument (only one input may be '-')");
+  g_stdin_read = true;
+  return read_stream(STDIN_FILENO, "<stdin>");
+}
+
+// Opens `path` for reading; a directory is an IoError. Returns the fd and its stat.
+int open_input(const std::string& path, struct stat& st) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw IoError(path + ": cannot open: " + errno_text());
-  struct stat st {};
   if (fstat(fd, &st) != 0) {
+    const std::string why = errno_text();
     ::close(fd);
-    throw IoError(path + ": cannot stat: " + errno_text());
+    throw IoError(path + ": cannot stat: " + why);
   }
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
     throw IoError(path + ": is a directory, expected a file");
   }
+  return fd;
+}
+
+// The whole content of a non-regular file (pipe, FIFO, /dev/fd/N), closing `fd`.
+std::string read_stream_and_close(int fd, const std::string& path) {
+  try {
+    std::string s = read_stream(fd, path);
+    ::close(fd);
+    return s;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+
+}  // namespace
+
+std::string input_label(const std::string& path) { return is_stdin_path(path) ? "<stdin>" : path; }
+
+std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
+  if (is_stdin_path(path)) return from_bytes(path, read_stdin());
+  struct stat st {};
+  const int fd = open_input(path, st);
+  if (!S_ISREG(st.st_mode)) return from_bytes(path, read_stream_and_close(fd, path));
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->path_ = path;
   file->size_ = static_cast<size_t>(st.st_size);
@@ -85,7 +134,8 @@ MappedFile::~MappedFile() {
 }
 
 std::string read_file(const std::string& path) {
-  auto file = MappedFile::open(path);
+  if (is_stdin_path(path)) return read_stdin();
+  auto file = MappedFile::open(path);  // a map of a regular file, or a stream read to its end
   return std::string(file->view());
 }
 
@@ -97,6 +147,11 @@ bool file_exists(const std::string& path) {
 bool is_directory(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_regular_file(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 AtomicFileWriter::AtomicFileWriter(std::string path)

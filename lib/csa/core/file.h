@@ -1,4 +1,6 @@
-// Files: read-only memory maps, whole-file reads, atomic writes.
+// Files: read-only memory maps, whole-file reads, atomic writes. Inputs may be streams: "-" is
+// standard input, and pipes, FIFOs and process substitutions (/dev/fd/N) are read to their end,
+// never sized by st_size (which is 0 for them).
 #pragma once
 
 #include <cstddef>
@@ -12,7 +14,8 @@ namespace csa {
 // A read-only memory map of a whole file. Shared so that tensors viewing it keep it alive.
 class MappedFile {
  public:
-  // Throws IoError naming `path` if it is missing, a directory, or unreadable.
+  // Throws IoError naming `path` if it is missing, a directory, or unreadable. A regular file is
+  // mapped; "-" (standard input) and other streams are read to their end into memory.
   static std::shared_ptr<const MappedFile> open(const std::string& path);
   // An in-memory copy of `bytes` that reads like a file named `label` (fuzzers, tests). The copy
   // is exactly `bytes.size()` long, so AddressSanitizer sees any read past its end.
@@ -35,10 +38,18 @@ class MappedFile {
   bool owned_ = false;  // from_bytes: data_ is a new[] copy, not a map
 };
 
-// Reads a whole file; throws IoError naming the path.
+// "-": standard input, wherever a tool reads an input file.
+inline bool is_stdin_path(const std::string& path) { return path == "-"; }
+// How an input path is named in messages: "<stdin>" for "-", else the path as given.
+std::string input_label(const std::string& path);
+
+// Reads a whole file: a regular file through a map, "-" and pipes / FIFOs / /dev/fd/N as streams
+// to their end. Throws IoError naming the path (missing, a directory, unreadable); standard input
+// can be read once per process (a second read is a UsageError: only one input may be "-").
 std::string read_file(const std::string& path);
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
+bool is_regular_file(const std::string& path);  // false for pipes, FIFOs, devices, directories
 
 // Writes `content` to `path` atomically: a temporary file beside it, fsync, rename.
 // On any failure (unwritable directory, disk full) throws IoError and leaves no file behind.

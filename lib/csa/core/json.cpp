@@ -51,7 +51,15 @@ Json parse_json(std::string_view text, const std::string& origin) {
   }
 }
 
-Json read_json_file(const std::string& path) { return parse_json(read_file(path), path); }
+Json read_json_file(const std::string& path) {
+  const std::string text = read_file(path);
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw FormatError(input_label(path) + ": empty, expected JSON" +
+                      (is_stdin_path(path) || !is_regular_file(path)
+                           ? " (did the command writing into the pipe fail?)"
+                           : ""));
+  return parse_json(text, input_label(path));
+}
 
 std::string dump_json(const Json& j) {
   // Invalid UTF-8 inside strings is replaced rather than thrown (all our strings are UTF-8).

@@ -12,7 +12,7 @@
 namespace csa {
 
 std::string csa_version();     // e.g. "0.1.0"
-std::string csa_git_commit();  // short hash at configure time, or "unknown"
+std::string csa_git_commit();  // short hash of the built tree (+ "-dirty"), or "unknown"
 std::string torch_version();   // libtorch the binary was built against
 
 // Sets the intra-op thread count; n <= 0 means "all cores". Returns the count in effect.

@@ -56,33 +56,34 @@ std::vector<int64_t> Corpus::slice(int64_t offset, int64_t count, int64_t minimu
   const int64_t end = count > 0 ? std::min(n, offset + count) : n;
   const int64_t have = std::max<int64_t>(0, end - offset);
   if (have < minimum)
-    throw InputError(path + ": " + what + " needs at least " + std::to_string(minimum) +
-                     " tokens from token " + std::to_string(offset) + ", but the corpus has " +
-                     std::to_string(n) + " tokens in all");
+    throw InputError(input_label(path) + ": " + what + " needs at least " +
+                     std::to_string(minimum) + " tokens from token " + std::to_string(offset) +
+                     ", but the corpus has " + std::to_string(n) + " tokens in all");
   return std::vector<int64_t>(ids.begin() + offset, ids.begin() + offset + have);
 }
 
 Corpus load_corpus(const std::string& path, const Model& model, const CorpusOptions& options) {
   Corpus c;
-  c.path = path;
+  c.path = path;  // as given: "-" or /dev/fd/63 for streamed input (the sha256 says what was read)
+  const std::string name = input_label(path);
   std::string text = read_file(path);
   c.bytes = text.size();
   c.sha256 = sha256_hex(text);
-  if (text.empty()) throw InputError(path + ": the corpus is empty");
+  if (text.empty()) throw InputError(name + ": the corpus is empty");
   if (options.pretokenized) {
-    c.ids = parse_token_ids(text, path + " (--pretokenized)");
+    c.ids = parse_token_ids(text, name + " (--pretokenized)");
     c.tokenization = "pretokenized ids";
-    if (c.ids.empty()) throw InputError(path + ": the pretokenized corpus holds no ids");
+    if (c.ids.empty()) throw InputError(name + ": the pretokenized corpus holds no ids");
     for (size_t i = 0; i < c.ids.size(); ++i)
       if (c.ids[i] < 0 || c.ids[i] >= model.config.vocab_size)
-        throw InputError(path + ": token id " + std::to_string(c.ids[i]) + " (at index " +
+        throw InputError(name + ": token id " + std::to_string(c.ids[i]) + " (at index " +
                          std::to_string(i) + ") is outside the model's vocabulary of " +
                          std::to_string(model.config.vocab_size));
     return c;
   }
   if (auto bad = find_invalid_utf8(text)) {
     if (!options.replace_invalid_utf8)
-      throw InputError(path + ": not valid UTF-8 at byte " + std::to_string(*bad) +
+      throw InputError(name + ": not valid UTF-8 at byte " + std::to_string(*bad) +
                        " (pass --replace-invalid-utf8 to substitute U+FFFD, or --pretokenized "
                        "for a file of token ids)");
     text = replace_invalid_utf8(text);
@@ -93,10 +94,10 @@ Corpus load_corpus(const std::string& path, const Model& model, const CorpusOpti
   std::vector<int32_t> ids = tokenizer->encode(text, eo);
   c.ids.assign(ids.begin(), ids.end());
   c.tokenization = tokenizer->description();
-  if (c.ids.empty()) throw InputError(path + ": the corpus tokenizes to no tokens");
+  if (c.ids.empty()) throw InputError(name + ": the corpus tokenizes to no tokens");
   for (int64_t id : c.ids)
     if (id < 0 || id >= model.config.vocab_size)
-      throw InputError(path + ": the tokenizer produced id " + std::to_string(id) +
+      throw InputError(name + ": the tokenizer produced id " + std::to_string(id) +
                        ", outside the model's vocabulary of " +
                        std::to_string(model.config.vocab_size) + " (tokenizer and model disagree)");
   return c;

@@ -119,7 +119,16 @@ const std::vector<std::string>& side_file_names() {
 }
 
 Checkpoint read_checkpoint(const std::string& path, const std::string& config_override) {
+  // Checkpoints are memory-mapped and read by offset: a model is a regular file or a directory.
+  if (is_stdin_path(path))
+    throw UsageError(
+        "model '-': a model cannot be read from standard input; give its file or directory "
+        "(only corpora and policies may be '-')");
   if (!file_exists(path)) throw IoError(path + ": no such file or directory");
+  if (!is_directory(path) && !is_regular_file(path))
+    throw UsageError(path +
+                     ": a model must be a regular file or a directory, not a pipe, FIFO or "
+                     "device (only corpora and policies may be streamed)");
   Checkpoint ck;
   if (is_directory(path)) {
     ck = read_hf_directory(path);

@@ -9,14 +9,14 @@
 #include <chrono>
 
 #include "csa/attention/attention.h"
-#include "csa/attention/sparse_hook.h"
 #include "csa/attention/cpu_kernels.h"
+#include "csa/attention/sparse_hook.h"
 #include "csa/core/error.h"
 #include "csa/core/file.h"
 #include "csa/core/hash.h"
 #include "csa/core/runtime.h"
-#include "csa/eval/perplexity.h"
 #include "csa/corpus/corpus.h"
+#include "csa/eval/perplexity.h"
 #include "csa/model/config.h"
 #include "csa/model/decoder.h"
 #include "csa/model/model.h"
@@ -559,8 +559,9 @@ Json run_bench(const BenchOptions& o) {
   if ((o.forward || o.gemm) && !o.model.empty()) {
     // A real model's forward at the evaluation's batching (or its GEMM peer).
     if (!o.config.empty())
-      throw UsageError("csa-bench: --model and --config exclude each other (--forward --config "
-                       "times a random model of that config)");
+      throw UsageError(
+          "csa-bench: --model and --config exclude each other (--forward --config "
+          "times a random model of that config)");
     ModelForwardBenchOptions f;
     f.model = o.model;
     f.corpus = o.corpus;

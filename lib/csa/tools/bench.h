@@ -99,11 +99,11 @@ struct ModelForwardBenchOptions {
 // forward), "gflops_per_second", "flops_by_part", "peak_memory_bytes", ...}
 Json run_model_forward_bench(const ModelForwardBenchOptions& options);
 
-// The GEMM peer of run_model_forward_bench: BLAS sgemm (the kernel's cpu::gemm_nt, cblas_sgemm where
-// the build has it) alone on that forward's matrix shapes with the process's threads: per layer
-// q/k/v, output, MLP up and down on [batch·ctx, ·] rows, the LM head per window, and attention's
-// scores and values as dense [G·ctx, D] x [D, ctx] products per (batch, KV head). Each shape's
-// median time; the FLOP-weighted rate over one forward's worth of them.
+// The GEMM peer of run_model_forward_bench: BLAS sgemm (the kernel's cpu::gemm_nt, cblas_sgemm
+// where the build has it) alone on that forward's matrix shapes with the process's threads: per
+// layer q/k/v, output, MLP up and down on [batch·ctx, ·] rows, the LM head per window, and
+// attention's scores and values as dense [G·ctx, D] x [D, ctx] products per (batch, KV head). Each
+// shape's median time; the FLOP-weighted rate over one forward's worth of them.
 Json run_gemm_bench(const ModelForwardBenchOptions& options);
 
 // csa-bench's options, flat as on the command line: the mode picks which run_* gets them.

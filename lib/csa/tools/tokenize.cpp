@@ -1,12 +1,8 @@
 #include "csa/tools/tokenize.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <chrono>
-#include <fstream>
-#include <iostream>
-#include <iterator>
 
 #include "csa/core/error.h"
 #include "csa/core/file.h"
@@ -62,26 +58,6 @@ bool is_checkpoint(const std::string& path) {
   return is_llama2c_checkpoint(path);
 }
 
-// A regular file is mapped (read_file); stdin, pipes and process substitutions are streamed
-// (a map of a pipe is empty).
-std::string read_input(const std::string& path) {
-  if (path == "-") {
-    std::string s((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    if (std::cin.bad()) throw IoError("<stdin>: read failed");
-    return s;
-  }
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
-    return read_file(path);  // IoError naming the path when missing or a directory
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open for reading");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw IoError(path + ": read failed");
-  return s;
-}
-
-std::string input_name(const std::string& path) { return path == "-" ? "<stdin>" : path; }
-
 Json optional_id(const std::optional<int32_t>& id) { return id ? Json(*id) : Json(nullptr); }
 
 }  // namespace
@@ -97,6 +73,10 @@ Json LoadedTokenizer::to_json() const {
 }
 
 LoadedTokenizer load_tokenizer(const std::string& path) {
+  if (is_stdin_path(path))
+    throw UsageError(
+        "model '-': the model or tokenizer cannot be read from standard input; give its file or "
+        "directory (the text to tokenize may be '-')");
   if (!file_exists(path)) throw IoError(path + ": no such file or directory");
   const auto t0 = Clock::now();
   LoadedTokenizer out;
@@ -142,8 +122,8 @@ std::string ids_to_json_array(const std::vector<int32_t>& ids) {
 TokenizeOutputs run_tokenize(const TokenizeToolOptions& o, const std::string& command) {
   RunClock clock;
   LoadedTokenizer tok = load_tokenizer(o.model);
-  const std::string name = input_name(o.input);
-  std::string input = read_input(o.input);
+  const std::string name = input_label(o.input);
+  std::string input = read_file(o.input);  // "-", pipes and /dev/fd/N are streamed
   TokenizeOutputs out;
   Json input_j = {{"path", name}, {"bytes", input.size()}, {"sha256", sha256_hex(input)}};
 
