@@ -1,6 +1,7 @@
 #include "csa/core/cpu_allocator.h"
 
 #include <c10/core/CPUAllocator.h>
+#include <torch/version.h>
 
 #include <cstdlib>
 #include <map>
@@ -18,10 +19,21 @@ constexpr size_t kGranule = size_t(64) << 10;   // large sizes round up to 64 Ki
 
 class ReusingAllocator final : public c10::Allocator {
  public:
+  // libtorch 2.3 made allocate() non-const and copy_data() a pure virtual (c10/core/Allocator.h).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  c10::DataPtr allocate(size_t n) override {
+    void* p = acquire(n);
+    return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+#else
   c10::DataPtr allocate(size_t n) const override {
     void* p = acquire(n);
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
   }
+#endif
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
   void set_cap(size_t cap) {
