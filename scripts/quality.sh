@@ -3,7 +3,8 @@
 #   1. calibrate on 10k tokens of wikitext2-valid (statistics + need curves, default rule);
 #      and on prose + code: 5k tokens of wikitext2-valid + 5k of code-heldout.txt (its first half);
 #   2. sweep on the next 32,768 tokens of wikitext2-valid, with the candidate rules of SWEEP_ARGS
-#      (default: greedy:rel_err beside the policy's greedy:res_rel) and uniform top-k on the same
+#      (default: greedy:rel_err_p95, greedy:res_rel and unbanded greedy:rel_err beside the
+#      policy's own default rule, greedy:rel_err) and uniform top-k on the same
 #      slice (written instead where it reads fewer keys); under GQA also the KV-aware variant;
 #      the prose + code policy sweeps on wikitext2-valid and code-heldout.txt together (each slice
 #      after its calibration slice; both must match);
@@ -23,7 +24,7 @@ SHARED=${CSA_SHARED:-../shared}
 C=$SHARED/corpora
 B=${CSA_BIN:-build/apps}
 DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
-SWEEP=(${SWEEP_ARGS:---candidate greedy:rel_err})
+SWEEP=(${SWEEP_ARGS:---candidate greedy:rel_err_p95 --candidate greedy:res_rel --candidate greedy:rel_err+unbanded})
 P=$OUT/$LABEL
 mkdir -p "$OUT"
 log() { echo "== $(date -u +%T) $LABEL: $*" >&2; }
@@ -44,7 +45,7 @@ POLICIES=(--policy "$P.swept.json")
 if [ "$GQA" = 1 ]; then
   log "sweep KV-aware"
   sweep "$P.policy.json" "$C/wikitext2-valid.tokens" --rule greedy --kv-aware \
-    --candidate greedy:rel_err+kv --no-uniform -o "$P.kv.swept.json" --results "$P.kv.sweep.json"
+    --candidate greedy:rel_err_p95+kv --candidate greedy:res_rel+kv --no-uniform -o "$P.kv.swept.json" --results "$P.kv.sweep.json"
   [ -f "$P.kv.swept.json" ] && POLICIES+=(--policy "$P.kv.swept.json")
 fi
 log "sweep prose + code"

@@ -25,6 +25,10 @@ done
 PY=${PYTHON:-python3}
 TORCH_CMAKE=$($PY -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+# nvcc for the fused attention kernel (lib/CMakeLists.txt): from PATH, else the usual place.
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
 cmake -S . -B build-gpu "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \

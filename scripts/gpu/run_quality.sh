@@ -7,6 +7,8 @@
 # (the embedded models/qwen2-mini/model.pt needs nothing carried).
 #   run: bash scripts/gpu/run_quality.sh qwen2-mini [pythia-mini ...]
 #   DEADLINE=540: seconds after which no further model starts (and a running one is stopped).
+#   PARALLEL=1: every model at once (the minis leave an H200 mostly idle; one call's time limit
+#   then covers all four).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -21,9 +23,9 @@ fi
 source scripts/gpu/env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$WORK/environment.txt"
 export CSA_BIN=build-gpu/apps CSA_SHARED=$PWD/.dev/shared DEVICE=cuda
-for m in "$@"; do
-  left=$(( ${DEADLINE:-540} - ($(date +%s) - start) ))
-  [ "$left" -gt 30 ] || { echo "$m: not started (deadline)"; continue; }
+one() {
+  local m=$1 left=$(( ${DEADLINE:-540} - ($(date +%s) - start) )) path ctx
+  [ "$left" -gt 30 ] || { echo "$m: not started (deadline)"; return; }
   case $m in
     qwen2-mini) path=models/qwen2-mini/model.pt ;;
     *) path=.dev/shared/models/$m ;;
@@ -31,6 +33,9 @@ for m in "$@"; do
   ctx=2048; [ "$m" = gpt2-mini ] && ctx=1024  # each model's context (../shared/README.md)
   timeout "$left" bash scripts/${SCRIPT:-quality.sh} "$path" "$m" "$ctx" "$WORK" 2> "$WORK/$m.log"
   echo "$m rc=$? after $(( $(date +%s) - start )) s: $(tail -1 "$WORK/$m.log")"
-  pack
+}
+for m in "$@"; do
+  if [ -n "${PARALLEL:-}" ]; then one "$m" & else one "$m"; pack; fi
 done
+wait
 pack

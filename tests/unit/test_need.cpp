@@ -204,9 +204,16 @@ TEST_CASE("greedy allocation is optimal for its reads (brute force)", "[unit]") 
       }
     }
     NeedCurves c = hand_curves(H, ctx, err);
-    for (double target : {0.05, 0.2, 0.5, 0.8}) {
+    // balanced over one band is greedy: every Lagrangian choice is optimal for its own reads
+    for (auto [kind, target] :
+         std::vector<std::pair<AllocationKind, double>>{{AllocationKind::kGreedy, 0.05},
+                                                        {AllocationKind::kGreedy, 0.2},
+                                                        {AllocationKind::kGreedy, 0.5},
+                                                        {AllocationKind::kGreedy, 0.8},
+                                                        {AllocationKind::kBalanced, 0.2},
+                                                        {AllocationKind::kBalanced, 0.5}}) {
       AllocationRule r;
-      r.kind = AllocationKind::kGreedy;
+      r.kind = kind;
       r.reads = target;
       NeedAllocation a = allocate_need(c, r);
       // Brute force over every assignment with at most the greedy's reads.
@@ -224,19 +231,20 @@ TEST_CASE("greedy allocation is optimal for its reads (brute force)", "[unit]") 
             if (reads / (3 * reads_in_band(0, ctx, ctx)) <= a.reads_fraction + 1e-12)
               best = std::min(best, e);
           }
-      INFO("trial " << trial << " target " << target);
+      INFO("trial " << trial << " " << allocation_name(kind) << " target " << target);
       CHECK(a.error <= best + 1e-9);
       CHECK(a.reads_fraction >= std::min(target, 1.0) - 1e-12);
     }
   }
 }
 
-TEST_CASE("equal-error and greedy budgets grow with the target reads", "[unit]") {
+TEST_CASE("equal-error, greedy and balanced budgets grow with the target reads", "[unit]") {
   std::vector<std::vector<double>> err = {{5, 3, 2, 1, 0.5, 0.3, 0.1, 0},
                                           {1, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0},
                                           {9, 1, 0.1, 0, 0, 0, 0, 0}};
   NeedCurves c = hand_curves(3, 16, err);
-  for (AllocationKind kind : {AllocationKind::kEqualError, AllocationKind::kGreedy}) {
+  for (AllocationKind kind :
+       {AllocationKind::kEqualError, AllocationKind::kGreedy, AllocationKind::kBalanced}) {
     std::vector<int64_t> prev(3, 0);
     double prev_reads = 0;
     for (double target = 0.05; target <= 1.0; target += 0.05) {

@@ -9,11 +9,11 @@ namespace csa::app {
 
 inline void add_rule_options(CLI::App& app, RuleOptions& r, const char* rule_help) {
   app.add_option("--rule", r.rule, rule_help)
-      ->check(CLI::IsMember({"greedy", "equal_error", "power", "proportional"}));
+      ->check(CLI::IsMember({"greedy", "balanced", "equal_error", "power", "proportional"}));
   app.add_option("--need-metric", r.need_metric,
-                 "Error a need-based rule balances: res_rel (default: squared error reaching the "
-                 "residual stream, relative to the stream's scale), res_err, rel_err, "
-                 "rel_err_p95, mass_out")
+                 "Error a need-based rule balances: rel_err (default: relative L2 error of the "
+                 "head's output), rel_err_p95, res_rel (squared error reaching the residual "
+                 "stream, relative to the stream's scale), res_err, mass_out")
       ->check(CLI::IsMember({"res_rel", "res_err", "rel_err", "rel_err_p95", "mass_out"}));
   app.add_flag("--unbanded", r.unbanded,
                "Need-based: one budget per head instead of one per position band");

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "csa/attention/fused_cpu.h"
+#include "csa/attention/fused_cuda.h"
 #include "csa/attention/mask.h"
 #include "csa/core/error.h"
 
@@ -117,6 +118,15 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     return at::scaled_dot_product_attention(q, ke, ve, {}, 0.0, /*is_causal=*/true, scale);
   }
 #endif
+
+  if (!observe && rule != nullptr && options.allow_fused_cuda && q.is_cuda()) {
+    at::Tensor q_reads, kv_reads;
+    at::Tensor out = fused_attention_cuda(q, k, v, scale, *rule, &q_reads, &kv_reads);
+    if (out.defined()) {
+      hook->count_reads(layer, q_reads, kv_reads);
+      return out;
+    }
+  }
 
   if (!observe && options.allow_fused_cpu && q.is_cpu() && q.scalar_type() == at::kFloat) {
     if (rule == nullptr) return fused_attention_cpu(q, k, v, scale, nullptr, nullptr);

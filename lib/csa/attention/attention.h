@@ -23,6 +23,10 @@ struct AttentionOptions {
   // causal keys only, linear-time selection, softmax and A·V over the kept keys. Off: every
   // restricted layer takes the explicit score path.
   bool allow_fused_cpu = true;
+  // On CUDA, run top-k layers that no hook observes through the fused kernel (fused_cuda.h, GPU
+  // builds): no score tensor in memory, softmax and P·V over the kept keys. Off (or where the
+  // kernel does not apply): the explicit score path.
+  bool allow_fused_cuda = true;
 };
 
 // q: [B, H, T, D]; k, v: [B, Hkv, S, D] with S >= T; query t sits at position S - T + t.

@@ -18,6 +18,8 @@ std::string allocation_name(AllocationKind k) {
       return "equal_error";
     case AllocationKind::kGreedy:
       return "greedy";
+    case AllocationKind::kBalanced:
+      return "balanced";
   }
   return "?";
 }
@@ -27,11 +29,14 @@ AllocationKind parse_allocation(const std::string& name) {
   if (name == "power") return AllocationKind::kPower;
   if (name == "equal_error" || name == "equal-error") return AllocationKind::kEqualError;
   if (name == "greedy") return AllocationKind::kGreedy;
-  throw UsageError("--rule '" + name + "': use greedy, equal_error, power or proportional");
+  if (name == "balanced") return AllocationKind::kBalanced;
+  throw UsageError("--rule '" + name +
+                   "': use greedy, balanced, equal_error, power or proportional");
 }
 
 bool need_based(AllocationKind k) {
-  return k == AllocationKind::kEqualError || k == AllocationKind::kGreedy;
+  return k == AllocationKind::kEqualError || k == AllocationKind::kGreedy ||
+         k == AllocationKind::kBalanced;
 }
 
 std::string need_metric_name(NeedMetric m) {
@@ -203,20 +208,62 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
       }
     }
 
+  // The decisions of each band (balanced: one Lagrangian per band).
+  std::vector<std::vector<size_t>> by_band(static_cast<size_t>(rule.banded ? NB : 1));
+  for (size_t i = 0; i < decisions.size(); ++i)
+    by_band[static_cast<size_t>(std::max<int64_t>(0, decisions[i].band))].push_back(i);
+  // min rows · error + λ · cost over one decision's options, cost on the side the rule pays
+  // for; ties: fewer reads.
+  auto lagrangian = [&](const Decision& d, double lambda) {
+    const auto& cost = kv ? d.kv_cost : d.q_cost;
+    size_t best = d.err.size() - 1;
+    double best_v = d.err[best] + lambda * cost[best];
+    for (size_t g = 0; g < d.err.size(); ++g) {
+      const double v = d.err[g] + lambda * cost[g];
+      if (v < best_v) best_v = v, best = g;
+    }
+    return best;
+  };
+  // balanced, for one band: the largest λ whose greedy choice keeps the band's error per query
+  // (summed over layers and heads) at most ε — the fewest reads that hold the band at ε.
+  auto choose_band = [&](const std::vector<size_t>& ids, double eps, std::vector<size_t>& pick) {
+    auto band_err = [&](double lambda) {
+      double e = 0;
+      for (size_t i : ids) {
+        const size_t g = lagrangian(decisions[i], lambda);
+        pick[i] = g;
+        e += decisions[i].err[g];
+      }
+      return e;
+    };
+    if (ids.empty()) return;
+    const Decision& d0 = decisions[ids.front()];
+    const int64_t lo_pos = d0.band >= 0 ? c.band_start[static_cast<size_t>(d0.band)] : 0;
+    const int64_t hi_pos = d0.band >= 0 ? c.band_end(d0.band) : c.ctx;
+    const double target = eps * static_cast<double>(hi_pos - lo_pos);  // err is rows · error
+    double lo = -70, hi = 30;
+    for (int it = 0; it < 60 && hi - lo > 1e-6; ++it) {
+      const double mid = 0.5 * (lo + hi);
+      if (band_err(std::exp(mid)) <= target)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    band_err(std::exp(lo));
+  };
+
   // choice(x): the option index of every decision for the rule's inner scalar x.
   auto choose = [&](double x, std::vector<size_t>& pick) {
     pick.resize(decisions.size());
+    if (rule.kind == AllocationKind::kBalanced) {
+      for (const auto& ids : by_band) choose_band(ids, x, pick);
+      return;
+    }
     for (size_t i = 0; i < decisions.size(); ++i) {
       const Decision& d = decisions[i];
       size_t best = d.err.size() - 1;
       if (rule.kind == AllocationKind::kGreedy) {
-        // min rows · error + λ · cost, cost on the side the rule pays for; ties: fewer reads.
-        const auto& cost = kv ? d.kv_cost : d.q_cost;
-        double best_v = d.err[best] + x * cost[best];
-        for (size_t g = 0; g < d.err.size(); ++g) {
-          const double v = d.err[g] + x * cost[g];
-          if (v < best_v) best_v = v, best = g;
-        }
+        best = lagrangian(d, x);
       } else {
         for (size_t g = 0; g < d.err.size(); ++g)
           if (d.row_err[g] <= x) {

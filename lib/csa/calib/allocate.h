@@ -11,6 +11,10 @@
 //   greedy        need-based water-filling: the budgets that minimise the total error over all
 //                 queries for a total of reads (Lagrangian: each (head, band) minimises
 //                 rows · error + λ · reads); scalar: the predicted reads fraction.
+//   balanced      greedy within each position band, every band held to the same predicted error
+//                 per query (one λ per band): dense-matching quality is a maximum over position
+//                 buckets, so no band is starved to pay for another; scalar: the predicted reads
+//                 fraction. Unbanded it is greedy.
 //
 // Need-based rules are banded by default (a budget per position band, so budgets follow the
 // query's context at both ends) and can be KV-aware under GQA (one budget per KV group and band,
@@ -26,7 +30,7 @@
 
 namespace csa {
 
-enum class AllocationKind { kProportional, kPower, kEqualError, kGreedy };
+enum class AllocationKind { kProportional, kPower, kEqualError, kGreedy, kBalanced };
 std::string allocation_name(AllocationKind k);
 AllocationKind parse_allocation(const std::string& name);  // UsageError naming the choices
 bool need_based(AllocationKind k);
@@ -44,7 +48,7 @@ struct AllocationRule {
   double alpha = 1.0;         // power: exponent (proportional: 1)
   bool per_kv_group = false;  // GQA: one budget per KV group (the group's most diffuse head)
   // need-based
-  NeedMetric metric = NeedMetric::kResRel;
+  NeedMetric metric = NeedMetric::kRelErr;
   double reads = 0;       // the scalar: predicted reads fraction (query side, KV side if kv_aware)
   bool banded = true;     // a budget per position band (false: one per head)
   bool kv_aware = false;  // one budget per KV group and band, cost = the group's union

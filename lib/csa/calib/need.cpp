@@ -105,20 +105,37 @@ void row_need(const float* p, int64_t n, const float* v, const float* vr, int64_
     std::nth_element(keys.begin(), keys.begin() + k, keys.begin() + end, std::greater<uint64_t>());
   }
 
-  // The full outputs (plain and residual-space), summed in rank order.
-  thread_local std::vector<float> acc, accr, full, fullr;
+  // One pass in rank order: the top-k sums (plain and residual-space) are snapshots of the running
+  // sums at every grid budget, and the full outputs the sums at the end (the same order, so the
+  // same floats as summing them separately).
+  thread_local std::vector<float> acc, accr, snap, snapr;
+  thread_local std::vector<double> snap_mass;
   acc.assign(static_cast<size_t>(D), 0.f);
   accr.assign(static_cast<size_t>(D), 0.f);
-  full.assign(static_cast<size_t>(D), 0.f);
-  fullr.assign(static_cast<size_t>(D), 0.f);
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t j = static_cast<int64_t>(keys[static_cast<size_t>(i)] & 0xffffffffu);
-    axpy(full.data(), v + j * D, p[j], D);
-    axpy(fullr.data(), vr + j * D, p[j], D);
-    total += p[j];
+  snap.resize(static_cast<size_t>(m * D));
+  snapr.resize(static_cast<size_t>(m * D));
+  snap_mass.resize(static_cast<size_t>(m));
+  double mass = 0;
+  int64_t i = 0;
+  for (int64_t g = 0; g <= m; ++g) {
+    const int64_t k = g < m ? grid[static_cast<size_t>(g)] : n;
+    for (; i < k; ++i) {
+      const int64_t j = static_cast<int64_t>(keys[static_cast<size_t>(i)] & 0xffffffffu);
+      axpy(acc.data(), v + j * D, p[j], D);
+      axpy(accr.data(), vr + j * D, p[j], D);
+      mass += p[j];
+      if (g < m) out.seg[static_cast<size_t>(j)] = static_cast<int32_t>(g);
+    }
+    if (g < m) {
+      std::copy(acc.begin(), acc.end(), snap.begin() + g * D);
+      std::copy(accr.begin(), accr.end(), snapr.begin() + g * D);
+      snap_mass[static_cast<size_t>(g)] = mass;
+    }
   }
+  const double total = mass;
   if (!(total > 0)) return;
+  std::vector<float>& full = acc;
+  std::vector<float>& fullr = accr;
   for (int64_t d = 0; d < D; ++d) {
     full[static_cast<size_t>(d)] = static_cast<float>(full[static_cast<size_t>(d)] / total);
     fullr[static_cast<size_t>(d)] = static_cast<float>(fullr[static_cast<size_t>(d)] / total);
@@ -127,22 +144,13 @@ void row_need(const float* p, int64_t n, const float* v, const float* vr, int64_
   for (int64_t d = 0; d < D; ++d) norm2 += static_cast<double>(full[d]) * full[d];
   const double norm = std::sqrt(std::max(norm2, 1e-30));
 
-  double mass = 0;
-  int64_t i = 0;
   for (int64_t g = 0; g < m; ++g) {
-    const int64_t k = grid[static_cast<size_t>(g)];
-    for (; i < k; ++i) {
-      const int64_t j = static_cast<int64_t>(keys[static_cast<size_t>(i)] & 0xffffffffu);
-      axpy(acc.data(), v + j * D, p[j], D);
-      axpy(accr.data(), vr + j * D, p[j], D);
-      mass += p[j];
-      out.seg[static_cast<size_t>(j)] = static_cast<int32_t>(g);
-    }
     const auto G_ = static_cast<size_t>(g);
-    out.mass_out[G_] = std::max(0.0, (total - mass) / total);
-    if (mass > 0) {
-      out.rel_err[G_] = std::sqrt(dist2(acc.data(), mass, full.data(), D)) / norm;
-      out.res_err[G_] = dist2(accr.data(), mass, fullr.data(), D);
+    const double mg = snap_mass[G_];
+    out.mass_out[G_] = std::max(0.0, (total - mg) / total);
+    if (mg > 0) {
+      out.rel_err[G_] = std::sqrt(dist2(snap.data() + g * D, mg, full.data(), D)) / norm;
+      out.res_err[G_] = dist2(snapr.data() + g * D, mg, fullr.data(), D);
     } else {
       out.rel_err[G_] = 1.0;
       out.res_err[G_] = 0.0;

@@ -137,6 +137,7 @@ Json run_attention_bench(const AttentionBenchOptions& o) {
   if (o.path == "explicit") {
     ao.allow_fused = false;
     ao.allow_fused_cpu = false;
+    ao.allow_fused_cuda = false;
   }
   AttentionHook* h = dense ? nullptr : &hook;  // dense + explicit: no fused flags
 
@@ -410,8 +411,12 @@ Json run_model_forward_bench(const ModelForwardBenchOptions& o) {
   const SparsityKind kind = parse_sparsity_kind(o.mode, "csa-bench: --mode");
   if (kind != SparsityKind::kDense && kind != SparsityKind::kTopK)
     throw UsageError("csa-bench --forward: --mode must be dense or top_k");
+  if (o.path != "auto" && o.path != "explicit")
+    throw UsageError("csa-bench: --path must be auto or explicit (got '" + o.path + "')");
   ModelArgs args;
   args.path = o.model;
+  args.device = o.device;
+  args.dtype = o.dtype;
   Model model = args.load();
   const ModelConfig& c = model.config;
   if (o.ctx > c.n_ctx)
@@ -429,7 +434,9 @@ Json run_model_forward_bench(const ModelForwardBenchOptions& o) {
   proto.ctx = o.ctx;
   proto.stride = o.ctx;
   proto.batch = o.batch;
-  Decoder decoder(model);
+  AttentionOptions ao;
+  if (o.path == "explicit") ao.allow_fused_cpu = ao.allow_fused_cuda = false;
+  Decoder decoder(model, ao);
   SparsitySpec spec = SparsitySpec::uniform_top_k(c.n_layer, c.n_head, o.budget);
   SparseAttentionHook hook(spec, c.n_layer, c.n_head, c.n_head_kv, o.ctx);
   SparseAttentionHook* h = kind == SparsityKind::kTopK ? &hook : nullptr;
@@ -450,7 +457,10 @@ Json run_model_forward_bench(const ModelForwardBenchOptions& o) {
             {"batch", o.batch},
             {"tokens", o.batch * o.ctx},
             {"corpus", o.corpus.empty() ? "random ids" : o.corpus},
-            {"mode", sparsity_kind_name(kind)}};
+            {"mode", sparsity_kind_name(kind)},
+            {"path", o.path},
+            {"device", o.device},
+            {"dtype", o.dtype}};
   if (kind == SparsityKind::kTopK) {
     j["budget"] = o.budget;
     j["reads_fraction"] = pass.reads.q_fraction();
@@ -570,6 +580,9 @@ Json run_bench(const BenchOptions& o) {
     f.mode = o.mode;
     f.budget = o.budgets.empty() ? 64 : o.budgets.front();
     f.repeats = o.repeats.value_or(3);
+    f.device = o.device;
+    f.dtype = o.dtype;
+    f.path = o.path;
     return o.gemm ? run_gemm_bench(f) : run_model_forward_bench(f);
   }
   if (o.gemm) throw UsageError("csa-bench --gemm needs --model");

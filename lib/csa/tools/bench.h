@@ -93,6 +93,8 @@ struct ModelForwardBenchOptions {
   std::string mode = "dense";  // dense | top_k
   int64_t budget = 64;
   int repeats = 3;
+  std::string device = "cpu", dtype = "float32";
+  std::string path = "auto";  // auto | explicit (no fused attention kernels)
 };
 
 // {"seconds", "median_seconds", "flops" (linear layers, LM head, causal attention of a dense

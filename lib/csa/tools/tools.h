@@ -19,7 +19,7 @@ inline constexpr int kResultsSchemaVersion = 1;
 // The allocation rule a tool asks for (csa-calibrate; csa-sweep --rule re-allocates a policy).
 struct RuleOptions {
   std::string rule;  // "" : the tool's default (calibrate) / the policy's (sweep)
-  std::string need_metric = "res_rel";
+  std::string need_metric = "rel_err";
   bool unbanded = false;      // need-based: one budget per head instead of one per position band
   bool kv_aware = false;      // need-based, GQA: one budget per KV group, paid by the group's union
   double reads = 0;           // need-based: starting reads fraction (0: 0.1)

@@ -1,0 +1,38 @@
+// The fused top-k attention kernel for CUDA (fused_cuda_kernel.cu), behind a plain C++ interface
+// so that nvcc never compiles libtorch's headers. fused_cuda.{h,cpp} is the libtorch side.
+#pragma once
+
+#include <cstdint>
+
+namespace csa::cuda {
+
+enum class ElemType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
+
+struct TopKAttentionArgs {
+  const void* q = nullptr;  // [B, H, T, D], last dim contiguous, strides in elements
+  const void* k = nullptr;  // [B, Hkv, S, D]
+  const void* v = nullptr;  // [B, Hkv, S, D]
+  void* out = nullptr;      // [B, H, T, D], contiguous
+  ElemType type = ElemType::kFloat32;
+  int B = 0, H = 0, Hkv = 0, T = 0, S = 0, D = 0;
+  int64_t q_sb = 0, q_sh = 0, q_st = 0;
+  int64_t k_sb = 0, k_sh = 0, k_ss = 0;
+  int64_t v_sb = 0, v_sh = 0, v_ss = 0;
+  float scale = 1;
+  // The rule's budget schedule (rule.h): band starts [NB] (first 0) and budgets [H][NB].
+  const int32_t* band_start = nullptr;
+  const int32_t* budget = nullptr;
+  int NB = 1;
+  // Reads, accumulated: keys kept per query head [H] and the union per KV head [Hkv].
+  unsigned long long* q_reads = nullptr;
+  unsigned long long* kv_reads = nullptr;
+};
+
+// Dynamic shared memory one block needs for a key length S and head dim D (bytes).
+int64_t topk_attention_smem_bytes(int S, int D);
+// The most dynamic shared memory a block may use on the current device (bytes).
+int64_t topk_attention_smem_limit();
+// Launches on `stream` (a cudaStream_t). Returns a CUDA error string, or nullptr on success.
+const char* topk_attention(const TopKAttentionArgs& args, void* stream);
+
+}  // namespace csa::cuda
