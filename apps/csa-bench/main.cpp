@@ -57,6 +57,15 @@ int main(int argc, char** argv) {
   app.add_flag("--forward", o.forward,
                "Time a forward pass: of --model at csa-eval's batching (--corpus, --ctx, --batch, "
                "--mode dense|top_k, --budget K), or of a random model of --config");
+  app.add_flag("--decode", o.decode,
+               "One decode step over a paged KV cache of --ctx positions: dense SDPA, paged "
+               "dense, paged top-k and exact top-k at each --fraction (attention/decode.h)");
+  app.add_flag("--decode-model", o.decode_model,
+               "Whole-model decode steps of a random model of --config over paged caches of "
+               "--ctx positions: dense vs paged top-k, tokens/s");
+  app.add_option("--page", o.page, "--decode: page size of the KV cache (16)");
+  app.add_option("--fraction", o.fractions,
+                 "--decode: budgets as fractions of --ctx (repeatable; default 0.05 0.1)");
   app.add_flag("--gemm", o.gemm,
                "Time BLAS sgemm alone on the shapes of --model's forward (the GEMM peer)");
   app.add_option("--model", o.model, "Model for --forward / --gemm");

@@ -49,6 +49,10 @@ int main(int argc, char** argv) {
       ->check(csa::app::number_at_least(0));
   app.add_flag("--require-quality", require_quality,
                "Exit 7 if a policy does not match dense quality");
+  app.add_option("--select", opts.select,
+                 "Selection granularity of every top-k run: token, page:P (whole pages of P "
+                 "positions, as a paged decoder reads them; docs/decoding.md) or page:P:topk "
+                 "(top-k inside the kept pages). Default: each policy's own, token for baselines");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);

@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", opts.generate.seed, "Sampling seed")
       ->check(csa::app::integer_at_least(0));
   app.add_flag("--json", json, "Print JSON instead of text");
+  app.add_option("--select", opts.select,
+                 "Apply the policy with this selection (token, page:P, page:P:topk). Default: the "
+                 "policy's own");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);

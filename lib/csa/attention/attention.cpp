@@ -7,6 +7,7 @@
 #include "csa/attention/fused_cpu.h"
 #include "csa/attention/fused_cuda.h"
 #include "csa/attention/mask.h"
+#include "csa/attention/pages.h"
 #include "csa/core/error.h"
 
 namespace csa {
@@ -75,6 +76,8 @@ at::Tensor attend_explicit(const at::Tensor& q, const at::Tensor& k, const at::T
   at::Tensor vf = v.to(at::kFloat).contiguous();     // [B, Hkv, S, D]
   at::Tensor out = at::empty({B, H, T, D}, q.options());
   at::Tensor q_reads, kv_reads;
+  const bool paged = rule != nullptr && rule->select.paged();
+  const PageSummaries pages = paged ? summarize_pages(k, rule->select.page) : PageSummaries{};
   for (int64_t t0 = 0; t0 < T; t0 += chunk) {
     const int64_t rows = std::min(chunk, T - t0);
     const int64_t q_pos0 = S - T + t0;
@@ -83,7 +86,10 @@ at::Tensor attend_explicit(const at::Tensor& q, const at::Tensor& k, const at::T
     at::Tensor scores = at::matmul(qg, kt).mul_(scale).view({B, H, rows, S});  // [B, H, Tq, S]
     scores.add_(causal_mask(q_pos0, rows, S, scores.options()));
     if (rule != nullptr) {
-      mask_to_rule(scores, *rule, q_pos0);
+      if (paged)
+        mask_to_pages(scores, qc, pages, scale, *rule, q_pos0);
+      else
+        mask_to_rule(scores, *rule, q_pos0);
       auto [qr, kvr] = count_kept(scores, Hkv);
       q_reads = q_reads.defined() ? q_reads.add_(qr) : qr;
       kv_reads = kv_reads.defined() ? kv_reads.add_(kvr) : kvr;
@@ -108,6 +114,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const bool hooked = hook != nullptr && hook->active(layer);
   const LayerRule* rule = hooked ? hook->rule(layer) : nullptr;
   const bool observe = hooked && hook->observes(layer);
+  // The fused kernels select token by token; page-granular rules take the explicit path.
+  const bool fusable = !observe && (rule == nullptr || !rule->select.paged());
 
 #if TORCH_VERSION_MAJOR >= 2
   if (rule == nullptr && !observe && options.allow_fused && T == S) {
@@ -119,7 +127,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   }
 #endif
 
-  if (!observe && rule != nullptr && options.allow_fused_cuda && q.is_cuda()) {
+  if (fusable && rule != nullptr && options.allow_fused_cuda && q.is_cuda()) {
     at::Tensor q_reads, kv_reads;
     at::Tensor out = fused_attention_cuda(q, k, v, scale, *rule, &q_reads, &kv_reads);
     if (out.defined()) {
@@ -128,7 +136,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     }
   }
 
-  if (!observe && options.allow_fused_cpu && q.is_cpu() && q.scalar_type() == at::kFloat) {
+  if (fusable && options.allow_fused_cpu && q.is_cpu() && q.scalar_type() == at::kFloat) {
     if (rule == nullptr) return fused_attention_cpu(q, k, v, scale, nullptr, nullptr);
     ReadsCount reads;
     at::Tensor out = fused_attention_cpu(q, k, v, scale, rule, &reads);

@@ -1,8 +1,9 @@
 // csa's one attention path: scaled dot-product causal attention with GQA, query chunking to
 // bound memory, and hooks (hooks.h) that restrict (a LayerRule) or observe every (layer, head).
 // Dispatch: SDPA for unrestricted, unobserved layers (libtorch >= 2); the fused CPU kernel for
-// float32 CPU layers that are not observed (any rule); otherwise the explicit score path, which
-// masks through mask.h and hands probabilities to observers.
+// float32 CPU layers that are not observed (token-granular rules); the fused CUDA top-k kernel
+// likewise; otherwise the explicit score path, which masks through mask.h (pages.h for
+// page-granular rules) and hands probabilities to observers.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -1,5 +1,7 @@
 #include "csa/attention/fused_cuda.h"
 
+#include <stdexcept>
+
 #ifdef CSA_WITH_CUDA_KERNELS
 #include <ATen/cuda/CUDAContext.h>
 
@@ -19,6 +21,10 @@ namespace csa {
 
 bool fused_cuda_built() { return false; }
 
+at::Tensor device_budget_schedule(const LayerRule&, int64_t, int64_t, const at::Device&) {
+  throw std::logic_error("device_budget_schedule: this build has no CUDA kernels");
+}
+
 at::Tensor fused_attention_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
                                 const LayerRule&, at::Tensor*, at::Tensor*) {
   return {};
@@ -28,13 +34,11 @@ at::Tensor fused_attention_cuda(const at::Tensor&, const at::Tensor&, const at::
 
 bool fused_cuda_built() { return true; }
 
-namespace {
-
-// The rule's budget schedule as int32 [NB band starts | H × NB budgets] on the device, cached
-// per (rule, device) so that a forward pass copies it once, not once per call (a host-to-device
-// copy from pageable memory synchronises). Entries are checked against the rule's contents, so a
-// rule at a reused address is copied again.
-at::Tensor device_schedule(const LayerRule& rule, int64_t H, int64_t S, const at::Device& device) {
+// Cached per (rule, device) so that a forward pass copies it once, not once per call (a
+// host-to-device copy from pageable memory synchronises). Entries are checked against the rule's
+// contents, so a rule at a reused address is copied again.
+at::Tensor device_budget_schedule(const LayerRule& rule, int64_t H, int64_t S,
+                                  const at::Device& device) {
   const BudgetSchedule& sch = rule.top_k;
   const int64_t NB = sch.n_bands();
   std::vector<int32_t> host(static_cast<size_t>(NB + H * NB));
@@ -60,8 +64,6 @@ at::Tensor device_schedule(const LayerRule& rule, int64_t H, int64_t S, const at
   cache[key] = Entry{std::move(host), dev};
   return dev;
 }
-
-}  // namespace
 
 at::Tensor fused_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 double scale, const LayerRule& rule, at::Tensor* q_reads,
@@ -93,7 +95,7 @@ at::Tensor fused_attention_cuda(const at::Tensor& q, const at::Tensor& k, const 
   const at::Tensor qc = q.stride(3) == 1 ? q : q.contiguous();
   const at::Tensor kc = k.stride(3) == 1 ? k : k.contiguous();
   const at::Tensor vc = v.stride(3) == 1 ? v : v.contiguous();
-  const at::Tensor sched = device_schedule(rule, H, S, q.device());
+  const at::Tensor sched = device_budget_schedule(rule, H, S, q.device());
   at::Tensor out = at::empty({B, H, T, D}, q.options());
   at::Tensor counts = at::zeros({H + Hkv}, q.options().dtype(at::kLong));
 

@@ -12,6 +12,12 @@ namespace csa {
 // Whether this build has the kernel.
 bool fused_cuda_built();
 
+// A top_k rule's budget schedule on `device` as int32 [NB band starts | H x NB budgets, each
+// clamped to 1..S], cached per (rule, device) so that a forward pass copies it once. The CUDA
+// kernels (this one and decode.h's) read it; GPU builds only (std::logic_error elsewhere).
+at::Tensor device_budget_schedule(const LayerRule& rule, int64_t H, int64_t S,
+                                  const at::Device& device);
+
 // q: [B, H, T, D], k, v: [B, Hkv, S, D] on one CUDA device, all float32, float16 or bfloat16;
 // query t at position S - T + t. For a top-k rule: the attention output [B, H, T, D] (q's dtype),
 // and the reads of this call in *q_reads ([H]) and *kv_reads ([Hkv]), float64 tensors on the

@@ -29,21 +29,12 @@ void mask_rows_cpu(at::Tensor& scores, const LayerRule& rule, int64_t q_pos0) {
   });
 }
 
-// Device: keep the kb[h, r] largest causal scores of each row, ties to the larger key index —
-// select.h's rule in tensor operations. kb: [H, Tq] int64 on the device, 1 <= kb <= causal keys,
-// kb <= kmax.
+// Device: keep the kb[h, r] largest causal scores of each row, ties to the larger key index.
+// kb: [H, Tq] int64 on the device, 1 <= kb <= causal keys, kb <= kmax.
 void keep_top_k_tensor(at::Tensor& scores, const at::Tensor& kb, int64_t kmax) {
-  const int64_t B = scores.size(0), H = scores.size(1), Tq = scores.size(2), S = scores.size(3);
-  kmax = std::min(kmax, S);
+  const int64_t B = scores.size(0), H = scores.size(1), Tq = scores.size(2);
   at::Tensor k4 = kb.view({1, H, Tq, 1}).expand({B, H, Tq, 1});  // [B, H, Tq, 1]
-  at::Tensor top = std::get<0>(scores.topk(kmax, -1));           // [B, H, Tq, kmax]
-  at::Tensor thr = top.gather(-1, k4 - 1);                       // [B, H, Tq, 1]
-  at::Tensor greater = scores > thr;                             // [B, H, Tq, S]
-  at::Tensor equal = scores == thr;
-  at::Tensor need = k4 - greater.sum(-1, /*keepdim=*/true);  // ties still kept
-  at::Tensor equal_from_right = equal.flip(-1).cumsum(-1, at::kLong).flip(-1);
-  at::Tensor keep = greater.logical_or_(equal.logical_and_(equal_from_right <= need));
-  scores.masked_fill_(keep.logical_not_(), kNegInf);
+  scores.masked_fill_(top_count_mask(scores, k4, kmax).logical_not_(), kNegInf);
 }
 
 void mask_rows_device(at::Tensor& scores, const LayerRule& rule, int64_t q_pos0) {
@@ -93,6 +84,18 @@ void mask_rows_device(at::Tensor& scores, const LayerRule& rule, int64_t q_pos0)
 }
 
 }  // namespace
+
+at::Tensor top_count_mask(const at::Tensor& values, const at::Tensor& counts, int64_t kmax) {
+  kmax = std::min(kmax, values.size(-1));
+  if (kmax < 1) return at::zeros(values.sizes(), values.options().dtype(at::kBool));
+  at::Tensor top = std::get<0>(values.topk(kmax, -1));         // [..., kmax]
+  at::Tensor thr = top.gather(-1, (counts - 1).clamp_min(0));  // [..., 1]
+  at::Tensor greater = values > thr;
+  at::Tensor equal = values == thr;
+  at::Tensor need = counts - greater.sum(-1, /*keepdim=*/true);  // ties still kept
+  at::Tensor equal_from_right = equal.flip(-1).cumsum(-1, at::kLong).flip(-1);
+  return greater.logical_or_(equal.logical_and_(equal_from_right <= need));
+}
 
 void mask_to_rule(at::Tensor& scores, const LayerRule& rule, int64_t q_pos0) {
   if (rule.kind == SparsityKind::kDense) return;

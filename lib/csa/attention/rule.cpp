@@ -32,6 +32,34 @@ SparsityKind parse_sparsity_kind(std::string_view name, const std::string& what)
                    "': use dense, top_k, top_p, window or strided");
 }
 
+std::string selection_name(const PageSelection& s) {
+  if (!s.paged()) return "token";
+  return "page:" + std::to_string(s.page) + (s.exact ? ":topk" : "");
+}
+
+PageSelection parse_selection(std::string_view text, const std::string& what) {
+  auto bad = [&]() {
+    return UsageError(what + " '" + std::string(text) +
+                      "': use token, page:P or page:P:topk (P a page size in 1..65536)");
+  };
+  if (text == "token") return {};
+  if (text.substr(0, 5) != "page:") throw bad();
+  std::string_view rest = text.substr(5);
+  PageSelection s;
+  const size_t colon = rest.find(':');
+  if (colon != std::string_view::npos) {
+    if (rest.substr(colon + 1) != "topk") throw bad();
+    s.exact = true;
+    rest = rest.substr(0, colon);
+  }
+  if (rest.empty() || rest.size() > 5 ||
+      rest.find_first_not_of("0123456789") != std::string_view::npos)
+    throw bad();
+  s.page = std::stoll(std::string(rest));
+  if (s.page < 1 || s.page > 65536) throw bad();
+  return s;
+}
+
 BudgetSchedule BudgetSchedule::fixed(std::vector<int64_t> per_head) {
   BudgetSchedule s;
   for (int64_t k : per_head) s.k.push_back({k});

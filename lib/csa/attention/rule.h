@@ -12,6 +12,17 @@
 //            top_k: the count is fixed by the mass, then the keys by the top-k rule).
 //   window   StreamingLLM: the last `window` keys (i - j < window) and the first `sinks` keys.
 //   strided  Sparse Transformer: window + sinks + every key j with (i - j) % stride == 0.
+//
+// Selection granularity (top_k only; PageSelection): token-granular as above, or page-granular,
+// what a decoder over a paged KV cache can fetch (docs/decoding.md). Keys fall in pages of P
+// positions, page m = [mP, mP + P). A query at position i with budget k < i + 1 keeps page 0
+// (the sink) and its own, newest page i / P, then adds whole earlier pages, best page bound
+// first (ties: the larger page index), until its kept causal keys reach k. A page's bound is
+// the largest q·key any key of the page could give: sum over channels d of
+// max(q_d · min_d, q_d · max_d), with the per-channel minimum and maximum of the page's keys
+// (Quest's bound). So a query reads between k and k + P - 1 keys (more only when the sink and
+// the newest page alone hold more than k). With `exact`, the query then keeps the k
+// highest-scoring keys of its pages (the top_k rule inside them).
 #pragma once
 
 #include <cstdint>
@@ -47,9 +58,22 @@ struct BudgetSchedule {
   bool operator==(const BudgetSchedule& o) const { return band_start == o.band_start && k == o.k; }
 };
 
+// Token- or page-granular top_k selection (above). page 0: token-granular.
+struct PageSelection {
+  int64_t page = 0;
+  bool exact = false;  // top_k within the kept pages
+  bool paged() const { return page > 0; }
+  bool operator==(const PageSelection& o) const { return page == o.page && exact == o.exact; }
+};
+// The spelling on the command line and in JSON: "token", "page:P", "page:P:topk".
+std::string selection_name(const PageSelection& s);
+// Reads that spelling; UsageError naming `what` otherwise (P in 1..65536).
+PageSelection parse_selection(std::string_view text, const std::string& what);
+
 struct LayerRule {
   SparsityKind kind = SparsityKind::kDense;
   BudgetSchedule top_k;   // kTopK
+  PageSelection select;   // kTopK: token- or page-granular
   std::vector<double> p;  // kTopP: [H] masses in (0, 1]
   int64_t window = 0;     // kWindow / kStrided
   int64_t sinks = 0;      // kWindow / kStrided

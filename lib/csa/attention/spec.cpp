@@ -73,11 +73,27 @@ LayerRule SparsitySpec::layer_rule(int64_t layer) const {
   LayerRule r;
   r.kind = kind;
   if (kind == SparsityKind::kTopK) r.top_k = k.at(static_cast<size_t>(layer));
+  if (kind == SparsityKind::kTopK) r.select = select;
   if (kind == SparsityKind::kTopP) r.p = p.at(static_cast<size_t>(layer));
   r.window = window;
   r.sinks = sinks;
   r.stride = stride;
   return r;
+}
+
+SparsitySpec SparsitySpec::with_selection(const PageSelection& s) const {
+  SparsitySpec out = *this;
+  if (s == select) return out;
+  if (kind != SparsityKind::kTopK && s.paged())
+    throw UsageError("'" + label + "': page selection applies to top_k budgets, not " +
+                     kind_name());
+  out.select = s;
+  const std::string tag = " [" + selection_name(select) + "]";
+  if (select.paged() && out.label.size() >= tag.size() &&
+      out.label.compare(out.label.size() - tag.size(), tag.size(), tag) == 0)
+    out.label.resize(out.label.size() - tag.size());
+  if (s.paged()) out.label += " [" + selection_name(s) + "]";
+  return out;
 }
 
 double SparsitySpec::mean_budget() const {
@@ -94,6 +110,7 @@ Json SparsitySpec::to_json() const {
   j["kind"] = kind_name();
   j["label"] = label;
   if (kind == SparsityKind::kTopK) j.update(schedules_to_json(k));
+  if (kind == SparsityKind::kTopK && select.paged()) j["select"] = selection_name(select);
   if (kind == SparsityKind::kTopP) j["p"] = p;
   if (kind == SparsityKind::kWindow || kind == SparsityKind::kStrided) {
     j["window"] = window;

@@ -14,6 +14,7 @@ namespace csa {
 struct SparsitySpec {
   SparsityKind kind = SparsityKind::kDense;
   std::vector<BudgetSchedule> k;       // [L] (kTopK)
+  PageSelection select;                // kTopK: token- or page-granular (rule.h)
   std::vector<std::vector<double>> p;  // [L][H] (kTopP)
   int64_t window = 0, sinks = 0, stride = 0;
   std::string label;  // e.g. "policy k_max=96", "uniform k=64"
@@ -27,6 +28,9 @@ struct SparsitySpec {
   static SparsitySpec local_window(int64_t window, int64_t sinks);
   static SparsitySpec strided(int64_t stride, int64_t window, int64_t sinks);
 
+  // The same top_k budgets selected page by page (label and JSON say so); UsageError for
+  // kinds other than top_k when `s` is paged.
+  SparsitySpec with_selection(const PageSelection& s) const;
   // The rule of one layer (patterns are the same for every layer).
   LayerRule layer_rule(int64_t layer) const;
   // Mean top-k budget over every (layer, head, band) entry (0 for other kinds).

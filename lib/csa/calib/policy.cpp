@@ -74,7 +74,8 @@ int64_t Policy::starting_cap() const {
 }
 
 SparsitySpec Policy::sparsity(const std::string& label) const {
-  return SparsitySpec::top_k(budgets, label.empty() ? "policy " + describe() : label);
+  return SparsitySpec::top_k(budgets, label.empty() ? "policy " + describe() : label)
+      .with_selection(select);
 }
 
 std::string Policy::describe() const {
@@ -154,6 +155,7 @@ Json Policy::to_json() const {
       for (int64_t k : kh) widest = std::max(widest, k);
   j["k_max"] = need_based(rule.kind) ? widest : rule.k_max;
   j.update(schedules_to_json(budgets));
+  if (select.paged()) j["select"] = selection_name(select);
   Json metric_j;
   metric_j["name"] = metric_name(metric);
   metric_j["tau"] = tau;
@@ -299,6 +301,14 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
   read_allocation(p, r, version);
   if (version == 1 && r.has("band_start")) r.fail("band_start", "is not part of schema version 1");
   p.budgets = schedules_from_json(j, origin, d.L, d.H);
+  if (r.has("select")) {
+    const std::string sel = r.get_string("select");
+    try {
+      p.select = parse_selection(sel, "select");
+    } catch (const UsageError&) {
+      r.fail("select", "'" + sel + "' is not a selection (token, page:P or page:P:topk)");
+    }
+  }
   read_statistics(p, r, d);
   if (r.has("need_curves"))
     p.need = NeedCurves::from_json(j.at("need_curves"), origin, d.L, d.H, d.Hkv);

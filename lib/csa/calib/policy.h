@@ -31,7 +31,8 @@ struct Policy {
   std::vector<std::vector<CellStats>> stats;  // [L][H]
   std::optional<NeedCurves> need;             // absent in version 1 policies
   AllocationRule rule;
-  std::vector<BudgetSchedule> budgets;                   // [L]
+  std::vector<BudgetSchedule> budgets;  // [L]
+  PageSelection select;  // how the budgets are applied: token- or page-granular (rule.h)
   double predicted_reads = -1, predicted_kv_reads = -1;  // need-based rules: from the curves
   Json calibration;  // sources (corpus identity, offset, tokens), ctx, windows
   Json sweep;        // the sweep that chose the scalar (null until csa-sweep)

@@ -99,6 +99,41 @@ at::Tensor Decoder::mlp(const LayerWeights& l, const at::Tensor& x) const {
   return linear(h, l.down_w, l.down_b);  // [B, T, C]
 }
 
+at::Tensor Decoder::finish_layer(const LayerWeights& l, const at::Tensor& x, at::Tensor a,
+                                 int64_t B, int64_t T) const {
+  const ModelConfig& c = model_.config;
+  {
+    CSA_PROFILE_SCOPE("forward/out");
+    a = a.transpose(1, 2).reshape({B, T, c.n_head * c.head_dim});
+    a = linear(a, l.out_w, l.out_b);  // [B, T, C]
+  }
+  if (c.parallel_residual) {
+    // GPTNeoXLayer: x + attn(ln1(x)) + mlp(ln2(x))
+    at::Tensor m = mlp(l, norm(x, l.norm2_w, l.norm2_b));
+    return m + a + x;
+  }
+  at::Tensor y = x + a;
+  return y + mlp(l, norm(y, l.norm2_w, l.norm2_b));
+}
+
+// One decode step under a page rule, with its reads reported to the hook: per query head the
+// keys of its pages, per KV head the keys of the union of its group's pages.
+at::Tensor Decoder::paged_step(const at::Tensor& q, const PagedKvCache& pc, const ModelConfig& c,
+                               int layer, const LayerRule& rule, AttentionHook* hook) const {
+  DecodeSelection sel;
+  at::Tensor a = decode_attend(q, pc, c.attn_scale, &rule, {}, &sel);
+  const int64_t B = q.size(0), H = c.n_head, Hkv = c.n_head_kv, S = pc.length();
+  const int64_t P = pc.page(), np = (S + P - 1) / P;
+  at::Tensor in = at::zeros({B, H, np + 1}, sel.pages.options().dtype(at::kBool));
+  in.scatter_(2, sel.pages.clamp_min(-1).add(1), true);  // slot 0 collects the -1 padding
+  at::Tensor group = in.narrow(2, 1, np).view({B, Hkv, H / Hkv, np}).any(2);  // [B, Hkv, np]
+  at::Tensor len = at::full({np}, P, sel.pages.options()).to(at::kDouble);
+  len[np - 1].fill_(static_cast<double>(S - (np - 1) * P));
+  hook->count_reads(layer, sel.reads.sum(0).to(at::kDouble),
+                    group.to(at::kDouble).mul_(len).sum(at::IntArrayRef{0, 2}));
+  return a;
+}
+
 at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCache* cache) const {
   const ModelConfig& c = model_.config;
   const Weights& w = model_.weights;
@@ -119,10 +154,12 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
   CSA_PROFILE_SCOPE("forward/hidden");
   at::Tensor x = at::embedding(w.tok_emb, ids);  // [B, T, C]
   if (c.learned_positions()) x = x + w.pos_emb.narrow(0, pos0, T);
-  if (cache != nullptr && cache->k.empty()) {
+  if (cache != nullptr && cache->page == 0 && cache->k.empty()) {
     cache->k.resize(static_cast<size_t>(c.n_layer));
     cache->v.resize(static_cast<size_t>(c.n_layer));
   }
+  if (cache != nullptr && cache->page > 0 && cache->paged.empty())
+    cache->paged.assign(static_cast<size_t>(c.n_layer), PagedKvCache(cache->page));
   for (int i = 0; i < c.n_layer; ++i) {
     const LayerWeights& l = w.layers[static_cast<size_t>(i)];
     at::Tensor h = norm(x, l.norm1_w, l.norm1_b);
@@ -139,7 +176,23 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
       q = rope_.apply(q, pos0);
       k = rope_.apply(k, pos0);
     }
-    if (cache != nullptr) {
+    if (cache != nullptr && cache->page > 0) {
+      PagedKvCache& pc = cache->paged[static_cast<size_t>(i)];
+      if (pc.length() == 0) pc.reserve(cache->reserve > 0 ? cache->reserve : c.n_ctx, k);
+      pc.append(k, v);
+      if (T == 1) {
+        CSA_PROFILE_SCOPE("forward/attention");
+        const bool hooked = hook != nullptr && hook->active(i);
+        const LayerRule* rule = hooked ? hook->rule(i) : nullptr;
+        at::Tensor a = rule != nullptr ? paged_step(q, pc, c, i, *rule, hook)
+                                       : decode_attend(q, pc, c.attn_scale, nullptr);
+        x = finish_layer(l, x, a, B, T);
+        if (hook != nullptr && hook->active(i) && hook->observes(i)) hook->observe_residual(i, x);
+        continue;
+      }
+      k = pc.keys();
+      v = pc.values();
+    } else if (cache != nullptr) {
       auto& ck = cache->k[static_cast<size_t>(i)];
       auto& cv = cache->v[static_cast<size_t>(i)];
       ck = ck.defined() ? at::cat({ck, k}, 2) : k.contiguous();  // [B, Hkv, S, D]
@@ -152,19 +205,7 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
       CSA_PROFILE_SCOPE("forward/attention");
       a = attend(q, k, v, c.attn_scale, i, hook, attention_);  // [B, H, T, D]
     }
-    {
-      CSA_PROFILE_SCOPE("forward/out");
-      a = a.transpose(1, 2).reshape({B, T, H * D});
-      a = linear(a, l.out_w, l.out_b);  // [B, T, C]
-    }
-    if (c.parallel_residual) {
-      // GPTNeoXLayer: x + attn(ln1(x)) + mlp(ln2(x))
-      at::Tensor m = mlp(l, norm(x, l.norm2_w, l.norm2_b));
-      x = m + a + x;
-    } else {
-      x = x + a;
-      x = x + mlp(l, norm(x, l.norm2_w, l.norm2_b));
-    }
+    x = finish_layer(l, x, a, B, T);
     if (hook != nullptr && hook->active(i) && hook->observes(i)) hook->observe_residual(i, x);
   }
   if (cache != nullptr) cache->length = pos0 + T;

@@ -8,14 +8,20 @@
 #include <vector>
 
 #include "csa/attention/attention.h"
+#include "csa/attention/decode.h"
 #include "csa/model/model.h"
 #include "csa/model/rope.h"
 
 namespace csa {
 
-// Keys and values of the positions already processed (incremental decoding).
+// Keys and values of the positions already processed (incremental decoding). With page > 0 the
+// cache is paged (attention/decode.h): steps of one token read only the pages the hook's rule
+// keeps (a page-granular top_k rule of the same page size) or every page (no rule).
 struct KvCache {
-  std::vector<at::Tensor> k, v;  // per layer [B, Hkv, S, D]
+  std::vector<at::Tensor> k, v;     // per layer [B, Hkv, S, D] (page 0)
+  std::vector<PagedKvCache> paged;  // per layer (page > 0)
+  int64_t page = 0;
+  int64_t reserve = 0;  // paged: positions to allocate at the first append (0: the model's)
   int64_t length = 0;
 };
 
@@ -41,6 +47,11 @@ class Decoder {
  private:
   at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
   at::Tensor mlp(const LayerWeights& l, const at::Tensor& x) const;
+  // The output projection and the residual / MLP of a layer after its attention a [B, H, T, D].
+  at::Tensor finish_layer(const LayerWeights& l, const at::Tensor& x, at::Tensor a, int64_t B,
+                          int64_t T) const;
+  at::Tensor paged_step(const at::Tensor& q, const PagedKvCache& pc, const ModelConfig& c,
+                        int layer, const LayerRule& rule, AttentionHook* hook) const;
 
   const Model& model_;
   AttentionOptions attention_;

@@ -20,6 +20,9 @@ std::vector<int64_t> generate(const Decoder& decoder, std::vector<int64_t> promp
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   gen.set_current_seed(options.seed);
   KvCache cache;
+  cache.page = options.page;
+  cache.reserve =
+      std::min<int64_t>(c.n_ctx, static_cast<int64_t>(prompt.size()) + options.max_new_tokens);
   at::Tensor input = at::tensor(prompt, at::kLong).unsqueeze(0);  // [1, T]
   std::vector<int64_t> out;
   c10::NoGradGuard no_grad;

@@ -16,6 +16,9 @@ struct GenerateOptions {
   double top_p = 1.0;        // sampling: nucleus mass
   uint64_t seed = 0;
   bool stop_at_eos = true;
+  // > 0: a paged KV cache of this page size (attention/decode.h); a hook's rule must then be
+  // page-granular with the same page size.
+  int64_t page = 0;
 };
 
 // Returns the new tokens (the prompt excluded). An empty prompt starts from BOS when the model

@@ -4,12 +4,15 @@
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <sys/resource.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "csa/attention/attention.h"
 #include "csa/attention/cpu_kernels.h"
+#include "csa/attention/decode.h"
 #include "csa/attention/sparse_hook.h"
 #include "csa/core/error.h"
 #include "csa/core/file.h"
@@ -559,11 +562,201 @@ Json run_gemm_bench(const ModelForwardBenchOptions& o) {
   return j;
 }
 
+namespace {
+
+// Whole-model decode steps of a random-weight model over paged caches filled with random keys
+// and values (no prefill: the attention's cost does not depend on what the keys are).
+Json run_decode_model_bench(const DecodeBenchOptions& o) {
+  if (o.config.empty()) throw UsageError("csa-bench --decode-model needs --config");
+  const Json config = read_json_file(o.config);
+  RandomWeightsOptions w;
+  w.stored_dtype = o.dtype;
+  LoadOptions load;
+  load.device = o.device;
+  load.dtype = o.dtype;
+  const Model model = random_model(config, o.config, w, load);
+  const ModelConfig& c = model.config;
+  const int64_t B = o.batch, S = o.ctx, steps = 3 + int64_t(o.repeats) * o.iters;
+  if (S + steps > c.n_ctx)
+    throw UsageError("csa-bench --decode-model: --ctx " + std::to_string(S) + " + " +
+                     std::to_string(steps) + " steps exceeds the model's context (" +
+                     std::to_string(c.n_ctx) + ")");
+  c10::NoGradGuard no_grad;
+  Decoder decoder(model);
+  auto opts = at::TensorOptions().device(o.device).dtype(o.dtype);
+  const at::Tensor token = at::randint(c.vocab_size, {B, 1}, at::kLong).to(o.device);
+  Json runs = Json::array();
+  std::vector<double> fractions = {1.0};
+  fractions.insert(fractions.end(), o.fractions.begin(), o.fractions.end());
+  for (double f : fractions) {
+    KvCache cache;
+    cache.page = o.page;
+    cache.paged.assign(static_cast<size_t>(c.n_layer), PagedKvCache(o.page));
+    at::manual_seed(1);
+    for (auto& pc : cache.paged) {
+      at::Tensor k = at::randn({B, c.n_head_kv, S, c.head_dim}, opts);
+      pc.reserve(S + steps, k);
+      pc.append(k, at::randn({B, c.n_head_kv, S, c.head_dim}, opts));
+    }
+    cache.length = S;
+    const int64_t kb = std::max<int64_t>(1, std::llround(f * static_cast<double>(S)));
+    SparseAttentionHook hook(SparsitySpec::uniform_top_k(c.n_layer, c.n_head, kb)
+                                 .with_selection(PageSelection{o.page, false}),
+                             c.n_layer, c.n_head, c.n_head_kv, c.n_ctx);
+    AttentionHook* h = f < 1.0 ? &hook : nullptr;
+    for (int i = 0; i < 3; ++i) decoder.forward(token, h, &cache);
+    sync(o.device);
+    std::vector<double> secs;
+    for (int r = 0; r < o.repeats; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < o.iters; ++i) decoder.forward(token, h, &cache);
+      sync(o.device);
+      secs.push_back(seconds_since(t0) / o.iters);
+    }
+    char label[64];
+    std::snprintf(label, sizeof label, f < 1.0 ? "paged top-k %g%%" : "dense paged", 100 * f);
+    runs.push_back({{"label", label},
+                    {"seconds_per_step", secs},
+                    {"median_seconds_per_step", median_of(secs)},
+                    {"tokens_per_second", static_cast<double>(B) / median_of(secs)}});
+  }
+  Json j;
+  j["mode"] = "decode-model";
+  j["model"] = config_summary(c);
+  j["model"]["config"] = o.config;
+  j["ctx"] = S;
+  j["batch"] = B;
+  j["page"] = o.page;
+  j["device"] = device_description(o.device);
+  j["dtype"] = dtype_name(o.dtype);
+  j["runs"] = runs;
+  return j;
+}
+
+}  // namespace
+
+Json run_decode_bench(const DecodeBenchOptions& o) {
+  AttentionBenchOptions ao;
+  ao.config = o.config, ao.heads = o.heads, ao.kv_heads = o.kv_heads, ao.head_dim = o.head_dim;
+  const HeadLayout layout = head_layout(ao);
+  const int64_t H = layout.heads, Hkv = layout.kv_heads, D = layout.head_dim, G = H / Hkv;
+  if (o.ctx < 1 || o.batch < 1 || o.repeats < 1 || o.iters < 1 || H % Hkv != 0)
+    throw UsageError(
+        "csa-bench --decode: ctx, batch, repeats >= 1 and heads a multiple of kv_heads");
+  for (double f : o.fractions)
+    if (!(f > 0 && f <= 1))
+      throw UsageError("csa-bench --fraction: in (0, 1], got " + std::to_string(f));
+  if (o.model) return run_decode_model_bench(o);
+  const int64_t B = o.batch, S = o.ctx;
+  at::manual_seed(0);
+  auto opts = at::TensorOptions().device(o.device).dtype(o.dtype);
+  at::Tensor q = at::randn({B, H, 1, D}, opts);
+  PagedKvCache cache(o.page);
+  {
+    at::Tensor k = at::randn({B, Hkv, S, D}, opts), v = at::randn({B, Hkv, S, D}, opts);
+    cache.reserve(S, k);
+    cache.append(k, v);
+  }
+  const at::Tensor k = cache.keys(), v = cache.values();  // contiguous: capacity == S
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  c10::NoGradGuard no_grad;
+  auto time = [&](const std::function<void()>& fn) {
+    for (int i = 0; i < 3; ++i) fn();
+    sync(o.device);
+    std::vector<double> secs;
+    for (int r = 0; r < o.repeats; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < o.iters; ++i) fn();
+      sync(o.device);
+      secs.push_back(seconds_since(t0) / o.iters);
+    }
+    return secs;
+  };
+  const double elt = static_cast<double>(at::elementSize(o.dtype));
+  const double kv_bytes = 2.0 * static_cast<double>(B * Hkv * S * D) * elt;
+  Json runs = Json::array();
+  auto add = [&](const std::string& label, const std::vector<double>& secs, double reads,
+                 double kv_read_bytes) {
+    Json r = {{"label", label},
+              {"seconds", secs},
+              {"median_seconds", median_of(secs)},
+              {"reads_fraction", reads},
+              {"kv_bytes_fraction", kv_read_bytes / kv_bytes}};
+    runs.push_back(r);
+  };
+#if TORCH_VERSION_MAJOR >= 2
+  {
+    at::Tensor qg = q.view({B, Hkv, G, D});
+    add("dense SDPA",
+        time([&] { at::scaled_dot_product_attention(qg, k, v, {}, 0.0, false, scale); }), 1.0,
+        kv_bytes);
+  }
+#endif
+  add("dense paged", time([&] { decode_attend(q, cache, scale, nullptr); }), 1.0, kv_bytes);
+  const double summary_bytes = 2.0 * static_cast<double>(B * Hkv * cache.full_pages() * D) * elt;
+  for (double f : o.fractions) {
+    const int64_t kb = std::max<int64_t>(1, std::llround(f * static_cast<double>(S)));
+    const SparsitySpec token = SparsitySpec::uniform_top_k(1, H, kb);
+    const LayerRule paged = token.with_selection(PageSelection{o.page, false}).layer_rule(0);
+    DecodeSelection sel;
+    decode_attend(q, cache, scale, &paged, {}, &sel);
+    // KV side: the union of each group's pages (keys), plus the summaries read.
+    const int64_t np = (S + o.page - 1) / o.page;
+    at::Tensor in = at::zeros({B, H, np + 1}, sel.pages.options().dtype(at::kBool));
+    in.scatter_(2, sel.pages.add(1), true);
+    const double union_pages =
+        static_cast<double>(in.narrow(2, 1, np).view({B, Hkv, G, np}).any(2).sum().item<int64_t>());
+    const double reads =
+        static_cast<double>(sel.reads.sum().item<int64_t>()) / static_cast<double>(B * H * S);
+    char label[64];
+    std::snprintf(label, sizeof label, "paged top-k %g%%", 100 * f);
+    add(label, time([&] { decode_attend(q, cache, scale, &paged); }), reads,
+        union_pages * static_cast<double>(o.page) * 2.0 * static_cast<double>(D) * elt +
+            summary_bytes);
+    SparseAttentionHook hook(token, 1, H, Hkv, S + 1);
+    std::snprintf(label, sizeof label, "exact top-k %g%%", 100 * f);
+    add(label, time([&] { attend(q, k, v, scale, 0, &hook); }), static_cast<double>(kb) / S,
+        kv_bytes);
+  }
+  Json j;
+  if (!layout.model.is_null()) j["model"] = layout.model;
+  j["ctx"] = S;
+  j["batch"] = B;
+  j["heads"] = H;
+  j["kv_heads"] = Hkv;
+  j["head_dim"] = D;
+  j["page"] = o.page;
+  j["iters_per_repeat"] = o.iters;
+  j["device"] = device_description(o.device);
+  j["dtype"] = dtype_name(o.dtype);
+  j["decode_kernels"] = decode_kernels_built();
+  j["runs"] = runs;
+  return j;
+}
+
 Json run_bench(const BenchOptions& o) {
-  const int modes =
-      int(o.forward) + int(o.gemm) + int(!o.load.empty()) + int(!o.save_random.empty());
+  const int modes = int(o.forward) + int(o.gemm) + int(!o.load.empty()) +
+                    int(!o.save_random.empty()) + int(o.decode || o.decode_model);
   if (modes > 1)
-    throw UsageError("csa-bench: --forward, --gemm, --load and --save-random exclude each other");
+    throw UsageError(
+        "csa-bench: --forward, --gemm, --load, --save-random and --decode exclude each other");
+  if (o.decode || o.decode_model) {
+    if (!o.model.empty() || o.mode != "dense" || !o.budgets.empty() || o.path != "auto")
+      throw UsageError(
+          "csa-bench --decode: --model, --mode, --budget and --path do not apply (budgets are "
+          "--fraction of --ctx)");
+    DecodeBenchOptions d;
+    d.config = o.config, d.heads = o.heads, d.kv_heads = o.kv_heads, d.head_dim = o.head_dim;
+    d.ctx = o.ctx.value_or(4096);
+    d.batch = o.batch;
+    d.page = o.page;
+    if (!o.fractions.empty()) d.fractions = o.fractions;
+    d.repeats = o.repeats.value_or(5);
+    d.model = o.decode_model;
+    d.device = parse_device(o.device);
+    d.dtype = parse_dtype(o.dtype);
+    return run_decode_bench(d);
+  }
   if (!o.corpus.empty() && o.model.empty())
     throw UsageError("csa-bench: --corpus goes with --forward --model");
   if ((o.forward || o.gemm) && !o.model.empty()) {

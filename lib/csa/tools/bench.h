@@ -108,15 +108,39 @@ Json run_model_forward_bench(const ModelForwardBenchOptions& options);
 // shape's median time; the FLOP-weighted rate over one forward's worth of them.
 Json run_gemm_bench(const ModelForwardBenchOptions& options);
 
+// One decode step over a KV cache of `ctx` positions (attention/decode.h), random q/k/v of a
+// head layout, every variant in one run: dense SDPA (the query group folded into query rows, no
+// K/V copy), the paged kernels reading every page, the paged kernels at each budget fraction
+// (uniform top-k of fraction x ctx keys, page-granular), and exact token top-k at each fraction
+// through the attention path (the fused CUDA kernel where its scores fit, else the explicit
+// path). With `model`: whole-model decode steps of a random-weight model of `config` instead,
+// dense vs paged top-k, tokens/s. {"runs": [{"label", "median_seconds", "reads_fraction",
+// "kv_bytes_fraction", ...}], ...}
+struct DecodeBenchOptions {
+  std::string config;
+  std::optional<int64_t> heads, kv_heads, head_dim;
+  int64_t ctx = 4096, batch = 1, page = 16;
+  std::vector<double> fractions = {0.05, 0.1};
+  int repeats = 5, iters = 20;
+  bool model = false;  // whole-model steps (needs config)
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;
+};
+Json run_decode_bench(const DecodeBenchOptions& options);
+
 // csa-bench's options, flat as on the command line: the mode picks which run_* gets them.
 struct BenchOptions {
-  bool forward = false;        // --forward (of --model, or of a random model of --config)
-  bool gemm = false;           // --gemm (BLAS alone on --model's forward shapes)
-  std::string model, corpus;   // --model, --corpus (--forward / --gemm of a real model)
-  std::string load;            // --load MODEL
-  std::string save_random;     // --save-random DIR
-  std::string config;          // --config
-  std::optional<int64_t> ctx;  // attention: context (2048); forward: tokens per sequence (128)
+  bool forward = false;           // --forward (of --model, or of a random model of --config)
+  bool gemm = false;              // --gemm (BLAS alone on --model's forward shapes)
+  bool decode = false;            // --decode (one decode step over a paged cache of --ctx)
+  bool decode_model = false;      // --decode-model (whole-model decode steps of --config)
+  int64_t page = 16;              // --page
+  std::vector<double> fractions;  // --fraction (decode budgets; default 0.05 and 0.1)
+  std::string model, corpus;      // --model, --corpus (--forward / --gemm of a real model)
+  std::string load;               // --load MODEL
+  std::string save_random;        // --save-random DIR
+  std::string config;             // --config
+  std::optional<int64_t> ctx;     // attention: context (2048); forward: tokens per sequence (128)
   int64_t batch = 1;
   std::optional<int64_t> heads, kv_heads, head_dim;
   std::string mode = "dense";

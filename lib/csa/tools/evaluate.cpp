@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "csa/core/error.h"
 #include "csa/core/runtime.h"
 #include "csa/model/decoder.h"
@@ -14,14 +16,21 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
   Model model = o.model.load();
   const ModelConfig& c = model.config;
   EvalProtocol proto = resolve_protocol(o.protocol, c, "--ctx", model.device.is_cuda());
+  std::optional<PageSelection> select;
+  if (!o.select.empty()) select = parse_selection(o.select, "--select");
   std::vector<SparsitySpec> specs;
   for (const std::string& path : o.policies) {
     Policy policy = Policy::read(path);
     policy.check_model(model, path, o.allow_other_weights);
+    if (select) policy.select = *select;
     specs.push_back(policy.sparsity("policy " + path + " (" + policy.describe() + ")"));
   }
   const size_t n_policies = specs.size();
-  for (const auto& b : o.baselines) specs.push_back(parse_baseline(b, c.n_layer, c.n_head));
+  for (const auto& b : o.baselines) {
+    SparsitySpec spec = parse_baseline(b, c.n_layer, c.n_head);
+    if (select && spec.kind == SparsityKind::kTopK) spec = spec.with_selection(*select);
+    specs.push_back(std::move(spec));
+  }
   Corpus corpus = load_corpus(o.corpus, model, o.corpus_options);
   std::vector<int64_t> ids = corpus.slice(o.offset, o.max_tokens, 2, "evaluation");
   if (static_cast<int64_t>(ids.size()) < proto.ctx)

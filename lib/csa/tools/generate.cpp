@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "csa/core/error.h"
 #include "csa/core/runtime.h"
 #include "csa/model/decoder.h"
@@ -35,17 +37,26 @@ Json run_generate(const GenerateToolOptions& o, const std::string& command) {
                 {"top_k", o.generate.top_k},
                 {"top_p", o.generate.top_p},
                 {"seed", o.generate.seed}}}};
-  std::vector<int64_t> dense = generate(decoder, prompt, o.generate, nullptr);
-  out["dense"] = {{"ids", dense}, {"text", decode(dense)}};
+  // A page-granular policy decodes over a paged KV cache; dense then does too, for comparison.
+  std::optional<Policy> policy;
+  GenerateOptions go = o.generate;
   if (!o.policy.empty()) {
-    Policy policy = Policy::read(o.policy);
-    policy.check_model(model, o.policy, o.allow_other_weights);
-    SparseAttentionHook hook(policy.sparsity(), c.n_layer, c.n_head, c.n_head_kv, c.n_ctx);
-    std::vector<int64_t> sparse = generate(decoder, prompt, o.generate, &hook);
+    policy = Policy::read(o.policy);
+    policy->check_model(model, o.policy, o.allow_other_weights);
+    if (!o.select.empty()) policy->select = parse_selection(o.select, "--select");
+    go.page = policy->select.page;
+  }
+  std::vector<int64_t> dense = generate(decoder, prompt, go, nullptr);
+  out["dense"] = {{"ids", dense}, {"text", decode(dense)}};
+  if (policy) {
+    SparseAttentionHook hook(policy->sparsity(), c.n_layer, c.n_head, c.n_head_kv, c.n_ctx);
+    std::vector<int64_t> sparse = generate(decoder, prompt, go, &hook);
     size_t same = 0;
     while (same < dense.size() && same < sparse.size() && dense[same] == sparse[same]) ++same;
     out["policy"] = {{"path", o.policy},
-                     {"k_max", policy.rule.k_max},
+                     {"k_max", policy->rule.k_max},
+                     {"select", selection_name(policy->select)},
+                     {"kv_cache", go.page > 0 ? "paged:" + std::to_string(go.page) : "contiguous"},
                      {"ids", sparse},
                      {"text", decode(sparse)},
                      {"tokens_identical_to_dense", same}};

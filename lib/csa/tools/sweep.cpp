@@ -82,6 +82,7 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
   // Each candidate rule (the policy's own first) sweeps its scalar; the one reading the fewest
   // keys at dense-matching quality wins. With need curves, the error they predict guides every
   // sweep to its crossing.
+  if (!o.select.empty()) policy.select = parse_selection(o.select, "--select");
   std::vector<Policy> candidates = {policy};
   for (const RuleOptions& r : o.candidates)
     candidates.push_back(policy.with_rule(resolve_rule(r, policy.rule), o.policy));
@@ -142,7 +143,8 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
     u.max = static_cast<double>(proto.ctx);
     u.start = pb != nullptr ? std::max(1.0, std::round(pb->reads_fraction * proto.ctx / 2)) : 64;
     u.make_spec = [&](double k) {
-      return SparsitySpec::uniform_top_k(c.n_layer, c.n_head, std::llround(k));
+      return SparsitySpec::uniform_top_k(c.n_layer, c.n_head, std::llround(k))
+          .with_selection(policy.select);
     };
     if (policy.need) {
       const NeedMetric metric =

@@ -1,0 +1,236 @@
+#include "csa/attention/decode.h"
+
+#include <algorithm>
+#include <climits>
+#include <string>
+
+#include "csa/attention/pages.h"
+#include "csa/core/error.h"
+
+#ifdef CSA_WITH_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "csa/attention/decode_cuda_kernel.h"
+#include "csa/attention/fused_cuda.h"
+#endif
+
+namespace csa {
+
+PagedKvCache::PagedKvCache(int64_t page) : page_(page) {
+  if (page < 1 || page > 256 || (page & (page - 1)) != 0)
+    throw UsageError("page size " + std::to_string(page) +
+                     ": a paged KV cache needs a power of two in 1..256");
+}
+
+void PagedKvCache::grow(int64_t positions, const at::Tensor& like) {
+  const int64_t cap = (positions + page_ - 1) / page_ * page_;
+  const int64_t B = like.size(0), Hkv = like.size(1), D = like.size(3);
+  at::Tensor k = at::empty({B, Hkv, cap, D}, like.options());
+  at::Tensor v = at::empty({B, Hkv, cap, D}, like.options());
+  at::Tensor mn = at::empty({B, Hkv, cap / page_, D}, like.options());
+  at::Tensor mx = at::empty({B, Hkv, cap / page_, D}, like.options());
+  if (length_ > 0) {
+    k.narrow(2, 0, length_).copy_(keys());
+    v.narrow(2, 0, length_).copy_(values());
+    mn.narrow(2, 0, full_pages()).copy_(kmin());
+    mx.narrow(2, 0, full_pages()).copy_(kmax());
+  }
+  k_ = k, v_ = v, kmin_ = mn, kmax_ = mx;
+}
+
+void PagedKvCache::reserve(int64_t positions, const at::Tensor& like_k) {
+  if (positions > capacity()) grow(positions, like_k);
+}
+
+void PagedKvCache::append(const at::Tensor& k, const at::Tensor& v) {
+  CSA_CHECK(k.dim() == 4 && v.sizes() == k.sizes(), "paged cache: k and v must be [B, Hkv, T, D]");
+  if (k_.defined())
+    CSA_CHECK(k.size(0) == k_.size(0) && k.size(1) == k_.size(1) && k.size(3) == k_.size(3) &&
+                  k.scalar_type() == k_.scalar_type() && k.device() == k_.device(),
+              "paged cache: appended keys differ in shape, dtype or device");
+  const int64_t T = k.size(2);
+  if (T == 0) return;
+  if (length_ + T > capacity()) grow(std::max(length_ + T, 2 * capacity()), k);
+  k_.narrow(2, length_, T).copy_(k);
+  v_.narrow(2, length_, T).copy_(v);
+  const int64_t first = length_ / page_, last = (length_ + T) / page_;
+  if (last > first) {
+    const int64_t B = k_.size(0), Hkv = k_.size(1), D = k_.size(3);
+    at::Tensor full =
+        k_.narrow(2, first * page_, (last - first) * page_).view({B, Hkv, last - first, page_, D});
+    kmin_.narrow(2, first, last - first).copy_(std::get<0>(full.min(3)));
+    kmax_.narrow(2, first, last - first).copy_(std::get<0>(full.max(3)));
+  }
+  length_ += T;
+}
+
+at::Tensor PagedKvCache::keys() const { return k_.narrow(2, 0, length_); }
+at::Tensor PagedKvCache::values() const { return v_.narrow(2, 0, length_); }
+at::Tensor PagedKvCache::kmin() const { return kmin_.narrow(2, 0, full_pages()); }
+at::Tensor PagedKvCache::kmax() const { return kmax_.narrow(2, 0, full_pages()); }
+
+namespace {
+
+// Kept pages ascending, -1 past the count: [B, H, pages] int64 from a [B, H, pages] bool mask.
+at::Tensor page_list(const at::Tensor& keep) {
+  const int64_t np = keep.size(-1);
+  at::Tensor idx = at::arange(np, keep.options().dtype(at::kLong)).expand(keep.sizes());
+  at::Tensor sorted = std::get<0>(at::where(keep, idx, idx + np).sort(-1));
+  return sorted.masked_fill_(sorted >= np, -1);
+}
+
+// The reference: every score, pages.h's mask, softmax, P·V (float32).
+at::Tensor decode_reference(const at::Tensor& q, const PagedKvCache& cache, double scale,
+                            const LayerRule* rule, DecodeSelection* selection) {
+  const int64_t B = q.size(0), H = q.size(1), D = q.size(3), S = cache.length();
+  const int64_t Hkv = cache.keys().size(1), G = H / Hkv;
+  at::Tensor k = cache.keys().to(at::kFloat), v = cache.values().to(at::kFloat);
+  at::Tensor qf = q.to(at::kFloat);
+  at::Tensor scores =
+      at::matmul(qf.reshape({B, Hkv, G, D}), k.transpose(2, 3)).mul_(scale).view({B, H, 1, S});
+  const int64_t pages = (S + cache.page() - 1) / cache.page();
+  at::Tensor keep;
+  if (rule != nullptr) {
+    const PageSummaries s{cache.kmin().to(at::kFloat), cache.kmax().to(at::kFloat)};
+    if (selection != nullptr)
+      keep = select_pages(page_bounds(qf, s, scale), *rule, S - 1, S).view({B, H, pages});
+    mask_to_pages(scores, qf, s, scale, *rule, S - 1);
+  } else if (selection != nullptr) {
+    keep = at::ones({B, H, pages}, q.options().dtype(at::kBool));
+  }
+  if (selection != nullptr) {
+    selection->pages = page_list(keep);
+    selection->reads = at::isfinite(scores).sum({2, 3}).to(at::kLong);
+  }
+  at::Tensor p = at::softmax(scores, -1);
+  return at::matmul(p.view({B, Hkv, G, S}), v).view({B, H, 1, D}).to(q.scalar_type());
+}
+
+#ifdef CSA_WITH_CUDA_KERNELS
+// The CUDA kernels; an undefined tensor when the call is not one they handle.
+at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double scale,
+                          const LayerRule* rule, const DecodeOptions& o,
+                          DecodeSelection* selection) {
+  const at::Tensor& ks = cache.key_storage();
+  if (!q.is_cuda() || !ks.is_cuda() || q.scalar_type() != ks.scalar_type()) return {};
+  if (rule != nullptr && rule->select.exact) return {};
+  cuda::ElemType type;
+  switch (q.scalar_type()) {
+    case at::kFloat:
+      type = cuda::ElemType::kFloat32;
+      break;
+    case at::kHalf:
+      type = cuda::ElemType::kFloat16;
+      break;
+    case at::kBFloat16:
+      type = cuda::ElemType::kBFloat16;
+      break;
+    default:
+      return {};
+  }
+  const int64_t B = q.size(0), H = q.size(1), D = q.size(3), S = cache.length();
+  const int64_t Hkv = ks.size(1), P = cache.page(), cap = cache.capacity();
+  if (D > 256 || cap >= INT_MAX || cap / P * 4 + (cap + P - 1) / P > 200 * 1024) return {};
+  const at::Tensor qc = q.stride(3) == 1 ? q : q.contiguous();
+  cuda::PagedDecodeArgs a;
+  a.q = qc.data_ptr(), a.k = ks.data_ptr(), a.v = cache.value_storage().data_ptr();
+  a.kmin = cache.kmin_storage().data_ptr(), a.kmax = cache.kmax_storage().data_ptr();
+  a.type = type;
+  a.B = static_cast<int>(B), a.H = static_cast<int>(H), a.Hkv = static_cast<int>(Hkv);
+  a.D = static_cast<int>(D);
+  a.q_sb = qc.stride(0), a.q_sh = qc.stride(1);
+  a.capacity = cap, a.S = static_cast<int>(S), a.page = static_cast<int>(P);
+  a.scale = static_cast<float>(scale);
+  const int64_t pages = (S + P - 1) / P;
+  int64_t most = pages;  // pages a head may keep
+  at::Tensor sched;
+  if (rule != nullptr) {
+    sched = device_budget_schedule(*rule, H, INT_MAX, q.device());
+    a.NB = static_cast<int>(rule->top_k.n_bands());
+    a.band_start = sched.data_ptr<int32_t>();
+    a.budget = a.band_start + a.NB;
+    int64_t kmax = 1;
+    for (int64_t h = 0; h < H; ++h) kmax = std::max(kmax, rule->top_k.budget(h, S - 1));
+    most = std::min(pages, (kmax + P - 1) / P + 2);
+  }
+  int splits = o.splits;
+  if (splits <= 0) {
+    const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+    const int64_t want = (2 * sms + B * H - 1) / (B * H);
+    splits = static_cast<int>(std::clamp<int64_t>(want, 1, std::max<int64_t>(1, most / 4)));
+  }
+  a.splits = splits;
+  at::Tensor ws = at::empty({cuda::decode_workspace_bytes(a)}, q.options().dtype(at::kByte));
+  a.workspace = ws.data_ptr();
+  at::Tensor out = at::empty({B, H, 1, D}, q.options());
+  a.out = out.data_ptr();
+  at::Tensor list, count, reads;
+  if (selection != nullptr && rule != nullptr) {
+    list = at::empty({B, H, (cap + P - 1) / P}, q.options().dtype(at::kInt));
+    count = at::empty({B, H}, q.options().dtype(at::kInt));
+    reads = at::empty({B, H}, q.options().dtype(at::kInt));
+    a.pages_out = list.data_ptr<int32_t>();
+    a.count_out = count.data_ptr<int32_t>();
+    a.q_reads = reads.data_ptr<int32_t>();
+  }
+  if (const char* err = cuda::paged_decode(a, at::cuda::getCurrentCUDAStream().stream()))
+    throw std::runtime_error(std::string("CUDA paged decode kernels: ") + err);
+  if (selection != nullptr) {
+    if (rule == nullptr) {
+      selection->pages =
+          at::arange(pages, q.options().dtype(at::kLong)).expand({B, H, pages}).contiguous();
+      selection->reads = at::full({B, H}, S, q.options().dtype(at::kLong));
+    } else {
+      at::Tensor l = list.narrow(2, 0, pages).to(at::kLong);
+      at::Tensor valid =
+          at::arange(pages, l.options()).view({1, 1, pages}) < count.to(at::kLong).unsqueeze(2);
+      selection->pages = l.masked_fill_(valid.logical_not(), -1);
+      selection->reads = reads.to(at::kLong);
+    }
+  }
+  return out;
+}
+#endif
+
+}  // namespace
+
+bool decode_kernels_built() {
+#ifdef CSA_WITH_CUDA_KERNELS
+  return true;
+#else
+  return false;
+#endif
+}
+
+at::Tensor decode_attend(const at::Tensor& q, const PagedKvCache& cache, double scale,
+                         const LayerRule* rule, const DecodeOptions& options,
+                         DecodeSelection* selection) {
+  CSA_CHECK(q.dim() == 4 && q.size(2) == 1 && cache.length() > 0,
+            "decode_attend: one query row per batch row over a non-empty cache");
+  const int64_t Hkv = cache.key_storage().size(1);
+  CSA_CHECK(q.size(0) == cache.key_storage().size(0) && q.size(1) % Hkv == 0 &&
+                q.size(3) == cache.key_storage().size(3),
+            "decode_attend: query and cache shapes disagree");
+  if (rule != nullptr && rule->kind == SparsityKind::kDense) rule = nullptr;
+  if (rule != nullptr) {
+    if (rule->kind != SparsityKind::kTopK)
+      throw UsageError("paged decoding applies top_k policies, not " +
+                       sparsity_kind_name(rule->kind));
+    if (rule->select.page != cache.page())
+      throw InputError("the policy selects '" + selection_name(rule->select) +
+                       "' but the KV cache has pages of " + std::to_string(cache.page()) +
+                       " positions (use --select page:" + std::to_string(cache.page()) + ")");
+    CSA_CHECK(rule->top_k.n_head() == q.size(1), "decode_attend: rule and query heads disagree");
+  }
+#ifdef CSA_WITH_CUDA_KERNELS
+  if (options.allow_kernel) {
+    at::Tensor out = decode_kernels(q, cache, scale, rule, options, selection);
+    if (out.defined()) return out;
+  }
+#else
+  (void)options;
+#endif
+  return decode_reference(q, cache, scale, rule, selection);
+}
+
+}  // namespace csa

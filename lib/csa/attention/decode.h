@@ -1,0 +1,70 @@
+// Decoding over a paged KV cache (issue 14, docs/decoding.md): keys and values of one layer in
+// pages of P positions, with a key summary per full page (per channel min and max, Quest's), and
+// one decode step's attention that reads only the pages the rule keeps (pages.h's rule).
+//
+// Storage is page-major and contiguous per (batch row, KV head): [B, Hkv, capacity, D] with
+// capacity a multiple of P, plus [B, Hkv, capacity / P, D] minima and maxima in the cache's
+// dtype (the min and max of stored keys are stored keys: no rounding). The pages are the unit
+// of selection and of the kernel's reads; every batch row has the same length.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "csa/attention/rule.h"
+
+namespace csa {
+
+class PagedKvCache {
+ public:
+  // page: a power of two in 1..256 (UsageError otherwise).
+  explicit PagedKvCache(int64_t page = 16);
+  // Appends [B, Hkv, T, D] keys and values; summarises every page they complete. Grows the
+  // storage by doubling (reserve() avoids the copies).
+  void append(const at::Tensor& k, const at::Tensor& v);
+  void reserve(int64_t positions, const at::Tensor& like_k);
+  int64_t page() const { return page_; }
+  int64_t length() const { return length_; }
+  int64_t capacity() const { return k_.defined() ? k_.size(2) : 0; }
+  int64_t full_pages() const { return length_ / page_; }
+  // Views of the filled part: [B, Hkv, length, D]; summaries [B, Hkv, full_pages, D].
+  at::Tensor keys() const;
+  at::Tensor values() const;
+  at::Tensor kmin() const;
+  at::Tensor kmax() const;
+  // The whole storage (capacity positions), for kernels.
+  const at::Tensor& key_storage() const { return k_; }
+  const at::Tensor& value_storage() const { return v_; }
+  const at::Tensor& kmin_storage() const { return kmin_; }
+  const at::Tensor& kmax_storage() const { return kmax_; }
+
+ private:
+  void grow(int64_t positions, const at::Tensor& like);
+  int64_t page_;
+  int64_t length_ = 0;
+  at::Tensor k_, v_, kmin_, kmax_;
+};
+
+struct DecodeOptions {
+  bool allow_kernel = true;  // CUDA: the paged kernels (GPU builds); off: the tensor reference
+  int splits = 0;            // CUDA: blocks per (batch, head) over the pages; 0: automatic
+};
+
+// What one decode step kept, for tests and reads: per (batch, query head) the kept pages in
+// ascending order ([B, H, max pages], -1 past the count) and the keys read [B, H].
+struct DecodeSelection {
+  at::Tensor pages;  // int64
+  at::Tensor reads;  // int64
+};
+
+// Attention of one new query per batch row, q [B, H, 1, D], at position cache.length() - 1 (the
+// cache already holds its key and value). `rule`: nullptr or dense reads every key; a top_k rule
+// must be page-granular with the cache's page size (InputError otherwise) and is applied as
+// pages.h defines. Returns [B, H, 1, D] in q's dtype; fills *selection when given.
+at::Tensor decode_attend(const at::Tensor& q, const PagedKvCache& cache, double scale,
+                         const LayerRule* rule, const DecodeOptions& options = {},
+                         DecodeSelection* selection = nullptr);
+
+// Whether this build has the CUDA decode kernels.
+bool decode_kernels_built();
+
+}  // namespace csa

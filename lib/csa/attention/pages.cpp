@@ -1,0 +1,84 @@
+#include "csa/attention/pages.h"
+
+#include <limits>
+
+#include "csa/attention/mask.h"
+#include "csa/core/error.h"
+
+namespace csa {
+
+PageSummaries summarize_pages(const at::Tensor& k, int64_t page) {
+  CSA_CHECK(k.dim() == 4 && page >= 1, "summarize_pages: k must be [B, Hkv, S, D]");
+  const int64_t B = k.size(0), Hkv = k.size(1), S = k.size(2), D = k.size(3);
+  const int64_t np = S / page;
+  at::Tensor full = k.narrow(2, 0, np * page).to(at::kFloat).reshape({B, Hkv, np, page, D});
+  return {std::get<0>(full.min(3)), std::get<0>(full.max(3))};
+}
+
+at::Tensor page_bounds(const at::Tensor& q, const PageSummaries& s, double scale) {
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3);
+  const int64_t Hkv = s.kmin.size(1), G = H / Hkv, np = s.pages();
+  at::Tensor qg = q.to(at::kFloat).reshape({B, Hkv, G * Tq, D});
+  // max(q_d min_d, q_d max_d) = max(q_d, 0) max_d + min(q_d, 0) min_d
+  at::Tensor b = at::matmul(qg.clamp_min(0), s.kmax.transpose(2, 3));
+  b.add_(at::matmul(qg.clamp_max(0), s.kmin.transpose(2, 3)));
+  return b.mul_(scale).view({B, H, Tq, np});
+}
+
+PageCount page_count(int64_t budget, int64_t pos, int64_t page) {
+  const int64_t n = pos + 1, k = std::min(budget, n);
+  if (k >= n) return {true, 0};
+  const int64_t newest = pos / page;
+  const int64_t forced = newest == 0 ? n : page + (pos - newest * page + 1);
+  return {false, k > forced ? (k - forced + page - 1) / page : 0};
+}
+
+at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t q_pos0,
+                        int64_t S) {
+  CSA_CHECK(rule.kind == SparsityKind::kTopK && rule.select.paged(),
+            "select_pages needs a paged top_k rule");
+  const int64_t B = bounds.size(0), H = bounds.size(1), Tq = bounds.size(2), np = bounds.size(3);
+  const int64_t P = rule.select.page, pages = (S + P - 1) / P;
+  CSA_CHECK(q_pos0 + Tq <= S && np == S / P, "select_pages: rows and bounds disagree");
+  at::Tensor extra = at::empty({H, Tq}, at::kLong), all = at::empty({H, Tq}, at::kBool);
+  auto ea = extra.accessor<int64_t, 2>();
+  auto aa = all.accessor<bool, 2>();
+  int64_t most = 0;
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t r = 0; r < Tq; ++r) {
+      const int64_t pos = q_pos0 + r;
+      const PageCount c = page_count(rule.top_k.budget(h, pos), pos, P);
+      ea[h][r] = c.extra;
+      aa[h][r] = c.all;
+      most = std::max(most, c.extra);
+    }
+  const auto dev = bounds.device();
+  auto lopts = bounds.options().dtype(at::kLong);
+  at::Tensor newest = at::arange(q_pos0, q_pos0 + Tq, lopts).div_(P, "floor").view({1, 1, Tq, 1});
+  at::Tensor m = at::arange(np, lopts).view({1, 1, 1, np});
+  at::Tensor candidate = (m >= 1).logical_and(m < newest);  // pages 1 .. newest - 1
+  at::Tensor v =
+      bounds.masked_fill(candidate.logical_not(), -std::numeric_limits<float>::infinity());
+  at::Tensor counts = extra.to(dev).view({1, H, Tq, 1}).expand({B, H, Tq, 1});
+  at::Tensor keep = top_count_mask(v, counts, most);  // [B, H, Tq, np]
+  if (pages > np) keep = at::cat({keep, at::zeros({B, H, Tq, pages - np}, keep.options())}, 3);
+  at::Tensor mp = at::arange(pages, lopts).view({1, 1, 1, pages});
+  keep.logical_or_((mp == 0).logical_or(mp == newest));     // the sink and the newest page
+  return keep.logical_or_(all.to(dev).view({1, H, Tq, 1}));  // rows that read every key
+}
+
+void mask_to_pages(at::Tensor& scores, const at::Tensor& q, const PageSummaries& s, double scale,
+                   const LayerRule& rule, int64_t q_pos0) {
+  const int64_t S = scores.size(3), P = rule.select.page;
+  at::Tensor pages = select_pages(page_bounds(q, s, scale), rule, q_pos0, S);
+  at::Tensor key_page = at::arange(S, scores.options().dtype(at::kLong)).div_(P, "floor");
+  scores.masked_fill_(pages.index_select(3, key_page).logical_not_(),
+                      -std::numeric_limits<float>::infinity());
+  if (rule.select.exact) {
+    LayerRule token = rule;
+    token.select = {};
+    mask_to_rule(scores, token, q_pos0);
+  }
+}
+
+}  // namespace csa

@@ -1,0 +1,45 @@
+// Page-granular selection (rule.h, "Selection granularity") in tensor operations: one
+// implementation for every device, used by the explicit score path (evaluation, sweeps) and as
+// the reference of the paged decoder's kernels (decode.h), which implement the same rule again
+// and are tested equal to this one.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "csa/attention/rule.h"
+
+namespace csa {
+
+// Per-channel minimum and maximum of the keys of every full page of `page` positions:
+// k [B, Hkv, S, D] -> kmin, kmax [B, Hkv, S / page, D] float32. A partial last page needs no
+// summary: it can only be a query's newest page, which is always kept.
+struct PageSummaries {
+  at::Tensor kmin, kmax;
+  int64_t pages() const { return kmin.size(2); }
+};
+PageSummaries summarize_pages(const at::Tensor& k, int64_t page);
+
+// The bound of scale · q·key over the keys of each summarised page: q [B, H, Tq, D] (query head
+// h reads KV head h / G) -> [B, H, Tq, NP] float32; scale > 0.
+at::Tensor page_bounds(const at::Tensor& q, const PageSummaries& s, double scale);
+
+// The pages that query rows at positions q_pos0 + r keep under a paged top_k rule, for S keys:
+// bounds [B, H, Tq, NP] from page_bounds -> [B, H, Tq, ceil(S / page)] bool.
+at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t q_pos0, int64_t S);
+
+// The same rule per query row as counts: for head h at position pos (budget k), whether the row
+// reads every causal key, else how many non-forced pages it adds (the forced pages are the sink
+// and the newest). The one arithmetic of "until the kept keys reach k".
+struct PageCount {
+  bool all = false;
+  int64_t extra = 0;
+};
+PageCount page_count(int64_t budget, int64_t pos, int64_t page);
+
+// scores [B, H, Tq, S] float32 (scaled, causal entries already -inf), q [B, H, Tq, D] the rows'
+// queries: sets every key outside the row's kept pages to -inf; with rule.select.exact, then
+// applies the token top_k rule inside them (mask.h).
+void mask_to_pages(at::Tensor& scores, const at::Tensor& q, const PageSummaries& s, double scale,
+                   const LayerRule& rule, int64_t q_pos0);
+
+}  // namespace csa
