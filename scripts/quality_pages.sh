@@ -2,11 +2,13 @@
 # Page-granular selection's quality and reads (issue 14, docs/decoding.md): the calibrated policy
 # of results/quality (LABEL.swept.json) swept again to dense-matching quality on the same held-out
 # slice twice in one run, token-granular and page-granular (--select page:P for each of PAGES),
-# then both evaluated on WikiText-2 test, and greedy generation with the paged policy against
+# then all evaluated on WikiText-2 test, and greedy generation with each paged policy against
 # dense. The reads ratio page / token at matching quality is the decoder's price for fetching
-# whole pages.
+# whole pages; page:P:oracle (pages scored by their best key, reading every key) separates the
+# price of whole pages from the price of the page summaries' ranking.
 #   bash scripts/quality_pages.sh MODEL LABEL CTX [OUT]
-#   env: PAGES="16 32", DEVICE=cuda, EVAL_TOKENS, SWEEP_TOKENS, POLICY (default LABEL.swept.json)
+#   env: SELECTS="page:16 page:16:oracle" (default), DEVICE=cuda, EVAL_TOKENS, SWEEP_TOKENS,
+#        POLICY (default results/quality/LABEL.swept.json)
 #   e.g. DEVICE=cuda bash scripts/quality_pages.sh models/qwen2-mini/model.pt qwen2-mini 2048
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,24 +31,27 @@ sweep() {  # SELECT TAG
 }
 sweep token token
 POLICIES=(--policy "$P.token.swept.json")
-for page in ${PAGES:-16}; do
-  sweep "page:$page" "page$page"
-  [ -f "$P.page$page.swept.json" ] && POLICIES+=(--policy "$P.page$page.swept.json")
+SELECTS=${SELECTS:-page:16 page:16:oracle}
+for sel in $SELECTS; do
+  tag=${sel//:/-}
+  sweep "$sel" "$tag"
+  [ -f "$P.$tag.swept.json" ] && POLICIES+=(--policy "$P.$tag.swept.json")
 done
 LIMIT=(); [ -n "${EVAL_TOKENS:-}" ] && LIMIT=(--max-tokens "$EVAL_TOKENS")
 log "eval wikitext2-test"
 "$B/csa-eval" "$MODEL" "$C/wikitext2-test.raw" "${DEV[@]}" "${LIMIT[@]}" "${POLICIES[@]}" -q \
   -o "$P.eval.wikitext2-test.json" || [ $? -eq 7 ] || exit 1
-for page in ${PAGES:-16}; do
-  [ -f "$P.page$page.swept.json" ] || continue
-  log "generate page:$page"
-  "$B/csa-generate" "$MODEL" --device "${DEVICE:-cpu}" --policy "$P.page$page.swept.json" \
+for sel in $SELECTS; do
+  tag=${sel//:/-}
+  [ -f "$P.$tag.swept.json" ] || continue
+  log "generate $sel"
+  "$B/csa-generate" "$MODEL" --device "${DEVICE:-cpu}" --policy "$P.$tag.swept.json" \
     --prompt "The history of the city begins in the early" --max-new-tokens 128 --json -q \
-    > "$P.page$page.generate.json" || exit 1
+    > "$P.$tag.generate.json" || exit 1
 done
-python3 - "$P" "${PAGES:-16}" <<'PY'
+python3 - "$P" "$SELECTS" <<'PY'
 import json, os, sys
-p, pages = sys.argv[1], sys.argv[2].split()
+p, selects = sys.argv[1], sys.argv[2].split()
 def best(tag):
     f = f"{p}.{tag}.sweep.json"
     if not os.path.exists(f): return None
@@ -58,16 +63,18 @@ s["test"] = [{"label": r["label"], "reads": r["reads"]["query_side_fraction"],
               "delta_rel": r["comparison"]["delta_rel"],
               "worst_bucket": r["comparison"].get("max_bucket_worsening_rel"),
               "matches_dense": r["comparison"]["matches_dense"]} for r in ev["runs"]]
-for page in pages:
-    b = best(f"page{page}")
-    s[f"page:{page}"] = b
+for sel in selects:
+    tag = sel.replace(":", "-")
+    b = best(tag)
+    s[sel] = b
     if b and s["token"]:
-        s[f"page:{page}_reads_over_token"] = b["reads_fraction"] / s["token"]["reads_fraction"]
-    g = f"{p}.page{page}.generate.json"
+        s[f"{sel}_reads_over_token"] = b["reads_fraction"] / s["token"]["reads_fraction"]
+        s[f"{sel}_kv_reads_over_token"] = b["kv_reads_fraction"] / s["token"]["kv_reads_fraction"]
+    g = f"{p}.{tag}.generate.json"
     if os.path.exists(g):
         gj = json.load(open(g))
-        s[f"page:{page}_generate"] = {"new_tokens": len(gj["dense"]["ids"]),
-                                      "identical_to_dense": gj["policy"]["tokens_identical_to_dense"]}
+        s[f"{sel}_generate"] = {"new_tokens": len(gj["dense"]["ids"]),
+                                "identical_to_dense": gj["policy"]["tokens_identical_to_dense"]}
 json.dump(s, open(f"{p}.summary.json", "w"), indent=1)
 print(json.dumps(s, indent=1))
 PY

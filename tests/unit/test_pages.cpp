@@ -18,7 +18,7 @@ namespace {
 // page size P: sink and newest page, then best bounds first (larger page on ties) until the kept
 // keys reach k; with `exact` the k best-scoring keys of those (larger key on ties).
 std::set<int64_t> naive_kept(const at::Tensor& q, const at::Tensor& keys, int64_t pos, int64_t k,
-                             int64_t P, bool exact) {
+                             int64_t P, bool exact, bool oracle) {
   const int64_t D = q.size(0);
   auto qa = q.accessor<double, 1>();
   auto ka = keys.accessor<double, 2>();
@@ -42,12 +42,21 @@ std::set<int64_t> naive_kept(const at::Tensor& q, const at::Tensor& keys, int64_
         lo = std::min(lo, ka[j][d]), hi = std::max(hi, ka[j][d]);
       b += std::max(qa[d] * lo, qa[d] * hi);
     }
+    if (oracle) {  // the page's best exact score
+      b = -1e300;
+      for (int64_t j = m * P; j < (m + 1) * P; ++j) {
+        double x = 0;
+        for (int64_t d = 0; d < D; ++d) x += qa[d] * ka[j][d];
+        b = std::max(b, x);
+      }
+    }
     cand.push_back({b, m});
   }
   std::sort(cand.begin(), cand.end(), [](auto a, auto b) {
     return a.first != b.first ? a.first > b.first : a.second > b.second;
   });
-  for (size_t i = 0; i < cand.size() && static_cast<int64_t>(kept.size()) < k; ++i)
+  const int64_t extra = (k + P - 1) / P;  // ceil(k / P) pages besides the sink and the newest
+  for (size_t i = 0; i < cand.size() && static_cast<int64_t>(i) < extra; ++i)
     add_page(cand[i].second);
   if (!exact || static_cast<int64_t>(kept.size()) <= k) return kept;
   std::vector<std::pair<double, int64_t>> sc;  // (score, key)
@@ -74,24 +83,24 @@ TEST_CASE("selection spellings parse and print", "[unit]") {
   CHECK(selection_name(parse_selection("token", "x")) == "token");
   CHECK(selection_name(parse_selection("page:16", "x")) == "page:16");
   CHECK(selection_name(parse_selection("page:32:topk", "x")) == "page:32:topk");
+  CHECK(selection_name(parse_selection("page:8:oracle", "x")) == "page:8:oracle");
+  CHECK(selection_name(parse_selection("page:8:oracle:topk", "x")) == "page:8:oracle:topk");
   for (const char* bad : {"page", "page:", "page:0", "page:-4", "page:16:top", "pages:16",
-                          "page:99999999999", "page:1e3", ""})
+                          "page:99999999999", "page:1e3", "", "page:8:topk:oracle", "page:8:"})
     CHECK_THROWS_AS(parse_selection(bad, "--select"), UsageError);
-  // The count arithmetic: reads land in [k, k + P - 1] unless the forced pages hold more.
+  // The count arithmetic: ceil(k / P) pages besides the forced ones, so the chosen pages alone
+  // hold k to k + P - 1 keys; every page when that is all of them.
   for (int64_t P : {1, 4, 16})
     for (int64_t pos = 0; pos < 80; ++pos)
       for (int64_t k = 1; k <= pos + 2; ++k) {
         const PageCount c = page_count(k, pos, P);
-        if (k >= pos + 1) {
+        const int64_t candidates = std::max<int64_t>(pos / P - 1, 0);
+        if (k >= pos + 1 || (k + P - 1) / P >= candidates) {
           CHECK(c.all);
           continue;
         }
-        const int64_t newest = pos / P;
-        const int64_t forced = newest == 0 ? pos + 1 : P + (pos - newest * P + 1);
-        const int64_t reads = forced + c.extra * P;
-        CHECK(reads <= pos + 1);
-        if (forced < k) CHECK((reads >= k && reads < k + P));
-        if (forced >= k) CHECK(c.extra == 0);
+        CHECK(!c.all);
+        CHECK((c.extra * P >= k && c.extra * P < k + P));
       }
 }
 
@@ -99,7 +108,8 @@ TEST_CASE("page selection keeps what the rule's text says, on the explicit path"
   at::manual_seed(11);
   for (Case c : {Case{1, 2, 2, 40, 40, 4}, Case{2, 4, 2, 37, 53, 8}, Case{1, 6, 3, 70, 70, 16},
                  Case{1, 4, 1, 1, 100, 16}, Case{1, 2, 1, 9, 9, 16}, Case{1, 3, 3, 33, 33, 1}}) {
-    for (bool exact : {false, true}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      const bool exact = variant % 2 == 1, oracle = variant >= 2;
       INFO("B" << c.B << " H" << c.H << " Hkv" << c.Hkv << " T" << c.T << " S" << c.S << " P" << c.P
                << " exact " << exact);
       const int64_t D = 8;
@@ -113,8 +123,8 @@ TEST_CASE("page selection keeps what the rule's text says, on the explicit path"
         sched.k.push_back(std::vector<std::vector<int64_t>>{
             {1, 5, 12}, {3, 20, 7}, {1000, 9, 33}}[static_cast<size_t>(h % 3)]);
       SparsitySpec spec = SparsitySpec::top_k(std::vector<BudgetSchedule>{sched}, "banded")
-                              .with_selection(PageSelection{c.P, exact});
-      CHECK(spec.label == "banded [" + selection_name(PageSelection{c.P, exact}) + "]");
+                              .with_selection(PageSelection{c.P, exact, oracle});
+      CHECK(spec.label == "banded [" + selection_name(PageSelection{c.P, exact, oracle}) + "]");
       SparseAttentionHook hook(spec, 1, c.H, c.Hkv, 100000);
       const double scale = 0.5;
       at::Tensor out = attend(q, k, v, scale, 0, &hook);
@@ -129,7 +139,7 @@ TEST_CASE("page selection keeps what the rule's text says, on the explicit path"
             const int64_t pos = c.S - c.T + t;
             at::Tensor qi = q[b][h][t].to(at::kDouble);
             at::Tensor keys = k[b][h / G].to(at::kDouble);
-            const auto kept = naive_kept(qi, keys, pos, sched.budget(h, pos), c.P, exact);
+            const auto kept = naive_kept(qi, keys, pos, sched.budget(h, pos), c.P, exact, oracle);
             reads += static_cast<double>(kept.size());
             std::vector<int64_t> idx(kept.begin(), kept.end());
             at::Tensor ix = at::tensor(idx, at::kLong);

@@ -51,6 +51,12 @@ void HookChain::count_reads(int layer, const at::Tensor& q, const at::Tensor& kv
     if (h->active(layer)) h->count_reads(layer, q, kv);
 }
 
+bool HookChain::counts_reads() const {
+  for (auto* h : hooks_)
+    if (h->counts_reads()) return true;
+  return false;
+}
+
 at::Tensor causal_mask(int64_t q_pos0, int64_t rows, int64_t keys, const at::TensorOptions& opts) {
   at::Tensor q_pos = at::arange(q_pos0, q_pos0 + rows, opts.dtype(at::kLong)).unsqueeze(1);
   at::Tensor k_pos = at::arange(keys, opts.dtype(at::kLong)).unsqueeze(0);

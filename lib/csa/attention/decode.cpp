@@ -93,7 +93,10 @@ at::Tensor decode_reference(const at::Tensor& q, const PagedKvCache& cache, doub
   if (rule != nullptr) {
     const PageSummaries s{cache.kmin().to(at::kFloat), cache.kmax().to(at::kFloat)};
     if (selection != nullptr)
-      keep = select_pages(page_bounds(qf, s, scale), *rule, S - 1, S).view({B, H, pages});
+      keep = select_pages(rule->select.oracle ? oracle_scores(scores, cache.page())
+                                              : page_bounds(qf, s, scale),
+                          *rule, S - 1, S)
+                 .view({B, H, pages});
     mask_to_pages(scores, qf, s, scale, *rule, S - 1);
   } else if (selection != nullptr) {
     keep = at::ones({B, H, pages}, q.options().dtype(at::kBool));
@@ -113,7 +116,7 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
                           DecodeSelection* selection) {
   const at::Tensor& ks = cache.key_storage();
   if (!q.is_cuda() || !ks.is_cuda() || q.scalar_type() != ks.scalar_type()) return {};
-  if (rule != nullptr && rule->select.exact) return {};
+  if (rule != nullptr && (rule->select.exact || rule->select.oracle)) return {};
   cuda::ElemType type;
   switch (q.scalar_type()) {
     case at::kFloat:
@@ -129,48 +132,47 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
       return {};
   }
   const int64_t B = q.size(0), H = q.size(1), D = q.size(3), S = cache.length();
-  const int64_t Hkv = ks.size(1), P = cache.page(), cap = cache.capacity();
-  if (D > 256 || cap >= INT_MAX || cap / P * 4 + (cap + P - 1) / P > 200 * 1024) return {};
-  const at::Tensor qc = q.stride(3) == 1 ? q : q.contiguous();
+  const int64_t Hkv = ks.size(1), P = cache.page(), cap = cache.capacity(), G = H / Hkv;
+  // Shapes the kernels take (16-byte loads of q, K and V rows); others take the reference.
+  if (!cuda::paged_decode_supports(static_cast<int>(D), static_cast<int>(G),
+                                   static_cast<int>(q.element_size())) ||
+      cap >= INT_MAX || cap / P * 4 > 200 * 1024 || q.stride(3) != 1 ||
+      (q.stride(0) * q.element_size()) % 16 != 0 || (q.stride(1) * q.element_size()) % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(q.data_ptr()) % 16 != 0)
+    return {};
   cuda::PagedDecodeArgs a;
-  a.q = qc.data_ptr(), a.k = ks.data_ptr(), a.v = cache.value_storage().data_ptr();
+  a.q = q.data_ptr(), a.k = ks.data_ptr(), a.v = cache.value_storage().data_ptr();
   a.kmin = cache.kmin_storage().data_ptr(), a.kmax = cache.kmax_storage().data_ptr();
   a.type = type;
   a.B = static_cast<int>(B), a.H = static_cast<int>(H), a.Hkv = static_cast<int>(Hkv);
   a.D = static_cast<int>(D);
-  a.q_sb = qc.stride(0), a.q_sh = qc.stride(1);
+  a.q_sb = q.stride(0), a.q_sh = q.stride(1);
   a.capacity = cap, a.S = static_cast<int>(S), a.page = static_cast<int>(P);
   a.scale = static_cast<float>(scale);
   const int64_t pages = (S + P - 1) / P;
-  int64_t most = pages;  // pages a head may keep
   at::Tensor sched;
   if (rule != nullptr) {
     sched = device_budget_schedule(*rule, H, INT_MAX, q.device());
     a.NB = static_cast<int>(rule->top_k.n_bands());
     a.band_start = sched.data_ptr<int32_t>();
     a.budget = a.band_start + a.NB;
-    int64_t kmax = 1;
-    for (int64_t h = 0; h < H; ++h) kmax = std::max(kmax, rule->top_k.budget(h, S - 1));
-    most = std::min(pages, (kmax + P - 1) / P + 2);
   }
   int splits = o.splits;
-  if (splits <= 0) {
+  if (splits <= 0) {  // about four blocks per SM, each with at least a page per warp
     const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-    const int64_t want = (2 * sms + B * H - 1) / (B * H);
-    splits = static_cast<int>(std::clamp<int64_t>(want, 1, std::max<int64_t>(1, most / 4)));
+    const int64_t want = (4 * sms + B * Hkv - 1) / (B * Hkv);
+    splits = static_cast<int>(std::clamp<int64_t>(want, 1, std::max<int64_t>(1, pages / 4)));
   }
   a.splits = splits;
   at::Tensor ws = at::empty({cuda::decode_workspace_bytes(a)}, q.options().dtype(at::kByte));
   a.workspace = ws.data_ptr();
   at::Tensor out = at::empty({B, H, 1, D}, q.options());
   a.out = out.data_ptr();
-  at::Tensor list, count, reads;
+  at::Tensor flags, reads;
   if (selection != nullptr && rule != nullptr) {
-    list = at::empty({B, H, (cap + P - 1) / P}, q.options().dtype(at::kInt));
-    count = at::empty({B, H}, q.options().dtype(at::kInt));
+    flags = at::empty({B, Hkv, (cap + P - 1) / P, G}, q.options().dtype(at::kByte));
     reads = at::empty({B, H}, q.options().dtype(at::kInt));
-    a.pages_out = list.data_ptr<int32_t>();
-    a.count_out = count.data_ptr<int32_t>();
+    a.flags_out = flags.data_ptr<uint8_t>();
     a.q_reads = reads.data_ptr<int32_t>();
   }
   if (const char* err = cuda::paged_decode(a, at::cuda::getCurrentCUDAStream().stream()))
@@ -181,10 +183,8 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
           at::arange(pages, q.options().dtype(at::kLong)).expand({B, H, pages}).contiguous();
       selection->reads = at::full({B, H}, S, q.options().dtype(at::kLong));
     } else {
-      at::Tensor l = list.narrow(2, 0, pages).to(at::kLong);
-      at::Tensor valid =
-          at::arange(pages, l.options()).view({1, 1, pages}) < count.to(at::kLong).unsqueeze(2);
-      selection->pages = l.masked_fill_(valid.logical_not(), -1);
+      at::Tensor keep = flags.narrow(2, 0, pages).permute({0, 1, 3, 2}).reshape({B, H, pages});
+      selection->pages = page_list(keep.ne(0));
       selection->reads = reads.to(at::kLong);
     }
   }

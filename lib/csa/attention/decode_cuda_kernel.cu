@@ -13,7 +13,6 @@ namespace {
 
 constexpr int kSelectThreads = 256;
 constexpr int kAttendWarps = 4;
-constexpr int kKeyTile = 8;  // keys loaded at once per warp
 
 template <typename T>
 __device__ __forceinline__ float to_f(T x);
@@ -53,8 +52,7 @@ __device__ __forceinline__ uint32_t order_key(float f) {
 
 struct Layout {
   float* bounds;   // [B, H, NPc]
-  int32_t* list;   // [B, H, NPcap]
-  int32_t* count;  // [B, H]
+  uint8_t* flags;  // [B, Hkv, NPcap, G]: page kept by the group's query head gi
   float* part;     // [B, H, splits, D + 2]
   int NPf, NPc, NPcap;
 };
@@ -70,217 +68,363 @@ Layout layout_of(const PagedDecodeArgs& a) {
   char* p = static_cast<char*>(a.workspace);
   L.bounds = reinterpret_cast<float*>(p);
   p += align256(bh * L.NPc * 4);
-  L.list = reinterpret_cast<int32_t*>(p);
-  p += align256(bh * L.NPcap * 4);
-  L.count = reinterpret_cast<int32_t*>(p);
-  p += align256(bh * 4);
+  L.flags = reinterpret_cast<uint8_t*>(p);
+  p += align256(bh * L.NPcap);
   L.part = reinterpret_cast<float*>(p);
-  if (a.pages_out != nullptr) L.list = a.pages_out;
-  if (a.count_out != nullptr) L.count = a.count_out;
+  if (a.flags_out != nullptr) L.flags = a.flags_out;
   return L;
 }
 
-// Step 1: block (page chunk, KV head, batch); thread = one full page, bounds for the G heads.
-template <typename T>
-__global__ void bounds_kernel(PagedDecodeArgs a, Layout L) {
-  extern __shared__ float qs[];  // [G][D], scale folded in
-  const int G = a.H / a.Hkv, g = blockIdx.y, b = blockIdx.z, D = a.D;
-  const T* q = static_cast<const T*>(a.q);
-  for (int i = threadIdx.x; i < G * D; i += blockDim.x)
-    qs[i] = to_f(q[b * a.q_sb + int64_t(g * G + i / D) * a.q_sh + i % D]);
-  __syncthreads();
-  const int m = blockIdx.x * blockDim.x + threadIdx.x;
-  if (m >= L.NPf) return;
-  const int64_t row = ((int64_t(b) * a.Hkv + g) * L.NPc + m) * D;
-  const T* mn = static_cast<const T*>(a.kmin) + row;
-  const T* mx = static_cast<const T*>(a.kmax) + row;
-  for (int gi = 0; gi < G; ++gi) {
-    const float* qq = qs + gi * D;
-    float acc = 0;
-    for (int d = 0; d < D; ++d) {
-      const float x = qq[d];
-      acc += fmaxf(x * to_f(mn[d]), x * to_f(mx[d]));
-    }
-    L.bounds[(int64_t(b) * a.H + g * G + gi) * L.NPc + m] = acc * a.scale;
-  }
-}
-
-// Step 2: block (query head, batch). The page rule of rule.h / pages.h, a second time.
+// Step 2: block (query head, batch). The page rule of rule.h / pages.h, a second time: flags
+// of this head's kept pages (every page written, so no clearing) and its keys read.
 __global__ void select_kernel(PagedDecodeArgs a, Layout L) {
-  extern __shared__ uint32_t keys[];  // [NPc] candidate keys, then [NPcap] flags (bytes)
+  extern __shared__ uint32_t keys[];  // [NPc] candidate keys
   __shared__ uint32_t hist[256];
   __shared__ uint32_t s_prefix;
-  __shared__ int s_r;
-  __shared__ int s_cnt[kSelectThreads], s_keys[kSelectThreads];
-  uint8_t* flags = reinterpret_cast<uint8_t*>(keys + L.NPc);
+  __shared__ int s_r, s_cnt[kSelectThreads];
   const int h = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, nt = blockDim.x;
+  const int G = a.H / a.Hkv, g = h / G, gi = h % G;
   const int P = a.page, n = a.S, pos = n - 1, pages = (n + P - 1) / P, newest = pos / P;
   const int64_t bh = int64_t(b) * a.H + h;
-  int32_t* out = L.list + bh * L.NPcap;
+  uint8_t* flags = L.flags + (int64_t(b) * a.Hkv + g) * L.NPcap * G + gi;  // stride G
   int band = 0;
   while (band + 1 < a.NB && a.band_start[band + 1] <= pos) ++band;
   const int kb = min(a.budget[h * a.NB + band], n);
-  const int forced = newest == 0 ? n : P + (pos - newest * P + 1);
-  const int extra = kb < n && kb > forced ? (kb - forced + P - 1) / P : 0;
-  const int nc = max(newest - 1, 0);  // candidate pages 1 .. newest - 1
-  if (kb >= n || extra >= nc) {       // every page
-    for (int i = tid; i < pages; i += nt) out[i] = i;
-    if (tid == 0) {
-      L.count[bh] = pages;
-      if (a.q_reads != nullptr) a.q_reads[bh] = n;
-    }
+  const int nc = max(newest - 1, 0);   // candidate pages 1 .. newest - 1
+  const int extra = (kb + P - 1) / P;  // besides the sink and the newest page (pages.h)
+  if (kb >= n || extra >= nc) {        // every page
+    for (int i = tid; i < pages; i += nt) flags[int64_t(i) * G] = 1;
+    if (tid == 0 && a.q_reads != nullptr) a.q_reads[bh] = n;
     return;
   }
-  for (int i = tid; i < pages; i += nt) flags[i] = (i == 0 || i == newest) ? 1 : 0;
-  __syncthreads();
-  if (extra > 0) {
-    const float* bd = L.bounds + bh * L.NPc;
-    for (int i = tid; i < nc; i += nt) keys[i] = order_key(bd[i + 1]);
-    uint32_t prefix = 0, mask = 0;
-    int r = extra;  // rank of the threshold among the keys matching prefix
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      for (int i = tid; i < 256; i += nt) hist[i] = 0;
-      __syncthreads();
-      for (int i = tid; i < nc; i += nt) {
-        const uint32_t key = keys[i];
-        if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+  const float* bd = L.bounds + bh * L.NPc;
+  for (int i = tid; i < nc; i += nt) keys[i] = order_key(bd[i + 1]);
+  uint32_t prefix = 0, mask = 0;
+  int r = extra;  // rank of the threshold among the keys matching prefix
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int i = tid; i < 256; i += nt) hist[i] = 0;
+    __syncthreads();
+    for (int i = tid; i < nc; i += nt) {
+      const uint32_t key = keys[i];
+      if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+    }
+    __syncthreads();
+    if (tid < 32) {  // warp 0: lane l holds bins 255 - 8l .. 248 - 8l (highest first)
+      int mine = 0;
+      for (int i = 0; i < 8; ++i) mine += static_cast<int>(hist[255 - 8 * tid - i]);
+      int incl = mine;  // inclusive prefix over lanes (bins from the top)
+      for (int off = 1; off < 32; off <<= 1) {
+        const int y = __shfl_up_sync(0xffffffffu, incl, off);
+        if (tid >= off) incl += y;
       }
-      __syncthreads();
-      if (tid == 0) {
-        int cum = 0, bin = 255;
-        for (; bin > 0; --bin) {
+      const unsigned hit = __ballot_sync(0xffffffffu, incl >= r);
+      const int lane = __ffs(hit) - 1;  // r <= the keys matching prefix: some lane hits
+      if (tid == lane) {
+        int cum = incl - mine, bin = 255 - 8 * lane;
+        for (int i = 0; i < 7; ++i, --bin) {
           if (cum + static_cast<int>(hist[bin]) >= r) break;
           cum += static_cast<int>(hist[bin]);
         }
         s_r = r - cum;
         s_prefix = prefix | (uint32_t(bin) << shift);
       }
-      __syncthreads();
-      r = s_r;
-      prefix = s_prefix;
-      mask |= 255u << shift;
-    }
-    // Keys above the threshold, then the r largest pages among those equal to it.
-    const int per = (nc + nt - 1) / nt, c0 = min(tid * per, nc), c1 = min(c0 + per, nc);
-    int eq = 0;
-    for (int i = c0; i < c1; ++i) eq += keys[i] == prefix;
-    s_cnt[tid] = eq;
-    __syncthreads();
-    int after = 0;
-    for (int t = tid + 1; t < nt; ++t) after += s_cnt[t];
-    for (int i = c1 - 1; i >= c0; --i) {
-      const uint32_t key = keys[i];
-      bool keep = key > prefix;
-      if (key == prefix) keep = after++ < r;
-      if (keep) flags[i + 1] = 1;
     }
     __syncthreads();
+    r = s_r;
+    prefix = s_prefix;
+    mask |= 255u << shift;
   }
-  // Ordered compaction of the flags, and the keys read.
-  const int per = (pages + nt - 1) / nt, p0 = min(tid * per, pages), p1 = min(p0 + per, pages);
-  int cnt = 0, nkeys = 0;
-  for (int i = p0; i < p1; ++i)
-    if (flags[i]) ++cnt, nkeys += min(P, n - i * P);
-  s_cnt[tid] = cnt;
-  s_keys[tid] = nkeys;
+  // Keys above the threshold, then the r largest pages among those equal to it.
+  const int per = (nc + nt - 1) / nt, c0 = min(tid * per, nc), c1 = min(c0 + per, nc);
+  int eq = 0;
+  for (int i = c0; i < c1; ++i) eq += keys[i] == prefix;
+  s_cnt[tid] = eq;
   __syncthreads();
-  int before = 0;
-  for (int t = 0; t < tid; ++t) before += s_cnt[t];
-  for (int i = p0; i < p1; ++i)
-    if (flags[i]) out[before++] = i;
+  int after = 0;
+  for (int t = tid + 1; t < nt; ++t) after += s_cnt[t];
+  for (int i = c1 - 1; i >= c0; --i) {
+    const uint32_t key = keys[i];
+    bool keep = key > prefix;
+    if (key == prefix) keep = after++ < r;
+    flags[int64_t(i + 1) * G] = keep ? 1 : 0;
+  }
   if (tid == 0) {
-    int total = 0, total_keys = 0;
-    for (int t = 0; t < nt; ++t) total += s_cnt[t], total_keys += s_keys[t];
-    L.count[bh] = total;
-    if (a.q_reads != nullptr) a.q_reads[bh] = total_keys;
+    flags[0] = 1;
+    if (newest > 0) flags[int64_t(newest) * G] = 1;
+    if (a.q_reads != nullptr)  // the sink and newest pages, and `extra` full pages
+      a.q_reads[bh] = (newest == 0 ? n : P + (pos - newest * P + 1)) + extra * P;
   }
 }
 
-// Step 3: block (split, query head, batch), a warp per page at a time; lane holds channels
-// lane + 32 e. Writes the split's (max, sum, accumulator).
-template <typename T, int E>
-__global__ void attend_kernel(PagedDecodeArgs a, Layout L, bool dense) {
-  __shared__ float s_m[kAttendWarps], s_l[kAttendWarps];
-  __shared__ float s_acc[kAttendWarps][32 * E];
-  const int split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int G = a.H / a.Hkv, g = h / G, P = a.page, D = a.D, S = a.S;
-  const int64_t bh = int64_t(b) * a.H + h;
-  const int n = dense ? (S + P - 1) / P : L.count[bh];
-  const int32_t* lst = L.list + bh * L.NPcap;
-  const int per = (n + gridDim.x - 1) / gridDim.x, i0 = split * per, i1 = min(i0 + per, n);
-  const T* qp = static_cast<const T*>(a.q) + b * a.q_sb + h * a.q_sh;
-  float qv[E];
+// 16 bytes of T as floats.
+template <typename T>
+struct Vec {
+  static constexpr int N = 16 / sizeof(T);
+};
+__device__ __forceinline__ void load16(const float* p, float* o) {
+  const float4 f = *reinterpret_cast<const float4*>(p);
+  o[0] = f.x, o[1] = f.y, o[2] = f.z, o[3] = f.w;
+}
+__device__ __forceinline__ void load16(const __half* p, float* o) {
+  const uint4 u = *reinterpret_cast<const uint4*>(p);
+  const __half2* h = reinterpret_cast<const __half2*>(&u);
 #pragma unroll
-  for (int e = 0; e < E; ++e) {
-    const int d = lane + 32 * e;
-    qv[e] = d < D ? to_f(qp[d]) * a.scale : 0.f;
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __half22float2(h[i]);
+    o[2 * i] = f.x, o[2 * i + 1] = f.y;
+  }
+}
+__device__ __forceinline__ void load16(const __nv_bfloat16* p, float* o) {
+  const uint4 u = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    o[2 * i] = f.x, o[2 * i + 1] = f.y;
+  }
+}
+
+// Raw 16 bytes of T unpacked into floats.
+template <typename T>
+__device__ __forceinline__ void unpack16(const uint4& u, float* o);
+template <>
+__device__ __forceinline__ void unpack16<float>(const uint4& u, float* o) {
+  o[0] = __uint_as_float(u.x), o[1] = __uint_as_float(u.y), o[2] = __uint_as_float(u.z),
+  o[3] = __uint_as_float(u.w);
+}
+template <>
+__device__ __forceinline__ void unpack16<__half>(const uint4& u, float* o) {
+  const __half2* h = reinterpret_cast<const __half2*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __half22float2(h[i]);
+    o[2 * i] = f.x, o[2 * i + 1] = f.y;
+  }
+}
+template <>
+__device__ __forceinline__ void unpack16<__nv_bfloat16>(const uint4& u, float* o) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    o[2 * i] = f.x, o[2 * i + 1] = f.y;
+  }
+}
+
+// Step 1: block (chunk of kBoundsPages full pages, KV head, batch). A page's summary rows are
+// spread over LPK lanes of 16 bytes (as keys are in step 3); bounds for the G query heads.
+constexpr int kBoundsPages = 64;
+template <typename T, int GMAX>
+__global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L) {
+  constexpr int V = Vec<T>::N;
+  const int G = a.H / a.Hkv, g = blockIdx.y, b = blockIdx.z, D = a.D;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int LPK = D / V, KPL = 32 / LPK, kg = lane / LPK, c0 = (lane % LPK) * V;
+  float q[GMAX][V];
+  const T* qbase = static_cast<const T*>(a.q) + b * a.q_sb;
+#pragma unroll
+  for (int gi = 0; gi < GMAX; ++gi)
+    if (gi < G) load16(qbase + int64_t(g * G + gi) * a.q_sh + c0, q[gi]);
+  const int first = blockIdx.x * kBoundsPages, last = min(first + kBoundsPages, L.NPf);
+  const int64_t rows = (int64_t(b) * a.Hkv + g) * L.NPc * D;
+  const T* mnb = static_cast<const T*>(a.kmin) + rows;
+  const T* mxb = static_cast<const T*>(a.kmax) + rows;
+  for (int m0 = first + warp * KPL; m0 < last; m0 += 4 * KPL) {
+    const int m = m0 + kg;
+    const bool ok = m < last;
+    float mn[V], mx[V];
+    if (ok) {
+      load16(mnb + int64_t(m) * D + c0, mn);
+      load16(mxb + int64_t(m) * D + c0, mx);
+    } else {
+#pragma unroll
+      for (int v = 0; v < V; ++v) mn[v] = mx[v] = 0;
+    }
+#pragma unroll
+    for (int gi = 0; gi < GMAX; ++gi) {
+      if (gi >= G) continue;
+      float x = 0;
+#pragma unroll
+      for (int v = 0; v < V; ++v) x += fmaxf(q[gi][v] * mn[v], q[gi][v] * mx[v]);
+      for (int off = LPK >> 1; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
+      if (ok && lane % LPK == 0)
+        L.bounds[(int64_t(b) * a.H + g * G + gi) * L.NPc + m] = x * a.scale;
+    }
+  }
+}
+
+// Step 3: block (split, KV head, batch): the split's range of pages, read once for the group's
+// query heads (a head skips pages it did not keep). A key is spread over LPK = D / V lanes of 16
+// bytes (V elements), so a warp loads KPL = 32 / LPK keys per instruction and U·KPL keys per
+// step; each key group keeps its own online softmax per head, merged at the end. The next
+// step's keys and values are loaded while this step's are used.
+template <typename T, int GMAX, int U>
+__global__ void __launch_bounds__(32 * kAttendWarps)
+    attend_kernel(PagedDecodeArgs a, Layout L, bool dense) {
+  constexpr int V = Vec<T>::N;
+  __shared__ float s_m[kAttendWarps][GMAX], s_l[kAttendWarps][GMAX];
+  __shared__ float s_acc[kAttendWarps][GMAX][256];
+  const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int G = a.H / a.Hkv, P = a.page, D = a.D, S = a.S;
+  const int LPK = D / V, KPL = 32 / LPK, kg = lane / LPK, c0 = (lane % LPK) * V;
+  const int pages = (S + P - 1) / P;
+  const int per = (pages + gridDim.x - 1) / gridDim.x;
+  const int p0 = split * per, p1 = min(p0 + per, pages);
+  float q[GMAX][V], acc[GMAX][V], m[GMAX], l[GMAX];
+  const T* qbase = static_cast<const T*>(a.q) + b * a.q_sb;
+#pragma unroll
+  for (int gi = 0; gi < GMAX; ++gi) {
+    m[gi] = -INFINITY, l[gi] = 0;
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[gi][v] = 0, q[gi][v] = 0;
+    if (gi < G) {
+      load16(qbase + int64_t(g * G + gi) * a.q_sh + c0, q[gi]);
+#pragma unroll
+      for (int v = 0; v < V; ++v) q[gi][v] *= a.scale;
+    }
   }
   const int64_t base = (int64_t(b) * a.Hkv + g) * a.capacity * D;
   const T* kp = static_cast<const T*>(a.k) + base;
   const T* vp = static_cast<const T*>(a.v) + base;
-  float m = -INFINITY, l = 0, acc[E];
+  const uint8_t* fl = L.flags + (int64_t(b) * a.Hkv + g) * L.NPcap * G;
+  auto heads_of = [&](int pg) -> unsigned {
+    if (dense) return (1u << G) - 1;
+    unsigned h = 0;
+    for (int gi = 0; gi < G; ++gi) h |= unsigned(fl[int64_t(pg) * G + gi] != 0) << gi;
+    return h;
+  };
+  // The steps of this warp: (page, first key) in order; a page of more than U·KPL keys takes
+  // several steps.
+  int pg = p0 + warp, j = pg * P;
+  unsigned heads = 0;
+  auto advance = [&]() {  // to the next step with keys some head reads
+    while (pg < p1) {
+      if (heads != 0 && j < min(pg * P + P, S)) return;
+      if (heads != 0) pg += kAttendWarps;  // this page done
+      heads = 0;
+      while (pg < p1 && (heads = heads_of(pg)) == 0) pg += kAttendWarps;
+      j = pg * P;
+    }
+  };
+  auto load = [&](uint4 (&kr)[U], uint4 (&vr)[U], int jb, int je) {
 #pragma unroll
-  for (int e = 0; e < E; ++e) acc[e] = 0;
-  for (int i = i0 + warp; i < i1; i += kAttendWarps) {
-    const int pg = dense ? i : lst[i];
-    const int j1 = min(pg * P + P, S);
-    for (int j = pg * P; j < j1; j += kKeyTile) {
-      float kt[kKeyTile][E], vt[kKeyTile][E];
+    for (int u = 0; u < U; ++u) {
+      const int jj = jb + u * KPL + kg;
+      if (jj < je) {
+        kr[u] = *reinterpret_cast<const uint4*>(kp + int64_t(jj) * D + c0);
+        vr[u] = *reinterpret_cast<const uint4*>(vp + int64_t(jj) * D + c0);
+      } else {
+        kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
+      }
+    }
+  };
+  advance();
+  uint4 kr[U], vr[U];
+  int cur_j = j, cur_end = pg < p1 ? min(pg * P + P, S) : 0;
+  unsigned cur_heads = heads;
+  if (pg < p1) load(kr, vr, cur_j, cur_end);
+  while (pg < p1) {
+    // Prefetch the next step.
+    j += U * KPL;
+    advance();
+    uint4 nk[U], nv[U];
+    const int nj = j, nend = pg < p1 ? min(pg * P + P, S) : 0;
+    const unsigned nheads = heads;
+    if (pg < p1) load(nk, nv, nj, nend);
+    // This step.
+    float s[GMAX][U];
 #pragma unroll
-      for (int t = 0; t < kKeyTile; ++t)
+    for (int u = 0; u < U; ++u) {
+      float kt[V];
+      unpack16<T>(kr[u], kt);
+      const bool ok = cur_j + u * KPL + kg < cur_end;
 #pragma unroll
-        for (int e = 0; e < E; ++e) {
-          const int d = lane + 32 * e;
-          const bool ok = j + t < j1 && d < D;
-          kt[t][e] = ok ? to_f(kp[int64_t(j + t) * D + d]) : 0.f;
-          vt[t][e] = ok ? to_f(vp[int64_t(j + t) * D + d]) : 0.f;
-        }
-      float s[kKeyTile];
-      float tm = m;
-#pragma unroll
-      for (int t = 0; t < kKeyTile; ++t) {
+      for (int gi = 0; gi < GMAX; ++gi) {
+        if (gi >= G) continue;
         float x = 0;
 #pragma unroll
-        for (int e = 0; e < E; ++e) x += qv[e] * kt[t][e];
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-        s[t] = j + t < j1 ? x : -INFINITY;
-        tm = fmaxf(tm, s[t]);
+        for (int v = 0; v < V; ++v) x += q[gi][v] * kt[v];
+        for (int off = LPK >> 1; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
+        s[gi][u] = ok && ((cur_heads >> gi) & 1u) ? x : -INFINITY;
       }
-      const float corr = __expf(m - tm);
-      l *= corr;
+    }
 #pragma unroll
-      for (int e = 0; e < E; ++e) acc[e] *= corr;
+    for (int gi = 0; gi < GMAX; ++gi) {
+      if (gi >= G) continue;
+      float tm = m[gi];
 #pragma unroll
-      for (int t = 0; t < kKeyTile; ++t) {
-        const float p = __expf(s[t] - tm);
-        l += p;
+      for (int u = 0; u < U; ++u) tm = fmaxf(tm, s[gi][u]);
+      if (tm == -INFINITY) {
 #pragma unroll
-        for (int e = 0; e < E; ++e) acc[e] += p * vt[t][e];
+        for (int u = 0; u < U; ++u) s[gi][u] = 0;
+        continue;
       }
-      m = tm;
+      const float corr = __expf(m[gi] - tm);
+      l[gi] *= corr;
+#pragma unroll
+      for (int v = 0; v < V; ++v) acc[gi][v] *= corr;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        s[gi][u] = __expf(s[gi][u] - tm);  // now the probability weight
+        l[gi] += s[gi][u];
+      }
+      m[gi] = tm;
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float vt[V];
+      unpack16<T>(vr[u], vt);
+#pragma unroll
+      for (int gi = 0; gi < GMAX; ++gi) {
+        if (gi >= G) continue;
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[gi][v] += s[gi][u] * vt[v];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) kr[u] = nk[u], vr[u] = nv[u];
+    cur_j = nj, cur_end = nend, cur_heads = nheads;
+  }
+  // Merge the warp's key groups (lanes LPK apart), then the warps.
+#pragma unroll
+  for (int gi = 0; gi < GMAX; ++gi) {
+    if (gi >= G) continue;
+    for (int off = LPK; off < 32; off <<= 1) {
+      const float mo = __shfl_xor_sync(0xffffffffu, m[gi], off);
+      const float lo = __shfl_xor_sync(0xffffffffu, l[gi], off);
+      const float mm = fmaxf(m[gi], mo);
+      const float a0 = m[gi] == -INFINITY ? 0.f : __expf(m[gi] - mm);
+      const float a1 = mo == -INFINITY ? 0.f : __expf(mo - mm);
+      l[gi] = l[gi] * a0 + lo * a1;
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        const float ao = __shfl_xor_sync(0xffffffffu, acc[gi][v], off);
+        acc[gi][v] = acc[gi][v] * a0 + ao * a1;
+      }
+      m[gi] = mm;
+    }
+    if (lane == 0) s_m[warp][gi] = m[gi], s_l[warp][gi] = l[gi];
+    if (kg == 0) {
+#pragma unroll
+      for (int v = 0; v < V; ++v) s_acc[warp][gi][c0 + v] = acc[gi][v];
     }
   }
-  if (lane == 0) s_m[warp] = m, s_l[warp] = l;
-#pragma unroll
-  for (int e = 0; e < E; ++e) s_acc[warp][lane + 32 * e] = acc[e];
   __syncthreads();
-  float M = -INFINITY;
-  for (int w = 0; w < kAttendWarps; ++w) M = fmaxf(M, s_m[w]);
-  float* pp = L.part + (bh * gridDim.x + split) * (D + 2);
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float x = 0;
+  for (int i = threadIdx.x; i < G * D; i += blockDim.x) {
+    const int gi = i / D, d = i % D;
+    float M = -INFINITY;
+    for (int w = 0; w < kAttendWarps; ++w) M = fmaxf(M, s_m[w][gi]);
+    float x = 0, sum = 0;
     for (int w = 0; w < kAttendWarps; ++w)
-      if (s_m[w] > -INFINITY) x += s_acc[w][d] * __expf(s_m[w] - M);
+      if (s_m[w][gi] > -INFINITY) {
+        const float e = __expf(s_m[w][gi] - M);
+        x += s_acc[w][gi][d] * e;
+        sum += s_l[w][gi] * e;
+      }
+    float* pp = L.part + ((int64_t(b) * a.H + g * G + gi) * gridDim.x + split) * (D + 2);
     pp[2 + d] = x;
-  }
-  if (threadIdx.x == 0) {
-    float sum = 0;
-    for (int w = 0; w < kAttendWarps; ++w)
-      if (s_m[w] > -INFINITY) sum += s_l[w] * __expf(s_m[w] - M);
-    pp[0] = M;
-    pp[1] = sum;
+    if (d == 0) pp[0] = M, pp[1] = sum;
   }
 }
 
@@ -304,9 +448,10 @@ __global__ void combine_kernel(PagedDecodeArgs a, Layout L) {
   }
 }
 
-template <typename T, int E>
+template <typename T, int GMAX>
 cudaError_t launch_attend(const PagedDecodeArgs& a, const Layout& L, bool dense, cudaStream_t st) {
-  attend_kernel<T, E><<<dim3(a.splits, a.H, a.B), 32 * kAttendWarps, 0, st>>>(a, L, dense);
+  constexpr int U = GMAX <= 2 ? 4 : 2;
+  attend_kernel<T, GMAX, U><<<dim3(a.splits, a.Hkv, a.B), 32 * kAttendWarps, 0, st>>>(a, L, dense);
   return cudaGetLastError();
 }
 
@@ -314,17 +459,21 @@ template <typename T>
 const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
   const Layout L = layout_of(a);
   const bool dense = a.budget == nullptr;
+  const int G = a.H / a.Hkv;
   if (!dense) {
-    const int G = a.H / a.Hkv;
     if (L.NPf > 0) {
-      const size_t smem = size_t(G) * a.D * 4;
-      if (smem > 48 * 1024)
-        cudaFuncSetAttribute(bounds_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(smem));
-      bounds_kernel<T><<<dim3((L.NPf + 127) / 128, a.Hkv, a.B), 128, smem, st>>>(a, L);
+      const dim3 grid((L.NPf + kBoundsPages - 1) / kBoundsPages, a.Hkv, a.B);
+      if (G <= 1)
+        bounds_kernel<T, 1><<<grid, 128, 0, st>>>(a, L);
+      else if (G <= 2)
+        bounds_kernel<T, 2><<<grid, 128, 0, st>>>(a, L);
+      else if (G <= 4)
+        bounds_kernel<T, 4><<<grid, 128, 0, st>>>(a, L);
+      else
+        bounds_kernel<T, 8><<<grid, 128, 0, st>>>(a, L);
       if (cudaError_t e = cudaGetLastError()) return cudaGetErrorString(e);
     }
-    const size_t smem = size_t(L.NPc) * 4 + ((L.NPcap + 3) / 4) * 4;
+    const size_t smem = size_t(L.NPc) * 4;
     if (smem > 48 * 1024)
       cudaFuncSetAttribute(select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(smem));
@@ -332,11 +481,11 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
     if (cudaError_t e = cudaGetLastError()) return cudaGetErrorString(e);
   }
   cudaError_t e;
-  if (a.D <= 64)
+  if (G <= 1)
+    e = launch_attend<T, 1>(a, L, dense, st);
+  else if (G <= 2)
     e = launch_attend<T, 2>(a, L, dense, st);
-  else if (a.D <= 96)
-    e = launch_attend<T, 3>(a, L, dense, st);
-  else if (a.D <= 128)
+  else if (G <= 4)
     e = launch_attend<T, 4>(a, L, dense, st);
   else
     e = launch_attend<T, 8>(a, L, dense, st);
@@ -348,11 +497,16 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
 
 }  // namespace
 
+bool paged_decode_supports(int D, int G, int element_bytes) {
+  const int v = 16 / element_bytes, lpk = D / v;
+  return D % v == 0 && lpk >= 1 && lpk <= 32 && (lpk & (lpk - 1)) == 0 && D <= 256 && G >= 1 &&
+         G <= 8;
+}
+
 int64_t decode_workspace_bytes(const PagedDecodeArgs& a) {
   const int64_t bh = int64_t(a.B) * a.H;
   const int64_t npc = a.capacity / a.page, npcap = (a.capacity + a.page - 1) / a.page;
-  return align256(bh * npc * 4) + align256(bh * npcap * 4) + align256(bh * 4) +
-         align256(bh * a.splits * (a.D + 2) * 4);
+  return align256(bh * npc * 4) + align256(bh * npcap) + align256(bh * a.splits * (a.D + 2) * 4);
 }
 
 const char* paged_decode(const PagedDecodeArgs& a, void* stream) {

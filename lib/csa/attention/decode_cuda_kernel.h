@@ -2,9 +2,10 @@
 // compiles no libtorch header); decode.cpp is the libtorch side. One decode step of one layer:
 //   1. page bounds: for every full page and query head, the bound of scale·q·key (pages.h);
 //   2. select: per (batch, query head) the kept pages (rule.h's page rule: the sink, the newest
-//      page, the best bounds until the budget is reached; ties to the larger page), ascending;
-//   3. attend: split over the kept pages (flash-decoding), online softmax and P·V over the kept
-//      pages' keys only, one partial (max, sum, accumulator) per split;
+//      page and the ceil(k / P) best bounds; ties to the larger page), as flags per page;
+//   3. attend: per (batch, KV head) split over the pages (flash-decoding): each page a query
+//      head kept is read once for the group; online softmax and P·V over those keys only, one
+//      partial (max, sum, accumulator) per split and query head;
 //   4. combine: the splits' partials into the output row.
 // Dense decoding runs 3 and 4 over every page.
 #pragma once
@@ -39,10 +40,14 @@ struct PagedDecodeArgs {
   void* workspace = nullptr;
   // Optional output: keys read per (batch, query head), int32 [B, H].
   int32_t* q_reads = nullptr;
-  // Optional output: the kept pages, int32 [B, H, pages] ascending, and their count [B, H].
-  int32_t* pages_out = nullptr;
-  int32_t* count_out = nullptr;
+  // Optional output: the kept pages as flags [B, Hkv, capacity pages, G] (query head g·G + gi
+  // of KV head g kept the page), uint8; the first ceil(S / page) pages are written.
+  uint8_t* flags_out = nullptr;
 };
+
+// Whether the kernels take this head dim, query group size and element size (bytes): a key row
+// must be a power-of-two number (<= 32) of 16-byte pieces, and G <= 8.
+bool paged_decode_supports(int D, int G, int element_bytes);
 
 // Bytes of workspace one call needs.
 int64_t decode_workspace_bytes(const PagedDecodeArgs& a);

@@ -55,6 +55,9 @@ class AttentionHook {
     (void)q_reads;
     (void)kv_reads;
   }
+  // False: the path may skip the reads of steps whose counting costs extra work (paged decode
+  // steps, where the counts come from the selection; a benchmark of decoding speed says false).
+  virtual bool counts_reads() const { return true; }
 };
 
 // Runs several hooks together (e.g. a sparse policy and a statistics observer). At most one of
@@ -68,6 +71,7 @@ class HookChain : public AttentionHook {
   void observe(const AttentionView& view) override;
   void observe_residual(int layer, const at::Tensor& x) override;
   void count_reads(int layer, const at::Tensor& q_reads, const at::Tensor& kv_reads) override;
+  bool counts_reads() const override;
 
  private:
   std::vector<AttentionHook*> hooks_;

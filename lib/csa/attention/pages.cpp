@@ -27,10 +27,16 @@ at::Tensor page_bounds(const at::Tensor& q, const PageSummaries& s, double scale
 
 PageCount page_count(int64_t budget, int64_t pos, int64_t page) {
   const int64_t n = pos + 1, k = std::min(budget, n);
-  if (k >= n) return {true, 0};
-  const int64_t newest = pos / page;
-  const int64_t forced = newest == 0 ? n : page + (pos - newest * page + 1);
-  return {false, k > forced ? (k - forced + page - 1) / page : 0};
+  const int64_t candidates = std::max<int64_t>(pos / page - 1, 0);  // pages 1 .. newest - 1
+  const int64_t extra = (k + page - 1) / page;
+  if (k >= n || extra >= candidates) return {true, 0};
+  return {false, extra};
+}
+
+at::Tensor oracle_scores(const at::Tensor& scores, int64_t page) {
+  const int64_t B = scores.size(0), H = scores.size(1), Tq = scores.size(2);
+  const int64_t np = scores.size(3) / page;
+  return std::get<0>(scores.narrow(3, 0, np * page).view({B, H, Tq, np, page}).max(4));
 }
 
 at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t q_pos0,
@@ -63,14 +69,15 @@ at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t
   at::Tensor keep = top_count_mask(v, counts, most);  // [B, H, Tq, np]
   if (pages > np) keep = at::cat({keep, at::zeros({B, H, Tq, pages - np}, keep.options())}, 3);
   at::Tensor mp = at::arange(pages, lopts).view({1, 1, 1, pages});
-  keep.logical_or_((mp == 0).logical_or(mp == newest));     // the sink and the newest page
+  keep.logical_or_((mp == 0).logical_or(mp == newest));      // the sink and the newest page
   return keep.logical_or_(all.to(dev).view({1, H, Tq, 1}));  // rows that read every key
 }
 
 void mask_to_pages(at::Tensor& scores, const at::Tensor& q, const PageSummaries& s, double scale,
                    const LayerRule& rule, int64_t q_pos0) {
   const int64_t S = scores.size(3), P = rule.select.page;
-  at::Tensor pages = select_pages(page_bounds(q, s, scale), rule, q_pos0, S);
+  at::Tensor pages = select_pages(
+      rule.select.oracle ? oracle_scores(scores, P) : page_bounds(q, s, scale), rule, q_pos0, S);
   at::Tensor key_page = at::arange(S, scores.options().dtype(at::kLong)).div_(P, "floor");
   scores.masked_fill_(pages.index_select(3, key_page).logical_not_(),
                       -std::numeric_limits<float>::infinity());

@@ -24,12 +24,16 @@ PageSummaries summarize_pages(const at::Tensor& k, int64_t page);
 at::Tensor page_bounds(const at::Tensor& q, const PageSummaries& s, double scale);
 
 // The pages that query rows at positions q_pos0 + r keep under a paged top_k rule, for S keys:
-// bounds [B, H, Tq, NP] from page_bounds -> [B, H, Tq, ceil(S / page)] bool.
+// page scores [B, H, Tq, NP] (page_bounds, or oracle_scores) -> [B, H, Tq, ceil(S / page)] bool.
+
+// The oracle's page scores: the largest of each full page's scores, [B, H, Tq, S / page].
+at::Tensor oracle_scores(const at::Tensor& scores, int64_t page);
+
 at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t q_pos0, int64_t S);
 
 // The same rule per query row as counts: for head h at position pos (budget k), whether the row
-// reads every causal key, else how many non-forced pages it adds (the forced pages are the sink
-// and the newest). The one arithmetic of "until the kept keys reach k".
+// reads every causal key, else how many pages besides the sink and the newest it keeps. The one
+// arithmetic of "ceil(k / P) pages" (the CUDA kernel's copy is tested equal).
 struct PageCount {
   bool all = false;
   int64_t extra = 0;
@@ -38,7 +42,8 @@ PageCount page_count(int64_t budget, int64_t pos, int64_t page);
 
 // scores [B, H, Tq, S] float32 (scaled, causal entries already -inf), q [B, H, Tq, D] the rows'
 // queries: sets every key outside the row's kept pages to -inf; with rule.select.exact, then
-// applies the token top_k rule inside them (mask.h).
+// applies the token top_k rule inside them (mask.h). With rule.select.oracle the pages are
+// scored by their best key's score (from `scores`) instead of the bound.
 void mask_to_pages(at::Tensor& scores, const at::Tensor& q, const PageSummaries& s, double scale,
                    const LayerRule& rule, int64_t q_pos0);
 

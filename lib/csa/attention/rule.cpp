@@ -34,28 +34,36 @@ SparsityKind parse_sparsity_kind(std::string_view name, const std::string& what)
 
 std::string selection_name(const PageSelection& s) {
   if (!s.paged()) return "token";
-  return "page:" + std::to_string(s.page) + (s.exact ? ":topk" : "");
+  return "page:" + std::to_string(s.page) + (s.oracle ? ":oracle" : "") + (s.exact ? ":topk" : "");
 }
 
 PageSelection parse_selection(std::string_view text, const std::string& what) {
   auto bad = [&]() {
     return UsageError(what + " '" + std::string(text) +
-                      "': use token, page:P or page:P:topk (P a page size in 1..65536)");
+                      "': use token, page:P, page:P:topk, page:P:oracle or page:P:oracle:topk (P "
+                      "a page size in 1..65536)");
   };
   if (text == "token") return {};
   if (text.substr(0, 5) != "page:") throw bad();
   std::string_view rest = text.substr(5);
   PageSelection s;
   const size_t colon = rest.find(':');
+  std::string_view size = rest.substr(0, colon);
   if (colon != std::string_view::npos) {
-    if (rest.substr(colon + 1) != "topk") throw bad();
-    s.exact = true;
-    rest = rest.substr(0, colon);
+    std::string_view flags = rest.substr(colon + 1);
+    if (flags == "topk")
+      s.exact = true;
+    else if (flags == "oracle")
+      s.oracle = true;
+    else if (flags == "oracle:topk")
+      s.oracle = s.exact = true;
+    else
+      throw bad();
   }
-  if (rest.empty() || rest.size() > 5 ||
-      rest.find_first_not_of("0123456789") != std::string_view::npos)
+  if (size.empty() || size.size() > 5 ||
+      size.find_first_not_of("0123456789") != std::string_view::npos)
     throw bad();
-  s.page = std::stoll(std::string(rest));
+  s.page = std::stoll(std::string(size));
   if (s.page < 1 || s.page > 65536) throw bad();
   return s;
 }

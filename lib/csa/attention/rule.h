@@ -16,13 +16,14 @@
 // Selection granularity (top_k only; PageSelection): token-granular as above, or page-granular,
 // what a decoder over a paged KV cache can fetch (docs/decoding.md). Keys fall in pages of P
 // positions, page m = [mP, mP + P). A query at position i with budget k < i + 1 keeps page 0
-// (the sink) and its own, newest page i / P, then adds whole earlier pages, best page bound
-// first (ties: the larger page index), until its kept causal keys reach k. A page's bound is
-// the largest q·key any key of the page could give: sum over channels d of
+// (the sink), its own newest page i / P, and the ceil(k / P) earlier pages with the best scores
+// (ties: the larger page index); every page when that is all of them. A page's score is its
+// bound, the largest q·key any key of the page could give: sum over channels d of
 // max(q_d · min_d, q_d · max_d), with the per-channel minimum and maximum of the page's keys
-// (Quest's bound). So a query reads between k and k + P - 1 keys (more only when the sink and
-// the newest page alone hold more than k). With `exact`, the query then keeps the k
-// highest-scoring keys of its pages (the top_k rule inside them).
+// (Quest's bound); or, for analysis only (`oracle`: it reads every key), the largest score of its
+// keys, which no summary can beat. So a query reads at least k keys and at most k + 2P - 1
+// plus its newest page's keys. With `exact`, the query then keeps the k highest-scoring keys of
+// its pages (the top_k rule inside them).
 #pragma once
 
 #include <cstdint>
@@ -61,11 +62,15 @@ struct BudgetSchedule {
 // Token- or page-granular top_k selection (above). page 0: token-granular.
 struct PageSelection {
   int64_t page = 0;
-  bool exact = false;  // top_k within the kept pages
+  bool exact = false;   // top_k within the kept pages
+  bool oracle = false;  // pages scored by their best key's exact score (analysis only)
   bool paged() const { return page > 0; }
-  bool operator==(const PageSelection& o) const { return page == o.page && exact == o.exact; }
+  bool operator==(const PageSelection& o) const {
+    return page == o.page && exact == o.exact && oracle == o.oracle;
+  }
 };
-// The spelling on the command line and in JSON: "token", "page:P", "page:P:topk".
+// The spelling on the command line and in JSON: "token", "page:P", "page:P:topk",
+// "page:P:oracle", "page:P:oracle:topk".
 std::string selection_name(const PageSelection& s);
 // Reads that spelling; UsageError naming `what` otherwise (P in 1..65536).
 PageSelection parse_selection(std::string_view text, const std::string& what);

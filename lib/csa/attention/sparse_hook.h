@@ -23,6 +23,9 @@ class SparseAttentionHook : public AttentionHook {
   bool active(int layer) const override;
   const LayerRule* rule(int layer) const override;
   void count_reads(int layer, const at::Tensor& q_reads, const at::Tensor& kv_reads) override;
+  bool counts_reads() const override { return counting_; }
+  // Off: paged decode steps skip counting their reads (decoding benchmarks).
+  void set_counting(bool on) { counting_ = on; }
 
   // Adds dense reads for `batch` sequences of `length` rows at every inactive layer (and the
   // dense denominators of all layers). Call once per forward pass.
@@ -40,6 +43,7 @@ class SparseAttentionHook : public AttentionHook {
   std::vector<LayerRule> rules_;  // [L]
   std::vector<bool> active_;      // [L]
   ReadsTally tally_;
+  bool counting_ = true;
   std::vector<std::pair<int, std::pair<at::Tensor, at::Tensor>>> pending_;  // layer, q, kv
 };
 

@@ -184,8 +184,9 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
         CSA_PROFILE_SCOPE("forward/attention");
         const bool hooked = hook != nullptr && hook->active(i);
         const LayerRule* rule = hooked ? hook->rule(i) : nullptr;
-        at::Tensor a = rule != nullptr ? paged_step(q, pc, c, i, *rule, hook)
-                                       : decode_attend(q, pc, c.attn_scale, nullptr);
+        at::Tensor a = rule != nullptr && hook->counts_reads()
+                           ? paged_step(q, pc, c, i, *rule, hook)
+                           : decode_attend(q, pc, c.attn_scale, rule);
         x = finish_layer(l, x, a, B, T);
         if (hook != nullptr && hook->active(i) && hook->observes(i)) hook->observe_residual(i, x);
         continue;

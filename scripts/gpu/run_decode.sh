@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One call on the GPU machine for sparse decoding (issue 14): build, the [gpu] tier, the decode
+# benchmark (scripts/gpu/bench_decode.sh), then page-granular quality (scripts/quality_pages.sh)
+# for each model in MODELS that is present. Everything lands in $OUT/decode.tar.gz, re-packed
+# after each step (a run stopped at its limit returns what finished): unpack it here and run
+# scripts/gpu/decode_report.py. Carry .dev/debs and .dev/shared/corpora (and .dev/shared/models/X
+# for a model other than the embedded qwen2-mini).
+#   run: MODELS="qwen2-mini" bash scripts/gpu/run_decode.sh      (STEPS="build tests bench quality")
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+W=/tmp/csa-decode/decode
+mkdir -p "$W"
+pack() { tar -C "$W/.." -czf "${OUT:-/tmp/csa-out}/decode.tar.gz" decode; }
+want() { [[ " ${STEPS:-build tests bench quality} " == *" $1 "* ]]; }
+if want build || [ ! -x build-gpu/apps/csa-bench ]; then
+  ( time bash scripts/gpu/build.sh ) > "$W/build.log" 2>&1 ||
+    { grep -E " error|error:" "$W/build.log" | head -30; tail -30 "$W/build.log"; pack; exit 1; }
+  tail -3 "$W/build.log"
+fi
+source scripts/gpu/env.sh
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$W/environment.txt"
+if want tests; then
+  timeout 200 build-gpu/tests/csa_tests "[gpu]" --requires cuda > "$W/tests_gpu.log" 2>&1
+  echo "gpu tests rc=$?"; tail -4 "$W/tests_gpu.log"; pack
+fi
+if want bench; then
+  OUT=$W bash scripts/gpu/bench_decode.sh; pack
+fi
+if want quality; then
+  export CSA_BIN=build-gpu/apps CSA_SHARED=$PWD/.dev/shared DEVICE=cuda
+  for m in ${MODELS:-qwen2-mini}; do
+    case $m in
+      qwen2-mini) path=models/qwen2-mini/model.pt ;;
+      *) path=$CSA_SHARED/models/$m; [ -e "$path" ] || { echo "$m: not carried"; continue; } ;;
+    esac
+    ctx=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['protocol']['ctx'])" "results/quality/$m.sweep.json")
+    timeout "${QUALITY_TIMEOUT:-400}" bash scripts/quality_pages.sh "$path" "$m" "$ctx" "$W/quality" \
+      > "$W/quality.$m.log" 2>&1
+    echo "$m quality rc=$?"; tail -3 "$W/quality.$m.log"; pack
+  done
+fi
+pack
