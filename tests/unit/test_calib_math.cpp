@@ -3,6 +3,7 @@
 // (query side and the KV-side union under GQA), budget allocation, sliding-window planning.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <set>
@@ -291,16 +292,20 @@ TEST_CASE("top-k through the hook matches a naive reference on random blocks", "
   }
 }
 
-TEST_CASE("top-k of long rows (sampled threshold) is the naive top-k, ties included", "[unit]") {
-  // Rows long enough for top_k_indices' sampled threshold, with distributions that make the
-  // sample miss (spikes off the sample positions, a ramp), overshoot (spikes on them: the
-  // fallback), or tie (rounded, constant, periodic, infinities).
+TEST_CASE("top-k of long rows (sampled thresholds) is the naive top-k, ties included", "[unit]") {
+  // Rows long enough for the sampled thresholds of top_k_indices and kth_largest (one bracket
+  // below the k-th largest, or two around it), with distributions that make the sample miss
+  // (spikes off the sample positions, a ramp), overshoot (spikes or dips on them: the fallback),
+  // or tie (rounded, constant, periodic, infinities). The index list (top_k_indices), the
+  // threshold (kth_largest), the row masked in place (keep_top_k) and select_row_in_place's
+  // choice between them all give the naive top-k.
   at::manual_seed(13);
   std::vector<float> scratch;
   std::vector<int32_t> idx;
+  SelectScratch select;
   for (int64_t n : {256, 257, 1000, 2048, 3001}) {
     const int64_t stride = n / 128;
-    for (int dist = 0; dist < 10; ++dist) {
+    for (int dist = 0; dist < 11; ++dist) {
       std::vector<float> row(static_cast<size_t>(n));
       at::Tensor x = at::randn({n});
       for (int64_t j = 0; j < n; ++j) {
@@ -315,15 +320,43 @@ TEST_CASE("top-k of long rows (sampled threshold) is the naive top-k, ties inclu
         if (dist == 7) v = j % stride == 1 ? 100 + std::round(g) : g;             // spikes missed
         if (dist == 8) v = j % 97 == 0 ? (j % 2 ? kInf : -kInf) : std::round(g);  // infinities
         if (dist == 9) v = j % 3 == 0 ? -0.0f : (j % 3 == 1 ? 0.0f : -std::abs(g));  // -0 == +0
+        if (dist == 10) v = j % stride == 0 ? -100 + g : g;                          // dips sampled
         row[static_cast<size_t>(j)] = v;
       }
-      for (int64_t k :
-           {int64_t(1), int64_t(3), int64_t(31), int64_t(64), n / 8, n / 8 + 1, n / 2, n}) {
+      for (int64_t k : {int64_t(1), int64_t(3), int64_t(31), int64_t(64), n / 8, n / 8 + 1,
+                        n * 45 / 100, n / 2, n * 3 / 4, n - 1, n}) {
         INFO("n " << n << " dist " << dist << " k " << k);
         top_k_indices(row.data(), n, k, scratch, idx);
         std::set<int64_t> want = naive_top_k(row, n, k);
         std::vector<int32_t> want_desc(want.rbegin(), want.rend());
         CHECK(idx == want_desc);
+        const std::vector<int64_t> order = ranked(row, n);
+        CHECK(kth_largest(row.data(), n, k, scratch) ==
+              row[static_cast<size_t>(order[static_cast<size_t>(k - 1)])]);
+        if (k == n) continue;
+        // Masked in place: kept entries bit for bit, the rest -inf.
+        std::vector<float> masked = row, want_masked(row.size(), -kInf);
+        for (int64_t j : want) want_masked[static_cast<size_t>(j)] = row[static_cast<size_t>(j)];
+        keep_top_k(masked.data(), n, k, scratch);
+        CHECK(std::memcmp(masked.data(), want_masked.data(), masked.size() * sizeof(float)) == 0);
+        for (int64_t ratio : {int64_t(2), int64_t(4)}) {
+          LayerRule rule;
+          rule.kind = SparsityKind::kTopK;
+          rule.top_k = BudgetSchedule::fixed({k});
+          std::vector<float> s = row;
+          const RowSelection sel =
+              select_row_in_place(rule, 0, n - 1, s.data(), n, ratio, select, idx);
+          CHECK(sel.count == k);
+          if (k * ratio >= n) {
+            CHECK(sel.keep == RowKeep::kMasked);
+            CHECK(idx.empty());
+            CHECK(std::memcmp(s.data(), want_masked.data(), s.size() * sizeof(float)) == 0);
+          } else {
+            CHECK(sel.keep == RowKeep::kListed);
+            CHECK(idx == want_desc);
+            CHECK(s == row);
+          }
+        }
       }
     }
   }

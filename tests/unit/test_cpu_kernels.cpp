@@ -106,7 +106,8 @@ TEST_CASE("the vectorised exp is within 2 ulp-ish of std::exp and 0 at -inf", "[
 
 TEST_CASE("the fused CPU kernel matches the explicit path on long contexts", "[unit]") {
   // S = 700: eleven row blocks, rows long enough for the sampled top-k threshold, blocks on both
-  // sides of the gathered/product A·V switch, windows whose band starts past key 0, a KV prefix.
+  // sides of the gathered/product A·V switch, rows listed and rows masked in place (alone and
+  // mixed in one group), windows whose band starts past key 0, a KV prefix.
   at::manual_seed(17);
   const int64_t B = 2, H = 6, Hkv = 2, D = 32;
   for (int64_t T : {int64_t(700), int64_t(300)}) {
@@ -118,6 +119,9 @@ TEST_CASE("the fused CPU kernel matches the explicit path on long contexts", "[u
       std::vector<SparsitySpec> specs = {
           SparsitySpec::dense(),
           SparsitySpec::top_k(std::vector<std::vector<int64_t>>{{1, 17, 64, 100, 300, 2000}}, "k"),
+          // Most keys kept: rows masked in place, whole groups of them (the KV union by count)
+          SparsitySpec::top_k(std::vector<std::vector<int64_t>>{{300, 320, 400, 450, 500, 650}},
+                              "k-high"),
           SparsitySpec::top_p(1, H, 0.9), SparsitySpec::local_window(100, 4),
           SparsitySpec::strided(50, 30, 2)};
       for (size_t i = 0; i < specs.size(); ++i) {
