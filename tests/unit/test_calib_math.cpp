@@ -159,6 +159,78 @@ TEST_CASE("keys-to-mass matches a sort-based reference on random rows", "[unit]"
   }
 }
 
+namespace {
+
+// The quickselect that count_for_mass used before its bitwise search (three-way partitions,
+// double sums in partition order), kept as a second reference: the counts must not move.
+int64_t quickselect_count_for_mass(const float* p, int64_t n, double mass) {
+  std::vector<float> v(p, p + n);
+  double need = mass;
+  int64_t taken = 0;
+  size_t lo = 0, hi = v.size();
+  while (lo < hi) {
+    if (need <= 0) return taken;
+    float a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi - 1];
+    float pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
+    size_t gt_end = lo, i = lo, lt_begin = hi;
+    while (i < lt_begin) {
+      if (v[i] > pivot) {
+        std::swap(v[i++], v[gt_end++]);
+      } else if (v[i] < pivot) {
+        std::swap(v[i], v[--lt_begin]);
+      } else {
+        ++i;
+      }
+    }
+    double gt_mass = 0;
+    for (size_t j = lo; j < gt_end; ++j) gt_mass += v[j];
+    if (gt_mass >= need) {
+      hi = gt_end;
+      continue;
+    }
+    need -= gt_mass;
+    taken += static_cast<int64_t>(gt_end - lo);
+    const size_t n_eq = lt_begin - gt_end;
+    const double eq_mass = static_cast<double>(pivot) * static_cast<double>(n_eq);
+    if (eq_mass >= need) {
+      if (pivot <= 0) return taken;
+      int64_t m = static_cast<int64_t>(std::ceil(need / static_cast<double>(pivot) - 1e-12));
+      return taken + std::max<int64_t>(1, std::min<int64_t>(m, static_cast<int64_t>(n_eq)));
+    }
+    need -= eq_mass;
+    taken += static_cast<int64_t>(n_eq);
+    lo = lt_begin;
+  }
+  return need <= 0 ? taken : n;
+}
+
+}  // namespace
+
+TEST_CASE("keys-to-mass gives the former quickselect's counts on attention-like rows", "[unit]") {
+  // Softmax rows from flat to very peaked (probabilities down to denormals and 0), rounded
+  // scores (many equal probabilities), equal rows, rows with zeros, rows not summing to 1.
+  at::manual_seed(23);
+  std::vector<float> scratch;
+  for (int64_t n : {1, 2, 5, 17, 64, 301, 1000, 2048}) {
+    for (int dist = 0; dist < 7; ++dist) {
+      at::Tensor x = at::randn({n});
+      if (dist == 1) x = x * 8;
+      if (dist == 2) x = x * 40;
+      if (dist == 3) x = (x * 2).round();
+      if (dist == 4) x = at::zeros({n});
+      at::Tensor p = at::softmax(x, 0).contiguous();
+      if (dist == 5) p = p.masked_fill(at::rand({n}) < 0.5, 0.0f);  // zeros; sums below 1
+      if (dist == 6) p = (p * 1000).round() / 1000;                 // coarse, ties
+      std::vector<float> v(p.data_ptr<float>(), p.data_ptr<float>() + n);
+      for (double tau : {1e-9, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 0.9999999, 1.0, 1.5}) {
+        INFO("n " << n << " dist " << dist << " tau " << tau);
+        CHECK(count_for_mass(v.data(), n, tau, scratch) ==
+              quickselect_count_for_mass(v.data(), n, tau));
+      }
+    }
+  }
+}
+
 TEST_CASE("the statistics observer averages per cell over causal rows only", "[unit]") {
   // One layer, two heads, three query rows over three keys (q_pos0 = 0):
   //   head 0: [1 | .5 .5 | .5 .25 .25]   head 1: [1 | 1 0 | 1/3 1/3 1/3]

@@ -298,49 +298,96 @@ void keep_top_k(float* s, int64_t n, int64_t k, std::vector<float>& scratch) {
     }
 }
 
-int64_t count_for_mass(const float* p, int64_t n, double mass, std::vector<float>& scratch) {
-  scratch.assign(p, p + n);
-  double need = mass;
-  int64_t taken = 0;
-  size_t lo = 0, hi = scratch.size();  // the undecided range
-  // Invariant: every value outside [lo, hi) that is above the range is taken (counted in
-  // `taken`, its mass removed from `need`); values below it are not needed.
-  while (lo < hi) {
-    if (need <= 0) return taken;
-    // Median-of-three pivot from the range.
-    float a = scratch[lo], b = scratch[lo + (hi - lo) / 2], c = scratch[hi - 1];
-    float pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
-    // Three-way partition: [greater | equal | less].
-    size_t gt_end = lo, i = lo, lt_begin = hi;
-    while (i < lt_begin) {
-      if (scratch[i] > pivot) {
-        std::swap(scratch[i++], scratch[gt_end++]);
-      } else if (scratch[i] < pivot) {
-        std::swap(scratch[i], scratch[--lt_begin]);
-      } else {
-        ++i;
-      }
+namespace {
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // the vectors below never cross a call
+typedef uint32_t U8 __attribute__((vector_size(32)));
+typedef float F8 __attribute__((vector_size(32)));
+typedef double D8 __attribute__((vector_size(64)));
+typedef int64_t L8 __attribute__((vector_size(64)));
+
+// The sum (in double, 8 lanes) and count of the values whose key lies in [lo, hi].
+CSA_CLONES double mass_between(const uint32_t* keys, const float* val, int64_t n, uint32_t lo,
+                               uint32_t hi, int64_t* count) {
+  D8 acc[2] = {};
+  L8 cnt{};
+  int64_t a = 0;
+  for (; a + 16 <= n; a += 16)
+    for (int h = 0; h < 2; ++h) {  // two accumulators: the adds' latency, not their rate, binds
+      U8 k;
+      F8 v;
+      std::memcpy(&k, keys + a + 8 * h, sizeof k);
+      std::memcpy(&v, val + a + 8 * h, sizeof v);
+      const L8 in = __builtin_convertvector((k >= lo) & (k <= hi), L8);  // -1 or 0
+      acc[h] += in != 0 ? __builtin_convertvector(v, D8) : D8{};
+      cnt -= in;
     }
-    double gt_mass = 0;
-    for (size_t j = lo; j < gt_end; ++j) gt_mass += scratch[j];
-    if (gt_mass >= need) {
-      hi = gt_end;  // the answer lies among the greater values
-      continue;
-    }
-    need -= gt_mass;
-    taken += static_cast<int64_t>(gt_end - lo);
-    const size_t n_eq = lt_begin - gt_end;
-    const double eq_mass = static_cast<double>(pivot) * static_cast<double>(n_eq);
-    if (eq_mass >= need) {
-      if (pivot <= 0) return taken;  // cannot reach: zeros add nothing
-      int64_t m = static_cast<int64_t>(std::ceil(need / static_cast<double>(pivot) - 1e-12));
-      return taken + std::max<int64_t>(1, std::min<int64_t>(m, static_cast<int64_t>(n_eq)));
-    }
-    need -= eq_mass;
-    taken += static_cast<int64_t>(n_eq);
-    lo = lt_begin;
+  double sum = 0;
+  int64_t c = 0;
+  for (int u = 0; u < 8; ++u) {
+    sum += acc[0][u] + acc[1][u];
+    c += cnt[u];
   }
-  return need <= 0 ? taken : n;
+  for (; a < n; ++a)
+    if (keys[a] >= lo && keys[a] <= hi) {
+      sum += val[a];
+      ++c;
+    }
+  *count = c;
+  return sum;
+}
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+// The value t where the mass of the largest values crosses `mass` (total(> t) < mass <=
+// total(>= t)), bit by bit over the order keys: per bit, the mass of the current key range's
+// upper half decides which half holds t (the upper half's mass joins `above` when it is not
+// enough). The candidates are narrowed to the current range at four bits (the first in the
+// exponent), so later passes read only the values near t. Then the count is those above t and, of
+// the values equal to t, as many as the remaining mass needs. Every sum is of floats >= 2^-29 of
+// the largest (or decides nothing near `mass`), which double holds exactly, so the order of
+// summation does not change the count.
+int64_t count_for_mass(const float* p, int64_t n, double mass, std::vector<float>& scratch) {
+  if (mass <= 0 || n == 0) return 0;
+  std::vector<uint32_t>& keys = key_scratch();
+  keys.resize(static_cast<size_t>(n));
+  scratch.assign(p, p + n);
+  for (int64_t a = 0; a < n; ++a) keys[static_cast<size_t>(a)] = order_key(p[a]);
+  int64_t m = n;     // candidates: keys[0..m), scratch[0..m)
+  uint32_t K = 0;    // the bits of t's key decided so far
+  double above = 0;  // mass of the values above the current range
+  int64_t above_count = 0;
+  for (int bit = 31; bit >= 0; --bit) {
+    const uint32_t c = K | (1u << bit), hi = K | ((2u << bit) - 1);  // bit 31: hi wraps to ~0
+    int64_t cu = 0;
+    const double su = mass_between(keys.data(), scratch.data(), m, c, hi, &cu);
+    if (above + su >= mass) {
+      K = c;
+    } else {
+      above += su;
+      above_count += cu;
+    }
+    if (bit == 27 || bit == 23 || bit == 15 || bit == 7) {  // keep the range [K, K + 2^bit)
+      int64_t o = 0;
+      for (int64_t a = 0; a < m; ++a) {
+        const uint32_t key = keys[static_cast<size_t>(a)];
+        keys[static_cast<size_t>(o)] = key;
+        scratch[static_cast<size_t>(o)] = scratch[static_cast<size_t>(a)];
+        o += (key >> bit) == (K >> bit);
+      }
+      m = o;
+    }
+  }
+  int64_t n_eq = 0;
+  mass_between(keys.data(), scratch.data(), m, K, K, &n_eq);
+  const float t = from_order_key(K);
+  const double need = mass - above;
+  if (n_eq == 0 || static_cast<double>(t) * static_cast<double>(n_eq) < need) return n;
+  if (t <= 0) return above_count;  // cannot reach: zeros add nothing
+  const auto k = static_cast<int64_t>(std::ceil(need / static_cast<double>(t) - 1e-12));
+  return above_count + std::max<int64_t>(1, std::min(k, n_eq));
 }
 
 void softmax_row(const float* s, float* p, int64_t n) {
