@@ -194,11 +194,7 @@ void block_gathered(const Rows& v, const Shapes& sh, const Block& blk, Scratch& 
       }
       const float z = cpu::exp_shifted(st.w.data(), cpu::max_of(st.w.data(), m), st.w.data(), m);
       float* o = out.at(blk.b, blk.g * sh.G + gi, blk.t0 + r);
-      std::fill(o, o + sh.D, 0.0f);
-      for (int64_t a = 0; a < m; ++a) {
-        const int64_t j = all ? a : idx[static_cast<size_t>(a)];
-        cpu::axpy(o, vp + j * v.st, st.w[static_cast<size_t>(a)], sh.D);
-      }
+      cpu::weighted_rows(o, vp, v.st, all ? nullptr : idx.data(), st.w.data(), m, sh.D);
       cpu::scale(o, 1.0f / z, sh.D);
     }
 }
