@@ -79,13 +79,61 @@ std::vector<uint32_t>& key_scratch() {
   return keys;
 }
 
+// ix[a] for the a < c with val[a] >= t, in order, into out (16 entries of slack); returns how
+// many. Branch-free; AVX-512 compresses 16 at a time.
+int64_t indices_at_least_scalar(const float* val, const int32_t* ix, int64_t c, float t,
+                                int32_t* out) {
+  int64_t o = 0;
+  for (int64_t a = 0; a < c; ++a) {
+    out[o] = ix[a];
+    o += val[a] >= t;
+  }
+  return o;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f"))) int64_t indices_at_least_avx512(const float* val,
+                                                                   const int32_t* ix, int64_t c,
+                                                                   float t, int32_t* out) {
+  const __m512 tv = _mm512_set1_ps(t);
+  int64_t o = 0, a = 0;
+  for (; a + 16 <= c; a += 16) {
+    const __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(val + a), tv, _CMP_GE_OQ);
+    _mm512_storeu_si512(out + o, _mm512_maskz_compress_epi32(m, _mm512_loadu_si512(ix + a)));
+    o += __builtin_popcount(m);
+  }
+  return o + indices_at_least_scalar(val + a, ix + a, c - a, t, out + o);
+}
+#endif
+
+int64_t indices_at_least(const float* val, const int32_t* ix, int64_t c, float t, int32_t* out) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return indices_at_least_avx512(val, ix, c, t, out);
+#endif
+  return indices_at_least_scalar(val, ix, c, t, out);
+}
+
 // The selection given the threshold thr = the k-th largest of the candidates val[0..c) (keys
 // ix[0..c), ascending): every value above thr, then the most recent values equal to it, as key
-// indices in descending order. Branch-free.
+// indices in descending order. When every value equal to thr stays (the usual case: one such
+// value), the candidates >= thr are compressed out and reversed; otherwise one branch-free walk
+// from the most recent candidate breaks the ties.
 void take_top(const float* val, const int32_t* ix, int64_t c, int64_t k, float thr,
               std::vector<int32_t>& idx) {
-  int64_t greater = 0;
-  for (int64_t a = 0; a < c; ++a) greater += val[a] > thr;
+  int64_t greater = 0, equal = 0;
+  for (int64_t a = 0; a < c; ++a) {
+    greater += val[a] > thr;
+    equal += val[a] == thr;
+  }
+  if (greater + equal == k) {
+    thread_local std::vector<int32_t> kept;
+    kept.resize(static_cast<size_t>(c + 16));
+    const int64_t m = indices_at_least(val, ix, c, thr, kept.data());
+    idx.resize(static_cast<size_t>(m));
+    std::reverse_copy(kept.begin(), kept.begin() + m, idx.begin());
+    return;
+  }
   int64_t equal_left = k - greater, o = 0;  // equal values that stay: the most recent ones
   idx.resize(static_cast<size_t>(k + 1));
   for (int64_t a = c - 1; a >= 0; --a) {
