@@ -3,6 +3,7 @@
 // (query side and the KV-side union under GQA), budget allocation, sliding-window planning.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <set>
@@ -158,6 +159,78 @@ TEST_CASE("keys-to-mass matches a sort-based reference on random rows", "[unit]"
   }
 }
 
+namespace {
+
+// The quickselect that count_for_mass used before its bitwise search (three-way partitions,
+// double sums in partition order), kept as a second reference: the counts must not move.
+int64_t quickselect_count_for_mass(const float* p, int64_t n, double mass) {
+  std::vector<float> v(p, p + n);
+  double need = mass;
+  int64_t taken = 0;
+  size_t lo = 0, hi = v.size();
+  while (lo < hi) {
+    if (need <= 0) return taken;
+    float a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi - 1];
+    float pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
+    size_t gt_end = lo, i = lo, lt_begin = hi;
+    while (i < lt_begin) {
+      if (v[i] > pivot) {
+        std::swap(v[i++], v[gt_end++]);
+      } else if (v[i] < pivot) {
+        std::swap(v[i], v[--lt_begin]);
+      } else {
+        ++i;
+      }
+    }
+    double gt_mass = 0;
+    for (size_t j = lo; j < gt_end; ++j) gt_mass += v[j];
+    if (gt_mass >= need) {
+      hi = gt_end;
+      continue;
+    }
+    need -= gt_mass;
+    taken += static_cast<int64_t>(gt_end - lo);
+    const size_t n_eq = lt_begin - gt_end;
+    const double eq_mass = static_cast<double>(pivot) * static_cast<double>(n_eq);
+    if (eq_mass >= need) {
+      if (pivot <= 0) return taken;
+      int64_t m = static_cast<int64_t>(std::ceil(need / static_cast<double>(pivot) - 1e-12));
+      return taken + std::max<int64_t>(1, std::min<int64_t>(m, static_cast<int64_t>(n_eq)));
+    }
+    need -= eq_mass;
+    taken += static_cast<int64_t>(n_eq);
+    lo = lt_begin;
+  }
+  return need <= 0 ? taken : n;
+}
+
+}  // namespace
+
+TEST_CASE("keys-to-mass gives the former quickselect's counts on attention-like rows", "[unit]") {
+  // Softmax rows from flat to very peaked (probabilities down to denormals and 0), rounded
+  // scores (many equal probabilities), equal rows, rows with zeros, rows not summing to 1.
+  at::manual_seed(23);
+  std::vector<float> scratch;
+  for (int64_t n : {1, 2, 5, 17, 64, 301, 1000, 2048}) {
+    for (int dist = 0; dist < 7; ++dist) {
+      at::Tensor x = at::randn({n});
+      if (dist == 1) x = x * 8;
+      if (dist == 2) x = x * 40;
+      if (dist == 3) x = (x * 2).round();
+      if (dist == 4) x = at::zeros({n});
+      at::Tensor p = at::softmax(x, 0).contiguous();
+      if (dist == 5) p = p.masked_fill(at::rand({n}) < 0.5, 0.0f);  // zeros; sums below 1
+      if (dist == 6) p = (p * 1000).round() / 1000;                 // coarse, ties
+      std::vector<float> v(p.data_ptr<float>(), p.data_ptr<float>() + n);
+      for (double tau : {1e-9, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 0.9999999, 1.0, 1.5}) {
+        INFO("n " << n << " dist " << dist << " tau " << tau);
+        CHECK(count_for_mass(v.data(), n, tau, scratch) ==
+              quickselect_count_for_mass(v.data(), n, tau));
+      }
+    }
+  }
+}
+
 TEST_CASE("the statistics observer averages per cell over causal rows only", "[unit]") {
   // One layer, two heads, three query rows over three keys (q_pos0 = 0):
   //   head 0: [1 | .5 .5 | .5 .25 .25]   head 1: [1 | 1 0 | 1/3 1/3 1/3]
@@ -291,16 +364,20 @@ TEST_CASE("top-k through the hook matches a naive reference on random blocks", "
   }
 }
 
-TEST_CASE("top-k of long rows (sampled threshold) is the naive top-k, ties included", "[unit]") {
-  // Rows long enough for top_k_indices' sampled threshold, with distributions that make the
-  // sample miss (spikes off the sample positions, a ramp), overshoot (spikes on them: the
-  // fallback), or tie (rounded, constant, periodic, infinities).
+TEST_CASE("top-k of long rows (sampled thresholds) is the naive top-k, ties included", "[unit]") {
+  // Rows long enough for the sampled thresholds of top_k_indices and kth_largest (one bracket
+  // below the k-th largest, or two around it), with distributions that make the sample miss
+  // (spikes off the sample positions, a ramp), overshoot (spikes or dips on them: the fallback),
+  // or tie (rounded, constant, periodic, infinities). The index list (top_k_indices), the
+  // threshold (kth_largest), the row masked in place (keep_top_k) and select_row_in_place's
+  // choice between them all give the naive top-k.
   at::manual_seed(13);
   std::vector<float> scratch;
   std::vector<int32_t> idx;
+  SelectScratch select;
   for (int64_t n : {256, 257, 1000, 2048, 3001}) {
     const int64_t stride = n / 128;
-    for (int dist = 0; dist < 10; ++dist) {
+    for (int dist = 0; dist < 11; ++dist) {
       std::vector<float> row(static_cast<size_t>(n));
       at::Tensor x = at::randn({n});
       for (int64_t j = 0; j < n; ++j) {
@@ -315,15 +392,43 @@ TEST_CASE("top-k of long rows (sampled threshold) is the naive top-k, ties inclu
         if (dist == 7) v = j % stride == 1 ? 100 + std::round(g) : g;             // spikes missed
         if (dist == 8) v = j % 97 == 0 ? (j % 2 ? kInf : -kInf) : std::round(g);  // infinities
         if (dist == 9) v = j % 3 == 0 ? -0.0f : (j % 3 == 1 ? 0.0f : -std::abs(g));  // -0 == +0
+        if (dist == 10) v = j % stride == 0 ? -100 + g : g;                          // dips sampled
         row[static_cast<size_t>(j)] = v;
       }
-      for (int64_t k :
-           {int64_t(1), int64_t(3), int64_t(31), int64_t(64), n / 8, n / 8 + 1, n / 2, n}) {
+      for (int64_t k : {int64_t(1), int64_t(3), int64_t(31), int64_t(64), n / 8, n / 8 + 1,
+                        n * 45 / 100, n / 2, n * 3 / 4, n - 1, n}) {
         INFO("n " << n << " dist " << dist << " k " << k);
         top_k_indices(row.data(), n, k, scratch, idx);
         std::set<int64_t> want = naive_top_k(row, n, k);
         std::vector<int32_t> want_desc(want.rbegin(), want.rend());
         CHECK(idx == want_desc);
+        const std::vector<int64_t> order = ranked(row, n);
+        CHECK(kth_largest(row.data(), n, k, scratch) ==
+              row[static_cast<size_t>(order[static_cast<size_t>(k - 1)])]);
+        if (k == n) continue;
+        // Masked in place: kept entries bit for bit, the rest -inf.
+        std::vector<float> masked = row, want_masked(row.size(), -kInf);
+        for (int64_t j : want) want_masked[static_cast<size_t>(j)] = row[static_cast<size_t>(j)];
+        keep_top_k(masked.data(), n, k, scratch);
+        CHECK(std::memcmp(masked.data(), want_masked.data(), masked.size() * sizeof(float)) == 0);
+        for (int64_t ratio : {int64_t(2), int64_t(4)}) {
+          LayerRule rule;
+          rule.kind = SparsityKind::kTopK;
+          rule.top_k = BudgetSchedule::fixed({k});
+          std::vector<float> s = row;
+          const RowSelection sel =
+              select_row_in_place(rule, 0, n - 1, s.data(), n, ratio, select, idx);
+          CHECK(sel.count == k);
+          if (k * ratio >= n) {
+            CHECK(sel.keep == RowKeep::kMasked);
+            CHECK(idx.empty());
+            CHECK(std::memcmp(s.data(), want_masked.data(), s.size() * sizeof(float)) == 0);
+          } else {
+            CHECK(sel.keep == RowKeep::kListed);
+            CHECK(idx == want_desc);
+            CHECK(s == row);
+          }
+        }
       }
     }
   }

@@ -104,9 +104,41 @@ TEST_CASE("the vectorised exp is within 2 ulp-ish of std::exp and 0 at -inf", "[
   }
 }
 
+TEST_CASE("weighted rows (gathered A·V) match a double-precision reference", "[unit]") {
+  std::mt19937 rng(29);
+  for (int64_t D : {1, 16, 17, 64, 80, 130}) {
+    const int64_t ld = D + 3, S = 400;
+    const std::vector<float> x = random_floats(static_cast<size_t>(S * ld), rng);
+    for (int64_t m : {0, 1, 5, 300}) {
+      for (bool gathered : {false, true}) {
+        INFO("D " << D << " m " << m << " gathered " << gathered);
+        std::vector<int32_t> rows(static_cast<size_t>(m));
+        std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(S - 1));
+        for (auto& r : rows) r = pick(rng);
+        std::vector<float> w = random_floats(static_cast<size_t>(m), rng);
+        std::vector<float> out(static_cast<size_t>(D), 123.0f);
+        cpu::weighted_rows(out.data(), x.data(), ld, gathered ? rows.data() : nullptr, w.data(), m,
+                           D);
+        for (int64_t d = 0; d < D; ++d) {
+          double ref = 0, mag = 0;
+          for (int64_t a = 0; a < m; ++a) {
+            const int64_t row = gathered ? rows[static_cast<size_t>(a)] : a;
+            const double t = static_cast<double>(w[static_cast<size_t>(a)]) *
+                             x[static_cast<size_t>(row * ld + d)];
+            ref += t;
+            mag += std::abs(t);
+          }
+          CHECK(std::abs(out[static_cast<size_t>(d)] - ref) <= 1e-5 * mag + 1e-30);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("the fused CPU kernel matches the explicit path on long contexts", "[unit]") {
   // S = 700: eleven row blocks, rows long enough for the sampled top-k threshold, blocks on both
-  // sides of the gathered/product A·V switch, windows whose band starts past key 0, a KV prefix.
+  // sides of the gathered/product A·V switch, rows listed and rows masked in place (alone and
+  // mixed in one group), windows whose band starts past key 0, a KV prefix.
   at::manual_seed(17);
   const int64_t B = 2, H = 6, Hkv = 2, D = 32;
   for (int64_t T : {int64_t(700), int64_t(300)}) {
@@ -118,6 +150,9 @@ TEST_CASE("the fused CPU kernel matches the explicit path on long contexts", "[u
       std::vector<SparsitySpec> specs = {
           SparsitySpec::dense(),
           SparsitySpec::top_k(std::vector<std::vector<int64_t>>{{1, 17, 64, 100, 300, 2000}}, "k"),
+          // Most keys kept: rows masked in place, whole groups of them (the KV union by count)
+          SparsitySpec::top_k(std::vector<std::vector<int64_t>>{{300, 320, 400, 450, 500, 650}},
+                              "k-high"),
           SparsitySpec::top_p(1, H, 0.9), SparsitySpec::local_window(100, 4),
           SparsitySpec::strided(50, 30, 2)};
       for (size_t i = 0; i < specs.size(); ++i) {

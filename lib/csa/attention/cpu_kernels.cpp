@@ -187,6 +187,40 @@ CSA_CLONES void axpy(float* __restrict out, const float* __restrict v, float w, 
   for (int64_t d = 0; d < n; ++d) out[d] += w * v[d];
 }
 
+namespace {
+
+// out[0..16·NV) = Σ_a w[a] · x[row_a · ld + 0..16·NV), accumulated in registers.
+template <int NV>
+CSA_INLINE void weighted_rows_w(float* out, const float* x, int64_t ld, const int32_t* rows,
+                                const float* w, int64_t m) {
+  V16 acc[NV];
+  for (int u = 0; u < NV; ++u) acc[u] = V16{};
+  for (int64_t a = 0; a < m; ++a) {
+    const float* xa = x + (rows != nullptr ? rows[a] : a) * ld;
+    const V16 wa = splat(w[a]);
+    for (int u = 0; u < NV; ++u) {
+      V16 v;
+      load(v, xa + kLanes * u);
+      acc[u] += wa * v;
+    }
+  }
+  for (int u = 0; u < NV; ++u) store(out + kLanes * u, acc[u]);
+}
+
+}  // namespace
+
+CSA_CLONES void weighted_rows(float* out, const float* x, int64_t ld, const int32_t* rows,
+                              const float* w, int64_t m, int64_t D) {
+  int64_t d = 0;
+  for (; d + 4 * kLanes <= D; d += 4 * kLanes) weighted_rows_w<4>(out + d, x + d, ld, rows, w, m);
+  for (; d + kLanes <= D; d += kLanes) weighted_rows_w<1>(out + d, x + d, ld, rows, w, m);
+  for (; d < D; ++d) {
+    float acc = 0;
+    for (int64_t a = 0; a < m; ++a) acc += w[a] * x[(rows != nullptr ? rows[a] : a) * ld + d];
+    out[d] = acc;
+  }
+}
+
 CSA_CLONES void scale(float* x, float a, int64_t n) {
   for (int64_t d = 0; d < n; ++d) x[d] *= a;
 }

@@ -5,7 +5,8 @@
 //                       (it checks omp_in_parallel()), so there is one level of parallelism.
 //   exp_shifted         p = exp(s - m) with a vectorised polynomial exp, and the row sum (also
 //                       used by the evaluation's log-sum-exp over the vocabulary)
-//   axpy                out += w · v, the gathered half of A·V
+//   axpy                out += w · v
+//   weighted_rows       Σ w_a · v_a over gathered rows of V: the gathered half of A·V
 // The loops are compiled for AVX-512, AVX2 and baseline x86-64 and the best is picked at load
 // time (target_clones): Debian builds for baseline x86-64.
 #pragma once
@@ -40,6 +41,11 @@ float sum_exp_shifted(const float* s, float m, int64_t n);
 float exp_approx(float x);
 // out[0..n) += w · v[0..n).
 void axpy(float* out, const float* v, float w, int64_t n);
+// out[0..D) = Σ_a w[a] · x[row_a · ld + 0..D) over a < m, row_a = rows[a] (or a when rows is
+// null), in that order: the gathered A·V of one query row, with out held in registers over the
+// rows (D ≤ 64 at a time) instead of one axpy with a store and reload per row.
+void weighted_rows(float* out, const float* x, int64_t ld, const int32_t* rows, const float* w,
+                   int64_t m, int64_t D);
 // x[0..n) *= a.
 void scale(float* x, float a, int64_t n);
 

@@ -22,6 +22,10 @@ constexpr int64_t kBlockRows = 64;
 // keys, the dropped ones weighted 0. Measured at ctx 2048 (csa-bench, top-k 128 and 512): 2 is
 // slower, 4 to 16 about the same.
 constexpr int64_t kGatherRatio = 4;
+// A score-rule row that keeps at least 1/kMaskRatio of its keys is masked in place (select.h's
+// select_row_in_place: dropped scores set to -inf) rather than listed: its softmax, the block's
+// A·V product and the KV union then run over the row as dense rows do.
+constexpr int64_t kMaskRatio = kGatherRatio;
 
 struct Shapes {
   int64_t B, H, Hkv, G, T, S, D, blocks;
@@ -73,9 +77,10 @@ struct Scratch {
   std::vector<float> inv_z;  // [G * rows] 1 / softmax denominator
   std::vector<float> w;      // gathered weights of one row
   SelectScratch select;
-  std::vector<std::vector<int32_t>> kept;  // [G * rows] kept keys (descending) of sparse rows
-  std::vector<uint8_t> all_keys;           // [G * rows] 1 when the row reads all its keys
+  std::vector<std::vector<int32_t>> kept;  // [G * rows] kept keys (descending) of listed rows
+  std::vector<RowKeep> keep;               // [G * rows] how select_row_in_place left the row
   std::vector<int64_t> stamp;              // [S] KV-union marks
+  std::vector<float> any_kept;             // [S] KV union of rows with masked heads (> -inf)
   int64_t stamp_id = 0;
   int64_t sparse_reads = 0, dense_reads = 0;  // this block's kept and causal keys
 };
@@ -122,8 +127,9 @@ void block_scores(const Rows& q, const Rows& k, float scale, const Shapes& sh, c
   product(kr.band_lo, blk.nmax);
 }
 
-// Phase 2: each row's kept keys through select_row (select.h: the explicit path's rule), the
-// scores of kept keys that phase 1 skipped, and the reads.
+// Phase 2: each row's kept keys through select_row_in_place (select.h: the explicit path's rule;
+// rows keeping most keys masked in place, others listed), the scores of kept keys that phase 1
+// skipped, and the reads.
 void block_select(const LayerRule* rule, const Rows& q, const Rows& k, float scale,
                   const Shapes& sh, const Block& blk, const KeyRanges& kr, Scratch& st,
                   std::vector<double>& q_reads) {
@@ -137,12 +143,14 @@ void block_select(const LayerRule* rule, const Rows& q, const Rows& k, float sca
       const int64_t n = blk.pos0 + r + 1;
       float* s = st.p.data() + static_cast<int64_t>(i) * blk.nmax;
       auto& idx = st.kept[i];
-      const bool all = rule == nullptr || select_row(*rule, h, blk.pos0 + r, s, n, st.select, idx);
-      st.all_keys[i] = all ? 1 : 0;
-      const int64_t keep = all ? n : static_cast<int64_t>(idx.size());
+      const RowSelection sel = rule == nullptr ? RowSelection{RowKeep::kAll, n}
+                                               : select_row_in_place(*rule, h, blk.pos0 + r, s, n,
+                                                                     kMaskRatio, st.select, idx);
+      st.keep[i] = sel.keep;
+      const bool all = sel.keep == RowKeep::kAll;  // patterns are listed or all, never masked
       st.dense_reads += n;
-      st.sparse_reads += keep;
-      head_reads += keep;
+      st.sparse_reads += sel.count;
+      head_reads += sel.count;
       if (kr.band_lo > kr.sinks_hi) {  // a pattern: score the kept keys between the ranges
         const float* qi = q.at(blk.b, h, blk.t0 + r);
         auto score = [&](int64_t j) {
@@ -175,7 +183,7 @@ void block_gathered(const Rows& v, const Shapes& sh, const Block& blk, Scratch& 
       const int64_t n = blk.pos0 + r + 1;
       const float* s = st.p.data() + static_cast<int64_t>(i) * blk.nmax;
       const auto& idx = st.kept[i];
-      const bool all = st.all_keys[i] != 0;
+      const bool all = st.keep[i] != RowKeep::kListed;  // masked rows: exp(-inf) weighs 0
       const int64_t m = all ? n : static_cast<int64_t>(idx.size());
       st.w.resize(static_cast<size_t>(m));
       if (all) {
@@ -186,11 +194,7 @@ void block_gathered(const Rows& v, const Shapes& sh, const Block& blk, Scratch& 
       }
       const float z = cpu::exp_shifted(st.w.data(), cpu::max_of(st.w.data(), m), st.w.data(), m);
       float* o = out.at(blk.b, blk.g * sh.G + gi, blk.t0 + r);
-      std::fill(o, o + sh.D, 0.0f);
-      for (int64_t a = 0; a < m; ++a) {
-        const int64_t j = all ? a : idx[static_cast<size_t>(a)];
-        cpu::axpy(o, vp + j * v.st, st.w[static_cast<size_t>(a)], sh.D);
-      }
+      cpu::weighted_rows(o, vp, v.st, all ? nullptr : idx.data(), st.w.data(), m, sh.D);
       cpu::scale(o, 1.0f / z, sh.D);
     }
 }
@@ -203,7 +207,7 @@ void block_softmax(const Shapes& sh, const Block& blk, Scratch& st) {
     const int64_t n = blk.pos0 + i % blk.rows + 1;
     float* s = st.p.data() + i * blk.nmax;
     float z;
-    if (st.all_keys[static_cast<size_t>(i)] != 0) {
+    if (st.keep[static_cast<size_t>(i)] != RowKeep::kListed) {  // masked rows: exp(-inf) = 0
       z = cpu::exp_shifted(s, cpu::max_of(s, n), s, n);
       std::fill(s + n, s + blk.nmax, 0.0f);
     } else {
@@ -235,27 +239,49 @@ void block_values(const Rows& v, const Shapes& sh, const Block& blk, Scratch& st
     }
 }
 
-// Phase 5: KV-side reads, per query row the union of the keys its group's heads kept.
+// Phase 5 (run before the softmax overwrites the masked rows' -inf): KV-side reads, per query
+// row the union of the keys its group's heads kept. Listed rows alone through stamps; with
+// masked rows, a running max over the group (-inf where no head kept the key) that the listed
+// rows' keys set to 0, then a count of the keys above -inf.
 void block_kv_reads(const Shapes& sh, const Block& blk, Scratch& st,
                     std::vector<double>& kv_reads) {
   CSA_PROFILE_SCOPE("attention/reads");
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   for (int64_t r = 0; r < blk.rows; ++r) {
     const int64_t n = blk.pos0 + r + 1;
-    bool any_all = false;
-    for (int64_t gi = 0; gi < sh.G; ++gi)
-      any_all |= st.all_keys[static_cast<size_t>(gi * blk.rows + r)] != 0;
+    bool any_all = false, any_masked = false;
+    for (int64_t gi = 0; gi < sh.G; ++gi) {
+      const RowKeep keep = st.keep[static_cast<size_t>(gi * blk.rows + r)];
+      any_all |= keep == RowKeep::kAll;
+      any_masked |= keep == RowKeep::kMasked;
+    }
     if (any_all) {
       kv_reads[static_cast<size_t>(blk.g)] += static_cast<double>(n);
       continue;
     }
-    const int64_t id = ++st.stamp_id;
     int64_t uni = 0;
-    for (int64_t gi = 0; gi < sh.G; ++gi)
-      for (int32_t j : st.kept[static_cast<size_t>(gi * blk.rows + r)])
-        if (st.stamp[static_cast<size_t>(j)] != id) {
-          st.stamp[static_cast<size_t>(j)] = id;
-          ++uni;
+    if (any_masked) {
+      float* u = st.any_kept.data();
+      std::fill(u, u + n, kNegInf);
+      for (int64_t gi = 0; gi < sh.G; ++gi) {
+        const auto i = static_cast<size_t>(gi * blk.rows + r);
+        if (st.keep[i] == RowKeep::kMasked) {
+          const float* s = st.p.data() + static_cast<int64_t>(i) * blk.nmax;
+          for (int64_t j = 0; j < n; ++j) u[j] = std::max(u[j], s[j]);
+        } else {
+          for (int32_t j : st.kept[i]) u[j] = 0.0f;
         }
+      }
+      for (int64_t j = 0; j < n; ++j) uni += u[j] > kNegInf;
+    } else {
+      const int64_t id = ++st.stamp_id;
+      for (int64_t gi = 0; gi < sh.G; ++gi)
+        for (int32_t j : st.kept[static_cast<size_t>(gi * blk.rows + r)])
+          if (st.stamp[static_cast<size_t>(j)] != id) {
+            st.stamp[static_cast<size_t>(j)] = id;
+            ++uni;
+          }
+    }
     kv_reads[static_cast<size_t>(blk.g)] += static_cast<double>(uni);
   }
 }
@@ -267,13 +293,13 @@ void run_block(const Rows& q, const Rows& k, const Rows& v, const OutRows& out, 
   const KeyRanges kr = key_ranges(rule, blk);
   block_scores(q, k, scale, sh, blk, kr, st);
   block_select(rule, q, k, scale, sh, blk, kr, st, q_reads);
+  if (rule != nullptr) block_kv_reads(sh, blk, st, kv_reads);
   if (st.sparse_reads * kGatherRatio < st.dense_reads) {
     block_gathered(v, sh, blk, st, out);
   } else {
     block_softmax(sh, blk, st);
     block_values(v, sh, blk, st, out);
   }
-  if (rule != nullptr) block_kv_reads(sh, blk, st, kv_reads);
 }
 
 // A float32 CPU tensor whose last dimension has unit stride (a copy only when it has not).
@@ -317,8 +343,10 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
     st.o.resize(static_cast<size_t>(M * sh.D));
     st.inv_z.resize(static_cast<size_t>(M));
     st.kept.resize(static_cast<size_t>(M));
-    st.all_keys.resize(static_cast<size_t>(M));
+    st.keep.resize(static_cast<size_t>(M));
     if (static_cast<int64_t>(st.stamp.size()) < sh.S) st.stamp.resize(static_cast<size_t>(sh.S), 0);
+    if (static_cast<int64_t>(st.any_kept.size()) < sh.S)
+      st.any_kept.resize(static_cast<size_t>(sh.S));
     std::vector<double> my_q(static_cast<size_t>(sh.H), 0.0),
         my_kv(static_cast<size_t>(sh.Hkv), 0.0);
     for (int64_t t = next++; t < tasks; t = next++)

@@ -5,8 +5,10 @@
 //   scores   q·kᵀ of the G·64 queries against the block's causal keys as one product (cblas_sgemm
 //            where the build has a CBLAS, cpu_kernels.h); pattern rules score only the window
 //            band and the sinks, plus their strided keys one by one
-//   select   each row's keys through select_row (select.h: the explicit path's rule, ties to the
-//            most recent key), and the reads
+//   select   each row's keys through select_row_in_place (select.h: the explicit path's rule,
+//            ties to the most recent key): rows keeping >= 1/4 of their keys masked in place
+//            (dropped scores -inf), the others listed
+//   reads    query-side, and KV-side as the union over the group (before the softmax)
 //   softmax  a vectorised exp over the kept keys
 //   values   A·V: one product over the block's keys (dropped keys weighted 0) when it keeps many
 //            of them, else a sum of the kept rows of V

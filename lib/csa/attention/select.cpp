@@ -5,6 +5,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <utility>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -38,30 +39,39 @@ float from_order_key(uint32_t key) {
 
 // The largest key K that at least k of keys[0..n) reach (1 <= k <= n), i.e. the k-th largest key,
 // bit by bit from the top: up to 32 counting passes (vectorised), no branch on the data. Once
-// exactly k keys reach K, the answer is the smallest of them (one more pass).
-CSA_CLONES uint32_t kth_largest_key(const uint32_t* keys, int64_t n, int64_t k) {
-  uint32_t K = 0;
-  for (int bit = 31; bit >= 0; --bit) {
+// exactly k keys reach K, the answer is the smallest of them (one more pass). Keys known to lie
+// in [lo, hi] share the bits above the highest bit where lo and hi differ, and so does the
+// answer: the passes start below them.
+CSA_CLONES uint32_t kth_largest_key(const uint32_t* keys, int64_t n, int64_t k, uint32_t lo = 0,
+                                    uint32_t hi = 0xffffffffu) {
+  if (lo == hi) return lo;
+  const int top = 31 - __builtin_clz(lo ^ hi);
+  uint32_t K = top == 31 ? 0 : lo & ~((2u << top) - 1);  // the shared bits
+  for (int bit = top; bit >= 0; --bit) {
     const uint32_t c = K | (1u << bit);
     uint32_t count = 0;
     for (int64_t a = 0; a < n; ++a) count += keys[a] >= c;
     if (count < k) continue;
     K = c;
     if (count == k) {
-      uint32_t lo = 0xffffffffu;
-      for (int64_t a = 0; a < n; ++a) lo = std::min(lo, keys[a] >= K ? keys[a] : 0xffffffffu);
-      return lo;
+      // The least key >= K as K + min(key - K): keys below K wrap past every key above it, and
+      // the plain unsigned minimum vectorises.
+      uint32_t least = 0xffffffffu;
+      for (int64_t a = 0; a < n; ++a) least = std::min(least, keys[a] - K);
+      return K + least;
     }
   }
   return K;
 }
 
-// The k-th largest of x[0..n) (1 <= k <= n): several times faster than nth_element on rows of
-// hundreds to thousands of scores.
-float kth_largest_radix(const float* x, int64_t n, int64_t k, std::vector<uint32_t>& keys) {
+// The k-th largest of x[0..n) (1 <= k <= n), all of them in [lo, hi] (as floats compare): several
+// times faster than nth_element on rows of hundreds to thousands of scores.
+float kth_largest_radix(const float* x, int64_t n, int64_t k, std::vector<uint32_t>& keys,
+                        float lo = -std::numeric_limits<float>::infinity(),
+                        float hi = std::numeric_limits<float>::infinity()) {
   keys.resize(static_cast<size_t>(n));
   for (int64_t a = 0; a < n; ++a) keys[static_cast<size_t>(a)] = order_key(x[a]);
-  return from_order_key(kth_largest_key(keys.data(), n, k));
+  return from_order_key(kth_largest_key(keys.data(), n, k, order_key(lo), order_key(hi)));
 }
 
 std::vector<uint32_t>& key_scratch() {
@@ -69,13 +79,61 @@ std::vector<uint32_t>& key_scratch() {
   return keys;
 }
 
+// ix[a] for the a < c with val[a] >= t, in order, into out (16 entries of slack); returns how
+// many. Branch-free; AVX-512 compresses 16 at a time.
+int64_t indices_at_least_scalar(const float* val, const int32_t* ix, int64_t c, float t,
+                                int32_t* out) {
+  int64_t o = 0;
+  for (int64_t a = 0; a < c; ++a) {
+    out[o] = ix[a];
+    o += val[a] >= t;
+  }
+  return o;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f"))) int64_t indices_at_least_avx512(const float* val,
+                                                                   const int32_t* ix, int64_t c,
+                                                                   float t, int32_t* out) {
+  const __m512 tv = _mm512_set1_ps(t);
+  int64_t o = 0, a = 0;
+  for (; a + 16 <= c; a += 16) {
+    const __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(val + a), tv, _CMP_GE_OQ);
+    _mm512_storeu_si512(out + o, _mm512_maskz_compress_epi32(m, _mm512_loadu_si512(ix + a)));
+    o += __builtin_popcount(m);
+  }
+  return o + indices_at_least_scalar(val + a, ix + a, c - a, t, out + o);
+}
+#endif
+
+int64_t indices_at_least(const float* val, const int32_t* ix, int64_t c, float t, int32_t* out) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return indices_at_least_avx512(val, ix, c, t, out);
+#endif
+  return indices_at_least_scalar(val, ix, c, t, out);
+}
+
 // The selection given the threshold thr = the k-th largest of the candidates val[0..c) (keys
 // ix[0..c), ascending): every value above thr, then the most recent values equal to it, as key
-// indices in descending order. Branch-free.
+// indices in descending order. When every value equal to thr stays (the usual case: one such
+// value), the candidates >= thr are compressed out and reversed; otherwise one branch-free walk
+// from the most recent candidate breaks the ties.
 void take_top(const float* val, const int32_t* ix, int64_t c, int64_t k, float thr,
               std::vector<int32_t>& idx) {
-  int64_t greater = 0;
-  for (int64_t a = 0; a < c; ++a) greater += val[a] > thr;
+  int64_t greater = 0, equal = 0;
+  for (int64_t a = 0; a < c; ++a) {
+    greater += val[a] > thr;
+    equal += val[a] == thr;
+  }
+  if (greater + equal == k) {
+    thread_local std::vector<int32_t> kept;
+    kept.resize(static_cast<size_t>(c + 16));
+    const int64_t m = indices_at_least(val, ix, c, thr, kept.data());
+    idx.resize(static_cast<size_t>(m));
+    std::reverse_copy(kept.begin(), kept.begin() + m, idx.begin());
+    return;
+  }
   int64_t equal_left = k - greater, o = 0;  // equal values that stay: the most recent ones
   idx.resize(static_cast<size_t>(k + 1));
   for (int64_t a = c - 1; a >= 0; --a) {
@@ -135,11 +193,83 @@ int64_t gather_at_least(const float* s, int64_t n, float t, float* val, int32_t*
   return gather_at_least_scalar(s, n, 0, t, val, ix);
 }
 
+// Appends the values lo <= s[j] <= hi of s[0..n) to val and returns how many; *greater = how
+// many are above hi. Branch-free.
+int64_t gather_between_scalar(const float* s, int64_t n, float lo, float hi, float* val,
+                              int64_t* greater) {
+  int64_t c = 0, g = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    val[c] = s[j];
+    c += (s[j] >= lo) & (s[j] <= hi);
+    g += s[j] > hi;
+  }
+  *greater += g;
+  return c;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f"))) int64_t gather_between_avx512(const float* s, int64_t n,
+                                                                 float lo, float hi, float* val,
+                                                                 int64_t* greater) {
+  const __m512 lov = _mm512_set1_ps(lo), hiv = _mm512_set1_ps(hi);
+  int64_t c = 0, g = 0, j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 x = _mm512_loadu_ps(s + j);
+    const __mmask16 in =
+        _mm512_cmp_ps_mask(x, lov, _CMP_GE_OQ) & _mm512_cmp_ps_mask(x, hiv, _CMP_LE_OQ);
+    _mm512_storeu_ps(val + c, _mm512_maskz_compress_ps(in, x));
+    c += __builtin_popcount(in);
+    g += __builtin_popcount(_mm512_cmp_ps_mask(x, hiv, _CMP_GT_OQ));
+  }
+  *greater = g;
+  return c + gather_between_scalar(s + j, n - j, lo, hi, val + c, greater);
+}
+#endif
+
+int64_t gather_between(const float* s, int64_t n, float lo, float hi, float* val,
+                       int64_t* greater) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return gather_between_avx512(s, n, lo, hi, val, greater);
+#endif
+  *greater = 0;
+  return gather_between_scalar(s, n, lo, hi, val, greater);
+}
+
+// The k-th largest of s[0..n) (1 <= k <= n). Rows of >= kMinSampledRow values first bracket it
+// between two values lo <= hi of a systematic sample, at sample ranks about 2.5 standard
+// deviations either side of where it is expected, and gather the values in [lo, hi] in one pass,
+// counting those above hi. When fewer than k are above hi and at least k reach lo, the k-th
+// largest of the row is the (k - above)-th largest of the gathered values (every value between
+// the two brackets is one of them), so it is exact over far fewer values; otherwise (an unlucky
+// sample) the whole row.
+float kth_largest_row(const float* s, int64_t n, int64_t k, std::vector<float>& scratch) {
+  std::vector<uint32_t>& keys = key_scratch();
+  if (n >= kMinSampledRow) {
+    constexpr int64_t kSlack = 16;  // gather_between stores whole vectors
+    const int64_t stride = n / kSample;
+    scratch.resize(static_cast<size_t>(kSample + n + kSlack));
+    float* sample = scratch.data();
+    float* cand = sample + kSample;
+    for (int64_t i = 0; i < kSample; ++i) sample[i] = s[i * stride];
+    const double expect = std::min<double>(kSample, static_cast<double>(k) / stride);
+    const double margin = 2.5 * std::sqrt(expect * (1.0 - expect / kSample)) + 2;
+    const auto r_hi = static_cast<int64_t>(std::floor(expect - margin));
+    const auto r_lo = static_cast<int64_t>(std::ceil(expect + margin));
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    const float hi = r_hi >= 1 ? kth_largest_radix(sample, kSample, r_hi, keys) : kInf;
+    const float lo = r_lo <= kSample ? kth_largest_radix(sample, kSample, r_lo, keys) : -kInf;
+    int64_t above = 0;
+    const int64_t c = gather_between(s, n, lo, hi, cand, &above);
+    if (above < k && above + c >= k) return kth_largest_radix(cand, c, k - above, keys, lo, hi);
+  }
+  return kth_largest_radix(s, n, k, keys);
+}
+
 }  // namespace
 
 float kth_largest(const float* x, int64_t n, int64_t k, std::vector<float>& scratch) {
-  (void)scratch;
-  return kth_largest_radix(x, n, k, key_scratch());
+  return kth_largest_row(x, n, k, scratch);
 }
 
 // The k-th largest value thr of the row, then every score above it and the most recent ones
@@ -187,55 +317,125 @@ void mask_except(float* s, int64_t n, const std::vector<int32_t>& idx,
   for (size_t i = 0; i < idx.size(); ++i) s[idx[i]] = scratch[i];
 }
 
-void keep_top_k(float* s, int64_t n, int64_t k, std::vector<float>& scratch) {
-  thread_local std::vector<int32_t> idx;  // per-row hot path: no allocation per call
-  top_k_indices(s, n, k, scratch, idx);
-  mask_except(s, n, idx, scratch);
+namespace {
+
+// s[j] < t -> -inf for j < n; returns how many of s[0..n) are greater than t and equal to it.
+CSA_CLONES std::pair<int64_t, int64_t> mask_below(float* s, int64_t n, float t) {
+  int64_t greater = 0, equal = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    greater += s[j] > t;
+    equal += s[j] == t;
+    s[j] = s[j] < t ? -std::numeric_limits<float>::infinity() : s[j];
+  }
+  return {greater, equal};
 }
 
-int64_t count_for_mass(const float* p, int64_t n, double mass, std::vector<float>& scratch) {
-  scratch.assign(p, p + n);
-  double need = mass;
-  int64_t taken = 0;
-  size_t lo = 0, hi = scratch.size();  // the undecided range
-  // Invariant: every value outside [lo, hi) that is above the range is taken (counted in
-  // `taken`, its mass removed from `need`); values below it are not needed.
-  while (lo < hi) {
-    if (need <= 0) return taken;
-    // Median-of-three pivot from the range.
-    float a = scratch[lo], b = scratch[lo + (hi - lo) / 2], c = scratch[hi - 1];
-    float pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
-    // Three-way partition: [greater | equal | less].
-    size_t gt_end = lo, i = lo, lt_begin = hi;
-    while (i < lt_begin) {
-      if (scratch[i] > pivot) {
-        std::swap(scratch[i++], scratch[gt_end++]);
-      } else if (scratch[i] < pivot) {
-        std::swap(scratch[i], scratch[--lt_begin]);
-      } else {
-        ++i;
-      }
+}  // namespace
+
+// The rule of take_top without the list: thr = the k-th largest, everything below it dropped,
+// and of the values equal to it the earliest dropped until k remain (rarely more than one value
+// equals thr, so the walk is usually empty).
+void keep_top_k(float* s, int64_t n, int64_t k, std::vector<float>& scratch) {
+  const float thr = kth_largest_row(s, n, k, scratch);
+  const auto [greater, equal] = mask_below(s, n, thr);
+  int64_t drop = greater + equal - k;  // equal values that go: the earliest ones
+  for (int64_t j = 0; drop > 0; ++j)
+    if (s[j] == thr) {
+      s[j] = -std::numeric_limits<float>::infinity();
+      --drop;
     }
-    double gt_mass = 0;
-    for (size_t j = lo; j < gt_end; ++j) gt_mass += scratch[j];
-    if (gt_mass >= need) {
-      hi = gt_end;  // the answer lies among the greater values
-      continue;
+}
+
+namespace {
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // the vectors below never cross a call
+typedef uint32_t U8 __attribute__((vector_size(32)));
+typedef float F8 __attribute__((vector_size(32)));
+typedef double D8 __attribute__((vector_size(64)));
+typedef int64_t L8 __attribute__((vector_size(64)));
+
+// The sum (in double, 8 lanes) and count of the values whose key lies in [lo, hi].
+CSA_CLONES double mass_between(const uint32_t* keys, const float* val, int64_t n, uint32_t lo,
+                               uint32_t hi, int64_t* count) {
+  D8 acc[2] = {};
+  L8 cnt{};
+  int64_t a = 0;
+  for (; a + 16 <= n; a += 16)
+    for (int h = 0; h < 2; ++h) {  // two accumulators: the adds' latency, not their rate, binds
+      U8 k;
+      F8 v;
+      std::memcpy(&k, keys + a + 8 * h, sizeof k);
+      std::memcpy(&v, val + a + 8 * h, sizeof v);
+      const L8 in = __builtin_convertvector((k >= lo) & (k <= hi), L8);  // -1 or 0
+      acc[h] += in != 0 ? __builtin_convertvector(v, D8) : D8{};
+      cnt -= in;
     }
-    need -= gt_mass;
-    taken += static_cast<int64_t>(gt_end - lo);
-    const size_t n_eq = lt_begin - gt_end;
-    const double eq_mass = static_cast<double>(pivot) * static_cast<double>(n_eq);
-    if (eq_mass >= need) {
-      if (pivot <= 0) return taken;  // cannot reach: zeros add nothing
-      int64_t m = static_cast<int64_t>(std::ceil(need / static_cast<double>(pivot) - 1e-12));
-      return taken + std::max<int64_t>(1, std::min<int64_t>(m, static_cast<int64_t>(n_eq)));
-    }
-    need -= eq_mass;
-    taken += static_cast<int64_t>(n_eq);
-    lo = lt_begin;
+  double sum = 0;
+  int64_t c = 0;
+  for (int u = 0; u < 8; ++u) {
+    sum += acc[0][u] + acc[1][u];
+    c += cnt[u];
   }
-  return need <= 0 ? taken : n;
+  for (; a < n; ++a)
+    if (keys[a] >= lo && keys[a] <= hi) {
+      sum += val[a];
+      ++c;
+    }
+  *count = c;
+  return sum;
+}
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+// The value t where the mass of the largest values crosses `mass` (total(> t) < mass <=
+// total(>= t)), bit by bit over the order keys: per bit, the mass of the current key range's
+// upper half decides which half holds t (the upper half's mass joins `above` when it is not
+// enough). The candidates are narrowed to the current range at four bits (the first in the
+// exponent), so later passes read only the values near t. Then the count is those above t and, of
+// the values equal to t, as many as the remaining mass needs. Every sum is of floats >= 2^-29 of
+// the largest (or decides nothing near `mass`), which double holds exactly, so the order of
+// summation does not change the count.
+int64_t count_for_mass(const float* p, int64_t n, double mass, std::vector<float>& scratch) {
+  if (mass <= 0 || n == 0) return 0;
+  std::vector<uint32_t>& keys = key_scratch();
+  keys.resize(static_cast<size_t>(n));
+  scratch.assign(p, p + n);
+  for (int64_t a = 0; a < n; ++a) keys[static_cast<size_t>(a)] = order_key(p[a]);
+  int64_t m = n;     // candidates: keys[0..m), scratch[0..m)
+  uint32_t K = 0;    // the bits of t's key decided so far
+  double above = 0;  // mass of the values above the current range
+  int64_t above_count = 0;
+  for (int bit = 31; bit >= 0; --bit) {
+    const uint32_t c = K | (1u << bit), hi = K | ((2u << bit) - 1);  // bit 31: hi wraps to ~0
+    int64_t cu = 0;
+    const double su = mass_between(keys.data(), scratch.data(), m, c, hi, &cu);
+    if (above + su >= mass) {
+      K = c;
+    } else {
+      above += su;
+      above_count += cu;
+    }
+    if (bit == 27 || bit == 23 || bit == 15 || bit == 7) {  // keep the range [K, K + 2^bit)
+      int64_t o = 0;
+      for (int64_t a = 0; a < m; ++a) {
+        const uint32_t key = keys[static_cast<size_t>(a)];
+        keys[static_cast<size_t>(o)] = key;
+        scratch[static_cast<size_t>(o)] = scratch[static_cast<size_t>(a)];
+        o += (key >> bit) == (K >> bit);
+      }
+      m = o;
+    }
+  }
+  int64_t n_eq = 0;
+  mass_between(keys.data(), scratch.data(), m, K, K, &n_eq);
+  const float t = from_order_key(K);
+  const double need = mass - above;
+  if (n_eq == 0 || static_cast<double>(t) * static_cast<double>(n_eq) < need) return n;
+  if (t <= 0) return above_count;  // cannot reach: zeros add nothing
+  const auto k = static_cast<int64_t>(std::ceil(need / static_cast<double>(t) - 1e-12));
+  return above_count + std::max<int64_t>(1, std::min(k, n_eq));
 }
 
 void softmax_row(const float* s, float* p, int64_t n) {
@@ -251,41 +451,70 @@ void softmax_row(const float* s, float* p, int64_t n) {
   for (int64_t j = 0; j < n; ++j) p[j] *= inv;
 }
 
+namespace {
+
+// How many keys a score rule keeps of the row s[0..n): the top-k budget, top-p's count for its
+// mass; n or more for the whole row (dense), -1 for the pattern rules (no count by score).
+int64_t score_rule_keys(const LayerRule& rule, int64_t h, int64_t pos, const float* s, int64_t n,
+                        SelectScratch& scratch) {
+  switch (rule.kind) {
+    case SparsityKind::kDense:
+      return n;
+    case SparsityKind::kTopK:
+      return rule.top_k.budget(h, pos);
+    case SparsityKind::kTopP: {
+      const double p = rule.p[static_cast<size_t>(h)];
+      if (p >= 1.0) return n;
+      scratch.probs.resize(static_cast<size_t>(n));
+      softmax_row(s, scratch.probs.data(), n);
+      return std::max<int64_t>(1, count_for_mass(scratch.probs.data(), n, p, scratch.values));
+    }
+    case SparsityKind::kWindow:
+    case SparsityKind::kStrided:
+      return -1;
+  }
+  return n;
+}
+
+// The kept keys of a row that keeps fewer than n: the k best by score (k >= 1), or the pattern's
+// keys (k = -1; returns true when those are all n).
+bool list_kept(const LayerRule& rule, int64_t pos, const float* s, int64_t n, int64_t k,
+               SelectScratch& scratch, std::vector<int32_t>& idx) {
+  if (k >= 1) {
+    top_k_indices(s, n, k, scratch.values, idx);
+    return false;
+  }
+  for (int64_t j = n - 1; j >= 0; --j)
+    if (rule.pattern_keeps(pos, j)) idx.push_back(static_cast<int32_t>(j));
+  if (static_cast<int64_t>(idx.size()) == n) {
+    idx.clear();
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool select_row(const LayerRule& rule, int64_t h, int64_t pos, const float* s, int64_t n,
                 SelectScratch& scratch, std::vector<int32_t>& idx) {
   idx.clear();
-  switch (rule.kind) {
-    case SparsityKind::kDense:
-      return true;
-    case SparsityKind::kTopK: {
-      const int64_t k = rule.top_k.budget(h, pos);
-      if (k >= n) return true;
-      top_k_indices(s, n, k, scratch.values, idx);
-      return false;
-    }
-    case SparsityKind::kTopP: {
-      const double p = rule.p[static_cast<size_t>(h)];
-      if (p >= 1.0) return true;
-      scratch.probs.resize(static_cast<size_t>(n));
-      softmax_row(s, scratch.probs.data(), n);
-      const int64_t k =
-          std::max<int64_t>(1, count_for_mass(scratch.probs.data(), n, p, scratch.values));
-      if (k >= n) return true;
-      top_k_indices(s, n, k, scratch.values, idx);
-      return false;
-    }
-    case SparsityKind::kWindow:
-    case SparsityKind::kStrided: {
-      for (int64_t j = n - 1; j >= 0; --j)
-        if (rule.pattern_keeps(pos, j)) idx.push_back(static_cast<int32_t>(j));
-      if (static_cast<int64_t>(idx.size()) == n) {
-        idx.clear();
-        return true;
-      }
-      return false;
-    }
+  const int64_t k = score_rule_keys(rule, h, pos, s, n, scratch);
+  if (k >= n) return true;
+  return list_kept(rule, pos, s, n, k, scratch, idx);
+}
+
+RowSelection select_row_in_place(const LayerRule& rule, int64_t h, int64_t pos, float* s, int64_t n,
+                                 int64_t mask_ratio, SelectScratch& scratch,
+                                 std::vector<int32_t>& idx) {
+  idx.clear();
+  const int64_t k = score_rule_keys(rule, h, pos, s, n, scratch);
+  if (k >= n) return {RowKeep::kAll, n};
+  if (k >= 1 && k * mask_ratio >= n) {
+    keep_top_k(s, n, k, scratch.values);
+    return {RowKeep::kMasked, k};
   }
-  return true;
+  if (list_kept(rule, pos, s, n, k, scratch, idx)) return {RowKeep::kAll, n};
+  return {RowKeep::kListed, static_cast<int64_t>(idx.size())};
 }
 
 }  // namespace csa

@@ -27,7 +27,8 @@ void top_k_indices(const float* s, int64_t n, int64_t k, std::vector<float>& scr
 void mask_except(float* s, int64_t n, const std::vector<int32_t>& idx, std::vector<float>& scratch);
 
 // Keeps exactly the k largest of s[0..n) (ties: larger index first) and sets the rest to -inf.
-// Entries s[n..] are left alone. Requires 1 <= k < n.
+// Entries s[n..] are left alone. Requires 1 <= k < n. In place through the k-th largest value
+// (no index list): every score above it, and the most recent ones equal to it.
 void keep_top_k(float* s, int64_t n, int64_t k, std::vector<float>& scratch);
 
 // Smallest number of the largest values of p[0..n) whose sum reaches `mass` (p >= 0). Returns n
@@ -47,5 +48,21 @@ struct SelectScratch {
 // keeps every key (idx is then left empty); otherwise fills idx with the kept key indices.
 bool select_row(const LayerRule& rule, int64_t h, int64_t pos, const float* s, int64_t n,
                 SelectScratch& scratch, std::vector<int32_t>& idx);
+
+// How select_row_in_place left a row: every key kept, the kept keys listed in idx, or the
+// dropped keys set to -inf in s (idx empty).
+enum class RowKeep : uint8_t { kAll, kListed, kMasked };
+struct RowSelection {
+  RowKeep keep;
+  int64_t count;  // keys kept
+};
+
+// select_row's selection, with rows that keep many keys masked in place instead of listed: a
+// score rule (top-k, top-p) whose row keeps k < n keys with k * mask_ratio >= n goes through
+// keep_top_k (no index list of most of the row, and the row stays in key order for dense
+// products); other rows as select_row.
+RowSelection select_row_in_place(const LayerRule& rule, int64_t h, int64_t pos, float* s, int64_t n,
+                                 int64_t mask_ratio, SelectScratch& scratch,
+                                 std::vector<int32_t>& idx);
 
 }  // namespace csa

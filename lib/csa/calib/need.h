@@ -86,6 +86,11 @@ class NeedObserver : public AttentionHook {
   std::vector<double> rows_, mass_, rel_, res_, union_;  // sums
   std::vector<double> resid_sum_, resid_rows_;           // [L] sum of ||x||², tokens
   std::vector<uint32_t> hist_;                           // [L][H][NB][G][kHistBins]
+  // The last attention call's values (view.v, its version and layer) and, per query head,
+  // them and their residual-space images: [B, H, S, D] each.
+  at::Tensor values_of_, vh_, vr_;
+  int64_t values_version_ = -1;
+  int values_layer_ = -1;
 };
 
 // Per-row need of one query over n keys, for tests and the observer: probabilities p[0..n), the

@@ -6,6 +6,7 @@
 
 #include "csa/attention/select.h"
 #include "csa/core/error.h"
+#include "csa/core/profile.h"
 
 namespace csa {
 
@@ -31,6 +32,7 @@ AttentionStatsObserver::AttentionStatsObserver(int64_t n_layer, int64_t n_head, 
 }
 
 void AttentionStatsObserver::observe(const AttentionView& where) {
+  CSA_PROFILE_SCOPE("calibrate/statistics");
   at::Tensor probs = where.probs.to(at::kCPU, at::kFloat).contiguous();  // [B, H, Tq, S]
   const int64_t B = probs.size(0), H = probs.size(1), Tq = probs.size(2), S = probs.size(3);
   CSA_CHECK(H == n_head_, "statistics observer: head count");
