@@ -5,9 +5,9 @@
 #include <c10/core/GradMode.h>
 
 #include "csa/attention/sparse_hook.h"
-#include "csa/model/model.h"
 #include "csa/model/decoder.h"
 #include "csa/model/generate.h"
+#include "csa/model/model.h"
 #include "support.h"
 
 using namespace csa;

@@ -307,7 +307,7 @@ __global__ void __launch_bounds__(32 * kAttendWarps)
       j = pg * P;
     }
   };
-  auto load = [&](uint4 (&kr)[U], uint4 (&vr)[U], int jb, int je) {
+  auto load = [&](uint4(&kr)[U], uint4(&vr)[U], int jb, int je) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int jj = jb + u * KPL + kg;
