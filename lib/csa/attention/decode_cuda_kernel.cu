@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "csa/attention/cuda_common.cuh"
 #include "csa/attention/decode_cuda_kernel.h"
 
 namespace csa::cuda {
@@ -13,42 +14,6 @@ namespace {
 
 constexpr int kSelectThreads = 256;
 constexpr int kAttendWarps = 4;
-
-template <typename T>
-__device__ __forceinline__ float to_f(T x);
-template <>
-__device__ __forceinline__ float to_f<float>(float x) {
-  return x;
-}
-template <>
-__device__ __forceinline__ float to_f<__half>(__half x) {
-  return __half2float(x);
-}
-template <>
-__device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
-template <typename T>
-__device__ __forceinline__ T from_f(float x);
-template <>
-__device__ __forceinline__ float from_f<float>(float x) {
-  return x;
-}
-template <>
-__device__ __forceinline__ __half from_f<__half>(float x) {
-  return __float2half_rn(x);
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-
-// Monotone map of floats to unsigned keys (-0 and +0 equal, as they compare).
-__device__ __forceinline__ uint32_t order_key(float f) {
-  if (f == 0.0f) f = 0.0f;
-  const uint32_t u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 
 struct Layout {
   float* bounds;   // [B, H, NPc]
@@ -156,67 +121,12 @@ __global__ void select_kernel(PagedDecodeArgs a, Layout L) {
   }
 }
 
-// 16 bytes of T as floats.
-template <typename T>
-struct Vec {
-  static constexpr int N = 16 / sizeof(T);
-};
-__device__ __forceinline__ void load16(const float* p, float* o) {
-  const float4 f = *reinterpret_cast<const float4*>(p);
-  o[0] = f.x, o[1] = f.y, o[2] = f.z, o[3] = f.w;
-}
-__device__ __forceinline__ void load16(const __half* p, float* o) {
-  const uint4 u = *reinterpret_cast<const uint4*>(p);
-  const __half2* h = reinterpret_cast<const __half2*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __half22float2(h[i]);
-    o[2 * i] = f.x, o[2 * i + 1] = f.y;
-  }
-}
-__device__ __forceinline__ void load16(const __nv_bfloat16* p, float* o) {
-  const uint4 u = *reinterpret_cast<const uint4*>(p);
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(h[i]);
-    o[2 * i] = f.x, o[2 * i + 1] = f.y;
-  }
-}
-
-// Raw 16 bytes of T unpacked into floats.
-template <typename T>
-__device__ __forceinline__ void unpack16(const uint4& u, float* o);
-template <>
-__device__ __forceinline__ void unpack16<float>(const uint4& u, float* o) {
-  o[0] = __uint_as_float(u.x), o[1] = __uint_as_float(u.y), o[2] = __uint_as_float(u.z),
-  o[3] = __uint_as_float(u.w);
-}
-template <>
-__device__ __forceinline__ void unpack16<__half>(const uint4& u, float* o) {
-  const __half2* h = reinterpret_cast<const __half2*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __half22float2(h[i]);
-    o[2 * i] = f.x, o[2 * i + 1] = f.y;
-  }
-}
-template <>
-__device__ __forceinline__ void unpack16<__nv_bfloat16>(const uint4& u, float* o) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(h[i]);
-    o[2 * i] = f.x, o[2 * i + 1] = f.y;
-  }
-}
-
 // Step 1: block (chunk of kBoundsPages full pages, KV head, batch). A page's summary rows are
 // spread over LPK lanes of 16 bytes (as keys are in step 3); bounds for the G query heads.
 constexpr int kBoundsPages = 64;
 template <typename T, int GMAX>
 __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L) {
-  constexpr int V = Vec<T>::N;
+  constexpr int V = kPer16<T>;
   const int G = a.H / a.Hkv, g = blockIdx.y, b = blockIdx.z, D = a.D;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int LPK = D / V, KPL = 32 / LPK, kg = lane / LPK, c0 = (lane % LPK) * V;
@@ -261,7 +171,7 @@ __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L
 template <typename T, int GMAX, int U>
 __global__ void __launch_bounds__(32 * kAttendWarps)
     attend_kernel(PagedDecodeArgs a, Layout L, bool dense) {
-  constexpr int V = Vec<T>::N;
+  constexpr int V = kPer16<T>;
   __shared__ float s_m[kAttendWarps][GMAX], s_l[kAttendWarps][GMAX];
   __shared__ float s_acc[kAttendWarps][GMAX][256];
   const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
@@ -337,7 +247,7 @@ __global__ void __launch_bounds__(32 * kAttendWarps)
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       float kt[V];
-      unpack16<T>(kr[u], kt);
+      unpack16(kr[u], kt, kp);
       const bool ok = cur_j + u * KPL + kg < cur_end;
 #pragma unroll
       for (int gi = 0; gi < GMAX; ++gi) {
@@ -374,7 +284,7 @@ __global__ void __launch_bounds__(32 * kAttendWarps)
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       float vt[V];
-      unpack16<T>(vr[u], vt);
+      unpack16(vr[u], vt, vp);
 #pragma unroll
       for (int gi = 0; gi < GMAX; ++gi) {
         if (gi >= G) continue;
@@ -444,7 +354,7 @@ __global__ void combine_kernel(PagedDecodeArgs a, Layout L) {
     float x = 0;
     for (int s = 0; s < ns; ++s)
       if (pp[s * (D + 2)] > -INFINITY) x += pp[s * (D + 2) + 2 + d] * __expf(pp[s * (D + 2)] - M);
-    out[d] = from_f<T>(x / sum);
+    store(x / sum, out + d);
   }
 }
 

@@ -15,26 +15,13 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "csa/attention/cuda_common.cuh"
 #include "csa/attention/fused_cuda_kernel.h"
 
 namespace csa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ __forceinline__ float to_f(float x) { return x; }
-__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ void store(float x, float* p) { *p = x; }
-__device__ __forceinline__ void store(float x, __half* p) { *p = __float2half_rn(x); }
-__device__ __forceinline__ void store(float x, __nv_bfloat16* p) { *p = __float2bfloat16_rn(x); }
-
-// Order key of a float: a larger float gives a larger key; -0 and +0 give the same key (they
-// compare equal, as in select.cpp).
-__device__ __forceinline__ uint32_t order_key(float f) {
-  const uint32_t u = __float_as_uint(f == 0.0f ? 0.0f : f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 
 // q·k over one key row: 16-byte loads where the row allows (8 halves / 4 floats at a time).
 __device__ __forceinline__ float dot_row(const float* kr, const float* qv, int D, bool vec) {
@@ -54,24 +41,16 @@ __device__ __forceinline__ float dot_row(const float* kr, const float* qv, int D
   return acc;
 }
 
-template <typename H2, typename T>
+template <typename T>
 __device__ __forceinline__ float dot_row_half(const T* kr, const float* qv, int D, bool vec) {
   float acc = 0;
   if (vec) {
     const uint4* k8 = reinterpret_cast<const uint4*>(kr);
     for (int i = 0; i < D / 8; ++i) {
-      const uint4 raw = __ldg(k8 + i);
-      const H2* h = reinterpret_cast<const H2*>(&raw);
+      float f[8];
+      unpack16(__ldg(k8 + i), f, kr);
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float2 f;
-        if constexpr (sizeof(T) == 2 && std::is_same_v<T, __half>)
-          f = __half22float2(h[e]);
-        else
-          f = __bfloat1622float2(h[e]);
-        acc = fmaf(qv[8 * i + 2 * e], f.x, acc);
-        acc = fmaf(qv[8 * i + 2 * e + 1], f.y, acc);
-      }
+      for (int e = 0; e < 8; ++e) acc = fmaf(qv[8 * i + e], f[e], acc);
     }
     return acc;
   }
@@ -80,11 +59,11 @@ __device__ __forceinline__ float dot_row_half(const T* kr, const float* qv, int 
 }
 
 __device__ __forceinline__ float dot_row(const __half* kr, const float* qv, int D, bool vec) {
-  return dot_row_half<__half2>(kr, qv, D, vec);
+  return dot_row_half(kr, qv, D, vec);
 }
 __device__ __forceinline__ float dot_row(const __nv_bfloat16* kr, const float* qv, int D,
                                          bool vec) {
-  return dot_row_half<__nv_bfloat162>(kr, qv, D, vec);
+  return dot_row_half(kr, qv, D, vec);
 }
 
 // Adds 1 to hist[bin] for every lane of the warp that has one (bin >= 0), one atomic per
@@ -97,29 +76,12 @@ __device__ __forceinline__ void warp_hist_add(uint32_t* hist, int bin) {
     atomicAdd(&hist[bin], static_cast<uint32_t>(__popc(same)));
 }
 
-// Block reductions in a fixed order (a tree over thread indices): deterministic.
+// Block reductions in a fixed order (cuda_common.cuh): deterministic.
 __device__ float block_sum(float x, float* red) {
-  red[threadIdx.x] = x;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-    __syncthreads();
-  }
-  const float r = red[0];
-  __syncthreads();
-  return r;
+  return block_reduce<kThreads>(x, red, [](float a, float b) { return a + b; });
 }
-
 __device__ float block_max(float x, float* red) {
-  red[threadIdx.x] = x;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) red[threadIdx.x] = fmaxf(red[threadIdx.x], red[threadIdx.x + s]);
-    __syncthreads();
-  }
-  const float r = red[0];
-  __syncthreads();
-  return r;
+  return block_reduce<kThreads>(x, red, [](float a, float b) { return fmaxf(a, b); });
 }
 
 template <typename T>

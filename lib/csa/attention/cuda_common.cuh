@@ -1,0 +1,72 @@
+// Device helpers shared by csa's CUDA kernels (fused_cuda_kernel.cu, decode_cuda_kernel.cu): the
+// element conversions, the float order key their radix selects rank by, 16-byte unpacking, and a
+// block reduction in a fixed order. Compiled by nvcc only (no libtorch).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace csa::cuda {
+
+__device__ __forceinline__ float to_f(float x) { return x; }
+__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ void store(float x, float* p) { *p = x; }
+__device__ __forceinline__ void store(float x, __half* p) { *p = __float2half_rn(x); }
+__device__ __forceinline__ void store(float x, __nv_bfloat16* p) { *p = __float2bfloat16_rn(x); }
+
+// Order key of a float: a larger float gives a larger key; -0 and +0 give the same key (they
+// compare equal, as in select.cpp).
+__device__ __forceinline__ uint32_t order_key(float f) {
+  const uint32_t u = __float_as_uint(f == 0.0f ? 0.0f : f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// Elements of T in 16 bytes, and 16 raw bytes of T as that many floats.
+template <typename T>
+constexpr int kPer16 = 16 / static_cast<int>(sizeof(T));
+
+__device__ __forceinline__ void unpack16(const uint4& u, float* o, const float*) {
+  o[0] = __uint_as_float(u.x), o[1] = __uint_as_float(u.y), o[2] = __uint_as_float(u.z),
+  o[3] = __uint_as_float(u.w);
+}
+__device__ __forceinline__ void unpack16(const uint4& u, float* o, const __half*) {
+  const __half2* h = reinterpret_cast<const __half2*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __half22float2(h[i]);
+    o[2 * i] = f.x, o[2 * i + 1] = f.y;
+  }
+}
+__device__ __forceinline__ void unpack16(const uint4& u, float* o, const __nv_bfloat16*) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    o[2 * i] = f.x, o[2 * i + 1] = f.y;
+  }
+}
+// 16 bytes at p (16-byte aligned) as floats.
+template <typename T>
+__device__ __forceinline__ void load16(const T* p, float* o) {
+  unpack16(*reinterpret_cast<const uint4*>(p), o, p);
+}
+
+// A reduction over the block's THREADS threads in a fixed order (a tree over thread indices), so
+// the result is deterministic. `red` holds THREADS floats.
+template <int THREADS, typename Op>
+__device__ float block_reduce(float x, float* red, Op op) {
+  red[threadIdx.x] = x;
+  __syncthreads();
+  for (int s = THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) red[threadIdx.x] = op(red[threadIdx.x], red[threadIdx.x + s]);
+    __syncthreads();
+  }
+  const float r = red[0];
+  __syncthreads();
+  return r;
+}
+
+}  // namespace csa::cuda
