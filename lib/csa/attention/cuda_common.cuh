@@ -32,21 +32,22 @@ __device__ __forceinline__ void unpack16(const uint4& u, float* o, const float*)
   o[0] = __uint_as_float(u.x), o[1] = __uint_as_float(u.y), o[2] = __uint_as_float(u.z),
   o[3] = __uint_as_float(u.w);
 }
-__device__ __forceinline__ void unpack16(const uint4& u, float* o, const __half*) {
-  const __half2* h = reinterpret_cast<const __half2*>(&u);
+__device__ __forceinline__ float2 to_float2(__half2 h) { return __half22float2(h); }
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1622float2(h); }
+template <typename H2>
+__device__ __forceinline__ void unpack16_pairs(const uint4& u, float* o) {
+  const H2* h = reinterpret_cast<const H2*>(&u);
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const float2 f = __half22float2(h[i]);
+    const float2 f = to_float2(h[i]);
     o[2 * i] = f.x, o[2 * i + 1] = f.y;
   }
 }
+__device__ __forceinline__ void unpack16(const uint4& u, float* o, const __half*) {
+  unpack16_pairs<__half2>(u, o);
+}
 __device__ __forceinline__ void unpack16(const uint4& u, float* o, const __nv_bfloat16*) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(h[i]);
-    o[2 * i] = f.x, o[2 * i + 1] = f.y;
-  }
+  unpack16_pairs<__nv_bfloat162>(u, o);
 }
 // 16 bytes at p (16-byte aligned) as floats.
 template <typename T>

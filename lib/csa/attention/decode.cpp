@@ -118,19 +118,7 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
   if (!q.is_cuda() || !ks.is_cuda() || q.scalar_type() != ks.scalar_type()) return {};
   if (rule != nullptr && (rule->select.exact || rule->select.oracle)) return {};
   cuda::ElemType type;
-  switch (q.scalar_type()) {
-    case at::kFloat:
-      type = cuda::ElemType::kFloat32;
-      break;
-    case at::kHalf:
-      type = cuda::ElemType::kFloat16;
-      break;
-    case at::kBFloat16:
-      type = cuda::ElemType::kBFloat16;
-      break;
-    default:
-      return {};
-  }
+  if (!kernel_elem_type(q.scalar_type(), &type)) return {};
   const int64_t B = q.size(0), H = q.size(1), D = q.size(3), S = cache.length();
   const int64_t Hkv = ks.size(1), P = cache.page(), cap = cache.capacity(), G = H / Hkv;
   // Shapes the kernels take (16-byte loads of q, K and V rows); others take the reference.

@@ -34,6 +34,22 @@ at::Tensor fused_attention_cuda(const at::Tensor&, const at::Tensor&, const at::
 
 bool fused_cuda_built() { return true; }
 
+bool kernel_elem_type(at::ScalarType st, cuda::ElemType* type) {
+  switch (st) {
+    case at::kFloat:
+      *type = cuda::ElemType::kFloat32;
+      return true;
+    case at::kHalf:
+      *type = cuda::ElemType::kFloat16;
+      return true;
+    case at::kBFloat16:
+      *type = cuda::ElemType::kBFloat16;
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Cached per (rule, device) so that a forward pass copies it once, not once per call (a
 // host-to-device copy from pageable memory synchronises). Entries are checked against the rule's
 // contents, so a rule at a reused address is copied again.
@@ -72,19 +88,7 @@ at::Tensor fused_attention_cuda(const at::Tensor& q, const at::Tensor& k, const 
   const auto st = q.scalar_type();
   if (k.scalar_type() != st || v.scalar_type() != st) return {};
   cuda::ElemType type;
-  switch (st) {
-    case at::kFloat:
-      type = cuda::ElemType::kFloat32;
-      break;
-    case at::kHalf:
-      type = cuda::ElemType::kFloat16;
-      break;
-    case at::kBFloat16:
-      type = cuda::ElemType::kBFloat16;
-      break;
-    default:
-      return {};
-  }
+  if (!kernel_elem_type(st, &type)) return {};
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
   const int64_t Hkv = k.size(1), S = k.size(2);
   if (D < 1 || D > 256 || S >= INT_MAX || B > 65535 || Hkv > 65535) return {};

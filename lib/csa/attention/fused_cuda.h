@@ -7,10 +7,20 @@
 
 #include "csa/attention/rule.h"
 
+#ifdef CSA_WITH_CUDA_KERNELS
+#include "csa/attention/fused_cuda_kernel.h"
+#endif
+
 namespace csa {
 
 // Whether this build has the kernel.
 bool fused_cuda_built();
+
+#ifdef CSA_WITH_CUDA_KERNELS
+// The kernels' element type of a dtype (float32, float16, bfloat16); false for others. GPU
+// builds only (the type lives in fused_cuda_kernel.h).
+bool kernel_elem_type(at::ScalarType st, cuda::ElemType* type);
+#endif
 
 // A top_k rule's budget schedule on `device` as int32 [NB band starts | H x NB budgets, each
 // clamped to 1..S], cached per (rule, device) so that a forward pass copies it once. The CUDA
