@@ -69,15 +69,15 @@ at::Tensor PagedKvCache::values() const { return v_.narrow(2, 0, length_); }
 at::Tensor PagedKvCache::kmin() const { return kmin_.narrow(2, 0, full_pages()); }
 at::Tensor PagedKvCache::kmax() const { return kmax_.narrow(2, 0, full_pages()); }
 
-namespace {
-
-// Kept pages ascending, -1 past the count: [B, H, pages] int64 from a [B, H, pages] bool mask.
-at::Tensor page_list(const at::Tensor& keep) {
-  const int64_t np = keep.size(-1);
-  at::Tensor idx = at::arange(np, keep.options().dtype(at::kLong)).expand(keep.sizes());
-  at::Tensor sorted = std::get<0>(at::where(keep, idx, idx + np).sort(-1));
-  return sorted.masked_fill_(sorted >= np, -1);
+at::Tensor DecodeSelection::kv_reads(int64_t n_head_kv, int64_t page, int64_t length) const {
+  const int64_t B = keep.size(0), H = keep.size(1), np = keep.size(2);
+  at::Tensor group = keep.view({B, n_head_kv, H / n_head_kv, np}).any(2);  // [B, Hkv, np]
+  at::Tensor len = at::full({np}, static_cast<double>(page), keep.options().dtype(at::kDouble));
+  len[np - 1].fill_(static_cast<double>(length - (np - 1) * page));  // the newest, partial page
+  return group.to(at::kDouble).mul_(len).sum(2);
 }
+
+namespace {
 
 // The reference: every score, pages.h's mask, softmax, P·V (float32).
 at::Tensor decode_reference(const at::Tensor& q, const PagedKvCache& cache, double scale,
@@ -92,17 +92,14 @@ at::Tensor decode_reference(const at::Tensor& q, const PagedKvCache& cache, doub
   at::Tensor keep;
   if (rule != nullptr) {
     const PageSummaries s{cache.kmin().to(at::kFloat), cache.kmax().to(at::kFloat)};
-    if (selection != nullptr)
-      keep = select_pages(rule->select.oracle ? oracle_scores(scores, cache.page())
-                                              : page_bounds(qf, s, scale),
-                          *rule, S - 1, S)
-                 .view({B, H, pages});
-    mask_to_pages(scores, qf, s, scale, *rule, S - 1);
+    keep = select_pages(page_scores(scores, qf, s, scale, *rule), *rule, S - 1, S);
+    mask_to_kept_pages(scores, keep, *rule, S - 1);
+    keep = keep.view({B, H, pages});
   } else if (selection != nullptr) {
     keep = at::ones({B, H, pages}, q.options().dtype(at::kBool));
   }
   if (selection != nullptr) {
-    selection->pages = page_list(keep);
+    selection->keep = keep;
     selection->reads = at::isfinite(scores).sum({2, 3}).to(at::kLong);
   }
   at::Tensor p = at::softmax(scores, -1);
@@ -167,12 +164,11 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
     throw std::runtime_error(std::string("CUDA paged decode kernels: ") + err);
   if (selection != nullptr) {
     if (rule == nullptr) {
-      selection->pages =
-          at::arange(pages, q.options().dtype(at::kLong)).expand({B, H, pages}).contiguous();
+      selection->keep = at::ones({B, H, pages}, q.options().dtype(at::kBool));
       selection->reads = at::full({B, H}, S, q.options().dtype(at::kLong));
     } else {
-      at::Tensor keep = flags.narrow(2, 0, pages).permute({0, 1, 3, 2}).reshape({B, H, pages});
-      selection->pages = page_list(keep.ne(0));
+      selection->keep =
+          flags.narrow(2, 0, pages).permute({0, 1, 3, 2}).reshape({B, H, pages}).ne(0);
       selection->reads = reads.to(at::kLong);
     }
   }

@@ -49,11 +49,13 @@ struct DecodeOptions {
   int splits = 0;            // CUDA: blocks per (batch, head) over the pages; 0: automatic
 };
 
-// What one decode step kept, for tests and reads: per (batch, query head) the kept pages in
-// ascending order ([B, H, max pages], -1 past the count) and the keys read [B, H].
+// What one decode step kept, for tests and reads.
 struct DecodeSelection {
-  at::Tensor pages;  // int64
-  at::Tensor reads;  // int64
+  at::Tensor keep;   // bool [B, H, pages]: the pages each query head kept
+  at::Tensor reads;  // int64 [B, H]: the keys each query head read
+  // The KV side: per (batch, KV head) the keys of the union of its query heads' pages (what a
+  // kernel fetches), float64 [B, Hkv], for a cache of `length` positions in pages of `page`.
+  at::Tensor kv_reads(int64_t n_head_kv, int64_t page, int64_t length) const;
 };
 
 // Attention of one new query per batch row, q [B, H, 1, D], at position cache.length() - 1 (the

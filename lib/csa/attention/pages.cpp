@@ -73,11 +73,21 @@ at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t
   return keep.logical_or_(all.to(dev).view({1, H, Tq, 1}));  // rows that read every key
 }
 
+at::Tensor page_scores(const at::Tensor& scores, const at::Tensor& q, const PageSummaries& s,
+                       double scale, const LayerRule& rule) {
+  return rule.select.oracle ? oracle_scores(scores, rule.select.page) : page_bounds(q, s, scale);
+}
+
 void mask_to_pages(at::Tensor& scores, const at::Tensor& q, const PageSummaries& s, double scale,
                    const LayerRule& rule, int64_t q_pos0) {
+  at::Tensor pages =
+      select_pages(page_scores(scores, q, s, scale, rule), rule, q_pos0, scores.size(3));
+  mask_to_kept_pages(scores, pages, rule, q_pos0);
+}
+
+void mask_to_kept_pages(at::Tensor& scores, const at::Tensor& pages, const LayerRule& rule,
+                        int64_t q_pos0) {
   const int64_t S = scores.size(3), P = rule.select.page;
-  at::Tensor pages = select_pages(
-      rule.select.oracle ? oracle_scores(scores, P) : page_bounds(q, s, scale), rule, q_pos0, S);
   at::Tensor key_page = at::arange(S, scores.options().dtype(at::kLong)).div_(P, "floor");
   scores.masked_fill_(pages.index_select(3, key_page).logical_not_(),
                       -std::numeric_limits<float>::infinity());

@@ -40,10 +40,18 @@ struct PageCount {
 };
 PageCount page_count(int64_t budget, int64_t pos, int64_t page);
 
-// scores [B, H, Tq, S] float32 (scaled, causal entries already -inf), q [B, H, Tq, D] the rows'
-// queries: sets every key outside the row's kept pages to -inf; with rule.select.exact, then
-// applies the token top_k rule inside them (mask.h). With rule.select.oracle the pages are
-// scored by their best key's score (from `scores`) instead of the bound.
+// The scores select_pages ranks pages by: the bound (page_bounds of q over `s`), or with
+// rule.select.oracle each page's best key score (oracle_scores of `scores`).
+at::Tensor page_scores(const at::Tensor& scores, const at::Tensor& q, const PageSummaries& s,
+                       double scale, const LayerRule& rule);
+
+// scores [B, H, Tq, S] float32 (scaled, causal entries already -inf), pages from select_pages:
+// sets every key outside the row's kept pages to -inf; with rule.select.exact, then applies the
+// token top_k rule inside them (mask.h).
+void mask_to_kept_pages(at::Tensor& scores, const at::Tensor& pages, const LayerRule& rule,
+                        int64_t q_pos0);
+
+// Both steps for the explicit path: q [B, H, Tq, D] the rows' queries.
 void mask_to_pages(at::Tensor& scores, const at::Tensor& q, const PageSummaries& s, double scale,
                    const LayerRule& rule, int64_t q_pos0);
 

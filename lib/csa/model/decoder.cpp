@@ -122,15 +122,8 @@ at::Tensor Decoder::paged_step(const at::Tensor& q, const PagedKvCache& pc, cons
                                int layer, const LayerRule& rule, AttentionHook* hook) const {
   DecodeSelection sel;
   at::Tensor a = decode_attend(q, pc, c.attn_scale, &rule, {}, &sel);
-  const int64_t B = q.size(0), H = c.n_head, Hkv = c.n_head_kv, S = pc.length();
-  const int64_t P = pc.page(), np = (S + P - 1) / P;
-  at::Tensor in = at::zeros({B, H, np + 1}, sel.pages.options().dtype(at::kBool));
-  in.scatter_(2, sel.pages.clamp_min(-1).add(1), true);  // slot 0 collects the -1 padding
-  at::Tensor group = in.narrow(2, 1, np).view({B, Hkv, H / Hkv, np}).any(2);  // [B, Hkv, np]
-  at::Tensor len = at::full({np}, P, sel.pages.options()).to(at::kDouble);
-  len[np - 1].fill_(static_cast<double>(S - (np - 1) * P));
   hook->count_reads(layer, sel.reads.sum(0).to(at::kDouble),
-                    group.to(at::kDouble).mul_(len).sum(at::IntArrayRef{0, 2}));
+                    sel.kv_reads(c.n_head_kv, pc.page(), pc.length()).sum(0));
   return a;
 }
 

@@ -702,18 +702,13 @@ Json run_decode_bench(const DecodeBenchOptions& o) {
     DecodeSelection sel;
     decode_attend(q, cache, scale, &paged, {}, &sel);
     // KV side: the union of each group's pages (keys), plus the summaries read.
-    const int64_t np = (S + o.page - 1) / o.page;
-    at::Tensor in = at::zeros({B, H, np + 1}, sel.pages.options().dtype(at::kBool));
-    in.scatter_(2, sel.pages.add(1), true);
-    const double union_pages =
-        static_cast<double>(in.narrow(2, 1, np).view({B, Hkv, G, np}).any(2).sum().item<int64_t>());
+    const double union_keys = sel.kv_reads(Hkv, o.page, S).sum().item<double>();
     const double reads =
         static_cast<double>(sel.reads.sum().item<int64_t>()) / static_cast<double>(B * H * S);
     char label[64];
     std::snprintf(label, sizeof label, "paged top-k %g%%", 100 * f);
     add(label, time([&] { decode_attend(q, cache, scale, &paged); }), reads,
-        union_pages * static_cast<double>(o.page) * 2.0 * static_cast<double>(D) * elt +
-            summary_bytes);
+        union_keys * 2.0 * static_cast<double>(D) * elt + summary_bytes);
     SparseAttentionHook hook(token, 1, H, Hkv, S + 1);
     std::snprintf(label, sizeof label, "exact top-k %g%%", 100 * f);
     add(label, time([&] { attend(q, k, v, scale, 0, &hook); }), static_cast<double>(kb) / S,
