@@ -10,6 +10,7 @@
 #include "csa/attention/attention.h"
 #include "csa/calib/allocate.h"
 #include "csa/calib/need.h"
+#include "csa/calib/policy.h"
 #include "csa/core/error.h"
 #include "support.h"
 
@@ -276,4 +277,93 @@ TEST_CASE("equal-error, greedy and balanced budgets grow with the target reads",
     if (g > 0) CHECK(err[static_cast<size_t>(h)][static_cast<size_t>(g - 1)] > worst - 1e-12);
   }
   CHECK_THROWS_AS(allocate_need(c, AllocationRule{}), UsageError);  // proportional: not need-based
+}
+
+TEST_CASE("band weights move budgets to the weighted band; adaptation follows the buckets",
+          "[unit]") {
+  // One head, two bands of a 32-position window ([0, 16) and [16, 32)), the same error curve in
+  // both: a weight on a band is what makes its budget larger.
+  NeedCurves c;
+  c.n_layer = 1, c.n_head = 1, c.n_head_kv = 1, c.ctx = 32;
+  c.grid = budget_grid(32);  // 1 2 3 4 6 8 12 16 24 32
+  c.band_start = {0, 16};
+  c.rows = {16, 16};
+  const std::vector<double> curve = {8, 4, 3, 2, 1.5, 1, 0.5, 0.2, 0.1, 0};
+  for (int b = 0; b < 2; ++b) c.rel_err.insert(c.rel_err.end(), curve.begin(), curve.end());
+  c.rel_err_p95 = c.mass_out = c.res_err = c.rel_err;
+  c.residual_ms = {1.0};
+  for (int b = 0; b < 2; ++b)
+    for (int64_t k : c.grid) c.kv_union.push_back(static_cast<double>(std::min<int64_t>(k, 32)));
+  AllocationRule r;
+  r.kind = AllocationKind::kGreedy;
+  r.reads = 0.3;
+  auto budgets = [&](const std::vector<double>& w) {
+    r.band_weight = w;
+    const NeedAllocation a = allocate_need(c, r);
+    return a.schedules[0].k[0];
+  };
+  const auto even = budgets({});
+  const auto late = budgets({1, 50});
+  const auto early = budgets({50, 1});
+  CHECK(late[1] > even[1]);
+  CHECK(early[0] >= even[0]);
+  CHECK(early[1] < late[1]);
+  CHECK(budgets({1, 1}) == even);  // unit weights are no weights
+  // Predicted error scales with the weights.
+  r.band_weight.clear();
+  const NeedAllocation a = allocate_need(c, r);
+  const double e1 = predicted_error(c, NeedMetric::kRelErr, a.schedules);
+  CHECK(predicted_error(c, NeedMetric::kRelErr, a.schedules, {2, 2}) == Approx(2 * e1));
+  CHECK_THROWS_AS(budgets({1, 2, 3}), UsageError);
+  CHECK_THROWS_AS(budgets({1, 0}), UsageError);
+
+  // Adaptation: 4 buckets of a 32-position window; bucket 3 (positions 24..31, in band 1) binds.
+  const std::vector<int64_t> starts = {0, 16};
+  std::vector<double> w =
+      adapt_band_weights({}, starts, {{0.002, -0.001, 0.004, 0.015}}, 32, 0.01, 0.5);
+  REQUIRE(w.size() == 2);
+  CHECK(w[1] > w[0]);
+  CHECK(w[0] * w[1] == Approx(1.0));  // geometric mean 1
+  // e = {0.2, 1.5}: mean 0.85, each moves by 0.5 * 0.65 either way.
+  CHECK(w[1] / w[0] == Approx(std::exp(0.5 * 1.3)));
+  // The worst slice counts; a band the window does not reach keeps its weight.
+  std::vector<double> w2 = adapt_band_weights(
+      {1, 1, 1}, {0, 16, 64}, {{0.0, 0.0, 0.0, 0.0}, {0.02, 0.0, 0.0, 0.0}}, 32, 0.01, 0.5);
+  CHECK(w2[0] > w2[1]);
+  CHECK(w2[2] / w2[1] == Approx(std::exp(0.5)));  // band 1 moved by -0.5 (clamped at -1 step)
+  CHECK_THROWS_AS(adapt_band_weights({1}, starts, {}, 32, 0.01, 0.5), UsageError);
+}
+
+TEST_CASE("a policy's band weights survive a JSON round trip; bad ones name the field", "[unit]") {
+  Policy p;
+  p.model = {
+      {"name", "hand"}, {"family", "llama"}, {"n_layer", 1}, {"n_head", 1}, {"n_head_kv", 1}};
+  p.stats.assign(1, std::vector<CellStats>(1));
+  NeedCurves c;
+  c.n_layer = 1, c.n_head = 1, c.n_head_kv = 1, c.ctx = 32;
+  c.grid = budget_grid(32);
+  c.band_start = {0, 16};
+  c.rows = {16, 16};
+  for (int b = 0; b < 2; ++b)
+    for (size_t g = 0; g < c.grid.size(); ++g)
+      c.rel_err.push_back(g + 1 == c.grid.size() ? 0.0 : 1.0 / static_cast<double>(g + 1));
+  c.rel_err_p95 = c.mass_out = c.res_err = c.rel_err;
+  c.residual_ms = {1.0};
+  for (int b = 0; b < 2; ++b)
+    for (int64_t k : c.grid) c.kv_union.push_back(static_cast<double>(k));
+  p.need = c;
+  p.rule.kind = AllocationKind::kGreedy;
+  p.rule.band_weight = {0.5, 2.0};
+  Policy q = p.reallocated(0.3);
+  Json j = q.to_json();
+  Policy back = Policy::from_json(j, "round trip");
+  CHECK(back.rule.band_weight == std::vector<double>{0.5, 2.0});
+  CHECK(back.budgets[0].k == q.budgets[0].k);
+  j["allocation"]["band_weights"] = {1.0};
+  CHECK_THROWS_WITH(Policy::from_json(j, "p.json"),
+                    Catch::Contains("p.json") && Catch::Contains("band_weights"));
+  j["allocation"]["band_weights"] = {1.0, -1.0};
+  CHECK_THROWS_AS(Policy::from_json(j, "p.json"), FormatError);
+  j["allocation"].erase("band_weights");
+  CHECK(Policy::from_json(j, "p.json").rule.band_weight.empty());
 }

@@ -157,6 +157,15 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
   const int64_t units = kv ? Hkv : H;
   const std::vector<double> m = metric_values(c, rule.metric);
   const double dense_window = reads_in_band(0, c.ctx, c.ctx);  // per head and layer
+  if (!rule.band_weight.empty() && static_cast<int64_t>(rule.band_weight.size()) != NB)
+    throw UsageError("the band weights must be one per band of the need curves (" +
+                     std::to_string(NB) + "), got " + std::to_string(rule.band_weight.size()));
+  for (double w : rule.band_weight)
+    if (!(w > 0 && std::isfinite(w)))
+      throw UsageError("the band weights must be finite and > 0, got " + std::to_string(w));
+  auto weight = [&](int64_t b) {
+    return rule.band_weight.empty() ? 1.0 : rule.band_weight[static_cast<size_t>(b)];
+  };
 
   // The options of every decision: grid budgets up to the first that covers the whole band.
   std::vector<Decision> decisions;
@@ -170,6 +179,7 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
           double e = 0;
           for (int64_t h = kv ? u * Gq : u; h < (kv ? (u + 1) * Gq : u + 1); ++h)
             e += m[c.at(l, h, b, g)];
+          e *= weight(b);
           const double q = reads_in_band(lo, hi, k) * (kv ? Gq : 1);
           // KV side: the measured union of the group's top-k sets (a lower bound when the
           // group's heads have different budgets: the union at the widest).
@@ -345,8 +355,11 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
 }
 
 double predicted_error(const NeedCurves& c, NeedMetric metric,
-                       const std::vector<BudgetSchedule>& schedules) {
+                       const std::vector<BudgetSchedule>& schedules,
+                       const std::vector<double>& band_weight) {
   CSA_CHECK(static_cast<int64_t>(schedules.size()) == c.n_layer, "schedules per layer");
+  CSA_CHECK(band_weight.empty() || static_cast<int64_t>(band_weight.size()) == c.n_bands(),
+            "band weights per band");
   const std::vector<double> m = metric_values(c, metric);
   const int64_t G = c.n_grid();
   double total = 0;
@@ -365,9 +378,51 @@ double predicted_error(const NeedCurves& c, NeedMetric metric,
           const double t = (static_cast<double>(k) - k0) / (k1 - k0);
           e = (1 - t) * e + t * m[c.at(l, h, b, g + 1)];
         }
+        if (!band_weight.empty()) e *= band_weight[static_cast<size_t>(b)];
         total += static_cast<double>(hi - lo) * e;
       }
   return total;
+}
+
+std::vector<double> adapt_band_weights(const std::vector<double>& weights,
+                                       const std::vector<int64_t>& band_start,
+                                       const std::vector<std::vector<double>>& bucket_delta_rel,
+                                       int64_t ctx, double position_tolerance, double step) {
+  const size_t nb = band_start.size();
+  std::vector<double> w = weights.empty() ? std::vector<double>(nb, 1.0) : weights;
+  if (w.size() != nb) throw UsageError("adapt_band_weights: one weight per band");
+  if (!(position_tolerance > 0)) throw UsageError("adapt_band_weights: position tolerance <= 0");
+  // e_b: the worst bucket overlapping the band's positions [lo, hi) within the window.
+  std::vector<double> e(nb, 0);
+  std::vector<bool> seen(nb, false);
+  for (size_t b = 0; b < nb; ++b) {
+    const int64_t lo = band_start[b];
+    const int64_t hi = b + 1 < nb ? band_start[b + 1] : ctx;
+    for (const auto& deltas : bucket_delta_rel) {
+      const auto n = static_cast<int64_t>(deltas.size());
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t blo = j * ctx / n, bhi = (j + 1) * ctx / n;
+        if (blo >= std::min(hi, ctx) || bhi <= lo) continue;
+        const double x = deltas[static_cast<size_t>(j)] / position_tolerance;
+        e[b] = seen[b] ? std::max(e[b], x) : x;
+        seen[b] = true;
+      }
+    }
+  }
+  double mean = 0;
+  int64_t n_seen = 0;
+  for (size_t b = 0; b < nb; ++b)
+    if (seen[b]) mean += e[b], ++n_seen;
+  if (n_seen == 0) return w;
+  mean /= static_cast<double>(n_seen);
+  double log_sum = 0;
+  for (size_t b = 0; b < nb; ++b) {
+    if (seen[b]) w[b] *= std::exp(step * std::clamp(e[b] - mean, -1.0, 1.0));
+    log_sum += std::log(w[b]);
+  }
+  const double norm = std::exp(log_sum / static_cast<double>(nb));
+  for (double& x : w) x /= norm;
+  return w;
 }
 
 }  // namespace csa

@@ -52,6 +52,12 @@ struct AllocationRule {
   double reads = 0;       // the scalar: predicted reads fraction (query side, KV side if kv_aware)
   bool banded = true;     // a budget per position band (false: one per head)
   bool kv_aware = false;  // one budget per KV group and band, cost = the group's union
+  // Position-band weights [NB of the curves] on the error (empty: 1 each): the exchange rate
+  // between one band's predicted error and another's. Dense-matching quality is a maximum over
+  // position buckets, and a band's error reaches its buckets (and the later queries that read
+  // its keys) at a rate the curves do not measure; csa-sweep learns the weights from its probes'
+  // buckets (adapt_band_weights) and the policy records them.
+  std::vector<double> band_weight;
 };
 
 // Proportional / power: budget per (layer, head) from diffuseness d [L][H].
@@ -70,10 +76,23 @@ struct NeedAllocation {
 };
 NeedAllocation allocate_need(const NeedCurves& curves, const AllocationRule& rule);
 
+// One dual-ascent step on the band weights from a probe: `bucket_delta_rel[s][j]` the relative
+// ppl change of position bucket j (positions [j·ctx/B, (j+1)·ctx/B) of a window of `ctx`) on
+// slice s. A band's excess e_b is its worst overlapping bucket over the slices, in units of
+// `position_tolerance`; every weight moves by exp(step · clamp(e_b − mean e, −1, 1)) (bands the
+// windows do not reach keep theirs), then the weights are scaled to a geometric mean of 1. A band
+// whose buckets bind gains weight (its error costs more); one with room to spare loses it, so the
+// next allocation at the same reads moves keys to where the criterion binds.
+std::vector<double> adapt_band_weights(const std::vector<double>& weights,
+                                       const std::vector<int64_t>& band_start,
+                                       const std::vector<std::vector<double>>& bucket_delta_rel,
+                                       int64_t ctx, double position_tolerance, double step);
+
 // The total error the curves predict for any schedules [L] (rows · mean error over every
-// (layer, head, band); budgets between grid points interpolated): what a sweep uses to predict
-// where quality crosses its tolerance.
+// (layer, head, band), times the band's weight if `band_weight` is not empty; budgets between grid
+// points interpolated): what a sweep uses to predict where quality crosses its tolerance.
 double predicted_error(const NeedCurves& curves, NeedMetric metric,
-                       const std::vector<BudgetSchedule>& schedules);
+                       const std::vector<BudgetSchedule>& schedules,
+                       const std::vector<double>& band_weight = {});
 
 }  // namespace csa

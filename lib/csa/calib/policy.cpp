@@ -128,6 +128,7 @@ Json allocation_json(const AllocationRule& r, double predicted_reads, double pre
     a["metric"] = need_metric_name(r.metric);
     a["banded"] = r.banded;
     a["kv_aware"] = r.kv_aware;
+    if (!r.band_weight.empty()) a["band_weights"] = r.band_weight;
     a["predicted_reads_fraction"] = predicted_reads;
     a["predicted_kv_reads_fraction"] = predicted_kv;
   } else {
@@ -245,6 +246,15 @@ void read_allocation(Policy& p, const JsonReader& r, int64_t version) {
     }
     p.rule.banded = alloc.get_bool("banded", true);
     p.rule.kv_aware = alloc.get_bool("kv_aware", false);
+    if (alloc.has("band_weights")) {
+      const Json& w = alloc.raw().at("band_weights");
+      if (!w.is_array()) alloc.fail("band_weights", "must be an array of numbers");
+      for (const auto& x : w) {
+        if (!x.is_number() || !std::isfinite(x.get<double>()) || !(x.get<double>() > 0))
+          alloc.fail("band_weights", "holds a value that is not a finite number > 0: " + x.dump());
+        p.rule.band_weight.push_back(x.get<double>());
+      }
+    }
     p.predicted_reads = alloc.get_double("predicted_reads_fraction", -1);
     p.predicted_kv_reads = alloc.get_double("predicted_kv_reads_fraction", -1);
     return;
@@ -314,6 +324,12 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
     p.need = NeedCurves::from_json(j.at("need_curves"), origin, d.L, d.H, d.Hkv);
   if (need_based(p.rule.kind) && !p.need)
     r.fail("need_curves", "is missing (the '" + allocation_name(p.rule.kind) + "' rule needs it)");
+  if (!p.rule.band_weight.empty() &&
+      static_cast<int64_t>(p.rule.band_weight.size()) != p.need->n_bands())
+    r.child("allocation")
+        .fail("band_weights", "must hold one weight per band of need_curves (" +
+                                  std::to_string(p.need->n_bands()) + "), got " +
+                                  std::to_string(p.rule.band_weight.size()));
   p.calibration = j.value("calibration", Json());
   p.sweep = j.value("sweep", Json());
   p.run = j.value("run", Json());

@@ -12,10 +12,8 @@
 namespace csa {
 
 const SweepProbe* SweepResult::best_probe() const {
-  if (!best) return nullptr;
-  for (const auto& p : probes)
-    if (p.level == *best) return &p;
-  return nullptr;
+  if (!best || best_index >= probes.size()) return nullptr;
+  return &probes[best_index];
 }
 
 namespace {
@@ -52,6 +50,7 @@ Json SweepResult::to_json() const {
                         {"matches_dense", p.matches},
                         {"forward_passes", p.forward_passes},
                         {"wall_seconds", p.seconds}});
+    if (!p.setting.is_null()) probes_j.back()["setting"] = p.setting;
   }
   Json j = {{"label", label},
             {"axis", axis},
@@ -68,6 +67,7 @@ Json SweepResult::to_json() const {
                  {"max_bucket_worsening_rel", b->comparison.max_bucket_worsening_rel},
                  {"reads_fraction", b->reads_fraction},
                  {"kv_reads_fraction", b->kv_reads_fraction}};
+    if (!b->setting.is_null()) j["best"]["setting"] = b->setting;
   }
   return j;
 }
@@ -89,8 +89,10 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
     return axis.integer ? std::max(axis.min, std::round(x)) : x;
   };
 
-  auto probe = [&](double level) -> const SweepProbe& {
-    if (auto it = tried.find(level); it != tried.end()) return *it->second;
+  // again: probe a level already tried (an adapting axis's state has changed since).
+  auto probe = [&](double level, bool again = false) -> const SweepProbe& {
+    if (auto it = tried.find(level); it != tried.end() && !again) return *it->second;
+    Json setting = axis.setting ? axis.setting() : Json();
     SparsitySpec spec = axis.make_spec(level);
     SparseAttentionHook hook(spec, c.n_layer, c.n_head, c.n_head_kv, protocol.ctx);
     char name[64];
@@ -117,16 +119,17 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
     p.reads_fraction = reads.q_fraction();
     p.kv_reads_fraction = reads.kv_fraction();
     p.mean_budget = spec.mean_budget();
+    p.setting = std::move(setting);
     result.forward_passes += p.forward_passes;
     result.probes.push_back(p);
     spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% -> {}", name,
                  p.comparison.sparse_ppl, 100 * p.comparison.delta_rel,
                  100 * p.comparison.max_bucket_worsening_rel, 100 * p.reads_fraction,
                  p.matches ? "matches dense" : "misses");
-    // std::vector reallocates: rebuild the index.
+    // std::vector reallocates: rebuild the index (a level probed twice: its latest probe).
     tried.clear();
     for (const auto& q : result.probes) tried[q.level] = &q;
-    return *tried[level];
+    return result.probes.back();
   };
   auto done = [&](double lo, double hi) {
     return axis.integer ? hi - lo <= std::max(1.0, std::floor(o.resolution * hi))
@@ -186,8 +189,13 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
       double x;
       if (lo > 0 && hi > 0) {
         x = solve(1.0);
-        const double t =
-            std::clamp((std::log(x) - std::log(lo)) / (std::log(hi) - std::log(lo)), 0.1, 0.9);
+        double t =
+            std::clamp((std::log(x) - std::log(lo)) / (std::log(hi) - std::log(lo)), 0.25, 0.75);
+        // Kept inside the middle half of the bracket, and bisected after two probes in a row on
+        // the same side of the crossing: with a flat margin then a cliff the model keeps aiming
+        // at one end of the bracket, and the sweep would creep.
+        const size_t n = result.probes.size();
+        if (n >= 2 && result.probes[n - 1].matches == result.probes[n - 2].matches) t = 0.5;
         x = std::exp(std::log(lo) + t * (std::log(hi) - std::log(lo)));
       } else if (hi == 0) {
         // Only misses so far: aim a little past the crossing, at least one resolution step up.
@@ -230,7 +238,26 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
       bracket(lo, hi);
     }
   }
-  if (hi > 0) result.best = hi;
+  if (axis.adapt && hi > 0) {
+    // Refine: the axis adapts to the bracket's miss (if any), then probes a step below the
+    // smallest matching level, adapting after each probe: again after a miss, lower after a
+    // match. The bracket above ran with the axis fixed, so it is the non-adapting sweep's.
+    if (lo > 0) axis.adapt(*tried.at(lo));
+    for (int left = o.refine_passes; left > 0 && passes_left() && hi > axis.min; --left) {
+      double x = snap(hi / (1 + 2 * o.resolution));
+      if (axis.integer && x >= hi) x = hi - 1;
+      if (x < axis.min || x >= hi) break;
+      const SweepProbe& p = probe(x, true);
+      // A miss the axis cannot learn from would only repeat itself.
+      if (!axis.adapt(p) && !p.matches) break;
+      bracket(lo, hi);
+    }
+  }
+  if (hi > 0) {
+    result.best = hi;
+    for (size_t i = 0; i < result.probes.size(); ++i)
+      if (result.probes[i].matches && result.probes[i].level == hi) result.best_index = i;
+  }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

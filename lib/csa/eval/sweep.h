@@ -22,7 +22,12 @@ struct SweepOptions {
   double position_tolerance = 0.01;  // worst position bucket's relative worsening
   double resolution = 0.05;          // stop when hi / lo <= 1 + resolution (or hi - lo <= 1)
   int max_passes = 16;               // probes per sweep at most
+  // Axes that adapt (SweepAxis::adapt): after the bracket, up to this many probes below the
+  // smallest matching level, the axis adapting after each (counted in max_passes).
+  int refine_passes = 4;
 };
+
+struct SweepProbe;
 
 // What a sweep moves: levels in [min, max]; larger levels read more.
 struct SweepAxis {
@@ -36,6 +41,14 @@ struct SweepAxis {
   // margin model fitted to the probes so far (log margin linear in log predicted error) for the
   // crossing, so a sweep needs a handful of passes; without it, levels halve / double.
   std::function<double(double)> predict;
+  // Optional: an axis whose spec at a level also depends on state that learns from the probes
+  // (a need-based rule's position-band weights). `setting` describes the state the next probe
+  // uses (stored with it); `adapt` may change the state after a probe (true when it did). The
+  // bracket is found with the state fixed; then the axis adapts to the bracket's miss and the sweep
+  // spends up to SweepOptions::refine_passes probes a step below the smallest matching level,
+  // adapting after each: the same level again after a miss, lower after a match.
+  std::function<Json()> setting;
+  std::function<bool(const SweepProbe&)> adapt;  // true: the state changed
 };
 
 // One held-out text of a sweep, with its dense pass (run once).
@@ -54,6 +67,7 @@ struct SweepProbe {
   int64_t forward_passes = 0;
   bool matches = false;
   double margin = 0;  // max(delta / tolerance, worst bucket / position tolerance): <= 1 matches
+  Json setting;       // the adapting axis's state for this probe (null otherwise)
 };
 
 struct SweepResult {
@@ -61,6 +75,7 @@ struct SweepResult {
   bool integer = true;
   std::vector<SweepProbe> probes;  // in the order tried
   std::optional<double> best;      // the smallest matching level; none if even max misses
+  size_t best_index = 0;           // its probe (adapting axes can probe a level twice)
   int64_t forward_passes = 0;      // sparse probes only (the dense pass is shared)
   double seconds = 0;
   const SweepProbe* best_probe() const;

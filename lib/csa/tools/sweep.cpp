@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <memory>
+
 #include "csa/core/error.h"
 #include "csa/core/runtime.h"
 #include "csa/model/decoder.h"
@@ -28,6 +30,10 @@ int64_t default_offset(const Json& cal, const Corpus& corpus, const std::string&
   }
   return 0;
 }
+
+// Band-weight adaptation: one step of this size per probe whose margin lies in [min, max] (far
+// misses break every bucket; easy matches say little about which one binds).
+constexpr double kAdaptStep = 0.5, kAdaptMin = 0.5, kAdaptMax = 4;
 
 }  // namespace
 
@@ -86,6 +92,8 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
   std::vector<Policy> candidates = {policy};
   for (const RuleOptions& r : o.candidates)
     candidates.push_back(policy.with_rule(resolve_rule(r, policy.rule), o.policy));
+  // Need-based rules adapt their position-band weights to the probes' buckets (allocate.h,
+  // adapt_band_weights): one dual-ascent step per probe near the crossing.
   auto axis_for = [&](const Policy& p) {
     SweepAxis axis;
     const bool need = need_based(p.rule.kind);
@@ -94,12 +102,30 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
     axis.min = need ? 1e-4 : 1;
     axis.max = o.max_level > 0 ? o.max_level : (need ? 1.0 : static_cast<double>(proto.ctx));
     axis.start = o.start > 0 ? o.start : p.scalar();
-    axis.make_spec = [&p](double x) { return p.reallocated(x).sparsity(); };
+    auto weights = std::make_shared<std::vector<double>>(p.rule.band_weight);
+    auto weighted = [&p, weights](double x) {
+      Policy q = p;
+      q.rule.band_weight = *weights;
+      return q.reallocated(x);
+    };
+    axis.make_spec = [weighted](double x) { return weighted(x).sparsity(); };
     const NeedMetric metric = need ? p.rule.metric : NeedMetric::kResRel;
     if (p.need)
-      axis.predict = [&p, metric](double x) {
-        return predicted_error(*p.need, metric, p.reallocated(x).budgets);
+      axis.predict = [&p, metric, weighted, weights](double x) {
+        return predicted_error(*p.need, metric, weighted(x).budgets, *weights);
       };
+    if (need && o.sweep.refine_passes > 0) {
+      if (weights->empty()) weights->assign(static_cast<size_t>(p.need->n_bands()), 1.0);
+      axis.setting = [weights] { return Json{{"band_weights", *weights}}; };
+      axis.adapt = [&p, &proto, &o, weights](const SweepProbe& probe) {
+        if (probe.margin < kAdaptMin || probe.margin > kAdaptMax) return false;
+        std::vector<std::vector<double>> buckets;
+        for (const Comparison& c : probe.slices) buckets.push_back(c.bucket_delta_rel);
+        *weights = adapt_band_weights(*weights, p.need->band_start, buckets, proto.ctx,
+                                      o.sweep.position_tolerance, kAdaptStep);
+        return true;
+      };
+    }
     return axis;
   };
   std::vector<SweepResult> sweeps;
@@ -164,6 +190,8 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
   }
 
   Policy chosen_rule = candidates[best];
+  if (pb != nullptr && pb->setting.is_object() && pb->setting.contains("band_weights"))
+    chosen_rule.rule.band_weight = pb->setting["band_weights"].get<std::vector<double>>();
   std::optional<double> level = sweeps[best].best;
   const SweepProbe* b = pb;
   std::string chosen = "policy";
