@@ -38,14 +38,21 @@ for r in att:
             t = med(r, peer)
             if t is not None:
                 p[f"speedup_{pct[:-1]}pct_vs_{name}"] = t / s
+        # Replayed from CUDA graphs (device time, no host launches), against the same.
+        s = med(r, f"paged top-k {pct} (graph)")
+        for peer, name in (("dense SDPA (graph)", "sdpa"), ("dense paged (graph)", "dense_paged")):
+            t = med(r, peer)
+            if s is not None and t is not None:
+                p[f"speedup_{pct[:-1]}pct_vs_{name}_graphs"] = t / s
     points.append(p)
 models = []
 for r in mod:
-    dense = med(r, "dense paged")
     m = {"ctx": r["ctx"], "batch": r["batch"], "command": r["command"],
          "tokens_per_second": {v["label"]: v["tokens_per_second"] for v in r["runs"]}}
-    for v in r["runs"]:
-        if v["label"] != "dense paged":
+    for v in r["runs"]:  # each against dense in the same mode (eager, or CUDA graphs)
+        graphs = v.get("graphs", False)
+        dense = med(r, "dense paged (graphs)" if graphs else "dense paged")
+        if not v["label"].startswith("dense paged"):
             m[f"speedup {v['label']}"] = dense / v["median_seconds_per_step"]
     models.append(m)
 out = {"attention": points, "model": models, "errors": errors,
