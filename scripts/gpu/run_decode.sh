@@ -6,6 +6,7 @@
 # scripts/gpu/decode_report.py. Carry .dev/debs and .dev/shared/corpora (and .dev/shared/models/X
 # for a model other than the embedded qwen2-mini).
 #   run: MODELS="qwen2-mini" bash scripts/gpu/run_decode.sh      (STEPS="build tests bench quality")
+#   GPU_TESTS="CUDA paged*,CUDA graph*" runs the decode tests of the [gpu] tier only.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 W=/tmp/csa-decode/decode
@@ -20,7 +21,7 @@ fi
 source scripts/gpu/env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$W/environment.txt"
 if want tests; then
-  timeout 200 build-gpu/tests/csa_tests "[gpu]" --requires cuda > "$W/tests_gpu.log" 2>&1
+  timeout 200 build-gpu/tests/csa_tests "${GPU_TESTS:-[gpu]}" --requires cuda > "$W/tests_gpu.log" 2>&1
   echo "gpu tests rc=$?"; tail -4 "$W/tests_gpu.log"; pack
 fi
 if want bench; then
