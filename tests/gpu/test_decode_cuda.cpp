@@ -67,8 +67,13 @@ TEST_CASE("CUDA paged decode equals the reference: pages, reads, outputs", "[.][
                            ref.to(at::kFloat).cpu(), tol);
         // The position read on the device (grids sized from the capacity, as a CUDA graph
         // replays them): the same pages and reads, the output within rounding, deterministic.
+        // Shapes the kernels do not take refuse it.
         DecodeOptions dev;
         dev.position = at::full({1}, c.S - 1, q.options().dtype(at::kLong));
+        if (!decode_kernels_take(dt, c.H, c.Hkv, c.D, c.P, cache.capacity(), r)) {
+          CHECK_THROWS_AS(decode_attend(q, cache, 0.125, r, dev), UsageError);
+          continue;
+        }
         DecodeSelection got_dev;
         at::Tensor out_dev = decode_attend(q, cache, 0.125, r, dev, &got_dev);
         CHECK(at::equal(got_dev.keep.cpu(), want.keep.cpu()));

@@ -94,9 +94,16 @@ __global__ void select_kernel(PagedDecodeArgs a, Layout L) {
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int i = tid; i < 256; i += nt) hist[i] = 0;
     __syncthreads();
-    for (int i = tid; i < nc; i += nt) {
-      const uint32_t key = keys[i];
-      if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+    // Lanes of a warp with the same bin add once (random bounds share their top bits, and
+    // same-address shared atomics serialise). Every thread runs the same trip count (nt is a
+    // multiple of 32), so whole warps take part in the match.
+    for (int i0 = 0; i0 < nc; i0 += nt) {
+      const int i = i0 + tid;
+      const uint32_t key = i < nc ? keys[i] : 0u;
+      const bool in = i < nc && (key & mask) == prefix;
+      const unsigned bin = in ? (key >> shift) & 255u : 256u;
+      const unsigned peers = __match_any_sync(0xffffffffu, bin);
+      if (in && __ffs(peers) - 1 == (tid & 31)) atomicAdd(&hist[bin], unsigned(__popc(peers)));
     }
     __syncthreads();
     if (tid < 32) {  // warp 0: lane l holds bins 255 - 8l .. 248 - 8l (highest first)
@@ -205,8 +212,11 @@ constexpr int attend_smem_bytes(int D) {
          2 * kAttendWarps * GMAX * 4;
 }
 
+// Up to four query heads per KV head: at most 128 registers, so that four blocks (16 warps) fit
+// on a multiprocessor (151 unbounded: three); the compiler spills 8 bytes. Eight heads: unbounded
+// (a cap spills hundreds of bytes).
 template <typename T, int GMAX, int U>
-__global__ void __launch_bounds__(32 * kAttendWarps)
+__global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
     attend_kernel(PagedDecodeArgs a, Layout L, bool dense) {
   constexpr int V = kPer16<T>, W = kAttendWarps, ST = kAttendStages;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -336,16 +346,18 @@ __global__ void __launch_bounds__(32 * kAttendWarps)
         for (int u = 0; u < U; ++u) s[gi][u] = 0;
         continue;
       }
-      const float corr = __expf(m[gi] - tm);
-      l[gi] *= corr;
+      if (tm != m[gi]) {  // a new maximum: rescale (else the factor would be exactly 1)
+        const float corr = __expf(m[gi] - tm);
+        l[gi] *= corr;
 #pragma unroll
-      for (int v = 0; v < V; ++v) acc[gi][v] *= corr;
+        for (int v = 0; v < V; ++v) acc[gi][v] *= corr;
+        m[gi] = tm;
+      }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         s[gi][u] = __expf(s[gi][u] - tm);  // now the probability weight
         l[gi] += s[gi][u];
       }
-      m[gi] = tm;
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -436,22 +448,33 @@ __global__ void append_kernel(PagedAppendArgs a) {
   }
 }
 
-// Step 4: block (query head, batch).
+// Step 4: block (query head, batch). The splits' maxima and weighted sums as block reductions
+// in a fixed order; each thread then sums its channels over the splits in split order with
+// independent loads (several in flight), so neither phase walks the splits one load at a time.
+constexpr int kCombineThreads = 128;
 template <typename T>
-__global__ void combine_kernel(PagedDecodeArgs a, Layout L) {
-  const int h = blockIdx.x, b = blockIdx.y, D = a.D, ns = a.splits;
+__global__ void __launch_bounds__(kCombineThreads) combine_kernel(PagedDecodeArgs a, Layout L) {
+  extern __shared__ float s_e[];  // [splits]: exp(M_s - M), 0 for splits that read nothing
+  __shared__ float red[kCombineThreads];
+  const int h = blockIdx.x, b = blockIdx.y, D = a.D, ns = a.splits, tid = threadIdx.x;
   const int64_t bh = int64_t(b) * a.H + h;
   const float* pp = L.part + bh * ns * (D + 2);
   float M = -INFINITY;
-  for (int s = 0; s < ns; ++s) M = fmaxf(M, pp[s * (D + 2)]);
+  for (int s = tid; s < ns; s += kCombineThreads) M = fmaxf(M, pp[int64_t(s) * (D + 2)]);
+  M = block_reduce<kCombineThreads>(M, red, [](float x, float y) { return fmaxf(x, y); });
   float sum = 0;
-  for (int s = 0; s < ns; ++s)
-    if (pp[s * (D + 2)] > -INFINITY) sum += pp[s * (D + 2) + 1] * __expf(pp[s * (D + 2)] - M);
+  for (int s = tid; s < ns; s += kCombineThreads) {
+    const float ms = pp[int64_t(s) * (D + 2)];
+    const float e = ms > -INFINITY ? __expf(ms - M) : 0.f;
+    s_e[s] = e;
+    sum += e * pp[int64_t(s) * (D + 2) + 1];
+  }
+  sum = block_reduce<kCombineThreads>(sum, red, [](float x, float y) { return x + y; });
   T* out = static_cast<T*>(a.out) + bh * D;
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+  for (int d = tid; d < D; d += kCombineThreads) {
     float x = 0;
-    for (int s = 0; s < ns; ++s)
-      if (pp[s * (D + 2)] > -INFINITY) x += pp[s * (D + 2) + 2 + d] * __expf(pp[s * (D + 2)] - M);
+#pragma unroll 8
+    for (int s = 0; s < ns; ++s) x += pp[int64_t(s) * (D + 2) + 2 + d] * s_e[s];
     store(x / sum, out + d);
   }
 }
@@ -537,7 +560,10 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
   else
     e = launch_attend<T, 8>(a, L, dense, st);
   if (e != cudaSuccess) return cudaGetErrorString(e);
-  combine_kernel<T><<<dim3(a.H, a.B), 128, 0, st>>>(a, L);
+  const int csmem = a.splits * static_cast<int>(sizeof(float));
+  if (csmem > 48 * 1024)
+    cudaFuncSetAttribute(combine_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, csmem);
+  combine_kernel<T><<<dim3(a.H, a.B), kCombineThreads, csmem, st>>>(a, L);
   if (cudaError_t e2 = cudaGetLastError()) return cudaGetErrorString(e2);
   return nullptr;
 }
