@@ -77,11 +77,12 @@ for ax, b in zip(axes, batches):
 ax = axes[-1]
 for m in models:
     labels = list(m["tokens_per_second"])
-    ax.bar([f"{m['ctx'] // 1024}K\n{l.replace('paged ', '')}" for l in labels],
-           [m["tokens_per_second"][l] for l in labels])
+    short = [l.replace("dense paged", "dense").replace("paged top-k ", "").replace(" (graphs)", " G")
+             for l in labels]
+    ax.bar([f"{m['ctx'] // 1024}K {l}" for l in short], [m["tokens_per_second"][l] for l in labels])
 ax.set_ylabel("tokens/s (batch 1)")
-ax.set_title("whole model (random Llama-3.2-1B shapes)")
-ax.tick_params(axis="x", labelsize=6)
+ax.set_title("whole model, random 1B (G: CUDA graphs)")
+ax.tick_params(axis="x", labelsize=7, labelrotation=60)
 fig.tight_layout()
 fig.savefig(f"{D}/decode.png", dpi=110)
 for p in points:
