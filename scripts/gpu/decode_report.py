@@ -38,14 +38,21 @@ for r in att:
             t = med(r, peer)
             if t is not None:
                 p[f"speedup_{pct[:-1]}pct_vs_{name}"] = t / s
+        # Replayed from CUDA graphs (device time, no host launches), against the same.
+        s = med(r, f"paged top-k {pct} (graph)")
+        for peer, name in (("dense SDPA (graph)", "sdpa"), ("dense paged (graph)", "dense_paged")):
+            t = med(r, peer)
+            if s is not None and t is not None:
+                p[f"speedup_{pct[:-1]}pct_vs_{name}_graphs"] = t / s
     points.append(p)
 models = []
 for r in mod:
-    dense = med(r, "dense paged")
     m = {"ctx": r["ctx"], "batch": r["batch"], "command": r["command"],
          "tokens_per_second": {v["label"]: v["tokens_per_second"] for v in r["runs"]}}
-    for v in r["runs"]:
-        if v["label"] != "dense paged":
+    for v in r["runs"]:  # each against dense in the same mode (eager, or CUDA graphs)
+        graphs = v.get("graphs", False)
+        dense = med(r, "dense paged (graphs)" if graphs else "dense paged")
+        if not v["label"].startswith("dense paged"):
             m[f"speedup {v['label']}"] = dense / v["median_seconds_per_step"]
     models.append(m)
 out = {"attention": points, "model": models, "errors": errors,
@@ -70,11 +77,12 @@ for ax, b in zip(axes, batches):
 ax = axes[-1]
 for m in models:
     labels = list(m["tokens_per_second"])
-    ax.bar([f"{m['ctx'] // 1024}K\n{l.replace('paged ', '')}" for l in labels],
-           [m["tokens_per_second"][l] for l in labels])
+    short = [l.replace("dense paged", "dense").replace("paged top-k ", "").replace(" (graphs)", " G")
+             for l in labels]
+    ax.bar([f"{m['ctx'] // 1024}K {l}" for l in short], [m["tokens_per_second"][l] for l in labels])
 ax.set_ylabel("tokens/s (batch 1)")
-ax.set_title("whole model (random Llama-3.2-1B shapes)")
-ax.tick_params(axis="x", labelsize=6)
+ax.set_title("whole model, random 1B (G: CUDA graphs)")
+ax.tick_params(axis="x", labelsize=7, labelrotation=60)
 fig.tight_layout()
 fig.savefig(f"{D}/decode.png", dpi=110)
 for p in points:

@@ -6,6 +6,8 @@
 # scripts/gpu/decode_report.py. Carry .dev/debs and .dev/shared/corpora (and .dev/shared/models/X
 # for a model other than the embedded qwen2-mini).
 #   run: MODELS="qwen2-mini" bash scripts/gpu/run_decode.sh      (STEPS="build tests bench quality")
+#   GPU_TESTS="CUDA paged*,CUDA graph*" runs the decode tests of the [gpu] tier only; STEPS may
+#   also name "profile" (Nsight Compute of one step's kernels at 64K).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 W=/tmp/csa-decode/decode
@@ -20,11 +22,23 @@ fi
 source scripts/gpu/env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$W/environment.txt"
 if want tests; then
-  timeout 200 build-gpu/tests/csa_tests "[gpu]" --requires cuda > "$W/tests_gpu.log" 2>&1
+  timeout 200 build-gpu/tests/csa_tests "${GPU_TESTS:-[gpu]}" --requires cuda > "$W/tests_gpu.log" 2>&1
   echo "gpu tests rc=$?"; tail -4 "$W/tests_gpu.log"; pack
 fi
 if want bench; then
   OUT=$W bash scripts/gpu/bench_decode.sh; pack
+fi
+if want profile; then  # Nsight Compute on one 64K, batch-1 step (results/gpu/decode_ncu_*.txt)
+  N=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu | head -1)
+  B="build-gpu/apps/csa-bench --device cuda --dtype bfloat16 --config configs/llama-3.2-1b.json -q"
+  B="$B --decode --ctx 65536 --batch 1 --repeats 1 --fraction 0.1"
+  S="--section SpeedOfLight --section Occupancy --section LaunchStats"
+  # The dense step's attend and combine (its first launches), then a sparse step's bounds,
+  # select and attend (past the 47 dense attend launches: 23 timed eagerly, 24 in graphs).
+  timeout 50 "$N" --clock-control none -k regex:"attend|combine" -c 2 $S $B > "$W/ncu_dense.txt" 2>&1
+  timeout 50 "$N" --clock-control none -k regex:"bounds|select|attend" --launch-skip 47 -c 3 $S $B \
+    > "$W/ncu_sparse.txt" 2>&1
+  pack
 fi
 if want quality; then
   export CSA_BIN=build-gpu/apps CSA_SHARED=$PWD/.dev/shared DEVICE=cuda

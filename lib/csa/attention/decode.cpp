@@ -9,6 +9,9 @@
 
 #ifdef CSA_WITH_CUDA_KERNELS
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
 
 #include "csa/attention/decode_cuda_kernel.h"
 #include "csa/attention/fused_cuda.h"
@@ -42,6 +45,36 @@ void PagedKvCache::reserve(int64_t positions, const at::Tensor& like_k) {
   if (positions > capacity()) grow(positions, like_k);
 }
 
+namespace {
+
+#ifdef CSA_WITH_CUDA_KERNELS
+// One position [B, Hkv, 1, D] into the storage by the append kernel; false when the kernel does
+// not take these tensors (then the tensor path does it).
+bool append_kernel(const at::Tensor& k, const at::Tensor& v, at::Tensor& ks, at::Tensor& vs,
+                   at::Tensor& mn, at::Tensor& mx, int64_t page, int64_t pos,
+                   const at::Tensor& position) {
+  cuda::ElemType type;
+  if (!k.is_cuda() || !v.is_cuda() || k.size(2) != 1 || k.stride(3) != 1 || v.stride(3) != 1 ||
+      v.scalar_type() != k.scalar_type() || !kernel_elem_type(k.scalar_type(), &type))
+    return false;
+  cuda::PagedAppendArgs a;
+  a.k = k.data_ptr(), a.v = v.data_ptr();
+  a.k_sb = k.stride(0), a.k_sh = k.stride(1), a.v_sb = v.stride(0), a.v_sh = v.stride(1);
+  a.kc = ks.data_ptr(), a.vc = vs.data_ptr(), a.kmin = mn.data_ptr(), a.kmax = mx.data_ptr();
+  a.type = type;
+  a.B = static_cast<int>(k.size(0)), a.Hkv = static_cast<int>(k.size(1));
+  a.D = static_cast<int>(k.size(3)), a.page = static_cast<int>(page);
+  a.capacity = ks.size(2);
+  a.pos = pos;
+  if (position.defined()) a.position = position.data_ptr<int64_t>();
+  if (const char* err = cuda::paged_append(a, at::cuda::getCurrentCUDAStream().stream()))
+    throw std::runtime_error(std::string("CUDA paged append kernel: ") + err);
+  return true;
+}
+#endif
+
+}  // namespace
+
 void PagedKvCache::append(const at::Tensor& k, const at::Tensor& v) {
   CSA_CHECK(k.dim() == 4 && v.sizes() == k.sizes(), "paged cache: k and v must be [B, Hkv, T, D]");
   if (k_.defined())
@@ -51,6 +84,12 @@ void PagedKvCache::append(const at::Tensor& k, const at::Tensor& v) {
   const int64_t T = k.size(2);
   if (T == 0) return;
   if (length_ + T > capacity()) grow(std::max(length_ + T, 2 * capacity()), k);
+#ifdef CSA_WITH_CUDA_KERNELS
+  if (T == 1 && append_kernel(k, v, k_, v_, kmin_, kmax_, page_, length_, {})) {
+    length_ += 1;
+    return;
+  }
+#endif
   k_.narrow(2, length_, T).copy_(k);
   v_.narrow(2, length_, T).copy_(v);
   const int64_t first = length_ / page_, last = (length_ + T) / page_;
@@ -62,6 +101,31 @@ void PagedKvCache::append(const at::Tensor& k, const at::Tensor& v) {
     kmax_.narrow(2, first, last - first).copy_(std::get<0>(full.max(3)));
   }
   length_ += T;
+}
+
+void PagedKvCache::append_at(const at::Tensor& k, const at::Tensor& v, const at::Tensor& position) {
+  CSA_CHECK(k.dim() == 4 && v.sizes() == k.sizes() && k.size(2) == 1,
+            "paged cache: append_at takes one position [B, Hkv, 1, D]");
+  CSA_CHECK(position.defined() && position.scalar_type() == at::kLong && position.numel() == 1 &&
+                position.device() == k.device(),
+            "paged cache: append_at's position must be int64 [1] on the keys' device");
+  if (!k_.defined() || length_ + 1 > capacity())
+    throw UsageError("paged cache: append_at needs room for the position (reserve() first)");
+  CSA_CHECK(k.size(0) == k_.size(0) && k.size(1) == k_.size(1) && k.size(3) == k_.size(3) &&
+                k.scalar_type() == k_.scalar_type() && k.device() == k_.device(),
+            "paged cache: appended keys differ in shape, dtype or device");
+#ifdef CSA_WITH_CUDA_KERNELS
+  if (append_kernel(k, v, k_, v_, kmin_, kmax_, page_, length_, position)) {
+    length_ += 1;
+    return;
+  }
+#endif
+  throw UsageError("paged cache: append_at needs the CUDA kernels (a GPU build, CUDA tensors)");
+}
+
+void PagedKvCache::set_length(int64_t positions) {
+  CSA_CHECK(positions >= 0 && positions <= capacity(), "paged cache: length beyond the storage");
+  length_ = positions;
 }
 
 at::Tensor PagedKvCache::keys() const { return k_.narrow(2, 0, length_); }
@@ -107,6 +171,9 @@ at::Tensor decode_reference(const at::Tensor& q, const PagedKvCache& cache, doub
 }
 
 #ifdef CSA_WITH_CUDA_KERNELS
+// The select kernel holds a key per page of the capacity in shared memory.
+constexpr int64_t kMaxSelectSmem = 200 * 1024;
+
 // The CUDA kernels; an undefined tensor when the call is not one they handle.
 at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double scale,
                           const LayerRule* rule, const DecodeOptions& o,
@@ -121,7 +188,7 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
   // Shapes the kernels take (16-byte loads of q, K and V rows); others take the reference.
   if (!cuda::paged_decode_supports(static_cast<int>(D), static_cast<int>(G),
                                    static_cast<int>(q.element_size())) ||
-      cap >= INT_MAX || cap / P * 4 > 200 * 1024 || q.stride(3) != 1 ||
+      cap >= INT_MAX || cap / P * 4 > kMaxSelectSmem || q.stride(3) != 1 ||
       (q.stride(0) * q.element_size()) % 16 != 0 || (q.stride(1) * q.element_size()) % 16 != 0 ||
       reinterpret_cast<uintptr_t>(q.data_ptr()) % 16 != 0)
     return {};
@@ -135,6 +202,12 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
   a.capacity = cap, a.S = static_cast<int>(S), a.page = static_cast<int>(P);
   a.scale = static_cast<float>(scale);
   const int64_t pages = (S + P - 1) / P;
+  if (o.position.defined()) {
+    CSA_CHECK(o.position.scalar_type() == at::kLong && o.position.numel() == 1 &&
+                  o.position.device() == q.device(),
+              "decode_attend: the position must be int64 [1] on the query's device");
+    a.position = o.position.data_ptr<int64_t>();
+  }
   at::Tensor sched;
   if (rule != nullptr) {
     sched = device_budget_schedule(*rule, H, INT_MAX, q.device());
@@ -142,13 +215,10 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
     a.band_start = sched.data_ptr<int32_t>();
     a.budget = a.band_start + a.NB;
   }
-  int splits = o.splits;
-  if (splits <= 0) {  // about four blocks per SM, each with at least a page per warp
-    const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-    const int64_t want = (4 * sms + B * Hkv - 1) / (B * Hkv);
-    splits = static_cast<int>(std::clamp<int64_t>(want, 1, std::max<int64_t>(1, pages / 4)));
-  }
-  a.splits = splits;
+  // One wave of attend blocks, each with at least a page per warp; with a device position the
+  // grid must serve every length up to the capacity.
+  a.splits =
+      o.splits > 0 ? o.splits : cuda::decode_auto_splits(a, o.position.defined() ? cap / P : pages);
   at::Tensor ws = at::empty({cuda::decode_workspace_bytes(a)}, q.options().dtype(at::kByte));
   a.workspace = ws.data_ptr();
   at::Tensor out = at::empty({B, H, 1, D}, q.options());
@@ -186,6 +256,79 @@ bool decode_kernels_built() {
 #endif
 }
 
+bool decode_kernels_take(at::ScalarType dtype, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+                         int64_t page, int64_t capacity, const LayerRule* rule) {
+#ifdef CSA_WITH_CUDA_KERNELS
+  cuda::ElemType type;
+  if (!kernel_elem_type(dtype, &type) || n_head_kv < 1 || n_head % n_head_kv != 0) return false;
+  if (capacity >= INT_MAX || capacity / page * 4 > kMaxSelectSmem) return false;
+  if (!cuda::paged_decode_supports(static_cast<int>(head_dim), static_cast<int>(n_head / n_head_kv),
+                                   static_cast<int>(at::elementSize(dtype))))
+    return false;
+  if (rule == nullptr || rule->kind == SparsityKind::kDense) return true;
+  return rule->kind == SparsityKind::kTopK && rule->select.page == page && !rule->select.exact &&
+         !rule->select.oracle && rule->top_k.n_head() == n_head;
+#else
+  (void)dtype, (void)n_head, (void)n_head_kv, (void)head_dim, (void)page, (void)capacity;
+  (void)rule;
+  return false;
+#endif
+}
+
+#ifdef CSA_WITH_CUDA_KERNELS
+struct DecodeGraph::Impl {
+  at::cuda::CUDAGraph graph;
+};
+#else
+struct DecodeGraph::Impl {};
+#endif
+
+DecodeGraph::DecodeGraph() : impl_(std::make_unique<Impl>()) {}
+DecodeGraph::~DecodeGraph() = default;
+
+void DecodeGraph::capture(const std::function<void()>& fn) {
+#ifdef CSA_WITH_CUDA_KERNELS
+  CSA_CHECK(!captured_, "DecodeGraph: captured already");
+  // Graphs are captured on a stream other than the default one; the side stream starts after
+  // the current stream's work and the current stream waits for the capture to end.
+  const at::cuda::CUDAStream main = at::cuda::getCurrentCUDAStream();
+  const at::cuda::CUDAStream side = at::cuda::getStreamFromPool();
+  at::cuda::CUDAEvent ready;
+  ready.record(main);
+  ready.block(side);
+  {
+    const c10::cuda::CUDAStreamGuard guard(side);
+    impl_->graph.capture_begin();
+    try {
+      fn();
+    } catch (...) {
+      try {
+        impl_->graph.capture_end();
+      } catch (...) {  // the capture is invalid anyway; the first error is the one to report
+      }
+      throw;
+    }
+    impl_->graph.capture_end();
+  }
+  at::cuda::CUDAEvent done;
+  done.record(side);
+  done.block(main);
+  captured_ = true;
+#else
+  (void)fn;
+  throw UsageError("CUDA graphs need a GPU build with the CUDA decode kernels");
+#endif
+}
+
+void DecodeGraph::replay() {
+#ifdef CSA_WITH_CUDA_KERNELS
+  CSA_CHECK(captured_, "DecodeGraph: replay before capture");
+  impl_->graph.replay();
+#else
+  throw UsageError("CUDA graphs need a GPU build with the CUDA decode kernels");
+#endif
+}
+
 at::Tensor decode_attend(const at::Tensor& q, const PagedKvCache& cache, double scale,
                          const LayerRule* rule, const DecodeOptions& options,
                          DecodeSelection* selection) {
@@ -211,9 +354,9 @@ at::Tensor decode_attend(const at::Tensor& q, const PagedKvCache& cache, double 
     at::Tensor out = decode_kernels(q, cache, scale, rule, options, selection);
     if (out.defined()) return out;
   }
-#else
-  (void)options;
 #endif
+  if (options.position.defined())
+    throw UsageError("decode_attend: a device position needs the CUDA decode kernels");
   return decode_reference(q, cache, scale, rule, selection);
 }
 

@@ -10,6 +10,9 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
+#include <memory>
+
 #include "csa/attention/rule.h"
 
 namespace csa {
@@ -19,8 +22,16 @@ class PagedKvCache {
   // page: a power of two in 1..256 (UsageError otherwise).
   explicit PagedKvCache(int64_t page = 16);
   // Appends [B, Hkv, T, D] keys and values; summarises every page they complete. Grows the
-  // storage by doubling (reserve() avoids the copies).
+  // storage by doubling (reserve() avoids the copies). One position on CUDA is one kernel.
   void append(const at::Tensor& k, const at::Tensor& v);
+  // Appends one position [B, Hkv, 1, D] at the device position `position` (int64 [1] on the
+  // cache's device, equal to length()) with one CUDA kernel that reads it there, so that a CUDA
+  // graph captured once replays at every position; length() advances by one. Needs the CUDA
+  // kernels and room in the storage (UsageError otherwise: reserve() first).
+  void append_at(const at::Tensor& k, const at::Tensor& v, const at::Tensor& position);
+  // Sets the length without touching the storage: for CUDA graph replays, whose appends run on
+  // the device only. 0 <= positions <= capacity().
+  void set_length(int64_t positions);
   void reserve(int64_t positions, const at::Tensor& like_k);
   int64_t page() const { return page_; }
   int64_t length() const { return length_; }
@@ -47,6 +58,10 @@ class PagedKvCache {
 struct DecodeOptions {
   bool allow_kernel = true;  // CUDA: the paged kernels (GPU builds); off: the tensor reference
   int splits = 0;            // CUDA: blocks per (batch, head) over the pages; 0: automatic
+  // CUDA kernels: the query's position (cache.length() - 1) as int64 [1] on the device; the
+  // kernels read it there and size their grids from the cache's capacity, so that a CUDA graph
+  // captured once replays at every length. Undefined: the host's length. Needs the kernels.
+  at::Tensor position;
 };
 
 // What one decode step kept, for tests and reads.
@@ -68,5 +83,32 @@ at::Tensor decode_attend(const at::Tensor& q, const PagedKvCache& cache, double 
 
 // Whether this build has the CUDA decode kernels.
 bool decode_kernels_built();
+
+// Whether the CUDA kernels take a decode step of this dtype and head layout over a cache of
+// `capacity` positions under `rule`
+// (nullptr or dense: every page; a top_k rule selecting pages of `page`, without :topk or
+// :oracle), so that it can run with a device position (DecodeOptions::position).
+bool decode_kernels_take(at::ScalarType dtype, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+                         int64_t page, int64_t capacity, const LayerRule* rule);
+
+// A CUDA graph of the device work of one call (a decode step, decoder.cpp): capture() records
+// `fn` once on a side stream (its allocations come from the graph's own memory pool and stay
+// valid for replays), replay() runs the recorded work again on the current stream. GPU builds
+// only (UsageError otherwise).
+class DecodeGraph {
+ public:
+  DecodeGraph();
+  ~DecodeGraph();
+  DecodeGraph(const DecodeGraph&) = delete;
+  DecodeGraph& operator=(const DecodeGraph&) = delete;
+  void capture(const std::function<void()>& fn);
+  void replay();
+  bool captured() const { return captured_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  bool captured_ = false;
+};
 
 }  // namespace csa

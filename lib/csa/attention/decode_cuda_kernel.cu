@@ -4,7 +4,11 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "csa/attention/cuda_common.cuh"
 #include "csa/attention/decode_cuda_kernel.h"
@@ -14,6 +18,7 @@ namespace {
 
 constexpr int kSelectThreads = 256;
 constexpr int kAttendWarps = 4;
+constexpr int kAttendStages = 3;  // cp.async stages per warp in step 3
 
 struct Layout {
   float* bounds;   // [B, H, NPc]
@@ -21,6 +26,25 @@ struct Layout {
   float* part;     // [B, H, splits, D + 2]
   int NPf, NPc, NPcap;
 };
+
+// Keys in the cache: from the device when the call gives the position there (CUDA graphs).
+__device__ __forceinline__ int keys_in_cache(const PagedDecodeArgs& a) {
+  return a.position != nullptr ? static_cast<int>(*a.position) + 1 : a.S;
+}
+
+// 16 bytes global -> shared without registers (zero-filled when !valid), in the thread's group.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
 
 int64_t align256(int64_t x) { return (x + 255) / 256 * 256; }
 
@@ -49,7 +73,8 @@ __global__ void select_kernel(PagedDecodeArgs a, Layout L) {
   __shared__ int s_r, s_cnt[kSelectThreads];
   const int h = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, nt = blockDim.x;
   const int G = a.H / a.Hkv, g = h / G, gi = h % G;
-  const int P = a.page, n = a.S, pos = n - 1, pages = (n + P - 1) / P, newest = pos / P;
+  const int P = a.page, n = keys_in_cache(a), pos = n - 1, pages = (n + P - 1) / P,
+            newest = pos / P;
   const int64_t bh = int64_t(b) * a.H + h;
   uint8_t* flags = L.flags + (int64_t(b) * a.Hkv + g) * L.NPcap * G + gi;  // stride G
   int band = 0;
@@ -69,9 +94,16 @@ __global__ void select_kernel(PagedDecodeArgs a, Layout L) {
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int i = tid; i < 256; i += nt) hist[i] = 0;
     __syncthreads();
-    for (int i = tid; i < nc; i += nt) {
-      const uint32_t key = keys[i];
-      if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+    // Lanes of a warp with the same bin add once (random bounds share their top bits, and
+    // same-address shared atomics serialise). Every thread runs the same trip count (nt is a
+    // multiple of 32), so whole warps take part in the match.
+    for (int i0 = 0; i0 < nc; i0 += nt) {
+      const int i = i0 + tid;
+      const uint32_t key = i < nc ? keys[i] : 0u;
+      const bool in = i < nc && (key & mask) == prefix;
+      const unsigned bin = in ? (key >> shift) & 255u : 256u;
+      const unsigned peers = __match_any_sync(0xffffffffu, bin);
+      if (in && __ffs(peers) - 1 == (tid & 31)) atomicAdd(&hist[bin], unsigned(__popc(peers)));
     }
     __syncthreads();
     if (tid < 32) {  // warp 0: lane l holds bins 255 - 8l .. 248 - 8l (highest first)
@@ -135,7 +167,9 @@ __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L
 #pragma unroll
   for (int gi = 0; gi < GMAX; ++gi)
     if (gi < G) load16(qbase + int64_t(g * G + gi) * a.q_sh + c0, q[gi]);
-  const int first = blockIdx.x * kBoundsPages, last = min(first + kBoundsPages, L.NPf);
+  const int first = blockIdx.x * kBoundsPages;
+  const int last = min(first + kBoundsPages, keys_in_cache(a) / a.page);  // full pages
+  if (first >= last) return;
   const int64_t rows = (int64_t(b) * a.Hkv + g) * L.NPc * D;
   const T* mnb = static_cast<const T*>(a.kmin) + rows;
   const T* mxb = static_cast<const T*>(a.kmax) + rows;
@@ -165,19 +199,37 @@ __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L
 
 // Step 3: block (split, KV head, batch): the split's range of pages, read once for the group's
 // query heads (a head skips pages it did not keep). A key is spread over LPK = D / V lanes of 16
-// bytes (V elements), so a warp loads KPL = 32 / LPK keys per instruction and U·KPL keys per
-// step; each key group keeps its own online softmax per head, merged at the end. The next
-// step's keys and values are loaded while this step's are used.
+// bytes (V elements), so a warp moves KPL = 32 / LPK keys per 16-byte copy and NK = U·KPL keys
+// per step. Warp w takes the split's pages w, w + W, ...: it reads the kept-page flags of 32 of
+// its pages at once (a lane each, one ballot) and walks the kept ones. Each step's keys and
+// values go global -> shared by cp.async, kAttendStages - 1 steps ahead of their use, so a warp
+// keeps several steps of bytes in flight without holding them in registers; each lane reads
+// back only what it copied. Each key group keeps its own online softmax per head, merged at the
+// end (lanes, then warps, in a fixed order).
+template <int GMAX, int U>
+constexpr int attend_smem_bytes(int D) {
+  return kAttendWarps * kAttendStages * 2 * U * 32 * 16 + kAttendWarps * GMAX * D * 4 +
+         2 * kAttendWarps * GMAX * 4;
+}
+
+// Up to four query heads per KV head: at most 128 registers, so that four blocks (16 warps) fit
+// on a multiprocessor (151 unbounded: three); the compiler spills 8 bytes. Eight heads: unbounded
+// (a cap spills hundreds of bytes).
 template <typename T, int GMAX, int U>
-__global__ void __launch_bounds__(32 * kAttendWarps)
+__global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
     attend_kernel(PagedDecodeArgs a, Layout L, bool dense) {
-  constexpr int V = kPer16<T>;
-  __shared__ float s_m[kAttendWarps][GMAX], s_l[kAttendWarps][GMAX];
-  __shared__ float s_acc[kAttendWarps][GMAX][256];
+  constexpr int V = kPer16<T>, W = kAttendWarps, ST = kAttendStages;
+  extern __shared__ __align__(16) unsigned char smem[];
   const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int G = a.H / a.Hkv, P = a.page, D = a.D, S = a.S;
-  const int LPK = D / V, KPL = 32 / LPK, kg = lane / LPK, c0 = (lane % LPK) * V;
+  const int G = a.H / a.Hkv, P = a.page, D = a.D, S = keys_in_cache(a);
+  const int LPK = D / V, KPL = 32 / LPK, NK = U * KPL, kg = lane / LPK, c0 = (lane % LPK) * V;
+  // Shared memory: per warp ST stages of [K: U][32] and [V: U][32] 16-byte pieces (lane-major),
+  // then the block merge's s_acc [W][GMAX][D], s_m [W][GMAX], s_l [W][GMAX].
+  uint4* ring = reinterpret_cast<uint4*>(smem) + warp * ST * 2 * U * 32;
+  float* s_acc = reinterpret_cast<float*>(smem + W * ST * 2 * U * 32 * 16);
+  float* s_m = s_acc + W * GMAX * D;
+  float* s_l = s_m + W * GMAX;
   const int pages = (S + P - 1) / P;
   const int per = (pages + gridDim.x - 1) / gridDim.x;
   const int p0 = split * per, p1 = min(p0 + per, pages);
@@ -198,56 +250,80 @@ __global__ void __launch_bounds__(32 * kAttendWarps)
   const T* kp = static_cast<const T*>(a.k) + base;
   const T* vp = static_cast<const T*>(a.v) + base;
   const uint8_t* fl = L.flags + (int64_t(b) * a.Hkv + g) * L.NPcap * G;
-  auto heads_of = [&](int pg) -> unsigned {
-    if (dense) return (1u << G) - 1;
-    unsigned h = 0;
-    for (int gi = 0; gi < G; ++gi) h |= unsigned(fl[int64_t(pg) * G + gi] != 0) << gi;
-    return h;
-  };
-  // The steps of this warp: (page, first key) in order; a page of more than U·KPL keys takes
-  // several steps.
-  int pg = p0 + warp, j = pg * P;
-  unsigned heads = 0;
-  auto advance = [&]() {  // to the next step with keys some head reads
-    while (pg < p1) {
-      if (heads != 0 && j < min(pg * P + P, S)) return;
-      if (heads != 0) pg += kAttendWarps;  // this page done
-      heads = 0;
-      while (pg < p1 && (heads = heads_of(pg)) == 0) pg += kAttendWarps;
-      j = pg * P;
+  // The warp's steps in order (warp-uniform state): the current page's next key, its end and
+  // heads; the window of 32 of the warp's pages (slot i: page p0 + warp + W·i) whose kept ones
+  // are still to start.
+  int pj = 0, pend = 0, wbase = -32;
+  unsigned pheads = 0, kept = 0, lane_heads = 0;
+  bool more = p0 + warp < p1;
+  auto next_step = [&](int& sj, int& se, unsigned& sh) {
+    for (;;) {
+      if (pj < pend) {
+        sj = pj, se = min(pj + NK, pend), sh = pheads;
+        pj += NK;
+        return;
+      }
+      if (kept == 0) {
+        if (!more) {
+          sj = se = 0, sh = 0;
+          return;
+        }
+        wbase += 32;
+        const int pg = p0 + warp + W * (wbase + lane);
+        unsigned h = 0;
+        if (pg < p1) {
+          if (dense) {
+            h = (1u << G) - 1;
+          } else {
+            for (int gi = 0; gi < G; ++gi) h |= unsigned(fl[int64_t(pg) * G + gi] != 0) << gi;
+          }
+        }
+        lane_heads = h;
+        kept = __ballot_sync(0xffffffffu, h != 0);
+        more = p0 + warp + W * (wbase + 32) < p1;
+        continue;
+      }
+      const int bit = __ffs(kept) - 1;
+      kept &= kept - 1;
+      const int pg = p0 + warp + W * (wbase + bit);
+      pheads = __shfl_sync(0xffffffffu, lane_heads, bit);
+      pj = pg * P, pend = min(pg * P + P, S);
     }
   };
-  auto load = [&](uint4(&kr)[U], uint4(&vr)[U], int jb, int je) {
+  auto issue = [&](int stage, int sj, int se) {
+    uint4* st = ring + stage * 2 * U * 32;
+    __syncwarp();  // the lane's reads of this stage (a step ago) come before its overwrite
+    if (sj < se) {
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int jj = jb + u * KPL + kg;
-      if (jj < je) {
-        kr[u] = *reinterpret_cast<const uint4*>(kp + int64_t(jj) * D + c0);
-        vr[u] = *reinterpret_cast<const uint4*>(vp + int64_t(jj) * D + c0);
-      } else {
-        kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
+      for (int u = 0; u < U; ++u) {
+        const int jj = sj + u * KPL + kg;
+        const bool ok = jj < se;
+        const int64_t off = ok ? int64_t(jj) * D + c0 : 0;
+        cp_async16(st + u * 32 + lane, kp + off, ok);
+        cp_async16(st + (U + u) * 32 + lane, vp + off, ok);
       }
     }
+    cp_async_commit();
   };
-  advance();
-  uint4 kr[U], vr[U];
-  int cur_j = j, cur_end = pg < p1 ? min(pg * P + P, S) : 0;
-  unsigned cur_heads = heads;
-  if (pg < p1) load(kr, vr, cur_j, cur_end);
-  while (pg < p1) {
-    // Prefetch the next step.
-    j += U * KPL;
-    advance();
-    uint4 nk[U], nv[U];
-    const int nj = j, nend = pg < p1 ? min(pg * P + P, S) : 0;
-    const unsigned nheads = heads;
-    if (pg < p1) load(nk, nv, nj, nend);
-    // This step.
+  int dj[ST], de[ST];  // the steps in flight, oldest first: first key, end, heads
+  unsigned dh[ST];
+#pragma unroll
+  for (int s = 0; s < ST - 1; ++s) {
+    next_step(dj[s], de[s], dh[s]);
+    issue(s, dj[s], de[s]);
+  }
+  for (int it = 0; dj[0] < de[0]; ++it) {
+    next_step(dj[ST - 1], de[ST - 1], dh[ST - 1]);
+    issue((it + ST - 1) % ST, dj[ST - 1], de[ST - 1]);
+    cp_async_wait<ST - 1>();  // this step's copies (the oldest group) have landed
+    const uint4* st = ring + (it % ST) * 2 * U * 32;
+    const int cur_j = dj[0], cur_end = de[0];
+    const unsigned cur_heads = dh[0];
     float s[GMAX][U];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       float kt[V];
-      unpack16(kr[u], kt, kp);
+      unpack16(st[u * 32 + lane], kt, kp);
       const bool ok = cur_j + u * KPL + kg < cur_end;
 #pragma unroll
       for (int gi = 0; gi < GMAX; ++gi) {
@@ -270,21 +346,23 @@ __global__ void __launch_bounds__(32 * kAttendWarps)
         for (int u = 0; u < U; ++u) s[gi][u] = 0;
         continue;
       }
-      const float corr = __expf(m[gi] - tm);
-      l[gi] *= corr;
+      if (tm != m[gi]) {  // a new maximum: rescale (else the factor would be exactly 1)
+        const float corr = __expf(m[gi] - tm);
+        l[gi] *= corr;
 #pragma unroll
-      for (int v = 0; v < V; ++v) acc[gi][v] *= corr;
+        for (int v = 0; v < V; ++v) acc[gi][v] *= corr;
+        m[gi] = tm;
+      }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         s[gi][u] = __expf(s[gi][u] - tm);  // now the probability weight
         l[gi] += s[gi][u];
       }
-      m[gi] = tm;
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       float vt[V];
-      unpack16(vr[u], vt, vp);
+      unpack16(st[(U + u) * 32 + lane], vt, vp);
 #pragma unroll
       for (int gi = 0; gi < GMAX; ++gi) {
         if (gi >= G) continue;
@@ -293,9 +371,9 @@ __global__ void __launch_bounds__(32 * kAttendWarps)
       }
     }
 #pragma unroll
-    for (int u = 0; u < U; ++u) kr[u] = nk[u], vr[u] = nv[u];
-    cur_j = nj, cur_end = nend, cur_heads = nheads;
+    for (int i = 0; i < ST - 1; ++i) dj[i] = dj[i + 1], de[i] = de[i + 1], dh[i] = dh[i + 1];
   }
+  cp_async_wait<0>();
   // Merge the warp's key groups (lanes LPK apart), then the warps.
 #pragma unroll
   for (int gi = 0; gi < GMAX; ++gi) {
@@ -314,23 +392,23 @@ __global__ void __launch_bounds__(32 * kAttendWarps)
       }
       m[gi] = mm;
     }
-    if (lane == 0) s_m[warp][gi] = m[gi], s_l[warp][gi] = l[gi];
+    if (lane == 0) s_m[warp * GMAX + gi] = m[gi], s_l[warp * GMAX + gi] = l[gi];
     if (kg == 0) {
 #pragma unroll
-      for (int v = 0; v < V; ++v) s_acc[warp][gi][c0 + v] = acc[gi][v];
+      for (int v = 0; v < V; ++v) s_acc[(warp * GMAX + gi) * D + c0 + v] = acc[gi][v];
     }
   }
   __syncthreads();
   for (int i = threadIdx.x; i < G * D; i += blockDim.x) {
     const int gi = i / D, d = i % D;
     float M = -INFINITY;
-    for (int w = 0; w < kAttendWarps; ++w) M = fmaxf(M, s_m[w][gi]);
+    for (int w = 0; w < W; ++w) M = fmaxf(M, s_m[w * GMAX + gi]);
     float x = 0, sum = 0;
-    for (int w = 0; w < kAttendWarps; ++w)
-      if (s_m[w][gi] > -INFINITY) {
-        const float e = __expf(s_m[w][gi] - M);
-        x += s_acc[w][gi][d] * e;
-        sum += s_l[w][gi] * e;
+    for (int w = 0; w < W; ++w)
+      if (s_m[w * GMAX + gi] > -INFINITY) {
+        const float e = __expf(s_m[w * GMAX + gi] - M);
+        x += s_acc[(w * GMAX + gi) * D + d] * e;
+        sum += s_l[w * GMAX + gi] * e;
       }
     float* pp = L.part + ((int64_t(b) * a.H + g * G + gi) * gridDim.x + split) * (D + 2);
     pp[2 + d] = x;
@@ -338,31 +416,112 @@ __global__ void __launch_bounds__(32 * kAttendWarps)
   }
 }
 
-// Step 4: block (query head, batch).
+// Appends one position (PagedAppendArgs): block (KV head, batch), a thread per channel; when the
+// position completes a page, each thread reduces its channel over the page's rows (their stored
+// values: the summary is exact).
 template <typename T>
-__global__ void combine_kernel(PagedDecodeArgs a, Layout L) {
-  const int h = blockIdx.x, b = blockIdx.y, D = a.D, ns = a.splits;
+__global__ void append_kernel(PagedAppendArgs a) {
+  const int g = blockIdx.x, b = blockIdx.y, D = a.D, P = a.page;
+  const int64_t pos = a.position != nullptr ? *a.position : a.pos;
+  if (pos < 0 || pos >= a.capacity) return;  // the host checks the capacity
+  const T* k = static_cast<const T*>(a.k) + b * a.k_sb + g * a.k_sh;
+  const T* v = static_cast<const T*>(a.v) + b * a.v_sb + g * a.v_sh;
+  const int64_t row = (int64_t(b) * a.Hkv + g) * a.capacity;
+  T* kc = static_cast<T*>(a.kc) + row * D;
+  T* vc = static_cast<T*>(a.vc) + row * D;
+  const bool full = (pos + 1) % P == 0;
+  const int64_t first = pos + 1 - P;
+  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+    const T kd = k[d];
+    kc[pos * D + d] = kd;
+    vc[pos * D + d] = v[d];
+    if (!full) continue;
+    T mn = kd, mx = kd;
+    for (int64_t r = first; r < pos; ++r) {
+      const T x = kc[r * D + d];
+      if (to_f(x) < to_f(mn)) mn = x;
+      if (to_f(x) > to_f(mx)) mx = x;
+    }
+    const int64_t pg = ((int64_t(b) * a.Hkv + g) * (a.capacity / P) + pos / P) * D + d;
+    static_cast<T*>(a.kmin)[pg] = mn;
+    static_cast<T*>(a.kmax)[pg] = mx;
+  }
+}
+
+// Step 4: block (query head, batch). The splits' maxima and weighted sums as block reductions
+// in a fixed order; each thread then sums its channels over the splits in split order with
+// independent loads (several in flight), so neither phase walks the splits one load at a time.
+constexpr int kCombineThreads = 128;
+template <typename T>
+__global__ void __launch_bounds__(kCombineThreads) combine_kernel(PagedDecodeArgs a, Layout L) {
+  extern __shared__ float s_e[];  // [splits]: exp(M_s - M), 0 for splits that read nothing
+  __shared__ float red[kCombineThreads];
+  const int h = blockIdx.x, b = blockIdx.y, D = a.D, ns = a.splits, tid = threadIdx.x;
   const int64_t bh = int64_t(b) * a.H + h;
   const float* pp = L.part + bh * ns * (D + 2);
   float M = -INFINITY;
-  for (int s = 0; s < ns; ++s) M = fmaxf(M, pp[s * (D + 2)]);
+  for (int s = tid; s < ns; s += kCombineThreads) M = fmaxf(M, pp[int64_t(s) * (D + 2)]);
+  M = block_reduce<kCombineThreads>(M, red, [](float x, float y) { return fmaxf(x, y); });
   float sum = 0;
-  for (int s = 0; s < ns; ++s)
-    if (pp[s * (D + 2)] > -INFINITY) sum += pp[s * (D + 2) + 1] * __expf(pp[s * (D + 2)] - M);
+  for (int s = tid; s < ns; s += kCombineThreads) {
+    const float ms = pp[int64_t(s) * (D + 2)];
+    const float e = ms > -INFINITY ? __expf(ms - M) : 0.f;
+    s_e[s] = e;
+    sum += e * pp[int64_t(s) * (D + 2) + 1];
+  }
+  sum = block_reduce<kCombineThreads>(sum, red, [](float x, float y) { return x + y; });
   T* out = static_cast<T*>(a.out) + bh * D;
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+  for (int d = tid; d < D; d += kCombineThreads) {
     float x = 0;
-    for (int s = 0; s < ns; ++s)
-      if (pp[s * (D + 2)] > -INFINITY) x += pp[s * (D + 2) + 2 + d] * __expf(pp[s * (D + 2)] - M);
+#pragma unroll 8
+    for (int s = 0; s < ns; ++s) x += pp[int64_t(s) * (D + 2) + 2 + d] * s_e[s];
     store(x / sum, out + d);
   }
 }
 
+// Keys per lane and step: U·GMAX scores in registers per lane.
+template <int GMAX>
+constexpr int kAttendU = GMAX <= 4 ? 4 : 2;
+
 template <typename T, int GMAX>
 cudaError_t launch_attend(const PagedDecodeArgs& a, const Layout& L, bool dense, cudaStream_t st) {
-  constexpr int U = GMAX <= 2 ? 4 : 2;
-  attend_kernel<T, GMAX, U><<<dim3(a.splits, a.Hkv, a.B), 32 * kAttendWarps, 0, st>>>(a, L, dense);
+  constexpr int U = kAttendU<GMAX>;
+  const int smem = attend_smem_bytes<GMAX, U>(a.D);
+  if (smem > 48 * 1024) {
+    static int raised = 0;  // the attribute is per kernel; raise it once to the largest asked
+    if (smem > raised) {
+      if (cudaError_t e = cudaFuncSetAttribute(attend_kernel<T, GMAX, U>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem))
+        return e;
+      raised = smem;
+    }
+  }
+  attend_kernel<T, GMAX, U>
+      <<<dim3(a.splits, a.Hkv, a.B), 32 * kAttendWarps, smem, st>>>(a, L, dense);
   return cudaGetLastError();
+}
+
+// Resident attend blocks per multiprocessor for this call's kernel (occupancy calculator).
+template <typename T, int GMAX>
+int attend_occupancy(int D) {
+  constexpr int U = kAttendU<GMAX>;
+  const int smem = attend_smem_bytes<GMAX, U>(D);
+  if (smem > 48 * 1024)
+    cudaFuncSetAttribute(attend_kernel<T, GMAX, U>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         smem);
+  int n = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_kernel<T, GMAX, U>,
+                                                    32 * kAttendWarps, smem) != cudaSuccess)
+    n = 1;
+  return n > 0 ? n : 1;
+}
+
+template <typename T>
+int attend_occupancy_of(int D, int G) {
+  if (G <= 1) return attend_occupancy<T, 1>(D);
+  if (G <= 2) return attend_occupancy<T, 2>(D);
+  if (G <= 4) return attend_occupancy<T, 4>(D);
+  return attend_occupancy<T, 8>(D);
 }
 
 template <typename T>
@@ -371,8 +530,9 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
   const bool dense = a.budget == nullptr;
   const int G = a.H / a.Hkv;
   if (!dense) {
-    if (L.NPf > 0) {
-      const dim3 grid((L.NPf + kBoundsPages - 1) / kBoundsPages, a.Hkv, a.B);
+    const int full = a.position != nullptr ? L.NPc : L.NPf;  // blocks past the length return
+    if (full > 0) {
+      const dim3 grid((full + kBoundsPages - 1) / kBoundsPages, a.Hkv, a.B);
       if (G <= 1)
         bounds_kernel<T, 1><<<grid, 128, 0, st>>>(a, L);
       else if (G <= 2)
@@ -400,7 +560,10 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
   else
     e = launch_attend<T, 8>(a, L, dense, st);
   if (e != cudaSuccess) return cudaGetErrorString(e);
-  combine_kernel<T><<<dim3(a.H, a.B), 128, 0, st>>>(a, L);
+  const int csmem = a.splits * static_cast<int>(sizeof(float));
+  if (csmem > 48 * 1024)
+    cudaFuncSetAttribute(combine_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, csmem);
+  combine_kernel<T><<<dim3(a.H, a.B), kCombineThreads, csmem, st>>>(a, L);
   if (cudaError_t e2 = cudaGetLastError()) return cudaGetErrorString(e2);
   return nullptr;
 }
@@ -411,6 +574,60 @@ bool paged_decode_supports(int D, int G, int element_bytes) {
   const int v = 16 / element_bytes, lpk = D / v;
   return D % v == 0 && lpk >= 1 && lpk <= 32 && (lpk & (lpk - 1)) == 0 && D <= 256 && G >= 1 &&
          G <= 8;
+}
+
+int decode_auto_splits(const PagedDecodeArgs& a, int64_t pages) {
+  int dev = 0;
+  cudaGetDevice(&dev);
+  const int G = a.H / a.Hkv;
+  static std::mutex mu;
+  static std::map<std::tuple<int, int, int, int>, std::pair<int, int>> known;  // -> (occ, SMs)
+  std::pair<int, int> oc;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    const auto key = std::make_tuple(dev, static_cast<int>(a.type), G, a.D);
+    auto it = known.find(key);
+    if (it == known.end()) {
+      int sms = 1;
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+      int occ = 1;
+      switch (a.type) {
+        case ElemType::kFloat32:
+          occ = attend_occupancy_of<float>(a.D, G);
+          break;
+        case ElemType::kFloat16:
+          occ = attend_occupancy_of<__half>(a.D, G);
+          break;
+        case ElemType::kBFloat16:
+          occ = attend_occupancy_of<__nv_bfloat16>(a.D, G);
+          break;
+      }
+      it = known.emplace(key, std::make_pair(occ, sms)).first;
+    }
+    oc = it->second;
+  }
+  const int64_t units = int64_t(a.B) * a.Hkv;
+  const int64_t want = std::max<int64_t>(1, int64_t(oc.first) * oc.second / units);
+  return static_cast<int>(std::min<int64_t>(want, std::max<int64_t>(1, pages / kAttendWarps)));
+}
+
+const char* paged_append(const PagedAppendArgs& a, void* stream) {
+  auto st = static_cast<cudaStream_t>(stream);
+  const dim3 grid(a.Hkv, a.B);
+  const int threads = a.D < 128 ? a.D : 128;
+  switch (a.type) {
+    case ElemType::kFloat32:
+      append_kernel<float><<<grid, threads, 0, st>>>(a);
+      break;
+    case ElemType::kFloat16:
+      append_kernel<__half><<<grid, threads, 0, st>>>(a);
+      break;
+    case ElemType::kBFloat16:
+      append_kernel<__nv_bfloat16><<<grid, threads, 0, st>>>(a);
+      break;
+  }
+  if (cudaError_t e = cudaGetLastError()) return cudaGetErrorString(e);
+  return nullptr;
 }
 
 int64_t decode_workspace_bytes(const PagedDecodeArgs& a) {

@@ -28,6 +28,10 @@ struct PagedDecodeArgs {
   int64_t q_sb = 0, q_sh = 0;
   int64_t capacity = 0;  // positions the K/V tensors hold
   int S = 0;             // keys in the cache; the query sits at position S - 1
+  // Optional: the query's position on the device (int64; S = *position + 1 then, and `S` above
+  // only sizes nothing). Grids are then sized from `capacity`, so one launch serves every length
+  // up to it: a CUDA graph captured once replays at each position.
+  const int64_t* position = nullptr;
   int page = 16;
   float scale = 1;
   // Sparse: the rule's budget schedule (band starts [NB], budgets [H][NB], int32 on the device).
@@ -45,9 +49,32 @@ struct PagedDecodeArgs {
   uint8_t* flags_out = nullptr;
 };
 
+// Appends one position's keys and values [B, Hkv, D] (strides *_sb, *_sh; unit stride along D)
+// at `position` of the cache's storage and, when that position completes a page, writes the
+// page's per-channel minimum and maximum: one launch, position read on the device (or `pos`).
+struct PagedAppendArgs {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  int64_t k_sb = 0, k_sh = 0, v_sb = 0, v_sh = 0;
+  void* kc = nullptr;  // the cache's [B, Hkv, capacity, D] storage
+  void* vc = nullptr;
+  void* kmin = nullptr;  // [B, Hkv, capacity / page, D]
+  void* kmax = nullptr;
+  ElemType type = ElemType::kFloat32;
+  int B = 0, Hkv = 0, D = 0, page = 16;
+  int64_t capacity = 0;
+  const int64_t* position = nullptr;  // on the device; null: `pos`
+  int64_t pos = 0;
+};
+const char* paged_append(const PagedAppendArgs& args, void* stream);
+
 // Whether the kernels take this head dim, query group size and element size (bytes): a key row
 // must be a power-of-two number (<= 32) of 16-byte pieces, and G <= 8.
 bool paged_decode_supports(int D, int G, int element_bytes);
+
+// Blocks per (batch, KV head) over the pages in step 3 that fill the GPU in one wave (the
+// attend kernel's occupancy on this device), at most one per 4 of `pages` and at least 1.
+int decode_auto_splits(const PagedDecodeArgs& a, int64_t pages);
 
 // Bytes of workspace one call needs.
 int64_t decode_workspace_bytes(const PagedDecodeArgs& a);

@@ -129,30 +129,43 @@ at::Tensor Decoder::paged_step(const at::Tensor& q, const PagedKvCache& pc, cons
 
 at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCache* cache) const {
   const ModelConfig& c = model_.config;
-  const Weights& w = model_.weights;
   CSA_CHECK(tokens.dim() == 2, "tokens must be [B, T]");
-  const int64_t B = tokens.size(0), T = tokens.size(1);
-  const int64_t H = c.n_head, Hkv = c.n_head_kv, D = c.head_dim;
+  const int64_t T = tokens.size(1);
   const int64_t pos0 = cache != nullptr ? cache->length : 0;
   if (pos0 + T > c.n_ctx)
     throw InputError("sequence of " + std::to_string(pos0 + T) + " positions exceeds the model's " +
                      std::to_string(c.n_ctx) + " (max_position_embeddings)");
-  at::Tensor ids = tokens.to(model_.device, at::kLong);
-  if (ids.numel() > 0) {
-    int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+  if (tokens.numel() > 0 && tokens.is_cpu()) {  // on the host: no wait for the device
+    int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
     if (lo < 0 || hi >= c.vocab_size)
       throw InputError("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the model's " +
                        "vocabulary of " + std::to_string(c.vocab_size));
   }
+  at::Tensor ids = tokens.to(model_.device, at::kLong);
   CSA_PROFILE_SCOPE("forward/hidden");
-  at::Tensor x = at::embedding(w.tok_emb, ids);  // [B, T, C]
-  if (c.learned_positions()) x = x + w.pos_emb.narrow(0, pos0, T);
   if (cache != nullptr && cache->page == 0 && cache->k.empty()) {
     cache->k.resize(static_cast<size_t>(c.n_layer));
     cache->v.resize(static_cast<size_t>(c.n_layer));
   }
   if (cache != nullptr && cache->page > 0 && cache->paged.empty())
     cache->paged.assign(static_cast<size_t>(c.n_layer), PagedKvCache(cache->page));
+  if (cache != nullptr && cache->graphs && T == 1 && graphable(*cache, hook))
+    return graph_step(ids, hook, cache);
+  at::Tensor out = layers(ids, hook, cache, pos0, {});
+  if (cache != nullptr) cache->length = pos0 + T;
+  return out;
+}
+
+at::Tensor Decoder::layers(const at::Tensor& ids, AttentionHook* hook, KvCache* cache, int64_t pos0,
+                           const at::Tensor& position) const {
+  const ModelConfig& c = model_.config;
+  const Weights& w = model_.weights;
+  const int64_t B = ids.size(0), T = ids.size(1);
+  const int64_t H = c.n_head, Hkv = c.n_head_kv, D = c.head_dim;
+  const bool device_pos = position.defined();
+  at::Tensor x = at::embedding(w.tok_emb, ids);  // [B, T, C]
+  if (c.learned_positions())
+    x = x + (device_pos ? w.pos_emb.index_select(0, position) : w.pos_emb.narrow(0, pos0, T));
   for (int i = 0; i < c.n_layer; ++i) {
     const LayerWeights& l = w.layers[static_cast<size_t>(i)];
     at::Tensor h = norm(x, l.norm1_w, l.norm1_b);
@@ -166,20 +179,25 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
     at::Tensor v = qkv.narrow(-1, (H + Hkv) * D, Hkv * D).view({B, T, Hkv, D}).transpose(1, 2);
     if (!c.learned_positions()) {
       CSA_PROFILE_SCOPE("forward/rope");
-      q = rope_.apply(q, pos0);
-      k = rope_.apply(k, pos0);
+      q = device_pos ? rope_.apply(q, position) : rope_.apply(q, pos0);
+      k = device_pos ? rope_.apply(k, position) : rope_.apply(k, pos0);
     }
     if (cache != nullptr && cache->page > 0) {
       PagedKvCache& pc = cache->paged[static_cast<size_t>(i)];
       if (pc.length() == 0) pc.reserve(cache->reserve > 0 ? cache->reserve : c.n_ctx, k);
-      pc.append(k, v);
+      if (device_pos)
+        pc.append_at(k, v, position);
+      else
+        pc.append(k, v);
       if (T == 1) {
         CSA_PROFILE_SCOPE("forward/attention");
         const bool hooked = hook != nullptr && hook->active(i);
         const LayerRule* rule = hooked ? hook->rule(i) : nullptr;
+        DecodeOptions o;
+        o.position = position;
         at::Tensor a = rule != nullptr && hook->counts_reads()
                            ? paged_step(q, pc, c, i, *rule, hook)
-                           : decode_attend(q, pc, c.attn_scale, rule);
+                           : decode_attend(q, pc, c.attn_scale, rule, o);
         x = finish_layer(l, x, a, B, T);
         if (hook != nullptr && hook->active(i) && hook->observes(i)) hook->observe_residual(i, x);
         continue;
@@ -202,8 +220,83 @@ at::Tensor Decoder::hidden(const at::Tensor& tokens, AttentionHook* hook, KvCach
     x = finish_layer(l, x, a, B, T);
     if (hook != nullptr && hook->active(i) && hook->observes(i)) hook->observe_residual(i, x);
   }
-  if (cache != nullptr) cache->length = pos0 + T;
   return norm(x, w.final_norm_w, w.final_norm_b);
+}
+
+// A captured one-token step (KvCache::graphs): its inputs (token ids, the position) and output
+// live at fixed device addresses; `key` says what the capture assumed.
+struct DecodeStepGraph {
+  struct Key {
+    const Decoder* decoder = nullptr;
+    const AttentionHook* hook = nullptr;
+    int64_t batch = 0;
+    std::vector<const void*> storage;  // every layer's key and value storage
+    bool operator==(const Key& o) const {
+      return decoder == o.decoder && hook == o.hook && batch == o.batch && storage == o.storage;
+    }
+  };
+  Key key;
+  DecodeGraph graph;
+  bool warm = false;    // one eager step with the graph's kernels ran (lazy set-up done)
+  at::Tensor tokens;    // [B, 1] int64
+  at::Tensor position;  // [1] int64: the step's position
+  at::Tensor out;       // [B, 1, C]
+};
+
+bool Decoder::graphable(const KvCache& cache, AttentionHook* hook) const {
+  const ModelConfig& c = model_.config;
+  if (cache.page <= 0 || !model_.device.is_cuda() || !decode_kernels_built()) return false;
+  if (cache.paged.empty() || cache.paged[0].length() == 0) return false;  // the prompt first
+  for (const PagedKvCache& pc : cache.paged)
+    if (pc.length() != cache.length || pc.length() + 1 > pc.capacity()) return false;
+  const at::ScalarType dtype = cache.paged[0].key_storage().scalar_type();
+  for (int i = 0; i < c.n_layer; ++i) {
+    const bool hooked = hook != nullptr && hook->active(i);
+    if (hooked && hook->observes(i)) return false;
+    const LayerRule* rule = hooked ? hook->rule(i) : nullptr;
+    if (rule != nullptr && hook->counts_reads()) return false;  // host-side accounting
+    if (!decode_kernels_take(dtype, c.n_head, c.n_head_kv, c.head_dim, cache.page,
+                             cache.paged[0].capacity(), rule))
+      return false;
+  }
+  return true;
+}
+
+at::Tensor Decoder::graph_step(const at::Tensor& ids, AttentionHook* hook, KvCache* cache) const {
+  const int64_t pos0 = cache->length;
+  DecodeStepGraph::Key key;
+  key.decoder = this, key.hook = hook, key.batch = ids.size(0);
+  for (const PagedKvCache& pc : cache->paged) {
+    key.storage.push_back(pc.key_storage().data_ptr());
+    key.storage.push_back(pc.value_storage().data_ptr());
+  }
+  if (cache->graph == nullptr || !(cache->graph->key == key)) {
+    cache->graph = std::make_shared<DecodeStepGraph>();
+    DecodeStepGraph& g = *cache->graph;
+    g.key = key;
+    g.tokens = at::empty({ids.size(0), 1}, ids.options());
+    g.position = at::empty({1}, ids.options());
+  }
+  DecodeStepGraph& g = *cache->graph;
+  g.tokens.copy_(ids);
+  g.position.fill_(pos0);
+  auto set_lengths = [&](int64_t n) {
+    for (PagedKvCache& pc : cache->paged) pc.set_length(n);
+    cache->length = n;
+  };
+  if (!g.warm) {  // eager, through the graph's kernels: lazy set-up happens outside the capture
+    g.warm = true;
+    at::Tensor out = layers(g.tokens, hook, cache, pos0, g.position);
+    set_lengths(pos0 + 1);
+    return out;
+  }
+  if (!g.graph.captured()) {
+    g.graph.capture([&] { g.out = layers(g.tokens, hook, cache, pos0, g.position); });
+    set_lengths(pos0);  // the capture ran nothing
+  }
+  g.graph.replay();
+  set_lengths(pos0 + 1);
+  return g.out.clone();  // the graph's output is overwritten by the next replay
 }
 
 at::Tensor Decoder::logits(const at::Tensor& hidden) const {

@@ -84,8 +84,19 @@ at::Tensor RopeTable::apply(const at::Tensor& x, int64_t pos0) const {
   if (x.is_cpu() && x.scalar_type() == at::kFloat && x.stride(3) == 1 && rd % 2 == 0 &&
       cos_.scalar_type() == at::kFloat && cos_.is_contiguous() && sin_.is_contiguous())
     return rotate_cpu(x, cos_, sin_, pos0, rd);
-  at::Tensor cos = cos_.narrow(0, pos0, T).to(x.scalar_type());  // [T, rd]
-  at::Tensor sin = sin_.narrow(0, pos0, T).to(x.scalar_type());
+  return rotate(x, cos_.narrow(0, pos0, T), sin_.narrow(0, pos0, T));
+}
+
+at::Tensor RopeTable::apply(const at::Tensor& x, const at::Tensor& position) const {
+  CSA_CHECK(x.size(2) == 1 && position.numel() == 1, "rope: one device position, one row");
+  return rotate(x, cos_.index_select(0, position), sin_.index_select(0, position));
+}
+
+at::Tensor RopeTable::rotate(const at::Tensor& x, const at::Tensor& cos_rows,
+                             const at::Tensor& sin_rows) const {
+  const int64_t rd = rotary_dim_;
+  at::Tensor cos = cos_rows.to(x.scalar_type());  // [T, rd]
+  at::Tensor sin = sin_rows.to(x.scalar_type());
   at::Tensor xr = x.narrow(-1, 0, rd);
   at::Tensor x1 = xr.narrow(-1, 0, rd / 2), x2 = xr.narrow(-1, rd / 2, rd / 2);
   at::Tensor rotated = at::cat({x2.neg(), x1}, -1);  // rotate_half

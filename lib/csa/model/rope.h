@@ -18,9 +18,15 @@ class RopeTable {
   RopeTable(const RopeConfig& rope, int64_t n_positions, const at::Device& device);
   // x: [B, heads, T, D]; positions are pos0 .. pos0 + T - 1. Returns the rotated x.
   at::Tensor apply(const at::Tensor& x, int64_t pos0) const;
+  // The same for one position (T = 1) held on the table's device as int64 [1] (a decode step in
+  // a CUDA graph: no host value); the same operations, so the same bits.
+  at::Tensor apply(const at::Tensor& x, const at::Tensor& position) const;
   int64_t n_positions() const { return cos_.defined() ? cos_.size(0) : 0; }
 
  private:
+  // x rotated by table rows [T, rd] (float32), the tensor form of apply().
+  at::Tensor rotate(const at::Tensor& x, const at::Tensor& cos_rows,
+                    const at::Tensor& sin_rows) const;
   int64_t rotary_dim_ = 0;
   at::Tensor cos_, sin_;  // [n_positions, rotary_dim], float32
 };

@@ -588,38 +588,50 @@ Json run_decode_model_bench(const DecodeBenchOptions& o) {
   Json runs = Json::array();
   std::vector<double> fractions = {1.0};
   fractions.insert(fractions.end(), o.fractions.begin(), o.fractions.end());
-  for (double f : fractions) {
-    KvCache cache;
-    cache.page = o.page;
-    cache.paged.assign(static_cast<size_t>(c.n_layer), PagedKvCache(o.page));
-    at::manual_seed(1);
-    for (auto& pc : cache.paged) {
-      at::Tensor k = at::randn({B, c.n_head_kv, S, c.head_dim}, opts);
-      pc.reserve(S + steps, k);
-      pc.append(k, at::randn({B, c.n_head_kv, S, c.head_dim}, opts));
-    }
-    cache.length = S;
-    const int64_t kb = std::max<int64_t>(1, std::llround(f * static_cast<double>(S)));
-    SparseAttentionHook hook(SparsitySpec::uniform_top_k(c.n_layer, c.n_head, kb)
-                                 .with_selection(PageSelection{o.page, false}),
-                             c.n_layer, c.n_head, c.n_head_kv, c.n_ctx);
-    hook.set_counting(false);  // time the decoding, not the reads accounting
-    AttentionHook* h = f < 1.0 ? &hook : nullptr;
-    for (int i = 0; i < 3; ++i) decoder.forward(token, h, &cache);
-    sync(o.device);
-    std::vector<double> secs;
-    for (int r = 0; r < o.repeats; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < o.iters; ++i) decoder.forward(token, h, &cache);
+  // Each configuration eagerly (every operation launched from the host) and replaying one CUDA
+  // graph per step (KvCache::graphs; the GPU builds), on a fresh cache each.
+  std::vector<bool> graph_modes = {false};
+  if (o.device.is_cuda() && decode_kernels_built()) graph_modes.push_back(true);
+  for (bool graphs : graph_modes) {
+    for (double f : fractions) {
+      KvCache cache;
+      cache.page = o.page;
+      cache.graphs = graphs;
+      cache.paged.assign(static_cast<size_t>(c.n_layer), PagedKvCache(o.page));
+      at::manual_seed(1);
+      for (auto& pc : cache.paged) {
+        at::Tensor k = at::randn({B, c.n_head_kv, S, c.head_dim}, opts);
+        pc.reserve(S + steps, k);
+        pc.append(k, at::randn({B, c.n_head_kv, S, c.head_dim}, opts));
+      }
+      cache.length = S;
+      const int64_t kb = std::max<int64_t>(1, std::llround(f * static_cast<double>(S)));
+      SparseAttentionHook hook(SparsitySpec::uniform_top_k(c.n_layer, c.n_head, kb)
+                                   .with_selection(PageSelection{o.page, false}),
+                               c.n_layer, c.n_head, c.n_head_kv, c.n_ctx);
+      hook.set_counting(false);  // time the decoding, not the reads accounting
+      AttentionHook* h = f < 1.0 ? &hook : nullptr;
+      for (int i = 0; i < 3; ++i) decoder.forward(token, h, &cache);  // graphs: warm, capture
       sync(o.device);
-      secs.push_back(seconds_since(t0) / o.iters);
+      std::vector<double> secs;
+      for (int r = 0; r < o.repeats; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < o.iters; ++i) decoder.forward(token, h, &cache);
+        sync(o.device);
+        secs.push_back(seconds_since(t0) / o.iters);
+      }
+      char label[80];
+      const char* mode = graphs ? " (graphs)" : "";
+      if (f < 1.0)
+        std::snprintf(label, sizeof label, "paged top-k %g%%%s", 100 * f, mode);
+      else
+        std::snprintf(label, sizeof label, "dense paged%s", mode);
+      runs.push_back({{"label", label},
+                      {"graphs", graphs},
+                      {"seconds_per_step", secs},
+                      {"median_seconds_per_step", median_of(secs)},
+                      {"tokens_per_second", static_cast<double>(B) / median_of(secs)}});
     }
-    char label[64];
-    std::snprintf(label, sizeof label, f < 1.0 ? "paged top-k %g%%" : "dense paged", 100 * f);
-    runs.push_back({{"label", label},
-                    {"seconds_per_step", secs},
-                    {"median_seconds_per_step", median_of(secs)},
-                    {"tokens_per_second", static_cast<double>(B) / median_of(secs)}});
   }
   Json j;
   j["mode"] = "decode-model";
@@ -673,6 +685,16 @@ Json run_decode_bench(const DecodeBenchOptions& o) {
     }
     return secs;
   };
+  // The same call replayed from a CUDA graph (GPU builds): the device's time per call without
+  // the host's launches. Empty where graphs are not built.
+  const bool graphs = o.device.is_cuda() && decode_kernels_built();
+  auto time_graph = [&](const std::function<void()>& fn) {
+    DecodeGraph graph;
+    fn();  // lazy set-up outside the capture
+    sync(o.device);
+    graph.capture(fn);
+    return time([&] { graph.replay(); });
+  };
   const double elt = static_cast<double>(at::elementSize(o.dtype));
   const double kv_bytes = 2.0 * static_cast<double>(B * Hkv * S * D) * elt;
   Json runs = Json::array();
@@ -688,12 +710,14 @@ Json run_decode_bench(const DecodeBenchOptions& o) {
 #if TORCH_VERSION_MAJOR >= 2
   {
     at::Tensor qg = q.view({B, Hkv, G, D});
-    add("dense SDPA",
-        time([&] { at::scaled_dot_product_attention(qg, k, v, {}, 0.0, false, scale); }), 1.0,
-        kv_bytes);
+    auto sdpa = [&] { at::scaled_dot_product_attention(qg, k, v, {}, 0.0, false, scale); };
+    add("dense SDPA", time(sdpa), 1.0, kv_bytes);
+    if (graphs) add("dense SDPA (graph)", time_graph(sdpa), 1.0, kv_bytes);
   }
 #endif
-  add("dense paged", time([&] { decode_attend(q, cache, scale, nullptr); }), 1.0, kv_bytes);
+  auto dense = [&] { decode_attend(q, cache, scale, nullptr); };
+  add("dense paged", time(dense), 1.0, kv_bytes);
+  if (graphs) add("dense paged (graph)", time_graph(dense), 1.0, kv_bytes);
   const double summary_bytes = 2.0 * static_cast<double>(B * Hkv * cache.full_pages() * D) * elt;
   for (double f : o.fractions) {
     const int64_t kb = std::max<int64_t>(1, std::llround(f * static_cast<double>(S)));
@@ -707,8 +731,13 @@ Json run_decode_bench(const DecodeBenchOptions& o) {
         static_cast<double>(sel.reads.sum().item<int64_t>()) / static_cast<double>(B * H * S);
     char label[64];
     std::snprintf(label, sizeof label, "paged top-k %g%%", 100 * f);
-    add(label, time([&] { decode_attend(q, cache, scale, &paged); }), reads,
-        union_keys * 2.0 * static_cast<double>(D) * elt + summary_bytes);
+    const double paged_bytes = union_keys * 2.0 * static_cast<double>(D) * elt + summary_bytes;
+    auto sparse = [&] { decode_attend(q, cache, scale, &paged); };
+    add(label, time(sparse), reads, paged_bytes);
+    if (graphs) {
+      std::snprintf(label, sizeof label, "paged top-k %g%% (graph)", 100 * f);
+      add(label, time_graph(sparse), reads, paged_bytes);
+    }
     SparseAttentionHook hook(token, 1, H, Hkv, S + 1);
     std::snprintf(label, sizeof label, "exact top-k %g%%", 100 * f);
     add(label, time([&] { attend(q, k, v, scale, 0, &hook); }), static_cast<double>(kb) / S,
