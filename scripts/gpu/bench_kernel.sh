@@ -18,7 +18,7 @@ B=build-gpu/apps/csa-bench
 point() {  # label, args...
   local label=$1; shift
   local j
-  if j=$(timeout 120 "$B" --device cuda --repeats 5 -q "$@" 2> /tmp/bench_err); then
+  if j=$(timeout "${POINT_TIMEOUT:-120}" "$B" --device cuda --repeats 5 -q "$@" 2> /tmp/bench_err); then
     python3 -c "import json,sys; d=json.loads(sys.argv[1]); d['label']=sys.argv[2]; print(json.dumps(d))" "$j" "$label" >> "$O"
   else
     python3 -c "import json,sys; print(json.dumps({'label':sys.argv[1],'args':sys.argv[2],'error':open('/tmp/bench_err').read()[-300:]}))" "$label" "$*" >> "$O"
