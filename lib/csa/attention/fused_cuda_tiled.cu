@@ -27,6 +27,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "csa/attention/cuda_common.cuh"
@@ -245,6 +246,7 @@ struct Ctx {
   float scale;
   int r0, r1;      // the thread's two rows
   int pos0, pos1;  // their positions (-1: padding)
+  int dbg;         // profiling switches (CSA_TILED_DEBUG, launch()): 0 in normal use
 };
 
 // One histogram pass over the causal tiles of the unresolved rows, then each warp picks its rows'
@@ -272,9 +274,12 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], 
           for (int e = 0; e < 2; ++e) {
             const int j = j0 + nb * 8 + 2 * q4 + e;
             int d;
-            if (j <= lim0 && pass_digit<kPass>(order_key(c[nb][e]), j, up0, jp0, &d))
+            // (profiling switch 8: no atomics)
+            if (j <= lim0 && pass_digit<kPass>(order_key(c[nb][e]), j, up0, jp0, &d) &&
+                ((cx.dbg & 8) == 0 || d == cx.dbg + 1000))
               atomicAdd(h0 + d, 1u);
-            if (j <= lim1 && pass_digit<kPass>(order_key(c[nb][2 + e]), j, up1, jp1, &d))
+            if (j <= lim1 && pass_digit<kPass>(order_key(c[nb][2 + e]), j, up1, jp1, &d) &&
+                ((cx.dbg & 8) == 0 || d == cx.dbg + 1000))
               atomicAdd(h1 + d, 1u);
           }
       },
@@ -390,7 +395,7 @@ __device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4]
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads, 2)
-    tiled_topk_kernel(TopKAttentionArgs a, int G, int P) {
+    tiled_topk_kernel(TopKAttentionArgs a, int G, int P, int dbg) {
   using L = Layout<D>;
   extern __shared__ __align__(128) unsigned char smem[];
   RowState& rs = *reinterpret_cast<RowState*>(smem);
@@ -444,6 +449,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   cx.r1 = cx.r0 + 8;
   cx.pos0 = rs.pos[cx.r0];
   cx.pos1 = rs.pos[cx.r1];
+  cx.dbg = dbg;
 
   // Q fragments (A operand of m16n8k16) of the thread's rows, straight from global memory.
   uint32_t qa[D / 16][4];
@@ -466,6 +472,10 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 
   // ---- selection ----
+  if (dbg & 2) {  // profiling: no selection, every causal key kept
+    if (tid < kBM && rs.pos[tid] >= 0) rs.tau[tid] = 0, rs.jcut[tid] = 0, rs.active[tid] = 0;
+    __syncthreads();
+  }
   for (int pass = 0; pass < kPasses; ++pass) {
     const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
     int wm = max(a0 ? cx.pos0 : -1, a1 ? cx.pos1 : -1);
@@ -484,6 +494,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     switch (pass) {
       case 0:
         hist_pass<0, T, D>(cx, qa, hist, n_tiles, wm);
+        if (dbg & 4) pass = kPasses;  // profiling: the first pass alone
         break;
       case 1:
         hist_pass<1, T, D>(cx, qa, hist, n_tiles, wm);
@@ -503,7 +514,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
     __syncthreads();
   }
-  __syncthreads();  // selection done; the union region now holds V tiles
+  __syncthreads();      // selection done; the union region now holds V tiles
+  if (dbg & 1) return;  // profiling: selection alone
 
   // ---- attention over the kept keys ----
   const uint32_t tau0 = rs.tau[cx.r0], jc0 = rs.jcut[cx.r0];
@@ -644,7 +656,13 @@ const char* launch(const TopKAttentionArgs& a, cudaStream_t stream) {
   const int G = a.H / a.Hkv, P = kBM / G;
   const dim3 grid(static_cast<unsigned>((a.T + P - 1) / P), static_cast<unsigned>(a.Hkv),
                   static_cast<unsigned>(a.B));
-  tiled_topk_kernel<T, D><<<grid, kThreads, kSmem, stream>>>(a, G, P);
+  // Profiling switches (results are wrong with any set): 1 selection only, 2 attention only (no
+  // selection), 4 the first radix pass only, 8 histogram passes without their atomics.
+  static const int dbg = [] {
+    const char* e = std::getenv("CSA_TILED_DEBUG");
+    return e ? std::atoi(e) : 0;
+  }();
+  tiled_topk_kernel<T, D><<<grid, kThreads, kSmem, stream>>>(a, G, P, dbg);
   e = cudaGetLastError();
   return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
 }
