@@ -273,7 +273,6 @@ bool topk_attention_supported(const TopKAttentionArgs& a) {
 }
 
 const char* topk_attention(const TopKAttentionArgs& a, void* stream) {
-  if (a.B == 0 || a.H == 0 || a.T == 0) return nullptr;  // nothing to compute
   if (topk_attention_tiled_supported(a)) return topk_attention_tiled(a, stream);
   if (a.D < 1 || a.D > kThreads) return "head_dim must be in 1..256";
   const auto st = static_cast<cudaStream_t>(stream);

@@ -29,7 +29,7 @@ struct TopKAttentionArgs {
 };
 
 // Whether topk_attention takes these arguments: the tiled tensor-core kernel
-// (fused_cuda_tiled.cu: bf16 / fp16, head_dim 64 or 128, 16-byte aligned rows, S < 65536), else
+// (fused_cuda_tiled.cu: bf16 / fp16, head_dim 64 or 128, 16-byte aligned rows, S <= 65536), else
 // the row kernel (fused_cuda_kernel.cu) when the row's scores fit one block's shared memory.
 bool topk_attention_supported(const TopKAttentionArgs& args);
 // Dynamic shared memory one block of the row kernel needs for a key length S and head dim D.

@@ -9,28 +9,23 @@
 // Selection: each row's k-th largest score in the order of (order_key(score), key index) — the
 // CPU rule of select.h (higher score first, ties to the larger key index) — found by a radix
 // select over that 48-bit composite key: a pass histograms the next 8-bit digit of the rows'
-// candidates (per-warp shared-memory histograms, 16 rows x 256 16-bit counters), then each row
-// keeps its bin holding the rank. A row is resolved when its bin's count equals the rank left
-// (the whole bin is kept); when every unresolved row's bin holds at most kGatherCap keys, one
-// more pass gathers them (key, index) into shared memory and ranks them exactly instead of more
-// histograms. Long rows take the first two digits speculatively: the top byte guessed from every
-// 8th tile, then one full pass counts the second digit inside the guess and checks it (a wrong
-// guess anywhere in the block: back to the first digit). The result per row is (tau, jcut): key j
-// with order key u is kept iff (u, j) >= (tau, jcut), exactly the budget's keys. Rows whose
-// budget covers their causal keys skip it.
+// candidates (per-warp shared-memory histograms, 16 rows x 256 bins), then each row keeps its
+// bin holding the rank. A row is resolved when its bin's count equals the rank left (the whole bin
+// is kept); when every unresolved row's bin holds at most kGatherCap keys, one more pass gathers
+// them (key, index) into shared memory and ranks them exactly instead of more histograms. The
+// result per row is (tau, jcut): key j with order key u is kept iff u > tau or (u == tau and
+// j >= jcut), exactly the budget's keys. Rows whose budget covers their causal keys skip it.
 //
 // Attention: a flash-attention pass over the same tiles with the online softmax over kept keys
 // only (others get probability 0) and P·V on the tensor cores (P rounded to the input type).
 // Reads are counted here: the budget per query row, and per KV head the union of the group's
-// kept keys (a 64-bit kept mask per row and tile in shared memory, OR-ed over the group). Tiles
-// where none of a warp's rows keeps a key skip the softmax and P·V.
+// kept keys (a 64-bit kept mask per row and tile in shared memory, OR-ed over the group).
 // Histogram counts and reads are integers and every floating-point reduction runs in a fixed
 // order, so the output is bit-identical run to run.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <type_traits>
@@ -43,14 +38,12 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kBM = 16 * kWarps;  // rows per block (16 per warp: one mma row tile)
-constexpr int kBN = 64;           // keys per tile
-constexpr int kBins = 256;        // 8-bit radix digits
-// Histogram row: 256 16-bit counters packed two to a word (a row counts at most S <= 65535 keys),
-// padded by a word so that the rows of one warp hit different banks.
-constexpr int kHistStride = kBins / 2 + 1;
-constexpr int kGatherCap = 128;  // candidates per row for the exact ranking
-constexpr int kPasses = 6;       // 4 digits of the order key, 2 of the key index (S < 2^16)
+constexpr int kBM = 16 * kWarps;        // rows per block (16 per warp: one mma row tile)
+constexpr int kBN = 64;                 // keys per tile
+constexpr int kBins = 256;              // 8-bit radix digits
+constexpr int kHistStride = kBins + 1;  // padded: rows of one warp hit different banks
+constexpr int kGatherCap = 128;         // candidates per row for the exact ranking
+constexpr int kPasses = 6;              // 4 digits of the order key, 2 of the key index (S <= 2^16)
 constexpr float kLog2e = 1.4426950408889634f;
 
 // Per-row selection state in shared memory (row r of the block).
@@ -59,17 +52,12 @@ struct RowState {
   uint32_t jcut[kBM];
   uint32_t upre[kBM];  // radix prefix of the rank's order key and key index so far
   uint32_t jpre[kBM];
-  int kk[kBM];      // rank still wanted inside the prefix (1-based)
-  int cnt[kBM];     // keys inside the prefix; the gather pass's slot counter
-  int active[kBM];  // selection unresolved
-  int pos[kBM];     // position of the row's query (-1: padding)
-  int kb[kBM];      // the row's budget (keys kept)
-  int above[kBM];   // speculative pass: keys above the guessed top byte
-  // Attention pass: the row's kept keys of the tile (KV union), 16 bits per lane of its quad
-  // (lane q holds keys nb * 8 + 2q + e as bit nb * 2 + e): one 64-bit word per row.
-  alignas(8) uint16_t kept[kBM * 4];
+  int kk[kBM];                   // rank still wanted inside the prefix (1-based)
+  int cnt[kBM];                  // keys inside the prefix; the gather pass's slot counter
+  int active[kBM];               // selection unresolved
+  int pos[kBM];                  // position of the row's query (-1: padding)
+  unsigned long long kept[kBM];  // attention pass: the row's kept keys of the tile (KV union)
   int wmax[kWarps];
-  int fail;  // a speculative guess was wrong
 };
 
 template <int D>
@@ -81,28 +69,13 @@ struct Layout {
   static constexpr int kKOff = kRowBytes;                // K: 2 stages
   static constexpr int kUOff = kKOff + 2 * kStageBytes;  // union: histograms | gather | V
   static constexpr int kHistBytes = kWarps * 16 * kHistStride * 4;
-  static constexpr int kGatherBytes = kBM * kGatherCap * 6;  // order keys, then 16-bit indices
+  static constexpr int kGatherBytes = kBM * kGatherCap * 8;
   static constexpr int kVBytes = 2 * kStageBytes;
   static constexpr int kUBytes = kHistBytes > kGatherBytes
                                      ? (kHistBytes > kVBytes ? kHistBytes : kVBytes)
                                      : (kGatherBytes > kVBytes ? kGatherBytes : kVBytes);
   static constexpr int kBytes = kUOff + kUBytes;
-  // Blocks per multiprocessor the registers are capped for (shared memory allows as many).
-  static constexpr int kMinBlocks = D == 64 ? 3 : 2;
 };
-
-// Order key of a float (cuda_common.cuh's order_key, in three instructions): a larger float
-// gives a larger key; -0 becomes +0 first (x + 0 rounds -0 to +0 and leaves every other x).
-__device__ __forceinline__ uint32_t okey(float f) {
-  const uint32_t u = __float_as_uint(__fadd_rn(f, 0.0f));
-  return u ^ (static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u);
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
 
 // ---- PTX wrappers ----
 
@@ -205,33 +178,29 @@ __device__ __forceinline__ void score_tile(const uint32_t (&qa)[D / 16][4], cons
     for (int e = 0; e < 4; ++e) c[nb][e] = __fmul_rn(c[nb][e], scale);
 }
 
-// Walks key tiles 0, stride, 2 * stride, ... below n_tiles (K, and V when sv != nullptr) through
-// two shared stages: body(stage, j0) between barriers, then after(j0) once every warp is past
-// body.
+// Walks key tiles 0 .. n_tiles - 1 (K, and V when sv != nullptr) through two shared stages:
+// body(stage, j0) between barriers, then after(j0) once every warp is past body.
 template <typename T, int D, typename Body, typename After>
-__device__ __forceinline__ void for_tiles(int n_tiles, int stride, T* sk, const T* K, int64_t k_ss,
-                                          T* sv, const T* V, int64_t v_ss, int S, Body body,
-                                          After after) {
+__device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_t k_ss, T* sv,
+                                          const T* V, int64_t v_ss, int S, Body body, After after) {
   constexpr int kStage = Layout<D>::kStage;
-  const int n = (n_tiles + stride - 1) / stride;
   load_tile<T, D>(sk, K, k_ss, 0, S);
   if (sv != nullptr) load_tile<T, D>(sv, V, v_ss, 0, S);
   cp_commit();
-  for (int it = 0; it < n; ++it) {
-    if (it + 1 < n) {
-      const int st = (it + 1) & 1, j1 = (it + 1) * stride * kBN;
-      load_tile<T, D>(sk + st * kStage, K, k_ss, j1, S);
-      if (sv != nullptr) load_tile<T, D>(sv + st * kStage, V, v_ss, j1, S);
+  for (int it = 0; it < n_tiles; ++it) {
+    if (it + 1 < n_tiles) {
+      const int st = (it + 1) & 1;
+      load_tile<T, D>(sk + st * kStage, K, k_ss, (it + 1) * kBN, S);
+      if (sv != nullptr) load_tile<T, D>(sv + st * kStage, V, v_ss, (it + 1) * kBN, S);
       cp_commit();
       cp_wait<1>();
     } else {
       cp_wait<0>();
     }
     __syncthreads();
-    const int j0 = it * stride * kBN;
-    body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, j0);
+    body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, it * kBN);
     __syncthreads();
-    after(j0);
+    after(it * kBN);
   }
 }
 
@@ -280,141 +249,56 @@ struct Ctx {
   int dbg;         // profiling switches (CSA_TILED_DEBUG, launch()): 0 in normal use
 };
 
-// Adds the tile's keys of the thread's two rows (inside their prefixes) to their histograms. The
-// causal test runs only on tiles that cross a row's diagonal (kDiag); elsewhere the row's
-// activity alone decides.
-template <int kPass, bool kDiag>
-__device__ __forceinline__ void count_tile(const float (&c)[8][4], int j0, bool a0, bool a1,
-                                           int lim0, int lim1, uint32_t up0, uint32_t jp0,
-                                           uint32_t up1, uint32_t jp1, uint32_t* h0, uint32_t* h1) {
-  const int jq = j0 + 2 * (threadIdx.x & 3);
-#pragma unroll
-  for (int nb = 0; nb < 8; ++nb)
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int j = jq + nb * 8 + e;
-      int d;
-      if ((kDiag ? j <= lim0 : a0) && pass_digit<kPass>(okey(c[nb][e]), j, up0, jp0, &d))
-        atomicAdd(h0 + (d >> 1), 1u << ((d & 1) << 4));
-      if ((kDiag ? j <= lim1 : a1) && pass_digit<kPass>(okey(c[nb][2 + e]), j, up1, jp1, &d))
-        atomicAdd(h1 + (d >> 1), 1u << ((d & 1) << 4));
-    }
-}
-
-// The speculative second pass (kSpec below): digit 1 of the keys whose top byte is the row's
-// guess g (up >> 24), and per row the keys above the guess counted in registers.
-template <bool kDiag>
-__device__ __forceinline__ void count_tile_spec(const float (&c)[8][4], int j0, bool a0, bool a1,
-                                                int lim0, int lim1, uint32_t g0, uint32_t g1,
-                                                uint32_t* h0, uint32_t* h1, int& above0,
-                                                int& above1) {
-  const int jq = j0 + 2 * (threadIdx.x & 3);
-#pragma unroll
-  for (int nb = 0; nb < 8; ++nb)
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int j = jq + nb * 8 + e;
-      const uint32_t u0 = okey(c[nb][e]), u1 = okey(c[nb][2 + e]);
-      const bool in0 = kDiag ? j <= lim0 : a0, in1 = kDiag ? j <= lim1 : a1;
-      const uint32_t d0 = (u0 >> 16) & 255u, d1 = (u1 >> 16) & 255u;
-      if (in0 && (u0 >> 24) == g0) atomicAdd(h0 + (d0 >> 1), 1u << ((d0 & 1) << 4));
-      if (in1 && (u1 >> 24) == g1) atomicAdd(h1 + (d1 >> 1), 1u << ((d1 & 1) << 4));
-      above0 += (in0 && (u0 >> 24) > g0) ? 1 : 0;
-      above1 += (in1 && (u1 >> 24) > g1) ? 1 : 0;
-    }
-}
-
-// Histogram pass modes: kNormal counts digit kPass inside the rows' prefixes; kSample counts
-// digit 0 over every kSampleStride-th tile and only records each row's guess of the rank's top
-// byte (the bin holding the same fraction of the sample); kSpec counts digit 1 inside the guessed
-// top byte and checks the guess (the keys above it fewer than the rank, the rank inside it):
-// right, the row goes on as after two normal passes; wrong, rs.fail is set.
-constexpr int kNormal = 0, kSample = 1, kSpec = 2;
-constexpr int kSampleStride = 8;
-
 // One histogram pass over the causal tiles of the unresolved rows, then each warp picks its rows'
 // bins (RowState updated; resolved rows leave `active`).
-template <int kPass, int kMode, typename T, int D>
+template <int kPass, typename T, int D>
 __device__ void hist_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], uint32_t* hist,
                           int n_tiles, int wmax) {
   RowState& rs = *cx.rs;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g4 = lane >> 2;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3, g4 = lane >> 2;
   const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
   const uint32_t up0 = rs.upre[cx.r0], jp0 = rs.jpre[cx.r0];
   const uint32_t up1 = rs.upre[cx.r1], jp1 = rs.jpre[cx.r1];
   const int lim0 = a0 ? cx.pos0 : -1, lim1 = a1 ? cx.pos1 : -1;
   uint32_t* h0 = hist + (warp * 16 + g4) * kHistStride;
   uint32_t* h1 = h0 + 8 * kHistStride;
-  // the warp's nearest diagonal among its unresolved rows: tiles up to it need no causal test
-  int wmin = min(a0 ? cx.pos0 : INT_MAX, a1 ? cx.pos1 : INT_MAX);
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) wmin = min(wmin, __shfl_xor_sync(0xffffffffu, wmin, off));
-  int above0 = 0, above1 = 0;
   for_tiles<T, D>(
-      n_tiles, kMode == kSample ? kSampleStride : 1, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0,
-      cx.S,
+      n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
       [&](const T* sk, const T*, int j0) {
         if (j0 > wmax) return;  // no unresolved row of this warp sees these keys
         float c[8][4];
         score_tile<T, D>(qa, sk, cx.scale, c);
-        const bool diag = j0 + kBN - 1 > wmin;
-        if constexpr (kMode == kSpec) {
-          if (diag)
-            count_tile_spec<true>(c, j0, a0, a1, lim0, lim1, up0 >> 24, up1 >> 24, h0, h1, above0,
-                                  above1);
-          else
-            count_tile_spec<false>(c, j0, a0, a1, lim0, lim1, up0 >> 24, up1 >> 24, h0, h1, above0,
-                                   above1);
-        } else {
-          if (diag)
-            count_tile<kPass, true>(c, j0, a0, a1, lim0, lim1, up0, jp0, up1, jp1, h0, h1);
-          else
-            count_tile<kPass, false>(c, j0, a0, a1, lim0, lim1, up0, jp0, up1, jp1, h0, h1);
-        }
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int j = j0 + nb * 8 + 2 * q4 + e;
+            int d;
+            // (profiling switch 8: no atomics)
+            if (j <= lim0 && pass_digit<kPass>(order_key(c[nb][e]), j, up0, jp0, &d) &&
+                ((cx.dbg & 8) == 0 || d == cx.dbg + 1000))
+              atomicAdd(h0 + d, 1u);
+            if (j <= lim1 && pass_digit<kPass>(order_key(c[nb][2 + e]), j, up1, jp1, &d) &&
+                ((cx.dbg & 8) == 0 || d == cx.dbg + 1000))
+              atomicAdd(h1 + d, 1u);
+          }
       },
       [](int) {});
-  if constexpr (kMode == kSpec) {  // a row's keys are spread over the 4 lanes of its quad
-    above0 += __shfl_xor_sync(0xffffffffu, above0, 1);
-    above0 += __shfl_xor_sync(0xffffffffu, above0, 2);
-    above1 += __shfl_xor_sync(0xffffffffu, above1, 1);
-    above1 += __shfl_xor_sync(0xffffffffu, above1, 2);
-    if ((lane & 3) == 0) rs.above[cx.r0] = above0, rs.above[cx.r1] = above1;
-    __syncwarp();
-  }
   // Each warp reads its own histograms: the rank's bin per unresolved row (a suffix scan over
   // lanes holding 8 bins each), then clears them for the next pass.
   uint32_t* hw = hist + warp * 16 * kHistStride;
   for (int rr = 0; rr < 16; ++rr) {
     const int r = warp * 16 + rr;
     if (!rs.active[r]) continue;
-    int v[8], s = 0;  // bins lane * 8 + i, two per word (the even bin in the low half)
+    const int kk = rs.kk[r];
+    int v[8], s = 0;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const uint32_t w = hw[rr * kHistStride + lane * 4 + i];
-      v[2 * i] = static_cast<int>(w & 0xffffu);
-      v[2 * i + 1] = static_cast<int>(w >> 16);
-      s += v[2 * i] + v[2 * i + 1];
-    }
+    for (int i = 0; i < 8; ++i) s += v[i] = static_cast<int>(hw[rr * kHistStride + lane * 8 + i]);
     int suf = s;  // keys in this lane's bins and every higher lane's
 #pragma unroll
     for (int off = 1; off < 32; off <<= 1) {
       const int x = __shfl_down_sync(0xffffffffu, suf, off);
       if (lane + off < 32) suf += x;
-    }
-    const int total = __shfl_sync(0xffffffffu, suf, 0);
-    int kk = rs.kk[r];
-    if constexpr (kMode == kSample) {
-      // the rank at the same fraction of the sample (total >= 1: tile 0 is sampled)
-      const int n = rs.pos[r] + 1;
-      kk = static_cast<int>((static_cast<int64_t>(kk) * total + n - 1) / n);
-      kk = max(1, min(kk, total));
-    } else if constexpr (kMode == kSpec) {
-      const int above = rs.above[r];
-      if (!(above < kk && kk <= above + total)) {  // a wrong guess (the same in every lane)
-        if (lane == 0) rs.fail = 1;
-        continue;
-      }
-      kk -= above;
     }
     int acc = suf - s;
     if (acc < kk && suf >= kk) {  // exactly one lane holds the rank's bin
@@ -430,24 +314,20 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], 
           acc += v[i];
         }
       }
-      if constexpr (kMode == kSample) {
-        rs.upre[r] = static_cast<uint32_t>(bin) << 24;  // the guess only
+      uint32_t upre = rs.upre[r], jpre = rs.jpre[r];
+      if constexpr (kPass < 4) {
+        upre |= static_cast<uint32_t>(bin) << (24 - 8 * kPass);
       } else {
-        uint32_t upre = rs.upre[r], jpre = rs.jpre[r];
-        if constexpr (kPass < 4) {
-          upre |= static_cast<uint32_t>(bin) << (24 - 8 * kPass);
-        } else {
-          jpre |= static_cast<uint32_t>(bin) << (8 - 8 * (kPass - 4));
-        }
-        rs.upre[r] = upre;
-        rs.jpre[r] = jpre;
-        rs.kk[r] = kk2;
-        rs.cnt[r] = cnt;
-        if (cnt == kk2) {  // the whole bin is kept: keep (u, j) >= the prefix
-          rs.tau[r] = upre;
-          rs.jcut[r] = jpre;
-          rs.active[r] = 0;
-        }
+        jpre |= static_cast<uint32_t>(bin) << (8 - 8 * (kPass - 4));
+      }
+      rs.upre[r] = upre;
+      rs.jpre[r] = jpre;
+      rs.kk[r] = kk2;
+      rs.cnt[r] = cnt;
+      if (cnt == kk2) {  // the whole bin is kept: keep (u, j) >= the prefix
+        rs.tau[r] = upre;
+        rs.jcut[r] = jpre;
+        rs.active[r] = 0;
       }
     }
   }
@@ -458,8 +338,8 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], 
 // The candidates inside each unresolved row's prefix (at most kGatherCap, checked by the caller)
 // gathered as (u, j) and ranked exactly: the rank-kk candidate is the row's (tau, jcut).
 template <typename T, int D>
-__device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], uint32_t* gkey,
-                            uint16_t* gidx, int digits, int n_tiles, int wmax) {
+__device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], uint2* buf,
+                            int digits, int n_tiles, int wmax) {
   RowState& rs = *cx.rs;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3;
   const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
@@ -470,7 +350,7 @@ __device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4]
   if (threadIdx.x < kBM) rs.cnt[threadIdx.x] = 0;
   // (for_tiles' first barrier orders the reset before the first slot is taken)
   for_tiles<T, D>(
-      n_tiles, 1, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
+      n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
       [&](const T* sk, const T*, int j0) {
         if (j0 > wmax) return;
         float c[8][4];
@@ -480,20 +360,14 @@ __device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4]
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const uint32_t j = static_cast<uint32_t>(j0 + nb * 8 + 2 * q4 + e);
-            const uint32_t u0 = okey(c[nb][e]), u1 = okey(c[nb][2 + e]);
+            const uint32_t u0 = order_key(c[nb][e]), u1 = order_key(c[nb][2 + e]);
             if (static_cast<int>(j) <= lim0 && in_prefix(digits, u0, j, up0, jp0)) {
               const int slot = atomicAdd(&rs.cnt[cx.r0], 1);
-              if (slot < kGatherCap) {
-                gkey[cx.r0 * kGatherCap + slot] = u0;
-                gidx[cx.r0 * kGatherCap + slot] = static_cast<uint16_t>(j);
-              }
+              if (slot < kGatherCap) buf[cx.r0 * kGatherCap + slot] = make_uint2(u0, j);
             }
             if (static_cast<int>(j) <= lim1 && in_prefix(digits, u1, j, up1, jp1)) {
               const int slot = atomicAdd(&rs.cnt[cx.r1], 1);
-              if (slot < kGatherCap) {
-                gkey[cx.r1 * kGatherCap + slot] = u1;
-                gidx[cx.r1 * kGatherCap + slot] = static_cast<uint16_t>(j);
-              }
+              if (slot < kGatherCap) buf[cx.r1 * kGatherCap + slot] = make_uint2(u1, j);
             }
           }
       },
@@ -502,28 +376,15 @@ __device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4]
     const int r = warp * 16 + rr;
     if (!rs.active[r]) continue;
     const int n = min(rs.cnt[r], kGatherCap), kk = rs.kk[r];
-    const uint32_t* bk = gkey + r * kGatherCap;
-    const uint16_t* bj = gidx + r * kGatherCap;
-    // lane holds candidates lane + 32 t; each one's rank = the candidates above it
-    constexpr int kPer = kGatherCap / 32;
-    unsigned long long mine[kPer];
-    int rank[kPer];
-#pragma unroll
-    for (int t = 0; t < kPer; ++t) {
-      const int i = lane + 32 * t;
-      mine[t] = i < n ? (static_cast<unsigned long long>(bk[i]) << 32) | bj[i] : 0ull;
-      rank[t] = 0;
-    }
-    for (int m = 0; m < n; ++m) {
-      const unsigned long long other = (static_cast<unsigned long long>(bk[m]) << 32) | bj[m];
-#pragma unroll
-      for (int t = 0; t < kPer; ++t) rank[t] += other > mine[t];
-    }
-#pragma unroll
-    for (int t = 0; t < kPer; ++t) {
-      if (lane + 32 * t < n && rank[t] == kk - 1) {
-        rs.tau[r] = static_cast<uint32_t>(mine[t] >> 32);
-        rs.jcut[r] = static_cast<uint32_t>(mine[t] & 0xffffffffu);
+    const uint2* b = buf + r * kGatherCap;
+    for (int i = lane; i < n; i += 32) {
+      const unsigned long long key = (static_cast<unsigned long long>(b[i].x) << 32) | b[i].y;
+      int rank = 0;
+      for (int m = 0; m < n; ++m)
+        rank += ((static_cast<unsigned long long>(b[m].x) << 32) | b[m].y) > key;
+      if (rank == kk - 1) {
+        rs.tau[r] = b[i].x;
+        rs.jcut[r] = b[i].y;
       }
     }
     __syncwarp();
@@ -532,36 +393,8 @@ __device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4]
   __syncthreads();
 }
 
-// The thread's keys of the tile that its two rows keep: (order key, index) >= the row's
-// (tau, jcut), and (on tiles crossing a diagonal, kDiag) causal. Dropped scores become -inf; the
-// rows' maxima over kept scores go to mx0 / mx1 and the kept keys to bits nb * 2 + e of k0 / k1.
-template <bool kDiag>
-__device__ __forceinline__ void keep_tile(float (&c)[8][4], int j0, int pos0, int pos1,
-                                          unsigned long long thr0, unsigned long long thr1,
-                                          float& mx0, float& mx1, uint32_t& k0, uint32_t& k1) {
-  const int jq = j0 + 2 * (threadIdx.x & 3);
-#pragma unroll
-  for (int nb = 0; nb < 8; ++nb)
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int j = jq + nb * 8 + e;
-      const unsigned long long key0 =
-          (static_cast<unsigned long long>(okey(c[nb][e])) << 32) | static_cast<uint32_t>(j);
-      const unsigned long long key1 =
-          (static_cast<unsigned long long>(okey(c[nb][2 + e])) << 32) | static_cast<uint32_t>(j);
-      const bool keep0 = key0 >= thr0 && (!kDiag || j <= pos0);
-      const bool keep1 = key1 >= thr1 && (!kDiag || j <= pos1);
-      if (!keep0) c[nb][e] = -INFINITY;
-      if (!keep1) c[nb][2 + e] = -INFINITY;
-      k0 |= static_cast<uint32_t>(keep0) << (nb * 2 + e);
-      k1 |= static_cast<uint32_t>(keep1) << (nb * 2 + e);
-      mx0 = fmaxf(mx0, c[nb][e]);
-      mx1 = fmaxf(mx1, c[nb][2 + e]);
-    }
-}
-
 template <typename T, int D>
-__global__ void __launch_bounds__(kThreads, Layout<D>::kMinBlocks)
+__global__ void __launch_bounds__(kThreads, 2)
     tiled_topk_kernel(TopKAttentionArgs a, int G, int P, int dbg) {
   using L = Layout<D>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -569,8 +402,7 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kMinBlocks)
   T* sk = reinterpret_cast<T*>(smem + L::kKOff);
   unsigned char* uni = smem + L::kUOff;
   uint32_t* hist = reinterpret_cast<uint32_t*>(uni);
-  uint32_t* gkey = reinterpret_cast<uint32_t*>(uni);                      // [kBM][kGatherCap]
-  uint16_t* gidx = reinterpret_cast<uint16_t*>(gkey + kBM * kGatherCap);  // [kBM][kGatherCap]
+  uint2* gbuf = reinterpret_cast<uint2*>(uni);
   T* sv = reinterpret_cast<T*>(uni);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g4 = lane >> 2, q4 = lane & 3;
@@ -601,7 +433,7 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kMinBlocks)
       }
     }
     rs.tau[r] = tau, rs.jcut[r] = jcut, rs.upre[r] = 0, rs.jpre[r] = 0;
-    rs.kk[r] = kb, rs.cnt[r] = pos + 1, rs.active[r] = act, rs.pos[r] = pos, rs.kb[r] = kb;
+    rs.kk[r] = kb, rs.cnt[r] = pos + 1, rs.active[r] = act, rs.pos[r] = pos;
   }
   for (int i = tid; i < kWarps * 16 * kHistStride; i += kThreads) hist[i] = 0;
   __syncthreads();
@@ -644,7 +476,6 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kMinBlocks)
     if (tid < kBM && rs.pos[tid] >= 0) rs.tau[tid] = 0, rs.jcut[tid] = 0, rs.active[tid] = 0;
     __syncthreads();
   }
-  bool speculate = (dbg & 16) == 0;  // profiling switch 16: no speculative first passes
   for (int pass = 0; pass < kPasses; ++pass) {
     const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
     int wm = max(a0 ? cx.pos0 : -1, a1 ? cx.pos1 : -1);
@@ -657,49 +488,28 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kMinBlocks)
     const int bmax = max(max(rs.wmax[0], rs.wmax[1]), max(rs.wmax[2], rs.wmax[3]));
     const int n_tiles = bmax / kBN + 1;
     if (gather) {
-      gather_pass<T, D>(cx, qa, gkey, gidx, pass, n_tiles, wm);
+      gather_pass<T, D>(cx, qa, gbuf, pass, n_tiles, wm);
       break;
-    }
-    if (pass == 0 && speculate && n_tiles >= 2 * kSampleStride) {
-      // Passes 0 and 1 as one sampled pass (1/8 of the tiles) and one full pass, when every
-      // row's guess of its top byte holds; else back to pass 0 for the rows left.
-      speculate = false;
-      if (tid == 0) rs.fail = 0;  // (ordered by the passes' barriers)
-      hist_pass<0, kSample, T, D>(cx, qa, hist, n_tiles, wm);
-      __syncthreads();
-      hist_pass<1, kSpec, T, D>(cx, qa, hist, n_tiles, wm);
-      __syncthreads();
-      if (rs.fail) {
-        if (tid < kBM && rs.active[tid]) {
-          rs.upre[tid] = 0, rs.jpre[tid] = 0, rs.kk[tid] = rs.kb[tid];
-          rs.cnt[tid] = rs.pos[tid] + 1;
-        }
-        pass = -1;
-      } else {
-        pass = 1;
-      }
-      __syncthreads();
-      continue;
     }
     switch (pass) {
       case 0:
-        hist_pass<0, kNormal, T, D>(cx, qa, hist, n_tiles, wm);
+        hist_pass<0, T, D>(cx, qa, hist, n_tiles, wm);
         if (dbg & 4) pass = kPasses;  // profiling: the first pass alone
         break;
       case 1:
-        hist_pass<1, kNormal, T, D>(cx, qa, hist, n_tiles, wm);
+        hist_pass<1, T, D>(cx, qa, hist, n_tiles, wm);
         break;
       case 2:
-        hist_pass<2, kNormal, T, D>(cx, qa, hist, n_tiles, wm);
+        hist_pass<2, T, D>(cx, qa, hist, n_tiles, wm);
         break;
       case 3:
-        hist_pass<3, kNormal, T, D>(cx, qa, hist, n_tiles, wm);
+        hist_pass<3, T, D>(cx, qa, hist, n_tiles, wm);
         break;
       case 4:
-        hist_pass<4, kNormal, T, D>(cx, qa, hist, n_tiles, wm);
+        hist_pass<4, T, D>(cx, qa, hist, n_tiles, wm);
         break;
       default:
-        hist_pass<5, kNormal, T, D>(cx, qa, hist, n_tiles, wm);
+        hist_pass<5, T, D>(cx, qa, hist, n_tiles, wm);
         break;
     }
     __syncthreads();
@@ -708,19 +518,12 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kMinBlocks)
   if (dbg & 1) return;  // profiling: selection alone
 
   // ---- attention over the kept keys ----
-  // kept: (order key, index) >= (tau, jcut) as one 64-bit comparison
-  const unsigned long long thr0 =
-      (static_cast<unsigned long long>(rs.tau[cx.r0]) << 32) | rs.jcut[cx.r0];
-  const unsigned long long thr1 =
-      (static_cast<unsigned long long>(rs.tau[cx.r1]) << 32) | rs.jcut[cx.r1];
+  const uint32_t tau0 = rs.tau[cx.r0], jc0 = rs.jcut[cx.r0];
+  const uint32_t tau1 = rs.tau[cx.r1], jc1 = rs.jcut[cx.r1];
   const int pos0 = cx.pos0, pos1 = cx.pos1;
-  int wpos = max(pos0, pos1);  // the warp's last key, and its nearest diagonal (valid rows)
-  int wlow = min(pos0 < 0 ? INT_MAX : pos0, pos1 < 0 ? INT_MAX : pos1);
+  int wpos = max(pos0, pos1);
 #pragma unroll
-  for (int off = 16; off > 0; off >>= 1) {
-    wpos = max(wpos, __shfl_xor_sync(0xffffffffu, wpos, off));
-    wlow = min(wlow, __shfl_xor_sync(0xffffffffu, wlow, off));
-  }
+  for (int off = 16; off > 0; off >>= 1) wpos = max(wpos, __shfl_xor_sync(0xffffffffu, wpos, off));
   int bpos = -1;
   for (int r = 0; r < kBM; ++r) bpos = max(bpos, rs.pos[r]);
   const T* V = static_cast<const T*>(a.v) + b * a.v_sb + kvh * a.v_sh;
@@ -733,25 +536,34 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kMinBlocks)
   const int i8 = lane >> 3, rr8 = lane & 7;
 
   for_tiles<T, D>(
-      bpos / kBN + 1, 1, sk, cx.K, a.k_ss, sv, V, a.v_ss, a.S,
+      bpos / kBN + 1, sk, cx.K, a.k_ss, sv, V, a.v_ss, a.S,
       [&](const T* skt, const T* svt, int j0) {
         if (j0 > wpos) {
-          if (G > 1) rs.kept[cx.r0 * 4 + q4] = rs.kept[cx.r1 * 4 + q4] = 0;
+          if (G > 1 && q4 == 0) rs.kept[cx.r0] = rs.kept[cx.r1] = 0;
           return;
         }
         float c[8][4];
         score_tile<T, D>(qa, skt, a.scale, c);
-        uint32_t k0 = 0, k1 = 0;
+        unsigned long long k0 = 0, k1 = 0;
         float mx0 = -INFINITY, mx1 = -INFINITY;
-        if (j0 + kBN - 1 <= wlow)
-          keep_tile<false>(c, j0, pos0, pos1, thr0, thr1, mx0, mx1, k0, k1);
-        else
-          keep_tile<true>(c, j0, pos0, pos1, thr0, thr1, mx0, mx1, k0, k1);
-        if (G > 1) {
-          rs.kept[cx.r0 * 4 + q4] = static_cast<uint16_t>(k0);
-          rs.kept[cx.r1 * 4 + q4] = static_cast<uint16_t>(k1);
-        }
-        if (__all_sync(0xffffffffu, (k0 | k1) == 0)) return;  // no key of the tile kept
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int jl = nb * 8 + 2 * q4 + e;
+            const uint32_t j = static_cast<uint32_t>(j0 + jl);
+            const uint32_t u0 = order_key(c[nb][e]), u1 = order_key(c[nb][2 + e]);
+            const bool keep0 =
+                static_cast<int>(j) <= pos0 && (u0 > tau0 || (u0 == tau0 && j >= jc0));
+            const bool keep1 =
+                static_cast<int>(j) <= pos1 && (u1 > tau1 || (u1 == tau1 && j >= jc1));
+            if (!keep0) c[nb][e] = -INFINITY;
+            if (!keep1) c[nb][2 + e] = -INFINITY;
+            k0 |= static_cast<unsigned long long>(keep0) << jl;
+            k1 |= static_cast<unsigned long long>(keep1) << jl;
+            mx0 = fmaxf(mx0, c[nb][e]);
+            mx1 = fmaxf(mx1, c[nb][2 + e]);
+          }
         mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
         mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
         mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
@@ -760,16 +572,16 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kMinBlocks)
         // n == -inf: no key kept so far; probabilities stay 0 and the state is unchanged
         const float ms0 = n0 == -INFINITY ? 0.0f : n0 * kLog2e;
         const float ms1 = n1 == -INFINITY ? 0.0f : n1 * kLog2e;
-        const float al0 = n0 == -INFINITY ? 1.0f : fast_exp2(m0 * kLog2e - ms0);
-        const float al1 = n1 == -INFINITY ? 1.0f : fast_exp2(m1 * kLog2e - ms1);
+        const float al0 = n0 == -INFINITY ? 1.0f : exp2f(m0 * kLog2e - ms0);
+        const float al1 = n1 == -INFINITY ? 1.0f : exp2f(m1 * kLog2e - ms1);
         m0 = n0, m1 = n1;
         float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
         for (int nb = 0; nb < 8; ++nb) {
-          c[nb][0] = fast_exp2(c[nb][0] * kLog2e - ms0);
-          c[nb][1] = fast_exp2(c[nb][1] * kLog2e - ms0);
-          c[nb][2] = fast_exp2(c[nb][2] * kLog2e - ms1);
-          c[nb][3] = fast_exp2(c[nb][3] * kLog2e - ms1);
+          c[nb][0] = exp2f(c[nb][0] * kLog2e - ms0);
+          c[nb][1] = exp2f(c[nb][1] * kLog2e - ms0);
+          c[nb][2] = exp2f(c[nb][2] * kLog2e - ms1);
+          c[nb][3] = exp2f(c[nb][3] * kLog2e - ms1);
           s0 += c[nb][0] + c[nb][1];
           s1 += c[nb][2] + c[nb][3];
         }
@@ -794,13 +606,20 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kMinBlocks)
             mma16816<T>(o[2 * ndp + 1], pa, b2, b3);
           }
         }
+        if (G > 1) {
+#pragma unroll
+          for (int off = 1; off <= 2; off <<= 1) {
+            k0 |= __shfl_xor_sync(0xffffffffu, k0, off);
+            k1 |= __shfl_xor_sync(0xffffffffu, k1, off);
+          }
+          if (q4 == 0) rs.kept[cx.r0] = k0, rs.kept[cx.r1] = k1;
+        }
       },
       [&](int) {
         // KV union: per position of the block, the keys any head of the group keeps.
         if (G > 1 && tid < P && rs.pos[tid * G] >= 0) {
-          const auto* kw = reinterpret_cast<const unsigned long long*>(rs.kept);
           unsigned long long m = 0;
-          for (int g = 0; g < G; ++g) m |= kw[tid * G + g];
+          for (int g = 0; g < G; ++g) m |= rs.kept[tid * G + g];
           union_reads += static_cast<unsigned long long>(__popcll(m));
         }
       });
@@ -834,15 +653,11 @@ const char* launch(const TopKAttentionArgs& a, cudaStream_t stream) {
   cudaError_t e = cudaFuncSetAttribute(tiled_topk_kernel<T, D>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (e != cudaSuccess) return cudaGetErrorString(e);
-  // all of the unified L1 / shared memory as shared: Layout<D>::kMinBlocks blocks per SM
-  e = cudaFuncSetAttribute(tiled_topk_kernel<T, D>, cudaFuncAttributePreferredSharedMemoryCarveout,
-                           cudaSharedmemCarveoutMaxShared);
-  if (e != cudaSuccess) return cudaGetErrorString(e);
   const int G = a.H / a.Hkv, P = kBM / G;
   const dim3 grid(static_cast<unsigned>((a.T + P - 1) / P), static_cast<unsigned>(a.Hkv),
                   static_cast<unsigned>(a.B));
   // Profiling switches (results are wrong with any set): 1 selection only, 2 attention only (no
-  // selection), 4 the first radix pass only, 16 no speculative first passes.
+  // selection), 4 the first radix pass only, 8 histogram passes without their atomics.
   static const int dbg = [] {
     const char* e = std::getenv("CSA_TILED_DEBUG");
     return e ? std::atoi(e) : 0;
@@ -863,7 +678,7 @@ int64_t topk_attention_tiled_smem_bytes(int D) {
 bool topk_attention_tiled_supported(const TopKAttentionArgs& a) {
   if (a.type == ElemType::kFloat32 || (a.D != 64 && a.D != 128)) return false;
   if (a.Hkv < 1 || a.H % a.Hkv != 0 || a.H / a.Hkv > kBM) return false;
-  if (a.T < 1 || a.S < a.T || a.S >= (1 << 16) || a.B > 65535 || a.Hkv > 65535) return false;
+  if (a.T < 1 || a.S < a.T || a.S > (1 << 16) || a.B > 65535 || a.Hkv > 65535) return false;
   if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v) || !aligned16(a.out)) return false;
   for (int64_t s : {a.q_sb, a.q_sh, a.q_st, a.k_sb, a.k_sh, a.k_ss, a.v_sb, a.v_sh, a.v_ss})
     if (s % 8 != 0) return false;
