@@ -8,18 +8,22 @@
 # kernel_report.py makes results/gpu/kernel.{json,png} from it here.
 #   DTYPES="float32 bfloat16" CTXS="1024 4096 16384" BATCHES="1 4" PCTS="1 5 10" \
 #     CFGS="configs/llama-3.2-1b.json configs/qwen2.5-1.5b.json" bash scripts/gpu/bench_kernel.sh
-# Ends with whole forward passes of qwen2-mini (dense, kernel, explicit).
+# Ends with whole forward passes of qwen2-mini (dense, kernel, explicit). SKIP_DENSE=1 and
+# SKIP_FORWARD=1 leave those points out (a second run over other budgets); the explicit sequence
+# runs up to EXPLICIT_MAX_CTX (default: every ctx). POINT_TIMEOUT: seconds per point (120);
+# APPEND=1 appends to kernel.jsonl. The kernel's switches in the environment (CSA_TILED_DEBUG,
+# fused_cuda_tiled.cu) are recorded with each point.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/gpu/env.sh
 O=${OUT:-/tmp/csa-out}/kernel.jsonl
-: > "$O"
+[ -n "${APPEND:-}" ] || : > "$O"
 B=build-gpu/apps/csa-bench
 point() {  # label, args...
   local label=$1; shift
   local j
-  if j=$(timeout 120 "$B" --device cuda --repeats 5 -q "$@" 2> /tmp/bench_err); then
-    python3 -c "import json,sys; d=json.loads(sys.argv[1]); d['label']=sys.argv[2]; print(json.dumps(d))" "$j" "$label" >> "$O"
+  if j=$(timeout "${POINT_TIMEOUT:-120}" "$B" --device cuda --repeats 5 -q "$@" 2> /tmp/bench_err); then
+    python3 -c "import json,os,sys; d=json.loads(sys.argv[1]); d['label']=sys.argv[2]; d.update({k: v for k, v in os.environ.items() if k.startswith('CSA_TILED')}); print(json.dumps(d))" "$j" "$label" >> "$O"
   else
     python3 -c "import json,sys; print(json.dumps({'label':sys.argv[1],'args':sys.argv[2],'error':open('/tmp/bench_err').read()[-300:]}))" "$label" "$*" >> "$O"
   fi
@@ -29,11 +33,12 @@ for cfg in ${CFGS:-configs/llama-3.2-1b.json configs/qwen2.5-1.5b.json}; do
     for b in ${BATCHES:-1 4}; do
       for ctx in ${CTXS:-1024 4096 16384}; do
         common=(--config "$cfg" --dtype "$dt" --batch "$b" --ctx "$ctx")
-        point dense "${common[@]}" --mode dense
+        [ -n "${SKIP_DENSE:-}" ] || point dense "${common[@]}" --mode dense
         for pct in ${PCTS:-1 5 10}; do
           k=$(( ctx * pct / 100 )); [ "$k" -ge 1 ] || k=1
           point kernel "${common[@]}" --mode top_k --budget "$k"
-          point explicit "${common[@]}" --mode top_k --budget "$k" --path explicit
+          [ "$ctx" -le "${EXPLICIT_MAX_CTX:-$ctx}" ] &&
+            point explicit "${common[@]}" --mode top_k --budget "$k" --path explicit
         done
       done
     done
@@ -41,6 +46,7 @@ for cfg in ${CFGS:-configs/llama-3.2-1b.json configs/qwen2.5-1.5b.json}; do
 done
 # Whole forward passes of the embedded qwen2-mini (6 heads / 2 KV, ctx 2048, batch 8 windows) at
 # csa-eval's batching: dense (SDPA), top-k at 10% of ctx through the kernel and explicitly.
+[ -n "${SKIP_FORWARD:-}" ] && { wc -l "$O"; exit 0; }
 for dt in ${DTYPES:-float32 bfloat16}; do
   common=(--forward --model models/qwen2-mini/model.pt --ctx 2048 --batch 8 --dtype "$dt")
   point forward-dense "${common[@]}" --mode dense

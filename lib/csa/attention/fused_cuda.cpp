@@ -93,9 +93,6 @@ at::Tensor fused_attention_cuda(const at::Tensor& q, const at::Tensor& k, const 
   const int64_t Hkv = k.size(1), S = k.size(2);
   if (D < 1 || D > 256 || S >= INT_MAX || B > 65535 || Hkv > 65535) return {};
   if (rule.top_k.n_head() != H) return {};
-  if (cuda::topk_attention_smem_bytes(static_cast<int>(S), static_cast<int>(D)) >
-      cuda::topk_attention_smem_limit())
-    return {};
   const at::Tensor qc = q.stride(3) == 1 ? q : q.contiguous();
   const at::Tensor kc = k.stride(3) == 1 ? k : k.contiguous();
   const at::Tensor vc = v.stride(3) == 1 ? v : v.contiguous();
@@ -118,6 +115,7 @@ at::Tensor fused_attention_cuda(const at::Tensor& q, const at::Tensor& k, const 
   auto* c = reinterpret_cast<unsigned long long*>(counts.data_ptr<int64_t>());
   a.q_reads = c;
   a.kv_reads = c + H;
+  if (!cuda::topk_attention_supported(a)) return {};
   if (const char* err = cuda::topk_attention(a, at::cuda::getCurrentCUDAStream().stream()))
     throw std::runtime_error(std::string("CUDA top-k attention kernel: ") + err);
   *q_reads = counts.narrow(0, 0, H).to(at::kDouble);

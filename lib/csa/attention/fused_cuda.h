@@ -32,8 +32,9 @@ at::Tensor device_budget_schedule(const LayerRule& rule, int64_t H, int64_t S,
 // query t at position S - T + t. For a top-k rule: the attention output [B, H, T, D] (q's dtype),
 // and the reads of this call in *q_reads ([H]) and *kv_reads ([Hkv]), float64 tensors on the
 // device (no host synchronisation). Returns an undefined tensor when the call is not one the
-// kernel handles (another rule kind, a CPU tensor, mixed dtypes, head_dim > 256, or a key length
-// whose scores do not fit one block's shared memory): the caller takes the explicit path.
+// kernels handle (another rule kind, a CPU tensor, mixed dtypes, head_dim > 256, or a shape that
+// neither the tiled nor the row kernel takes: cuda::topk_attention_supported): the caller takes
+// the explicit path.
 at::Tensor fused_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 double scale, const LayerRule& rule, at::Tensor* q_reads,
                                 at::Tensor* kv_reads);

@@ -1,12 +1,13 @@
-// Fused causal top-k attention on CUDA: one block per (query row, KV head, batch), looping over
-// the KV group's query heads. For each head the block computes the row's causal scores into
-// shared memory (never HBM), finds the budget's k-th largest score by a radix select on the
-// scores' order keys (four 8-bit passes of a shared histogram), keeps every key above it plus the
-// most recent keys equal to it (rule.h's tie rule), and runs the softmax and P·V over the kept
-// keys only (V rows of dropped keys are not read). Rows whose budget covers their causal keys keep
-// them all. Reads are counted in the kernel: keys kept per query head, and per KV head the union
-// over its query heads (a bitmask in shared memory). Every reduction runs in a fixed order and
-// the counters are integers, so the same input gives bit-identical output.
+// Fused causal top-k attention on CUDA, the row kernel (float32, and head dims or layouts that the
+// tiled tensor-core kernel of fused_cuda_tiled.cu does not take): one block per (query row, KV
+// head, batch), looping over the KV group's query heads. For each head the block computes the row's
+// causal scores into shared memory (never HBM), finds the budget's k-th largest score by a radix
+// select on the scores' order keys (four 8-bit passes of a shared histogram), keeps every key above
+// it plus the most recent keys equal to it (rule.h's tie rule), and runs the softmax and P·V over
+// the kept keys only (V rows of dropped keys are not read). Rows whose budget covers their causal
+// keys keep them all. Reads are counted in the kernel: keys kept per query head, and per KV head
+// the union over its query heads (a bitmask in shared memory). Every reduction runs in a fixed
+// order and the counters are integers, so the same input gives bit-identical output.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -265,7 +266,14 @@ int64_t topk_attention_smem_limit() {
   return v;
 }
 
+bool topk_attention_supported(const TopKAttentionArgs& a) {
+  return topk_attention_tiled_supported(a) ||
+         (a.D >= 1 && a.D <= kThreads &&
+          topk_attention_smem_bytes(a.S, a.D) <= topk_attention_smem_limit());
+}
+
 const char* topk_attention(const TopKAttentionArgs& a, void* stream) {
+  if (topk_attention_tiled_supported(a)) return topk_attention_tiled(a, stream);
   if (a.D < 1 || a.D > kThreads) return "head_dim must be in 1..256";
   const auto st = static_cast<cudaStream_t>(stream);
   switch (a.type) {

@@ -28,11 +28,21 @@ struct TopKAttentionArgs {
   unsigned long long* kv_reads = nullptr;
 };
 
-// Dynamic shared memory one block needs for a key length S and head dim D (bytes).
+// Whether topk_attention takes these arguments: the tiled tensor-core kernel
+// (fused_cuda_tiled.cu: bf16 / fp16, head_dim 64 or 128, 16-byte aligned rows, S <= 65536), else
+// the row kernel (fused_cuda_kernel.cu) when the row's scores fit one block's shared memory.
+bool topk_attention_supported(const TopKAttentionArgs& args);
+// Dynamic shared memory one block of the row kernel needs for a key length S and head dim D.
 int64_t topk_attention_smem_bytes(int S, int D);
 // The most dynamic shared memory a block may use on the current device (bytes).
 int64_t topk_attention_smem_limit();
-// Launches on `stream` (a cudaStream_t). Returns a CUDA error string, or nullptr on success.
+// Launches on `stream` (a cudaStream_t) the tiled kernel where it applies, else the row kernel.
+// Returns a CUDA error string, or nullptr on success.
 const char* topk_attention(const TopKAttentionArgs& args, void* stream);
+
+// The tiled kernel alone (fused_cuda_tiled.cu).
+bool topk_attention_tiled_supported(const TopKAttentionArgs& args);
+int64_t topk_attention_tiled_smem_bytes(int D);
+const char* topk_attention_tiled(const TopKAttentionArgs& args, void* stream);
 
 }  // namespace csa::cuda

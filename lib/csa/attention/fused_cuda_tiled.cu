@@ -1,0 +1,695 @@
+// Tiled tensor-core top-k attention for bf16 / fp16, head_dim 64 and 128 (fused_cuda_kernel.h:
+// topk_attention dispatches here). One block of 4 warps takes 64 query rows of one KV head: the
+// KV group's query heads packed with the positions (row r is position t0 + r / G of query head
+// kvh * G + r % G), so K and V tiles are loaded once for the whole group. Every pass walks the
+// causal key tiles (64 keys, cp.async double-buffered in shared memory) and recomputes the
+// scores S = Q K^T with mma.sync m16n8k16 (fp32 accumulation, Q in registers); no score leaves
+// the chip.
+//
+// Selection: each row's k-th largest score in the order of (order_key(score), key index) — the
+// CPU rule of select.h (higher score first, ties to the larger key index) — found by a radix
+// select over that 48-bit composite key: a pass histograms the next 8-bit digit of the rows'
+// candidates (per-warp shared-memory histograms, 16 rows x 256 bins), then each row keeps its
+// bin holding the rank. A row is resolved when its bin's count equals the rank left (the whole bin
+// is kept); when every unresolved row's bin holds at most kGatherCap keys, one more pass gathers
+// them (key, index) into shared memory and ranks them exactly instead of more histograms. The
+// result per row is (tau, jcut): key j with order key u is kept iff u > tau or (u == tau and
+// j >= jcut), exactly the budget's keys. Rows whose budget covers their causal keys skip it.
+//
+// Attention: a flash-attention pass over the same tiles with the online softmax over kept keys
+// only (others get probability 0) and P·V on the tensor cores (P rounded to the input type).
+// Reads are counted here: the budget per query row, and per KV head the union of the group's
+// kept keys (a 64-bit kept mask per row and tile in shared memory, OR-ed over the group).
+// Histogram counts and reads are integers and every floating-point reduction runs in a fixed
+// order, so the output is bit-identical run to run.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <type_traits>
+
+#include "csa/attention/cuda_common.cuh"
+#include "csa/attention/fused_cuda_kernel.h"
+
+namespace csa::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kBM = 16 * kWarps;        // rows per block (16 per warp: one mma row tile)
+constexpr int kBN = 64;                 // keys per tile
+constexpr int kBins = 256;              // 8-bit radix digits
+constexpr int kHistStride = kBins + 1;  // padded: rows of one warp hit different banks
+constexpr int kGatherCap = 128;         // candidates per row for the exact ranking
+constexpr int kPasses = 6;              // 4 digits of the order key, 2 of the key index (S <= 2^16)
+constexpr float kLog2e = 1.4426950408889634f;
+
+// Per-row selection state in shared memory (row r of the block).
+struct RowState {
+  uint32_t tau[kBM];  // kept: u > tau || (u == tau && j >= jcut)
+  uint32_t jcut[kBM];
+  uint32_t upre[kBM];  // radix prefix of the rank's order key and key index so far
+  uint32_t jpre[kBM];
+  int kk[kBM];                   // rank still wanted inside the prefix (1-based)
+  int cnt[kBM];                  // keys inside the prefix; the gather pass's slot counter
+  int active[kBM];               // selection unresolved
+  int pos[kBM];                  // position of the row's query (-1: padding)
+  unsigned long long kept[kBM];  // attention pass: the row's kept keys of the tile (KV union)
+  int wmax[kWarps];
+};
+
+template <int D>
+struct Layout {
+  static constexpr int kLds = D + 8;  // shared row stride in elements: 16-byte pad, no conflicts
+  static constexpr int kStage = kBN * kLds;       // elements of one K (or V) tile
+  static constexpr int kStageBytes = 2 * kStage;  // 2-byte elements
+  static constexpr int kRowBytes = (sizeof(RowState) + 127) / 128 * 128;
+  static constexpr int kKOff = kRowBytes;                // K: 2 stages
+  static constexpr int kUOff = kKOff + 2 * kStageBytes;  // union: histograms | gather | V
+  static constexpr int kHistBytes = kWarps * 16 * kHistStride * 4;
+  static constexpr int kGatherBytes = kBM * kGatherCap * 8;
+  static constexpr int kVBytes = 2 * kStageBytes;
+  static constexpr int kUBytes = kHistBytes > kGatherBytes
+                                     ? (kHistBytes > kVBytes ? kHistBytes : kVBytes)
+                                     : (kGatherBytes > kVBytes ? kGatherBytes : kVBytes);
+  static constexpr int kBytes = kUOff + kUBytes;
+};
+
+// ---- PTX wrappers ----
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, zero-filled when !valid (src must still be a mapped address).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldsm_x4(const void* p, uint32_t& r0, uint32_t& r1, uint32_t& r2,
+                                        uint32_t& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(const void* p, uint32_t& r0, uint32_t& r1, uint32_t& r2,
+                                          uint32_t& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+               : "r"(smem_addr(p)));
+}
+
+// c (16x8, fp32) += a (16x16) * b (16x8), a row-major, b column-major.
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// Two floats as one register of two T (lo in the low half: the lower column).
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  } else {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
+
+// ---- tiles ----
+
+// Keys j0 .. j0 + kBN - 1 of one head ([S, D], row stride ss elements) into a shared stage;
+// rows at or past S are zero-filled (their scores are masked, and P·V multiplies them by 0).
+template <typename T, int D>
+__device__ __forceinline__ void load_tile(T* dst, const T* src, int64_t ss, int j0, int S) {
+  constexpr int kChunksPerRow = D / 8;
+  constexpr int kChunks = kBN * kChunksPerRow;
+#pragma unroll
+  for (int c = threadIdx.x; c < kChunks; c += kThreads) {
+    const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
+    const int j = j0 + row;
+    const T* s = src + static_cast<int64_t>(j < S ? j : S - 1) * ss + col;
+    cp_async16(dst + row * Layout<D>::kLds + col, s, j < S);
+  }
+}
+
+// The warp's 16 x 64 score tile: c[nb][*] holds keys nb * 8 + 2 * (lane % 4) + {0, 1} of rows
+// lane / 4 ({0, 1}) and lane / 4 + 8 ({2, 3}), each q·k * scale (rounded as one product).
+template <typename T, int D>
+__device__ __forceinline__ void score_tile(const uint32_t (&qa)[D / 16][4], const T* sk,
+                                           float scale, float (&c)[8][4]) {
+  const int lane = threadIdx.x & 31, i = lane >> 3, rr = lane & 7;
+#pragma unroll
+  for (int nb = 0; nb < 8; ++nb) c[nb][0] = c[nb][1] = c[nb][2] = c[nb][3] = 0.0f;
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks) {
+#pragma unroll
+    for (int np = 0; np < 4; ++np) {
+      uint32_t b0, b1, b2, b3;
+      ldsm_x4(sk + ((2 * np + (i >> 1)) * 8 + rr) * Layout<D>::kLds + 16 * ks + 8 * (i & 1), b0, b1,
+              b2, b3);
+      mma16816<T>(c[2 * np], qa[ks], b0, b1);
+      mma16816<T>(c[2 * np + 1], qa[ks], b2, b3);
+    }
+  }
+#pragma unroll
+  for (int nb = 0; nb < 8; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) c[nb][e] = __fmul_rn(c[nb][e], scale);
+}
+
+// Walks key tiles 0 .. n_tiles - 1 (K, and V when sv != nullptr) through two shared stages:
+// body(stage, j0) between barriers, then after(j0) once every warp is past body.
+template <typename T, int D, typename Body, typename After>
+__device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_t k_ss, T* sv,
+                                          const T* V, int64_t v_ss, int S, Body body, After after) {
+  constexpr int kStage = Layout<D>::kStage;
+  load_tile<T, D>(sk, K, k_ss, 0, S);
+  if (sv != nullptr) load_tile<T, D>(sv, V, v_ss, 0, S);
+  cp_commit();
+  for (int it = 0; it < n_tiles; ++it) {
+    if (it + 1 < n_tiles) {
+      const int st = (it + 1) & 1;
+      load_tile<T, D>(sk + st * kStage, K, k_ss, (it + 1) * kBN, S);
+      if (sv != nullptr) load_tile<T, D>(sv + st * kStage, V, v_ss, (it + 1) * kBN, S);
+      cp_commit();
+      cp_wait<1>();
+    } else {
+      cp_wait<0>();
+    }
+    __syncthreads();
+    body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, it * kBN);
+    __syncthreads();
+    after(it * kBN);
+  }
+}
+
+// Digit kPass (0 = the order key's top byte ... 3 = its low byte, 4 and 5 = the key index's high
+// and low byte) of the composite key (u, j), and whether (u, j) lies inside the prefix of the
+// digits before it.
+template <int kPass>
+__device__ __forceinline__ bool pass_digit(uint32_t u, uint32_t j, uint32_t upre, uint32_t jpre,
+                                           int* digit) {
+  if constexpr (kPass < 4) {
+    *digit = static_cast<int>((u >> (24 - 8 * kPass)) & 255u);
+    if constexpr (kPass == 0) {
+      return true;
+    } else {
+      return (u >> (32 - 8 * kPass)) == (upre >> (32 - 8 * kPass));
+    }
+  } else if constexpr (kPass == 4) {
+    *digit = static_cast<int>(j >> 8);
+    return u == upre;
+  } else {
+    *digit = static_cast<int>(j & 255u);
+    return u == upre && (j >> 8) == (jpre >> 8);
+  }
+}
+
+// Whether (u, j) lies inside the prefix of the first `digits` digits (runtime count).
+__device__ __forceinline__ bool in_prefix(int digits, uint32_t u, uint32_t j, uint32_t upre,
+                                          uint32_t jpre) {
+  if (digits == 0) return true;
+  if (digits < 4) return (u >> (32 - 8 * digits)) == (upre >> (32 - 8 * digits));
+  if (digits == 4) return u == upre;
+  return u == upre && (j >> 8) == (jpre >> 8);
+}
+
+template <typename T, int D>
+struct Ctx {
+  const uint32_t (*qa)[4];
+  RowState* rs;
+  T* sk;
+  const T* K;
+  int64_t k_ss;
+  int S;
+  float scale;
+  int r0, r1;      // the thread's two rows
+  int pos0, pos1;  // their positions (-1: padding)
+  int dbg;         // profiling switches (CSA_TILED_DEBUG, launch()): 0 in normal use
+};
+
+// One histogram pass over the causal tiles of the unresolved rows, then each warp picks its rows'
+// bins (RowState updated; resolved rows leave `active`).
+template <int kPass, typename T, int D>
+__device__ void hist_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], uint32_t* hist,
+                          int n_tiles, int wmax) {
+  RowState& rs = *cx.rs;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3, g4 = lane >> 2;
+  const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
+  const uint32_t up0 = rs.upre[cx.r0], jp0 = rs.jpre[cx.r0];
+  const uint32_t up1 = rs.upre[cx.r1], jp1 = rs.jpre[cx.r1];
+  const int lim0 = a0 ? cx.pos0 : -1, lim1 = a1 ? cx.pos1 : -1;
+  uint32_t* h0 = hist + (warp * 16 + g4) * kHistStride;
+  uint32_t* h1 = h0 + 8 * kHistStride;
+  for_tiles<T, D>(
+      n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
+      [&](const T* sk, const T*, int j0) {
+        if (j0 > wmax) return;  // no unresolved row of this warp sees these keys
+        float c[8][4];
+        score_tile<T, D>(qa, sk, cx.scale, c);
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int j = j0 + nb * 8 + 2 * q4 + e;
+            int d;
+            // (profiling switch 8: no atomics)
+            if (j <= lim0 && pass_digit<kPass>(order_key(c[nb][e]), j, up0, jp0, &d) &&
+                ((cx.dbg & 8) == 0 || d == cx.dbg + 1000))
+              atomicAdd(h0 + d, 1u);
+            if (j <= lim1 && pass_digit<kPass>(order_key(c[nb][2 + e]), j, up1, jp1, &d) &&
+                ((cx.dbg & 8) == 0 || d == cx.dbg + 1000))
+              atomicAdd(h1 + d, 1u);
+          }
+      },
+      [](int) {});
+  // Each warp reads its own histograms: the rank's bin per unresolved row (a suffix scan over
+  // lanes holding 8 bins each), then clears them for the next pass.
+  uint32_t* hw = hist + warp * 16 * kHistStride;
+  for (int rr = 0; rr < 16; ++rr) {
+    const int r = warp * 16 + rr;
+    if (!rs.active[r]) continue;
+    const int kk = rs.kk[r];
+    int v[8], s = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) s += v[i] = static_cast<int>(hw[rr * kHistStride + lane * 8 + i]);
+    int suf = s;  // keys in this lane's bins and every higher lane's
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+      const int x = __shfl_down_sync(0xffffffffu, suf, off);
+      if (lane + off < 32) suf += x;
+    }
+    int acc = suf - s;
+    if (acc < kk && suf >= kk) {  // exactly one lane holds the rank's bin
+      int bin = -1, cnt = 0, kk2 = 0;
+#pragma unroll
+      for (int i = 7; i >= 0; --i) {
+        if (bin >= 0) continue;
+        if (acc + v[i] >= kk) {
+          bin = lane * 8 + i;
+          cnt = v[i];
+          kk2 = kk - acc;
+        } else {
+          acc += v[i];
+        }
+      }
+      uint32_t upre = rs.upre[r], jpre = rs.jpre[r];
+      if constexpr (kPass < 4) {
+        upre |= static_cast<uint32_t>(bin) << (24 - 8 * kPass);
+      } else {
+        jpre |= static_cast<uint32_t>(bin) << (8 - 8 * (kPass - 4));
+      }
+      rs.upre[r] = upre;
+      rs.jpre[r] = jpre;
+      rs.kk[r] = kk2;
+      rs.cnt[r] = cnt;
+      if (cnt == kk2) {  // the whole bin is kept: keep (u, j) >= the prefix
+        rs.tau[r] = upre;
+        rs.jcut[r] = jpre;
+        rs.active[r] = 0;
+      }
+    }
+  }
+  __syncwarp();
+  for (int i = lane; i < 16 * kHistStride; i += 32) hw[i] = 0;
+}
+
+// The candidates inside each unresolved row's prefix (at most kGatherCap, checked by the caller)
+// gathered as (u, j) and ranked exactly: the rank-kk candidate is the row's (tau, jcut).
+template <typename T, int D>
+__device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], uint2* buf,
+                            int digits, int n_tiles, int wmax) {
+  RowState& rs = *cx.rs;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3;
+  const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
+  const uint32_t up0 = rs.upre[cx.r0], jp0 = rs.jpre[cx.r0];
+  const uint32_t up1 = rs.upre[cx.r1], jp1 = rs.jpre[cx.r1];
+  const int lim0 = a0 ? cx.pos0 : -1, lim1 = a1 ? cx.pos1 : -1;
+  __syncthreads();  // every thread has read cnt (the caller's decision) before it is reset
+  if (threadIdx.x < kBM) rs.cnt[threadIdx.x] = 0;
+  // (for_tiles' first barrier orders the reset before the first slot is taken)
+  for_tiles<T, D>(
+      n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
+      [&](const T* sk, const T*, int j0) {
+        if (j0 > wmax) return;
+        float c[8][4];
+        score_tile<T, D>(qa, sk, cx.scale, c);
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const uint32_t j = static_cast<uint32_t>(j0 + nb * 8 + 2 * q4 + e);
+            const uint32_t u0 = order_key(c[nb][e]), u1 = order_key(c[nb][2 + e]);
+            if (static_cast<int>(j) <= lim0 && in_prefix(digits, u0, j, up0, jp0)) {
+              const int slot = atomicAdd(&rs.cnt[cx.r0], 1);
+              if (slot < kGatherCap) buf[cx.r0 * kGatherCap + slot] = make_uint2(u0, j);
+            }
+            if (static_cast<int>(j) <= lim1 && in_prefix(digits, u1, j, up1, jp1)) {
+              const int slot = atomicAdd(&rs.cnt[cx.r1], 1);
+              if (slot < kGatherCap) buf[cx.r1 * kGatherCap + slot] = make_uint2(u1, j);
+            }
+          }
+      },
+      [](int) {});
+  for (int rr = 0; rr < 16; ++rr) {
+    const int r = warp * 16 + rr;
+    if (!rs.active[r]) continue;
+    const int n = min(rs.cnt[r], kGatherCap), kk = rs.kk[r];
+    const uint2* b = buf + r * kGatherCap;
+    for (int i = lane; i < n; i += 32) {
+      const unsigned long long key = (static_cast<unsigned long long>(b[i].x) << 32) | b[i].y;
+      int rank = 0;
+      for (int m = 0; m < n; ++m)
+        rank += ((static_cast<unsigned long long>(b[m].x) << 32) | b[m].y) > key;
+      if (rank == kk - 1) {
+        rs.tau[r] = b[i].x;
+        rs.jcut[r] = b[i].y;
+      }
+    }
+    __syncwarp();
+    if (lane == 0) rs.active[r] = 0;
+  }
+  __syncthreads();
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads, 2)
+    tiled_topk_kernel(TopKAttentionArgs a, int G, int P, int dbg) {
+  using L = Layout<D>;
+  extern __shared__ __align__(128) unsigned char smem[];
+  RowState& rs = *reinterpret_cast<RowState*>(smem);
+  T* sk = reinterpret_cast<T*>(smem + L::kKOff);
+  unsigned char* uni = smem + L::kUOff;
+  uint32_t* hist = reinterpret_cast<uint32_t*>(uni);
+  uint2* gbuf = reinterpret_cast<uint2*>(uni);
+  T* sv = reinterpret_cast<T*>(uni);
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g4 = lane >> 2, q4 = lane & 3;
+  const int rb = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);  // late rows first
+  const int kvh = blockIdx.y, b = blockIdx.z;
+  const int t0 = rb * P;
+  const int shift = a.S - a.T;  // query t sits at position shift + t
+
+  // Row setup: budget, "keeps every causal key", reads of the query side.
+  if (tid < kBM) {
+    const int r = tid, p = r / G, g = r - p * G, t = t0 + p;
+    int pos = -1, act = 0;
+    uint32_t tau = 0xffffffffu, jcut = 0xffffffffu;
+    int kb = 0;
+    if (p < P && t < a.T) {
+      const int h = kvh * G + g;
+      pos = shift + t;
+      const int n = pos + 1;
+      int band = 0;
+      while (band + 1 < a.NB && a.band_start[band + 1] <= pos) ++band;
+      kb = min(a.budget[h * a.NB + band], n);
+      atomicAdd(&a.q_reads[h], static_cast<unsigned long long>(kb));
+      if (G == 1) atomicAdd(&a.kv_reads[kvh], static_cast<unsigned long long>(kb));
+      if (kb >= n) {
+        tau = 0, jcut = 0;  // every causal key
+      } else {
+        act = 1;
+      }
+    }
+    rs.tau[r] = tau, rs.jcut[r] = jcut, rs.upre[r] = 0, rs.jpre[r] = 0;
+    rs.kk[r] = kb, rs.cnt[r] = pos + 1, rs.active[r] = act, rs.pos[r] = pos;
+  }
+  for (int i = tid; i < kWarps * 16 * kHistStride; i += kThreads) hist[i] = 0;
+  __syncthreads();
+
+  Ctx<T, D> cx;
+  cx.rs = &rs;
+  cx.sk = sk;
+  cx.K = static_cast<const T*>(a.k) + b * a.k_sb + kvh * a.k_sh;
+  cx.k_ss = a.k_ss;
+  cx.S = a.S;
+  cx.scale = a.scale;
+  cx.r0 = warp * 16 + g4;
+  cx.r1 = cx.r0 + 8;
+  cx.pos0 = rs.pos[cx.r0];
+  cx.pos1 = rs.pos[cx.r1];
+  cx.dbg = dbg;
+
+  // Q fragments (A operand of m16n8k16) of the thread's rows, straight from global memory.
+  uint32_t qa[D / 16][4];
+  {
+    const T* qb = static_cast<const T*>(a.q) + b * a.q_sb;
+    const T* q0 = nullptr;
+    const T* q1 = nullptr;
+    if (cx.pos0 >= 0)
+      q0 = qb + (kvh * G + cx.r0 % G) * a.q_sh + static_cast<int64_t>(t0 + cx.r0 / G) * a.q_st;
+    if (cx.pos1 >= 0)
+      q1 = qb + (kvh * G + cx.r1 % G) * a.q_sh + static_cast<int64_t>(t0 + cx.r1 / G) * a.q_st;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+      const int c = 16 * ks + 2 * q4;
+      qa[ks][0] = q0 ? *reinterpret_cast<const uint32_t*>(q0 + c) : 0u;
+      qa[ks][1] = q1 ? *reinterpret_cast<const uint32_t*>(q1 + c) : 0u;
+      qa[ks][2] = q0 ? *reinterpret_cast<const uint32_t*>(q0 + c + 8) : 0u;
+      qa[ks][3] = q1 ? *reinterpret_cast<const uint32_t*>(q1 + c + 8) : 0u;
+    }
+  }
+
+  // ---- selection ----
+  if (dbg & 2) {  // profiling: no selection, every causal key kept
+    if (tid < kBM && rs.pos[tid] >= 0) rs.tau[tid] = 0, rs.jcut[tid] = 0, rs.active[tid] = 0;
+    __syncthreads();
+  }
+  for (int pass = 0; pass < kPasses; ++pass) {
+    const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
+    int wm = max(a0 ? cx.pos0 : -1, a1 ? cx.pos1 : -1);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) wm = max(wm, __shfl_xor_sync(0xffffffffu, wm, off));
+    if (lane == 0) rs.wmax[warp] = wm;
+    const int small = (tid < kBM && rs.active[tid] && rs.cnt[tid] > kGatherCap) ? 0 : 1;
+    if (__syncthreads_count(a0 || a1) == 0) break;
+    const bool gather = __syncthreads_and(small) != 0;
+    const int bmax = max(max(rs.wmax[0], rs.wmax[1]), max(rs.wmax[2], rs.wmax[3]));
+    const int n_tiles = bmax / kBN + 1;
+    if (gather) {
+      gather_pass<T, D>(cx, qa, gbuf, pass, n_tiles, wm);
+      break;
+    }
+    switch (pass) {
+      case 0:
+        hist_pass<0, T, D>(cx, qa, hist, n_tiles, wm);
+        if (dbg & 4) pass = kPasses;  // profiling: the first pass alone
+        break;
+      case 1:
+        hist_pass<1, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+      case 2:
+        hist_pass<2, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+      case 3:
+        hist_pass<3, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+      case 4:
+        hist_pass<4, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+      default:
+        hist_pass<5, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+    }
+    __syncthreads();
+  }
+  __syncthreads();      // selection done; the union region now holds V tiles
+  if (dbg & 1) return;  // profiling: selection alone
+
+  // ---- attention over the kept keys ----
+  const uint32_t tau0 = rs.tau[cx.r0], jc0 = rs.jcut[cx.r0];
+  const uint32_t tau1 = rs.tau[cx.r1], jc1 = rs.jcut[cx.r1];
+  const int pos0 = cx.pos0, pos1 = cx.pos1;
+  int wpos = max(pos0, pos1);
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) wpos = max(wpos, __shfl_xor_sync(0xffffffffu, wpos, off));
+  int bpos = -1;
+  for (int r = 0; r < kBM; ++r) bpos = max(bpos, rs.pos[r]);
+  const T* V = static_cast<const T*>(a.v) + b * a.v_sb + kvh * a.v_sh;
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int nd = 0; nd < D / 8; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+  unsigned long long union_reads = 0;
+  const int i8 = lane >> 3, rr8 = lane & 7;
+
+  for_tiles<T, D>(
+      bpos / kBN + 1, sk, cx.K, a.k_ss, sv, V, a.v_ss, a.S,
+      [&](const T* skt, const T* svt, int j0) {
+        if (j0 > wpos) {
+          if (G > 1 && q4 == 0) rs.kept[cx.r0] = rs.kept[cx.r1] = 0;
+          return;
+        }
+        float c[8][4];
+        score_tile<T, D>(qa, skt, a.scale, c);
+        unsigned long long k0 = 0, k1 = 0;
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int jl = nb * 8 + 2 * q4 + e;
+            const uint32_t j = static_cast<uint32_t>(j0 + jl);
+            const uint32_t u0 = order_key(c[nb][e]), u1 = order_key(c[nb][2 + e]);
+            const bool keep0 =
+                static_cast<int>(j) <= pos0 && (u0 > tau0 || (u0 == tau0 && j >= jc0));
+            const bool keep1 =
+                static_cast<int>(j) <= pos1 && (u1 > tau1 || (u1 == tau1 && j >= jc1));
+            if (!keep0) c[nb][e] = -INFINITY;
+            if (!keep1) c[nb][2 + e] = -INFINITY;
+            k0 |= static_cast<unsigned long long>(keep0) << jl;
+            k1 |= static_cast<unsigned long long>(keep1) << jl;
+            mx0 = fmaxf(mx0, c[nb][e]);
+            mx1 = fmaxf(mx1, c[nb][2 + e]);
+          }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        // n == -inf: no key kept so far; probabilities stay 0 and the state is unchanged
+        const float ms0 = n0 == -INFINITY ? 0.0f : n0 * kLog2e;
+        const float ms1 = n1 == -INFINITY ? 0.0f : n1 * kLog2e;
+        const float al0 = n0 == -INFINITY ? 1.0f : exp2f(m0 * kLog2e - ms0);
+        const float al1 = n1 == -INFINITY ? 1.0f : exp2f(m1 * kLog2e - ms1);
+        m0 = n0, m1 = n1;
+        float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb) {
+          c[nb][0] = exp2f(c[nb][0] * kLog2e - ms0);
+          c[nb][1] = exp2f(c[nb][1] * kLog2e - ms0);
+          c[nb][2] = exp2f(c[nb][2] * kLog2e - ms1);
+          c[nb][3] = exp2f(c[nb][3] * kLog2e - ms1);
+          s0 += c[nb][0] + c[nb][1];
+          s1 += c[nb][2] + c[nb][3];
+        }
+        l0 = l0 * al0 + s0;
+        l1 = l1 * al1 + s1;
+#pragma unroll
+        for (int nd = 0; nd < D / 8; ++nd) {
+          o[nd][0] *= al0, o[nd][1] *= al0, o[nd][2] *= al1, o[nd][3] *= al1;
+        }
+#pragma unroll
+        for (int kc = 0; kc < 4; ++kc) {
+          const uint32_t pa[4] = {pack2<T>(c[2 * kc][0], c[2 * kc][1]),
+                                  pack2<T>(c[2 * kc][2], c[2 * kc][3]),
+                                  pack2<T>(c[2 * kc + 1][0], c[2 * kc + 1][1]),
+                                  pack2<T>(c[2 * kc + 1][2], c[2 * kc + 1][3])};
+#pragma unroll
+          for (int ndp = 0; ndp < D / 16; ++ndp) {
+            uint32_t b0, b1, b2, b3;
+            ldsm_x4_t(svt + (16 * kc + (i8 & 1) * 8 + rr8) * L::kLds + 16 * ndp + (i8 >> 1) * 8, b0,
+                      b1, b2, b3);
+            mma16816<T>(o[2 * ndp], pa, b0, b1);
+            mma16816<T>(o[2 * ndp + 1], pa, b2, b3);
+          }
+        }
+        if (G > 1) {
+#pragma unroll
+          for (int off = 1; off <= 2; off <<= 1) {
+            k0 |= __shfl_xor_sync(0xffffffffu, k0, off);
+            k1 |= __shfl_xor_sync(0xffffffffu, k1, off);
+          }
+          if (q4 == 0) rs.kept[cx.r0] = k0, rs.kept[cx.r1] = k1;
+        }
+      },
+      [&](int) {
+        // KV union: per position of the block, the keys any head of the group keeps.
+        if (G > 1 && tid < P && rs.pos[tid * G] >= 0) {
+          unsigned long long m = 0;
+          for (int g = 0; g < G; ++g) m |= rs.kept[tid * G + g];
+          union_reads += static_cast<unsigned long long>(__popcll(m));
+        }
+      });
+  if (G > 1 && tid < P && union_reads > 0) atomicAdd(&a.kv_reads[kvh], union_reads);
+
+  // Normalise and store (rows lane / 4 and lane / 4 + 8 of the warp's 16).
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  T* out = static_cast<T*>(a.out);
+  if (pos0 >= 0) {
+    const float inv = 1.0f / l0;
+    T* p = out + ((static_cast<int64_t>(b) * a.H + kvh * G + cx.r0 % G) * a.T + t0 + cx.r0 / G) * D;
+#pragma unroll
+    for (int nd = 0; nd < D / 8; ++nd)
+      *reinterpret_cast<uint32_t*>(p + nd * 8 + 2 * q4) = pack2<T>(o[nd][0] * inv, o[nd][1] * inv);
+  }
+  if (pos1 >= 0) {
+    const float inv = 1.0f / l1;
+    T* p = out + ((static_cast<int64_t>(b) * a.H + kvh * G + cx.r1 % G) * a.T + t0 + cx.r1 / G) * D;
+#pragma unroll
+    for (int nd = 0; nd < D / 8; ++nd)
+      *reinterpret_cast<uint32_t*>(p + nd * 8 + 2 * q4) = pack2<T>(o[nd][2] * inv, o[nd][3] * inv);
+  }
+}
+
+template <typename T, int D>
+const char* launch(const TopKAttentionArgs& a, cudaStream_t stream) {
+  constexpr int kSmem = Layout<D>::kBytes;
+  cudaError_t e = cudaFuncSetAttribute(tiled_topk_kernel<T, D>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (e != cudaSuccess) return cudaGetErrorString(e);
+  const int G = a.H / a.Hkv, P = kBM / G;
+  const dim3 grid(static_cast<unsigned>((a.T + P - 1) / P), static_cast<unsigned>(a.Hkv),
+                  static_cast<unsigned>(a.B));
+  // Profiling switches (results are wrong with any set): 1 selection only, 2 attention only (no
+  // selection), 4 the first radix pass only, 8 histogram passes without their atomics.
+  static const int dbg = [] {
+    const char* e = std::getenv("CSA_TILED_DEBUG");
+    return e ? std::atoi(e) : 0;
+  }();
+  tiled_topk_kernel<T, D><<<grid, kThreads, kSmem, stream>>>(a, G, P, dbg);
+  e = cudaGetLastError();
+  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+}  // namespace
+
+int64_t topk_attention_tiled_smem_bytes(int D) {
+  return D == 64 ? Layout<64>::kBytes : D == 128 ? Layout<128>::kBytes : 0;
+}
+
+bool topk_attention_tiled_supported(const TopKAttentionArgs& a) {
+  if (a.type == ElemType::kFloat32 || (a.D != 64 && a.D != 128)) return false;
+  if (a.Hkv < 1 || a.H % a.Hkv != 0 || a.H / a.Hkv > kBM) return false;
+  if (a.T < 1 || a.S < a.T || a.S > (1 << 16) || a.B > 65535 || a.Hkv > 65535) return false;
+  if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v) || !aligned16(a.out)) return false;
+  for (int64_t s : {a.q_sb, a.q_sh, a.q_st, a.k_sb, a.k_sh, a.k_ss, a.v_sb, a.v_sh, a.v_ss})
+    if (s % 8 != 0) return false;
+  return topk_attention_tiled_smem_bytes(a.D) <= topk_attention_smem_limit();
+}
+
+const char* topk_attention_tiled(const TopKAttentionArgs& a, void* stream) {
+  const auto st = static_cast<cudaStream_t>(stream);
+  const bool bf16 = a.type == ElemType::kBFloat16;
+  if (a.D == 64) return bf16 ? launch<__nv_bfloat16, 64>(a, st) : launch<__half, 64>(a, st);
+  return bf16 ? launch<__nv_bfloat16, 128>(a, st) : launch<__half, 128>(a, st);
+}
+
+}  // namespace csa::cuda
