@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
       ->check(csa::app::integer_at_least(1));
   app.add_option("--refine-passes", opts.sweep.refine_passes,
                  "Need-based rules: probes below the smallest matching level, the position-band "
-                 "weights adapting to each probe's buckets (default 4; 0: fixed weights)")
+                 "weights adapting to each probe's buckets (default 6; 0: fixed weights)")
       ->check(csa::app::integer_at_least(0));
   csa::app::add_rule_options(app, opts.rule, "Re-allocate with this rule before sweeping");
   std::vector<std::string> candidates;

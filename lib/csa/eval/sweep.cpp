@@ -243,13 +243,26 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
     // smallest matching level, adapting after each probe: again after a miss, lower after a
     // match. The bracket above ran with the axis fixed, so it is the non-adapting sweep's.
     if (lo > 0) axis.adapt(*tried.at(lo));
+    double x = 0;
+    int misses = 0;  // at x since the last match
     for (int left = o.refine_passes; left > 0 && passes_left() && hi > axis.min; --left) {
-      double x = snap(hi / (1 + 2 * o.resolution));
+      if (misses == 0) {
+        x = snap(hi / (1 + 2 * o.resolution));
+      } else if (misses == 2) {  // twice at x even adapted: halve the step
+        x = snap(std::sqrt(x * hi));
+        misses = 0;
+        if (hi <= x * (1 + o.resolution / 2)) break;
+      }
       if (axis.integer && x >= hi) x = hi - 1;
       if (x < axis.min || x >= hi) break;
       const SweepProbe& p = probe(x, true);
-      // A miss the axis cannot learn from would only repeat itself.
-      if (!axis.adapt(p) && !p.matches) break;
+      const bool adapted = axis.adapt(p);
+      if (p.matches) {
+        misses = 0;
+      } else {
+        if (!adapted) break;  // a miss the axis cannot learn from would only repeat itself
+        ++misses;
+      }
       bracket(lo, hi);
     }
   }

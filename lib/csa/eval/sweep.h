@@ -24,7 +24,7 @@ struct SweepOptions {
   int max_passes = 16;               // probes per sweep at most
   // Axes that adapt (SweepAxis::adapt): after the bracket, up to this many probes below the
   // smallest matching level, the axis adapting after each (counted in max_passes).
-  int refine_passes = 4;
+  int refine_passes = 6;
 };
 
 struct SweepProbe;
@@ -46,7 +46,8 @@ struct SweepAxis {
   // uses (stored with it); `adapt` may change the state after a probe (true when it did). The
   // bracket is found with the state fixed; then the axis adapts to the bracket's miss and the sweep
   // spends up to SweepOptions::refine_passes probes a step below the smallest matching level,
-  // adapting after each: the same level again after a miss, lower after a match.
+  // adapting after each: lower after a match, the same level again after a miss, half the step
+  // after two.
   std::function<Json()> setting;
   std::function<bool(const SweepProbe&)> adapt;  // true: the state changed
 };

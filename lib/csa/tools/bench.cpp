@@ -652,7 +652,7 @@ Json run_decode_bench(const DecodeBenchOptions& o) {
   AttentionBenchOptions ao;
   ao.config = o.config, ao.heads = o.heads, ao.kv_heads = o.kv_heads, ao.head_dim = o.head_dim;
   const HeadLayout layout = head_layout(ao);
-  const int64_t H = layout.heads, Hkv = layout.kv_heads, D = layout.head_dim, G = H / Hkv;
+  const int64_t H = layout.heads, Hkv = layout.kv_heads, D = layout.head_dim;
   if (o.ctx < 1 || o.batch < 1 || o.repeats < 1 || o.iters < 1 || H % Hkv != 0)
     throw UsageError(
         "csa-bench --decode: ctx, batch, repeats >= 1 and heads a multiple of kv_heads");
@@ -709,7 +709,7 @@ Json run_decode_bench(const DecodeBenchOptions& o) {
   };
 #if TORCH_VERSION_MAJOR >= 2
   {
-    at::Tensor qg = q.view({B, Hkv, G, D});
+    at::Tensor qg = q.view({B, Hkv, H / Hkv, D});  // [B, Hkv, G, D]
     auto sdpa = [&] { at::scaled_dot_product_attention(qg, k, v, {}, 0.0, false, scale); };
     add("dense SDPA", time(sdpa), 1.0, kv_bytes);
     if (graphs) add("dense SDPA (graph)", time_graph(sdpa), 1.0, kv_bytes);
