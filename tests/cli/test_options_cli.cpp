@@ -39,6 +39,8 @@ TEST_CASE("numeric options out of range: exit 2 naming the option and the value"
        "--offset: -2 is out of range: expected an integer >= 0"},
       {"csa-sweep", " " + model + " p.json " + corpus + " --resolution 2",
        "--resolution: 2 is out of range: expected a number in (0, 1]"},
+      {"csa-sweep", " " + model + " p.json " + corpus + " --refine-passes -1",
+       "--refine-passes: -1 is out of range: expected an integer >= 0"},
       {"csa-generate", " " + model + " --top-p 0",
        "--top-p: 0 is out of range: expected a number in (0, 1]"},
       {"csa-bench", " --budget 8,-3", "--budget: -3 is out of range: expected an integer >= 1"},
