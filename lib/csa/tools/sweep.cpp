@@ -102,27 +102,26 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
     axis.min = need ? 1e-4 : 1;
     axis.max = o.max_level > 0 ? o.max_level : (need ? 1.0 : static_cast<double>(proto.ctx));
     axis.start = o.start > 0 ? o.start : p.scalar();
-    auto weights = std::make_shared<std::vector<double>>(p.rule.band_weight);
-    auto weighted = [&p, weights](double x) {
-      Policy q = p;
-      q.rule.band_weight = *weights;
-      return q.reallocated(x);
-    };
-    axis.make_spec = [weighted](double x) { return weighted(x).sparsity(); };
+    // The candidate as the axis sees it: its band weights change as the refine adapts them.
+    auto current = std::make_shared<Policy>(p);
+    std::vector<double>& weights = current->rule.band_weight;
+    axis.make_spec = [current](double x) { return current->reallocated(x).sparsity(); };
     const NeedMetric metric = need ? p.rule.metric : NeedMetric::kResRel;
     if (p.need)
-      axis.predict = [&p, metric, weighted, weights](double x) {
-        return predicted_error(*p.need, metric, weighted(x).budgets, *weights);
+      axis.predict = [current, metric](double x) {
+        return predicted_error(*current->need, metric, current->reallocated(x).budgets,
+                               current->rule.band_weight);
       };
     if (need && o.sweep.refine_passes > 0) {
-      if (weights->empty()) weights->assign(static_cast<size_t>(p.need->n_bands()), 1.0);
-      axis.setting = [weights] { return Json{{"band_weights", *weights}}; };
-      axis.adapt = [&p, &proto, &o, weights](const SweepProbe& probe) {
+      if (weights.empty()) weights.assign(static_cast<size_t>(p.need->n_bands()), 1.0);
+      axis.setting = [current] { return Json{{"band_weights", current->rule.band_weight}}; };
+      axis.adapt = [current, &proto, &o](const SweepProbe& probe) {
         if (probe.margin < kAdaptMin || probe.margin > kAdaptMax) return false;
         std::vector<std::vector<double>> buckets;
         for (const Comparison& c : probe.slices) buckets.push_back(c.bucket_delta_rel);
-        *weights = adapt_band_weights(*weights, p.need->band_start, buckets, proto.ctx,
-                                      o.sweep.position_tolerance, kAdaptStep);
+        std::vector<double>& w = current->rule.band_weight;
+        w = adapt_band_weights(w, current->need->band_start, buckets, proto.ctx,
+                               o.sweep.position_tolerance, kAdaptStep);
         return true;
       };
     }
