@@ -1,6 +1,6 @@
 // Device helpers shared by csa's CUDA kernels (fused_cuda_kernel.cu, decode_cuda_kernel.cu): the
-// element conversions, the float order key their radix selects rank by, 16-byte unpacking, and a
-// block reduction in a fixed order. Compiled by nvcc only (no libtorch).
+// element-type dispatch, the element conversions, the float order key their radix selects rank by,
+// 16-byte unpacking, and a block reduction in a fixed order. Compiled by nvcc only (no libtorch).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -8,7 +8,29 @@
 
 #include <cstdint>
 
+#include "csa/attention/fused_cuda_kernel.h"  // ElemType
+
 namespace csa::cuda {
+
+// The one mapping from ElemType to the kernels' element type: f(ElemTag<T>{}) with T float,
+// __half or __nv_bfloat16 (host code: `using T = typename decltype(tag)::type;`), and what it
+// returns; `otherwise` for a value outside the enum.
+template <typename T>
+struct ElemTag {
+  using type = T;
+};
+template <typename R, typename F>
+R with_elem_type(ElemType type, R otherwise, F&& f) {
+  switch (type) {
+    case ElemType::kFloat32:
+      return f(ElemTag<float>{});
+    case ElemType::kFloat16:
+      return f(ElemTag<__half>{});
+    case ElemType::kBFloat16:
+      return f(ElemTag<__nv_bfloat16>{});
+  }
+  return otherwise;
+}
 
 __device__ __forceinline__ float to_f(float x) { return x; }
 __device__ __forceinline__ float to_f(__half x) { return __half2float(x); }

@@ -180,18 +180,15 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
                           DecodeSelection* selection) {
   const at::Tensor& ks = cache.key_storage();
   if (!q.is_cuda() || !ks.is_cuda() || q.scalar_type() != ks.scalar_type()) return {};
-  if (rule != nullptr && (rule->select.exact || rule->select.oracle)) return {};
-  cuda::ElemType type;
-  if (!kernel_elem_type(q.scalar_type(), &type)) return {};
   const int64_t B = q.size(0), H = q.size(1), D = q.size(3), S = cache.length();
   const int64_t Hkv = ks.size(1), P = cache.page(), cap = cache.capacity(), G = H / Hkv;
-  // Shapes the kernels take (16-byte loads of q, K and V rows); others take the reference.
-  if (!cuda::paged_decode_supports(static_cast<int>(D), static_cast<int>(G),
-                                   static_cast<int>(q.element_size())) ||
-      cap >= INT_MAX || cap / P * 4 > kMaxSelectSmem || q.stride(3) != 1 ||
+  // Shapes and rules the kernels take, and 16-byte aligned query rows; others take the reference.
+  if (!decode_kernels_take(q.scalar_type(), H, Hkv, D, P, cap, rule) || q.stride(3) != 1 ||
       (q.stride(0) * q.element_size()) % 16 != 0 || (q.stride(1) * q.element_size()) % 16 != 0 ||
       reinterpret_cast<uintptr_t>(q.data_ptr()) % 16 != 0)
     return {};
+  cuda::ElemType type;
+  kernel_elem_type(q.scalar_type(), &type);  // decode_kernels_take checked it
   cuda::PagedDecodeArgs a;
   a.q = q.data_ptr(), a.k = ks.data_ptr(), a.v = cache.value_storage().data_ptr();
   a.kmin = cache.kmin_storage().data_ptr(), a.kmax = cache.kmax_storage().data_ptr();

@@ -590,18 +590,9 @@ int decode_auto_splits(const PagedDecodeArgs& a, int64_t pages) {
     if (it == known.end()) {
       int sms = 1;
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-      int occ = 1;
-      switch (a.type) {
-        case ElemType::kFloat32:
-          occ = attend_occupancy_of<float>(a.D, G);
-          break;
-        case ElemType::kFloat16:
-          occ = attend_occupancy_of<__half>(a.D, G);
-          break;
-        case ElemType::kBFloat16:
-          occ = attend_occupancy_of<__nv_bfloat16>(a.D, G);
-          break;
-      }
+      const int occ = with_elem_type(a.type, 1, [&](auto tag) {
+        return attend_occupancy_of<typename decltype(tag)::type>(a.D, G);
+      });
       it = known.emplace(key, std::make_pair(occ, sms)).first;
     }
     oc = it->second;
@@ -615,17 +606,10 @@ const char* paged_append(const PagedAppendArgs& a, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
   const dim3 grid(a.Hkv, a.B);
   const int threads = a.D < 128 ? a.D : 128;
-  switch (a.type) {
-    case ElemType::kFloat32:
-      append_kernel<float><<<grid, threads, 0, st>>>(a);
-      break;
-    case ElemType::kFloat16:
-      append_kernel<__half><<<grid, threads, 0, st>>>(a);
-      break;
-    case ElemType::kBFloat16:
-      append_kernel<__nv_bfloat16><<<grid, threads, 0, st>>>(a);
-      break;
-  }
+  with_elem_type(a.type, 0, [&](auto tag) {
+    append_kernel<typename decltype(tag)::type><<<grid, threads, 0, st>>>(a);
+    return 0;
+  });
   if (cudaError_t e = cudaGetLastError()) return cudaGetErrorString(e);
   return nullptr;
 }
@@ -638,15 +622,8 @@ int64_t decode_workspace_bytes(const PagedDecodeArgs& a) {
 
 const char* paged_decode(const PagedDecodeArgs& a, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
-  switch (a.type) {
-    case ElemType::kFloat32:
-      return run<float>(a, st);
-    case ElemType::kFloat16:
-      return run<__half>(a, st);
-    case ElemType::kBFloat16:
-      return run<__nv_bfloat16>(a, st);
-  }
-  return "unknown element type";
+  return with_elem_type(a.type, static_cast<const char*>("unknown element type"),
+                        [&](auto tag) { return run<typename decltype(tag)::type>(a, st); });
 }
 
 }  // namespace csa::cuda

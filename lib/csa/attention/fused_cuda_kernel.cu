@@ -276,15 +276,8 @@ const char* topk_attention(const TopKAttentionArgs& a, void* stream) {
   if (topk_attention_tiled_supported(a)) return topk_attention_tiled(a, stream);
   if (a.D < 1 || a.D > kThreads) return "head_dim must be in 1..256";
   const auto st = static_cast<cudaStream_t>(stream);
-  switch (a.type) {
-    case ElemType::kFloat32:
-      return launch<float>(a, st);
-    case ElemType::kFloat16:
-      return launch<__half>(a, st);
-    case ElemType::kBFloat16:
-      return launch<__nv_bfloat16>(a, st);
-  }
-  return "unsupported element type";
+  return with_elem_type(a.type, static_cast<const char*>("unsupported element type"),
+                        [&](auto tag) { return launch<typename decltype(tag)::type>(a, st); });
 }
 
 }  // namespace csa::cuda
