@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include "csa/attention/attention.h"
 #include "csa/attention/fused_cuda.h"
@@ -121,23 +122,42 @@ TEST_CASE("CUDA mask keeps the CPU rule's keys on exact ties", "[.][gpu]") {
 namespace {
 
 // Random banded top-k schedules for one layer: budgets 1..S+8 (some cover every key).
-SparsitySpec random_schedule(int64_t H, int64_t S, std::mt19937& rng) {
+// Random banded top-k schedules: budgets 1, beyond the row, and up to a quarter of S; `wide`:
+// fewer bands (every 4x instead of 2x) and budgets up to S as well.
+SparsitySpec random_schedule(int64_t H, int64_t S, std::mt19937& rng, bool wide = false) {
   BudgetSchedule sch;
   sch.band_start = {0};
-  for (int64_t b = 16; b < S; b *= 2) sch.band_start.push_back(b);
-  std::uniform_int_distribution<int64_t> pick(0, 4);
+  for (int64_t b = 16; b < S; b *= wide ? 4 : 2) sch.band_start.push_back(b);
+  std::uniform_int_distribution<int64_t> pick(0, wide ? 5 : 4);
   for (int64_t h = 0; h < H; ++h) {
     std::vector<int64_t> kh;
     for (size_t b = 0; b < sch.band_start.size(); ++b) {
       const int64_t choice = pick(rng);
+      const int64_t hi = wide && choice >= 4 ? S : std::max<int64_t>(1, S / 4);
       kh.push_back(choice == 0   ? 1
                    : choice == 1 ? S + 8
-                                 : std::uniform_int_distribution<int64_t>(
-                                       1, std::max<int64_t>(1, S / 4))(rng));
+                                 : std::uniform_int_distribution<int64_t>(1, hi)(rng));
     }
     sch.k.push_back(kh);
   }
   return SparsitySpec::top_k(std::vector<BudgetSchedule>{sch}, "random");
+}
+
+struct Shape {
+  int64_t B, H, Hkv, T, S, D;
+};
+
+// q [B, H, T, D], k and v [B, Hkv, S, D]: small integers (exact scores, many exact ties) or
+// normal.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> random_qkv(const Shape& sh,
+                                                          const at::TensorOptions& opts,
+                                                          bool integer) {
+  if (integer)
+    return {at::randint(-2, 3, {sh.B, sh.H, sh.T, sh.D}, opts),
+            at::randint(-2, 3, {sh.B, sh.Hkv, sh.S, sh.D}, opts),
+            at::randint(-3, 4, {sh.B, sh.Hkv, sh.S, sh.D}, opts)};
+  return {at::randn({sh.B, sh.H, sh.T, sh.D}, opts), at::randn({sh.B, sh.Hkv, sh.S, sh.D}, opts),
+          at::randn({sh.B, sh.Hkv, sh.S, sh.D}, opts)};
 }
 
 struct KernelRun {
@@ -168,9 +188,6 @@ TEST_CASE("CUDA fused top-k kernel equals the explicit path", "[.][gpu]") {
   REQUIRE(at::hasCUDA());
   REQUIRE(fused_cuda_built());
   std::mt19937 rng(5);
-  struct Shape {
-    int64_t B, H, Hkv, T, S, D;
-  };
   const std::vector<Shape> shapes = {{1, 1, 1, 1, 1, 64},         {2, 4, 4, 37, 37, 64},
                                      {1, 8, 1, 300, 300, 80},     {2, 8, 2, 64, 200, 128},
                                      {1, 8, 4, 129, 129, 64},     {1, 32, 8, 1024, 1024, 64},
@@ -180,17 +197,8 @@ TEST_CASE("CUDA fused top-k kernel equals the explicit path", "[.][gpu]") {
       INFO("B " << sh.B << " H " << sh.H << " Hkv " << sh.Hkv << " T " << sh.T << " S " << sh.S
                 << " D " << sh.D << (integer ? " integer" : " normal"));
       auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kFloat);
-      at::Tensor q, k, v;
-      if (integer) {
-        q = at::randint(-2, 3, {sh.B, sh.H, sh.T, sh.D}, opts);
-        k = at::randint(-2, 3, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
-        v = at::randint(-3, 4, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
-        // scale 1/sqrt(D) is exact for D = 64; others still tie exactly (same product)
-      } else {
-        q = at::randn({sh.B, sh.H, sh.T, sh.D}, opts);
-        k = at::randn({sh.B, sh.Hkv, sh.S, sh.D}, opts);
-        v = at::randn({sh.B, sh.Hkv, sh.S, sh.D}, opts);
-      }
+      // integer: scale 1/sqrt(D) is exact for D = 64; others still tie exactly (same product)
+      const auto [q, k, v] = random_qkv(sh, opts, integer);
       const SparsitySpec spec = random_schedule(sh.H, sh.S, rng);
       {  // the kernel takes this call (the comparison below would otherwise be vacuous)
         at::Tensor qr, kvr;
@@ -235,31 +243,6 @@ TEST_CASE("CUDA fused top-k kernel equals the explicit path", "[.][gpu]") {
   }
 }
 
-namespace {
-
-// Random banded top-k schedules over the whole range: budgets 1, beyond the row, up to a quarter
-// of S, and up to S.
-SparsitySpec random_schedule_wide(int64_t H, int64_t S, std::mt19937& rng) {
-  BudgetSchedule sch;
-  sch.band_start = {0};
-  for (int64_t b = 16; b < S; b *= 4) sch.band_start.push_back(b);
-  std::uniform_int_distribution<int64_t> pick(0, 5);
-  for (int64_t h = 0; h < H; ++h) {
-    std::vector<int64_t> kh;
-    for (size_t b = 0; b < sch.band_start.size(); ++b) {
-      const int64_t choice = pick(rng);
-      const int64_t hi = choice <= 3 ? std::max<int64_t>(1, S / 4) : S;
-      kh.push_back(choice == 0   ? 1
-                   : choice == 1 ? S + 8
-                                 : std::uniform_int_distribution<int64_t>(1, hi)(rng));
-    }
-    sch.k.push_back(kh);
-  }
-  return SparsitySpec::top_k(std::vector<BudgetSchedule>{sch}, "random");
-}
-
-}  // namespace
-
 // The tiled tensor-core kernel (fused_cuda_tiled.cu: bf16 / fp16, head_dim 64 and 128) against
 // the explicit path (float32 scores) over random shapes: ctx 1 to 40K, GQA groups 1/2/3/4/6/8,
 // windows whose queries start mid-sequence (T < S), budgets 1 to beyond the row. On
@@ -271,9 +254,6 @@ TEST_CASE("CUDA tiled top-k kernel (bf16, fp16) equals the explicit path", "[.][
   REQUIRE(at::hasCUDA());
   REQUIRE(fused_cuda_built());
   std::mt19937 rng(11);
-  struct Shape {
-    int64_t B, H, Hkv, T, S, D;
-  };
   const std::vector<Shape> shapes = {
       {1, 1, 1, 1, 1, 64},         {2, 4, 4, 37, 37, 64},      {1, 8, 4, 100, 300, 128},
       {2, 8, 2, 64, 200, 128},     {1, 8, 1, 129, 129, 64},    {1, 6, 2, 777, 777, 64},
@@ -287,17 +267,8 @@ TEST_CASE("CUDA tiled top-k kernel (bf16, fp16) equals the explicit path", "[.][
       INFO("B " << sh.B << " H " << sh.H << " Hkv " << sh.Hkv << " T " << sh.T << " S " << sh.S
                 << " D " << sh.D << (bf16 ? " bf16" : " fp16") << (integer ? " integer" : ""));
       auto opts = at::TensorOptions().device(at::kCUDA).dtype(dt);
-      at::Tensor q, k, v;
-      if (integer) {
-        q = at::randint(-2, 3, {sh.B, sh.H, sh.T, sh.D}, opts);
-        k = at::randint(-2, 3, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
-        v = at::randint(-3, 4, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
-      } else {
-        q = at::randn({sh.B, sh.H, sh.T, sh.D}, opts);
-        k = at::randn({sh.B, sh.Hkv, sh.S, sh.D}, opts);
-        v = at::randn({sh.B, sh.Hkv, sh.S, sh.D}, opts);
-      }
-      const SparsitySpec spec = random_schedule_wide(sh.H, sh.S, rng);
+      const auto [q, k, v] = random_qkv(sh, opts, integer);
+      const SparsitySpec spec = random_schedule(sh.H, sh.S, rng, true);
       {  // the kernel takes this call
         at::Tensor qr, kvr;
         CHECK(fused_attention_cuda(q, k, v, 0.125, spec.layer_rule(0), &qr, &kvr).defined());
