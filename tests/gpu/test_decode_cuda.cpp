@@ -48,8 +48,13 @@ TEST_CASE("CUDA paged decode equals the reference: pages, reads, outputs", "[.][
       const LayerRule rule = SparsitySpec::top_k(std::vector<BudgetSchedule>{sched}, "r")
                                  .with_selection(PageSelection{c.P, false})
                                  .layer_rule(0);
+      // Pages scored between the bound and the centre (rule.h's spread): with small-integer
+      // keys every score is a multiple of 1/8, exact on both devices, ties included.
+      const LayerRule spread_rule = SparsitySpec::top_k(std::vector<BudgetSchedule>{sched}, "r")
+                                        .with_selection(PageSelection{c.P, false, false, 0.25})
+                                        .layer_rule(0);
       const double tol = dt == at::kFloat ? 1e-5 : 2e-2;
-      for (const LayerRule* r : {&rule, static_cast<const LayerRule*>(nullptr)}) {
+      for (const LayerRule* r : {&rule, &spread_rule, static_cast<const LayerRule*>(nullptr)}) {
         DecodeSelection got, want;
         DecodeOptions kernel, reference;
         reference.allow_kernel = false;

@@ -16,9 +16,10 @@ namespace {
 
 // The keys a query (q [D], keys [S][D] of its KV head) at position pos keeps with budget k under
 // page size P: sink and newest page, then best bounds first (larger page on ties) until the kept
-// keys reach k; with `exact` the k best-scoring keys of those (larger key on ties).
+// keys reach k; with `exact` the k best-scoring keys of those (larger key on ties); with
+// spread < 1 pages ranked by q·centre + spread·|q|·half-range instead of the bound.
 std::set<int64_t> naive_kept(const at::Tensor& q, const at::Tensor& keys, int64_t pos, int64_t k,
-                             int64_t P, bool exact, bool oracle) {
+                             int64_t P, bool exact, bool oracle, double spread = 1) {
   const int64_t D = q.size(0);
   auto qa = q.accessor<double, 1>();
   auto ka = keys.accessor<double, 2>();
@@ -40,7 +41,8 @@ std::set<int64_t> naive_kept(const at::Tensor& q, const at::Tensor& keys, int64_
       double lo = ka[m * P][d], hi = ka[m * P][d];
       for (int64_t j = m * P; j < (m + 1) * P; ++j)
         lo = std::min(lo, ka[j][d]), hi = std::max(hi, ka[j][d]);
-      b += std::max(qa[d] * lo, qa[d] * hi);
+      b += spread == 1 ? std::max(qa[d] * lo, qa[d] * hi)
+                       : qa[d] * (lo + hi) / 2 + spread * std::abs(qa[d]) * (hi - lo) / 2;
     }
     if (oracle) {  // the page's best exact score
       b = -1e300;
@@ -85,8 +87,20 @@ TEST_CASE("selection spellings parse and print", "[unit]") {
   CHECK(selection_name(parse_selection("page:32:topk", "x")) == "page:32:topk");
   CHECK(selection_name(parse_selection("page:8:oracle", "x")) == "page:8:oracle");
   CHECK(selection_name(parse_selection("page:8:oracle:topk", "x")) == "page:8:oracle:topk");
-  for (const char* bad : {"page", "page:", "page:0", "page:-4", "page:16:top", "pages:16",
-                          "page:99999999999", "page:1e3", "", "page:8:topk:oracle", "page:8:"})
+  CHECK(selection_name(parse_selection("page:16:spread=0.25", "x")) == "page:16:spread=0.25");
+  CHECK(selection_name(parse_selection("page:16:spread=0.1:topk", "x")) ==
+        "page:16:spread=0.1:topk");
+  CHECK(parse_selection("page:16:spread=0", "x").spread == 0);
+  CHECK(selection_name(parse_selection("page:16:spread=1", "x")) == "page:16");  // the bound
+  {  // every spread reads back as itself
+    PageSelection s{16, false, false, 1.0 / 3};
+    CHECK(parse_selection(selection_name(s), "x") == s);
+  }
+  for (const char* bad :
+       {"page", "page:", "page:0", "page:-4", "page:16:top", "pages:16", "page:99999999999",
+        "page:1e3", "", "page:8:topk:oracle", "page:8:", "page:8:spread=", "page:8:spread=1.5",
+        "page:8:spread=-0.1", "page:8:spread=x", "page:8:spread=0.5:oracle",
+        "page:8:topk:spread=0.5", "page:8:spread=0.5:spread=0.5", "page:8:spread=nan"})
     CHECK_THROWS_AS(parse_selection(bad, "--select"), UsageError);
   // The count arithmetic: ceil(k / P) pages besides the forced ones, so the chosen pages alone
   // hold k to k + P - 1 keys; every page when that is all of them.
@@ -108,10 +122,11 @@ TEST_CASE("page selection keeps what the rule's text says, on the explicit path"
   at::manual_seed(11);
   for (Case c : {Case{1, 2, 2, 40, 40, 4}, Case{2, 4, 2, 37, 53, 8}, Case{1, 6, 3, 70, 70, 16},
                  Case{1, 4, 1, 1, 100, 16}, Case{1, 2, 1, 9, 9, 16}, Case{1, 3, 3, 33, 33, 1}}) {
-    for (int variant = 0; variant < 4; ++variant) {
-      const bool exact = variant % 2 == 1, oracle = variant >= 2;
+    for (int variant = 0; variant < 6; ++variant) {
+      const bool exact = variant % 2 == 1, oracle = variant == 2 || variant == 3;
+      const double spread = variant >= 4 ? 0.25 : 1;
       INFO("B" << c.B << " H" << c.H << " Hkv" << c.Hkv << " T" << c.T << " S" << c.S << " P" << c.P
-               << " exact " << exact);
+               << " exact " << exact << " oracle " << oracle << " spread " << spread);
       const int64_t D = 8;
       at::Tensor q = at::randint(-3, 4, {c.B, c.H, c.T, D}).to(at::kFloat);
       at::Tensor k = at::randint(-3, 4, {c.B, c.Hkv, c.S, D}).to(at::kFloat);
@@ -123,8 +138,9 @@ TEST_CASE("page selection keeps what the rule's text says, on the explicit path"
         sched.k.push_back(std::vector<std::vector<int64_t>>{
             {1, 5, 12}, {3, 20, 7}, {1000, 9, 33}}[static_cast<size_t>(h % 3)]);
       SparsitySpec spec = SparsitySpec::top_k(std::vector<BudgetSchedule>{sched}, "banded")
-                              .with_selection(PageSelection{c.P, exact, oracle});
-      CHECK(spec.label == "banded [" + selection_name(PageSelection{c.P, exact, oracle}) + "]");
+                              .with_selection(PageSelection{c.P, exact, oracle, spread});
+      CHECK(spec.label ==
+            "banded [" + selection_name(PageSelection{c.P, exact, oracle, spread}) + "]");
       SparseAttentionHook hook(spec, 1, c.H, c.Hkv, 100000);
       const double scale = 0.5;
       at::Tensor out = attend(q, k, v, scale, 0, &hook);
@@ -139,7 +155,8 @@ TEST_CASE("page selection keeps what the rule's text says, on the explicit path"
             const int64_t pos = c.S - c.T + t;
             at::Tensor qi = q[b][h][t].to(at::kDouble);
             at::Tensor keys = k[b][h / G].to(at::kDouble);
-            const auto kept = naive_kept(qi, keys, pos, sched.budget(h, pos), c.P, exact, oracle);
+            const auto kept =
+                naive_kept(qi, keys, pos, sched.budget(h, pos), c.P, exact, oracle, spread);
             reads += static_cast<double>(kept.size());
             std::vector<int64_t> idx(kept.begin(), kept.end());
             at::Tensor ix = at::tensor(idx, at::kLong);
@@ -167,6 +184,13 @@ TEST_CASE("page bounds bound every key of the page", "[unit]") {
   at::Tensor q1 = at::randn({1, 1, 1, 16});
   at::Tensor b1 = page_bounds(q1, summarize_pages(same, 16), 1.0);
   CHECK(std::abs(b1.item<float>() - at::dot(q1.view(16), same[0][0][0]).item<float>()) < 1e-5);
+  // Spread 1 is the bound; smaller spreads move every score down toward the centre's, which no
+  // longer bounds the page, linearly in the spread.
+  at::Tensor centre = page_bounds(q, s, 0.25, 0), half = page_bounds(q, s, 0.25, 0.5);
+  CHECK_TENSOR_CLOSE(page_bounds(q, s, 0.25, 1 - 1e-12), bounds, 1e-4);
+  CHECK_TENSOR_CLOSE(half, (centre + bounds) / 2, 1e-4);
+  CHECK((centre <= bounds + 1e-5).all().item<bool>());
+  CHECK((centre < page_max).any().item<bool>());
 }
 
 TEST_CASE("a page rule whose budgets cover the context reads like dense", "[unit]") {

@@ -198,6 +198,7 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
   a.q_sb = q.stride(0), a.q_sh = q.stride(1);
   a.capacity = cap, a.S = static_cast<int>(S), a.page = static_cast<int>(P);
   a.scale = static_cast<float>(scale);
+  if (rule != nullptr) a.spread = static_cast<float>(rule->select.spread);
   const int64_t pages = (S + P - 1) / P;
   if (o.position.defined()) {
     CSA_CHECK(o.position.scalar_type() == at::kLong && o.position.numel() == 1 &&

@@ -1,6 +1,7 @@
 // The paged decode kernels for CUDA (decode_cuda_kernel.cu) behind a plain C++ interface (nvcc
 // compiles no libtorch header); decode.cpp is the libtorch side. One decode step of one layer:
-//   1. page bounds: for every full page and query head, the bound of scale·q·key (pages.h);
+//   1. page bounds: for every full page and query head, the bound of scale·q·key, or with
+//      spread < 1 the score between it and the page centre's (rule.h, pages.h);
 //   2. select: per (batch, query head) the kept pages (rule.h's page rule: the sink, the newest
 //      page and the ceil(k / P) best bounds; ties to the larger page), as flags per page;
 //   3. attend: per (batch, KV head) split over the pages (flash-decoding): each page a query
@@ -34,6 +35,7 @@ struct PagedDecodeArgs {
   const int64_t* position = nullptr;
   int page = 16;
   float scale = 1;
+  float spread = 1;  // the page score's half-range weight (rule.h; 1: the bound)
   // Sparse: the rule's budget schedule (band starts [NB], budgets [H][NB], int32 on the device).
   // Null: dense (every page).
   const int32_t* band_start = nullptr;

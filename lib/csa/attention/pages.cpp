@@ -15,13 +15,19 @@ PageSummaries summarize_pages(const at::Tensor& k, int64_t page) {
   return {std::get<0>(full.min(3)), std::get<0>(full.max(3))};
 }
 
-at::Tensor page_bounds(const at::Tensor& q, const PageSummaries& s, double scale) {
+at::Tensor page_bounds(const at::Tensor& q, const PageSummaries& s, double scale, double spread) {
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3);
   const int64_t Hkv = s.kmin.size(1), G = H / Hkv, np = s.pages();
   at::Tensor qg = q.to(at::kFloat).reshape({B, Hkv, G * Tq, D});
-  // max(q_d min_d, q_d max_d) = max(q_d, 0) max_d + min(q_d, 0) min_d
-  at::Tensor b = at::matmul(qg.clamp_min(0), s.kmax.transpose(2, 3));
-  b.add_(at::matmul(qg.clamp_max(0), s.kmin.transpose(2, 3)));
+  at::Tensor b;
+  if (spread == 1) {  // max(q_d min_d, q_d max_d) = max(q_d, 0) max_d + min(q_d, 0) min_d
+    b = at::matmul(qg.clamp_min(0), s.kmax.transpose(2, 3));
+    b.add_(at::matmul(qg.clamp_max(0), s.kmin.transpose(2, 3)));
+  } else {  // q_d c_d + spread |q_d| r_d
+    at::Tensor centre = (s.kmin + s.kmax).mul_(0.5), half = (s.kmax - s.kmin).mul_(0.5);
+    b = at::matmul(qg, centre.transpose(2, 3));
+    b.add_(at::matmul(qg.abs(), half.transpose(2, 3)), spread);
+  }
   return b.mul_(scale).view({B, H, Tq, np});
 }
 
@@ -75,7 +81,8 @@ at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t
 
 at::Tensor page_scores(const at::Tensor& scores, const at::Tensor& q, const PageSummaries& s,
                        double scale, const LayerRule& rule) {
-  return rule.select.oracle ? oracle_scores(scores, rule.select.page) : page_bounds(q, s, scale);
+  return rule.select.oracle ? oracle_scores(scores, rule.select.page)
+                            : page_bounds(q, s, scale, rule.select.spread);
 }
 
 void mask_to_pages(at::Tensor& scores, const at::Tensor& q, const PageSummaries& s, double scale,

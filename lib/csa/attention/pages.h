@@ -20,8 +20,10 @@ struct PageSummaries {
 PageSummaries summarize_pages(const at::Tensor& k, int64_t page);
 
 // The bound of scale · q·key over the keys of each summarised page: q [B, H, Tq, D] (query head
-// h reads KV head h / G) -> [B, H, Tq, NP] float32; scale > 0.
-at::Tensor page_bounds(const at::Tensor& q, const PageSummaries& s, double scale);
+// h reads KV head h / G) -> [B, H, Tq, NP] float32; scale > 0. With spread < 1 the score rule.h
+// defines between the bound (1) and the page centre's score (0).
+at::Tensor page_bounds(const at::Tensor& q, const PageSummaries& s, double scale,
+                       double spread = 1);
 
 // The pages that query rows at positions q_pos0 + r keep under a paged top_k rule, for S keys:
 // page scores [B, H, Tq, NP] (page_bounds, or oracle_scores) -> [B, H, Tq, ceil(S / page)] bool.

@@ -1,6 +1,8 @@
 #include "csa/attention/rule.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "csa/core/error.h"
 
@@ -34,37 +36,61 @@ SparsityKind parse_sparsity_kind(std::string_view name, const std::string& what)
 
 std::string selection_name(const PageSelection& s) {
   if (!s.paged()) return "token";
-  return "page:" + std::to_string(s.page) + (s.oracle ? ":oracle" : "") + (s.exact ? ":topk" : "");
+  std::string name = "page:" + std::to_string(s.page);
+  if (s.spread != 1) {
+    char buf[40];
+    for (int digits = 6; digits <= 17; ++digits) {  // the shortest spelling that reads back
+      std::snprintf(buf, sizeof buf, ":spread=%.*g", digits, s.spread);
+      if (std::strtod(buf + 8, nullptr) == s.spread) break;
+    }
+    name += buf;
+  }
+  return name + (s.oracle ? ":oracle" : "") + (s.exact ? ":topk" : "");
 }
 
 PageSelection parse_selection(std::string_view text, const std::string& what) {
   auto bad = [&]() {
     return UsageError(what + " '" + std::string(text) +
-                      "': use token, page:P, page:P:topk, page:P:oracle or page:P:oracle:topk (P "
-                      "a page size in 1..65536)");
+                      "': use token or page:P[:spread=S][:oracle][:topk] (P a page size in "
+                      "1..65536, S in [0, 1], not with oracle)");
   };
   if (text == "token") return {};
   if (text.substr(0, 5) != "page:") throw bad();
   std::string_view rest = text.substr(5);
   PageSelection s;
-  const size_t colon = rest.find(':');
+  size_t colon = rest.find(':');
   std::string_view size = rest.substr(0, colon);
-  if (colon != std::string_view::npos) {
-    std::string_view flags = rest.substr(colon + 1);
-    if (flags == "topk")
-      s.exact = true;
-    else if (flags == "oracle")
-      s.oracle = true;
-    else if (flags == "oracle:topk")
-      s.oracle = s.exact = true;
-    else
-      throw bad();
-  }
   if (size.empty() || size.size() > 5 ||
       size.find_first_not_of("0123456789") != std::string_view::npos)
     throw bad();
   s.page = std::stoll(std::string(size));
   if (s.page < 1 || s.page > 65536) throw bad();
+  // The flags, each at most once, in the order of the spelling.
+  int order = 0;
+  bool spread_given = false;
+  while (colon != std::string_view::npos) {
+    rest = rest.substr(colon + 1);
+    colon = rest.find(':');
+    const std::string_view flag = rest.substr(0, colon);
+    if (flag.substr(0, 7) == "spread=" && order < 1) {
+      const std::string num(flag.substr(7));
+      char* end = nullptr;
+      const double v = num.empty() ? -1 : std::strtod(num.c_str(), &end);
+      if (num.empty() || end != num.c_str() + num.size() || !(v >= 0 && v <= 1)) throw bad();
+      s.spread = v;
+      spread_given = true;
+      order = 1;
+    } else if (flag == "oracle" && order < 2) {
+      s.oracle = true;
+      order = 2;
+    } else if (flag == "topk" && order < 3) {
+      s.exact = true;
+      order = 3;
+    } else {
+      throw bad();
+    }
+  }
+  if (spread_given && s.oracle) throw bad();
   return s;
 }
 

@@ -21,9 +21,14 @@
 // bound, the largest q·key any key of the page could give: sum over channels d of
 // max(q_d · min_d, q_d · max_d), with the per-channel minimum and maximum of the page's keys
 // (Quest's bound); or, for analysis only (`oracle`: it reads every key), the largest score of its
-// keys, which no summary can beat. So a query reads at least k keys and at most k + 2P - 1
-// plus its newest page's keys. With `exact`, the query then keeps the k highest-scoring keys of
-// its pages (the top_k rule inside them).
+// keys, which no summary can beat. With `spread` s in [0, 1) the score moves from the bound
+// toward the page's centre: sum over d of q_d · c_d + s · |q_d| · r_d, with the centre
+// c = (min + max) / 2 and the half-range r = (max - min) / 2 (s = 1 is the bound, s = 0 the
+// score of the centre). Summed over many channels the bound is dominated by the channels whose
+// keys spread widest, whatever the query's typical score on the page; a smaller s ranks pages
+// more by where their keys lie (docs/decoding.md, "Page scores"). So a query reads at least k keys
+// and at most k + 2P - 1 plus its newest page's keys. With `exact`, the query then keeps the k
+// highest-scoring keys of its pages (the top_k rule inside them).
 #pragma once
 
 #include <cstdint>
@@ -64,13 +69,15 @@ struct PageSelection {
   int64_t page = 0;
   bool exact = false;   // top_k within the kept pages
   bool oracle = false;  // pages scored by their best key's exact score (analysis only)
+  double spread = 1;    // weight of the half-range in the summary score: 1 = Quest's bound
   bool paged() const { return page > 0; }
   bool operator==(const PageSelection& o) const {
-    return page == o.page && exact == o.exact && oracle == o.oracle;
+    return page == o.page && exact == o.exact && oracle == o.oracle && spread == o.spread;
   }
 };
-// The spelling on the command line and in JSON: "token", "page:P", "page:P:topk",
-// "page:P:oracle", "page:P:oracle:topk".
+// The spelling on the command line and in JSON: "token", or "page:P" followed by any of
+// ":spread=S" (S in [0, 1], written only when not 1; not with oracle), ":oracle", ":topk" in
+// that order, e.g. "page:16", "page:16:spread=0.25", "page:32:oracle:topk".
 std::string selection_name(const PageSelection& s);
 // Reads that spelling; UsageError naming `what` otherwise (P in 1..65536).
 PageSelection parse_selection(std::string_view text, const std::string& what);
