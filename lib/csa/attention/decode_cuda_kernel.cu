@@ -16,7 +16,7 @@
 namespace csa::cuda {
 namespace {
 
-constexpr int kSelectThreads = 256;
+constexpr int kSelectThreads = 1024;  // a 64K-token cache's 4,096 pages: 4 per thread
 constexpr int kAttendWarps = 4;
 constexpr int kAttendStages = 3;  // cp.async stages per warp in step 3
 
@@ -66,11 +66,11 @@ Layout layout_of(const PagedDecodeArgs& a) {
 
 // Step 2: block (query head, batch). The page rule of rule.h / pages.h, a second time: flags
 // of this head's kept pages (every page written, so no clearing) and its keys read.
-__global__ void select_kernel(PagedDecodeArgs a, Layout L) {
+__global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs a, Layout L) {
   extern __shared__ uint32_t keys[];  // [NPc] candidate keys
   __shared__ uint32_t hist[256];
   __shared__ uint32_t s_prefix;
-  __shared__ int s_r, s_cnt[kSelectThreads];
+  __shared__ int s_r, s_warp[kSelectThreads / 32];
   const int h = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, nt = blockDim.x;
   const int G = a.H / a.Hkv, g = h / G, gi = h % G;
   const int P = a.page, n = keys_in_cache(a), pos = n - 1, pages = (n + P - 1) / P,
@@ -135,10 +135,18 @@ __global__ void select_kernel(PagedDecodeArgs a, Layout L) {
   const int per = (nc + nt - 1) / nt, c0 = min(tid * per, nc), c1 = min(c0 + per, nc);
   int eq = 0;
   for (int i = c0; i < c1; ++i) eq += keys[i] == prefix;
-  s_cnt[tid] = eq;
+  // after = the threshold-equal keys of later threads (larger pages): a suffix sum, lanes by
+  // shuffles, then warps.
+  const int lane = tid & 31, warp = tid >> 5, nw = nt >> 5;
+  int incl = eq;  // inclusive suffix sum within the warp
+  for (int off = 1; off < 32; off <<= 1) {
+    const int y = __shfl_down_sync(0xffffffffu, incl, off);
+    if (lane + off < 32) incl += y;
+  }
+  if (lane == 0) s_warp[warp] = incl;
   __syncthreads();
-  int after = 0;
-  for (int t = tid + 1; t < nt; ++t) after += s_cnt[t];
+  int after = incl - eq;
+  for (int w = warp + 1; w < nw; ++w) after += s_warp[w];
   for (int i = c1 - 1; i >= c0; --i) {
     const uint32_t key = keys[i];
     bool keep = key > prefix;
@@ -155,7 +163,7 @@ __global__ void select_kernel(PagedDecodeArgs a, Layout L) {
 
 // Step 1: block (chunk of kBoundsPages full pages, KV head, batch). A page's summary rows are
 // spread over LPK lanes of 16 bytes (as keys are in step 3); bounds for the G query heads.
-constexpr int kBoundsPages = 64;
+constexpr int kBoundsPages = 16;  // a page per key group of each warp: one load round per block
 template <typename T, int GMAX>
 __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L) {
   constexpr int V = kPer16<T>;
@@ -167,6 +175,7 @@ __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L
 #pragma unroll
   for (int gi = 0; gi < GMAX; ++gi)
     if (gi < G) load16(qbase + int64_t(g * G + gi) * a.q_sh + c0, q[gi]);
+  const bool quest = a.spread == 1.f;
   const int first = blockIdx.x * kBoundsPages;
   const int last = min(first + kBoundsPages, keys_in_cache(a) / a.page);  // full pages
   if (first >= last) return;
@@ -188,8 +197,18 @@ __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L
     for (int gi = 0; gi < GMAX; ++gi) {
       if (gi >= G) continue;
       float x = 0;
+      if (quest) {
 #pragma unroll
-      for (int v = 0; v < V; ++v) x += fmaxf(q[gi][v] * mn[v], q[gi][v] * mx[v]);
+        for (int v = 0; v < V; ++v) x += fmaxf(q[gi][v] * mn[v], q[gi][v] * mx[v]);
+      } else {  // q·centre + spread·|q|·half-range (rule.h)
+        float c = 0, r = 0;
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          c += q[gi][v] * (0.5f * (mn[v] + mx[v]));
+          r += fabsf(q[gi][v]) * (0.5f * (mx[v] - mn[v]));
+        }
+        x = c + a.spread * r;
+      }
       for (int off = LPK >> 1; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
       if (ok && lane % LPK == 0)
         L.bounds[(int64_t(b) * a.H + g * G + gi) * L.NPc + m] = x * a.scale;
@@ -327,17 +346,19 @@ __global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
       const bool ok = cur_j + u * KPL + kg < cur_end;
 #pragma unroll
       for (int gi = 0; gi < GMAX; ++gi) {
-        if (gi >= G) continue;
+        // A head that did not keep the page (warp-uniform) skips it: on a sparse step most of
+        // a page's heads did not keep it (10% per head is ~36% as the union of four).
+        if (gi >= G || !((cur_heads >> gi) & 1u)) continue;
         float x = 0;
 #pragma unroll
         for (int v = 0; v < V; ++v) x += q[gi][v] * kt[v];
         for (int off = LPK >> 1; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-        s[gi][u] = ok && ((cur_heads >> gi) & 1u) ? x : -INFINITY;
+        s[gi][u] = ok ? x : -INFINITY;
       }
     }
 #pragma unroll
     for (int gi = 0; gi < GMAX; ++gi) {
-      if (gi >= G) continue;
+      if (gi >= G || !((cur_heads >> gi) & 1u)) continue;
       float tm = m[gi];
 #pragma unroll
       for (int u = 0; u < U; ++u) tm = fmaxf(tm, s[gi][u]);
@@ -365,7 +386,7 @@ __global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
       unpack16(st[(U + u) * 32 + lane], vt, vp);
 #pragma unroll
       for (int gi = 0; gi < GMAX; ++gi) {
-        if (gi >= G) continue;
+        if (gi >= G || !((cur_heads >> gi) & 1u)) continue;
 #pragma unroll
         for (int v = 0; v < V; ++v) acc[gi][v] += s[gi][u] * vt[v];
       }
@@ -449,16 +470,21 @@ __global__ void append_kernel(PagedAppendArgs a) {
 }
 
 // Step 4: block (query head, batch). The splits' maxima and weighted sums as block reductions
-// in a fixed order; each thread then sums its channels over the splits in split order with
-// independent loads (several in flight), so neither phase walks the splits one load at a time.
+// in a fixed order; then warp w sums the channels (a lane each, 32 apart) over splits w, w + W,
+// ... (independent loads, several in flight), and the warps' sums add in warp order: fixed
+// orders throughout, so the output is deterministic.
 constexpr int kCombineThreads = 128;
 template <typename T>
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(PagedDecodeArgs a, Layout L) {
-  extern __shared__ float s_e[];  // [splits]: exp(M_s - M), 0 for splits that read nothing
+  constexpr int W = kCombineThreads / 32;
+  extern __shared__ float s_e[];  // [splits]: exp(M_s - M), 0 for splits that read nothing;
+                                  // then [W][D] the warps' channel sums
   __shared__ float red[kCombineThreads];
   const int h = blockIdx.x, b = blockIdx.y, D = a.D, ns = a.splits, tid = threadIdx.x;
+  const int lane = tid & 31, warp = tid >> 5;
   const int64_t bh = int64_t(b) * a.H + h;
   const float* pp = L.part + bh * ns * (D + 2);
+  float* s_x = s_e + ns;
   float M = -INFINITY;
   for (int s = tid; s < ns; s += kCombineThreads) M = fmaxf(M, pp[int64_t(s) * (D + 2)]);
   M = block_reduce<kCombineThreads>(M, red, [](float x, float y) { return fmaxf(x, y); });
@@ -470,11 +496,18 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(PagedDecodeArg
     sum += e * pp[int64_t(s) * (D + 2) + 1];
   }
   sum = block_reduce<kCombineThreads>(sum, red, [](float x, float y) { return x + y; });
+  for (int d = lane; d < D; d += 32) {
+    float x = 0;
+#pragma unroll 4
+    for (int s = warp; s < ns; s += W) x += pp[int64_t(s) * (D + 2) + 2 + d] * s_e[s];
+    s_x[warp * D + d] = x;
+  }
+  __syncthreads();
   T* out = static_cast<T*>(a.out) + bh * D;
   for (int d = tid; d < D; d += kCombineThreads) {
     float x = 0;
-#pragma unroll 8
-    for (int s = 0; s < ns; ++s) x += pp[int64_t(s) * (D + 2) + 2 + d] * s_e[s];
+#pragma unroll
+    for (int w = 0; w < W; ++w) x += s_x[w * D + d];
     store(x / sum, out + d);
   }
 }
@@ -560,7 +593,7 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
   else
     e = launch_attend<T, 8>(a, L, dense, st);
   if (e != cudaSuccess) return cudaGetErrorString(e);
-  const int csmem = a.splits * static_cast<int>(sizeof(float));
+  const int csmem = (a.splits + kCombineThreads / 32 * a.D) * static_cast<int>(sizeof(float));
   if (csmem > 48 * 1024)
     cudaFuncSetAttribute(combine_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, csmem);
   combine_kernel<T><<<dim3(a.H, a.B), kCombineThreads, csmem, st>>>(a, L);
