@@ -469,47 +469,31 @@ __global__ void append_kernel(PagedAppendArgs a) {
   }
 }
 
-// Step 4: block (query head, batch). The splits' maxima and weighted sums as block reductions
-// in a fixed order; then warp w sums the channels (a lane each, 32 apart) over splits w, w + W,
-// ... (independent loads, several in flight), and the warps' sums add in warp order: fixed
-// orders throughout, so the output is deterministic.
-constexpr int kCombineThreads = 128;
+// Step 4: block (channel group, query head, batch), a thread per channel. Each thread takes
+// the splits' maxima (independent loads, all in flight at once), then sums its channel and the
+// weights over the splits in split order: no block-wide reduction or barrier, a fixed order
+// throughout, so the output is deterministic.
+constexpr int kCombineThreads = 64;
 template <typename T>
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(PagedDecodeArgs a, Layout L) {
-  constexpr int W = kCombineThreads / 32;
-  extern __shared__ float s_e[];  // [splits]: exp(M_s - M), 0 for splits that read nothing;
-                                  // then [W][D] the warps' channel sums
-  __shared__ float red[kCombineThreads];
-  const int h = blockIdx.x, b = blockIdx.y, D = a.D, ns = a.splits, tid = threadIdx.x;
-  const int lane = tid & 31, warp = tid >> 5;
+  const int h = blockIdx.y, b = blockIdx.z, D = a.D, ns = a.splits;
+  const int d = blockIdx.x * kCombineThreads + threadIdx.x;
+  if (d >= D) return;
   const int64_t bh = int64_t(b) * a.H + h;
   const float* pp = L.part + bh * ns * (D + 2);
-  float* s_x = s_e + ns;
   float M = -INFINITY;
-  for (int s = tid; s < ns; s += kCombineThreads) M = fmaxf(M, pp[int64_t(s) * (D + 2)]);
-  M = block_reduce<kCombineThreads>(M, red, [](float x, float y) { return fmaxf(x, y); });
-  float sum = 0;
-  for (int s = tid; s < ns; s += kCombineThreads) {
-    const float ms = pp[int64_t(s) * (D + 2)];
-    const float e = ms > -INFINITY ? __expf(ms - M) : 0.f;
-    s_e[s] = e;
-    sum += e * pp[int64_t(s) * (D + 2) + 1];
+#pragma unroll 8
+  for (int s = 0; s < ns; ++s) M = fmaxf(M, pp[int64_t(s) * (D + 2)]);
+  float x = 0, sum = 0;
+#pragma unroll 8
+  for (int s = 0; s < ns; ++s) {
+    const float* ps = pp + int64_t(s) * (D + 2);
+    const float ms = ps[0];
+    const float e = ms > -INFINITY ? __expf(ms - M) : 0.f;  // 0 for splits that read nothing
+    sum += e * ps[1];
+    x += e * ps[2 + d];
   }
-  sum = block_reduce<kCombineThreads>(sum, red, [](float x, float y) { return x + y; });
-  for (int d = lane; d < D; d += 32) {
-    float x = 0;
-#pragma unroll 4
-    for (int s = warp; s < ns; s += W) x += pp[int64_t(s) * (D + 2) + 2 + d] * s_e[s];
-    s_x[warp * D + d] = x;
-  }
-  __syncthreads();
-  T* out = static_cast<T*>(a.out) + bh * D;
-  for (int d = tid; d < D; d += kCombineThreads) {
-    float x = 0;
-#pragma unroll
-    for (int w = 0; w < W; ++w) x += s_x[w * D + d];
-    store(x / sum, out + d);
-  }
+  store(x / sum, static_cast<T*>(a.out) + bh * D + d);
 }
 
 // Keys per lane and step: U·GMAX scores in registers per lane.
@@ -593,10 +577,9 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
   else
     e = launch_attend<T, 8>(a, L, dense, st);
   if (e != cudaSuccess) return cudaGetErrorString(e);
-  const int csmem = (a.splits + kCombineThreads / 32 * a.D) * static_cast<int>(sizeof(float));
-  if (csmem > 48 * 1024)
-    cudaFuncSetAttribute(combine_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, csmem);
-  combine_kernel<T><<<dim3(a.H, a.B), kCombineThreads, csmem, st>>>(a, L);
+  combine_kernel<T>
+      <<<dim3((a.D + kCombineThreads - 1) / kCombineThreads, a.H, a.B), kCombineThreads, 0, st>>>(
+          a, L);
   if (cudaError_t e2 = cudaGetLastError()) return cudaGetErrorString(e2);
   return nullptr;
 }
