@@ -297,3 +297,30 @@ TEST_CASE("CUDA tiled top-k kernel (bf16, fp16) equals the explicit path", "[.][
     }
   }
 }
+
+// The RMSNorm kernel (model/norm_cuda_kernel.h) against the tensor form on the same device: float32
+// to rounding; bf16 / fp16 within one unit in the last place of the result (x · r rounds to the
+// element type before the weight multiplies, so a sum-order difference in r can move it by one).
+TEST_CASE("CUDA RMSNorm kernel equals the tensor form", "[.][gpu]") {
+  REQUIRE(at::hasCUDA());
+  at::manual_seed(21);
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    for (int64_t C : {1, 7, 64, 255, 2048, 3000}) {
+      INFO(at::toString(dt) << " C " << C);
+      auto opts = at::TensorOptions().device(at::kCUDA).dtype(dt);
+      at::Tensor x = at::randn({3, 5, C}, opts), w = at::randn({C}, opts);
+      at::Tensor got = rms_norm(x, w, 1e-5), want = rms_norm(x, w, 1e-5, false);
+      REQUIRE(got.scalar_type() == dt);
+      // Relative to the result's magnitude: 1e-5 for float32, 2^-7 (bf16) / 2^-10 (fp16).
+      const double rel = dt == at::kFloat ? 1e-5 : dt == at::kBFloat16 ? 1.0 / 128 : 1.0 / 1024;
+      at::Tensor g = got.to(at::kFloat).cpu(), e = want.to(at::kFloat).cpu();
+      CHECK(((g - e).abs() <= e.abs() * rel + 1e-6).all().item<bool>());
+      // Rows of the same input give the same bits (one block per row, a fixed order).
+      CHECK(at::equal(got, rms_norm(x, w, 1e-5)));
+    }
+    // A non-contiguous input (a transposed view) is normalised like its contiguous copy.
+    auto opts = at::TensorOptions().device(at::kCUDA).dtype(dt);
+    at::Tensor x = at::randn({64, 4, 3}, opts).transpose(0, 2), w = at::randn({64}, opts);
+    CHECK(at::equal(rms_norm(x, w, 1e-6), rms_norm(x.contiguous(), w, 1e-6)));
+  }
+}

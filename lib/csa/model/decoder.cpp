@@ -2,10 +2,19 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 
 #include "csa/core/error.h"
 #include "csa/core/profile.h"
+
+#ifdef CSA_WITH_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "csa/attention/fused_cuda.h"  // kernel_elem_type
+#include "csa/model/norm_cuda_kernel.h"
+#endif
 
 namespace csa {
 namespace {
@@ -60,6 +69,34 @@ at::Tensor activate(const at::Tensor& x, Activation a) {
 
 }  // namespace
 
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool allow_kernel) {
+  // LlamaRMSNorm / Qwen2RMSNorm: float32 statistics, weight * x.to(input_dtype).
+  if (x.is_cpu() && x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
+      w.is_contiguous())
+    return rms_norm_cpu(x, w, eps);
+#ifdef CSA_WITH_CUDA_KERNELS
+  cuda::ElemType type;
+  if (allow_kernel && x.is_cuda() && w.device() == x.device() &&
+      w.scalar_type() == x.scalar_type() && w.is_contiguous() && w.numel() == x.size(-1) &&
+      x.size(-1) <= INT_MAX && kernel_elem_type(x.scalar_type(), &type)) {
+    at::Tensor xc = x.contiguous();
+    at::Tensor out = at::empty_like(xc);
+    cuda::RmsNormArgs a;
+    a.x = xc.data_ptr(), a.w = w.data_ptr(), a.out = out.data_ptr(), a.type = type;
+    a.C = static_cast<int>(x.size(-1)), a.N = x.numel() / std::max<int64_t>(a.C, 1);
+    a.eps = static_cast<float>(eps);
+    if (const char* err = cuda::rms_norm(a, at::cuda::getCurrentCUDAStream().stream()))
+      throw Error(ErrorKind::kInternal, std::string("CUDA RMSNorm kernel: ") + err);
+    return out;
+  }
+#else
+  (void)allow_kernel;
+#endif
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return w * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
+}
+
 Decoder::Decoder(const Model& model, AttentionOptions attention)
     : model_(model), attention_(attention) {
   if (!model.config.learned_positions())
@@ -70,13 +107,7 @@ at::Tensor Decoder::norm(const at::Tensor& x, const at::Tensor& w, const at::Ten
   CSA_PROFILE_SCOPE("forward/norm");
   const ModelConfig& c = model_.config;
   if (c.norm == NormKind::kLayerNorm) return at::layer_norm(x, {c.d_model}, w, b, c.norm_eps);
-  // LlamaRMSNorm / Qwen2RMSNorm: float32 statistics, weight * x.to(input_dtype).
-  if (x.is_cpu() && x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
-      w.is_contiguous())
-    return rms_norm_cpu(x, w, c.norm_eps);
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
-  return w * (xf * at::rsqrt(var + c.norm_eps)).to(x.scalar_type());
+  return rms_norm(x, w, c.norm_eps);
 }
 
 at::Tensor Decoder::mlp(const LayerWeights& l, const at::Tensor& x) const {

@@ -15,6 +15,12 @@
 
 namespace csa {
 
+// RMSNorm over the last dimension (LlamaRMSNorm / Qwen2RMSNorm): float32 mean of squares,
+// (x · rsqrt(mean + eps)) in x's type, times w. One pass per row on the CPU (float32) and, in GPU
+// builds, one CUDA kernel (model/norm_cuda_kernel.h) unless allow_kernel is false; the tensor
+// form otherwise. The paths agree to rounding (the sums' order differs).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool allow_kernel = true);
+
 // Keys and values of the positions already processed (incremental decoding). With page > 0 the
 // cache is paged (attention/decode.h): steps of one token read only the pages the hook's rule
 // keeps (a page-granular top_k rule of the same page size) or every page (no rule).
