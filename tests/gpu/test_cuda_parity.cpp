@@ -16,6 +16,7 @@
 #include "csa/eval/perplexity.h"
 #include "csa/io/safetensors.h"
 #include "csa/model/decoder.h"
+#include "csa/model/rope.h"
 #include "support.h"
 
 using namespace csa;
@@ -322,5 +323,36 @@ TEST_CASE("CUDA RMSNorm kernel equals the tensor form", "[.][gpu]") {
     auto opts = at::TensorOptions().device(at::kCUDA).dtype(dt);
     at::Tensor x = at::randn({64, 4, 3}, opts).transpose(0, 2), w = at::randn({64}, opts);
     CHECK(at::equal(rms_norm(x, w, 1e-6), rms_norm(x.contiguous(), w, 1e-6)));
+  }
+}
+
+// The rotary kernel (model/rope_cuda_kernel.h) gives the tensor form's bits: full and partial
+// rotary dims, a strided view (q as a slice of the fused projection), rows at a host position
+// and at a device position (a CUDA graph's decode step), every element type.
+TEST_CASE("CUDA rotary kernel equals the tensor form bit for bit", "[.][gpu]") {
+  REQUIRE(at::hasCUDA());
+  at::manual_seed(22);
+  for (int64_t rd : {64, 32}) {
+    RopeConfig rc;
+    rc.type = RopeType::kDefault;
+    rc.theta = 500000;
+    rc.rotary_dim = rd;
+    const RopeTable table(rc, 4096, at::Device(at::kCUDA));
+    for (at::ScalarType dt : {at::kFloat, at::kBFloat16, at::kHalf}) {
+      INFO("rd " << rd << " " << at::toString(dt));
+      auto opts = at::TensorOptions().device(at::kCUDA).dtype(dt);
+      // [B, T, (H + 2) * 64] -> the first H heads as [B, H, T, 64], strided like the decoder's q.
+      const int64_t B = 2, T = 9, H = 3, D = 64;
+      at::Tensor fused = at::randn({B, T, (H + 2) * D}, opts) * 3;
+      at::Tensor q = fused.narrow(-1, 0, H * D).view({B, T, H, D}).transpose(1, 2);
+      for (int64_t pos0 : {int64_t{0}, int64_t{17}, 4096 - T}) {
+        at::Tensor got = table.apply(q, pos0), want = table.apply(q, pos0, false);
+        CHECK(at::equal(got, want));
+      }
+      at::Tensor one = q.narrow(2, 0, 1);
+      at::Tensor position = at::full({1}, 1234, opts.dtype(at::kLong));
+      CHECK(at::equal(table.apply(one, position), table.apply(one, position, false)));
+      CHECK(at::equal(table.apply(one, position), table.apply(one, 1234, false)));
+    }
   }
 }

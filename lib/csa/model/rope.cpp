@@ -2,9 +2,17 @@
 
 #include <ATen/Parallel.h>
 
+#include <climits>
 #include <cmath>
 
 #include "csa/core/error.h"
+
+#ifdef CSA_WITH_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "csa/attention/fused_cuda.h"  // kernel_elem_type
+#include "csa/model/rope_cuda_kernel.h"
+#endif
 
 namespace csa {
 
@@ -78,18 +86,58 @@ at::Tensor rotate_cpu(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 
 }  // namespace
 
-at::Tensor RopeTable::apply(const at::Tensor& x, int64_t pos0) const {
+at::Tensor RopeTable::apply(const at::Tensor& x, int64_t pos0, bool allow_kernel) const {
   const int64_t T = x.size(2), rd = rotary_dim_;
   CSA_CHECK(pos0 + T <= n_positions(), "rotary table too short for these positions");
   if (x.is_cpu() && x.scalar_type() == at::kFloat && x.stride(3) == 1 && rd % 2 == 0 &&
       cos_.scalar_type() == at::kFloat && cos_.is_contiguous() && sin_.is_contiguous())
     return rotate_cpu(x, cos_, sin_, pos0, rd);
+  if (allow_kernel) {
+    at::Tensor out = rotate_kernel(x, pos0, nullptr);
+    if (out.defined()) return out;
+  }
   return rotate(x, cos_.narrow(0, pos0, T), sin_.narrow(0, pos0, T));
 }
 
-at::Tensor RopeTable::apply(const at::Tensor& x, const at::Tensor& position) const {
+at::Tensor RopeTable::apply(const at::Tensor& x, const at::Tensor& position,
+                            bool allow_kernel) const {
   CSA_CHECK(x.size(2) == 1 && position.numel() == 1, "rope: one device position, one row");
+  if (allow_kernel) {
+    at::Tensor out = rotate_kernel(x, 0, &position);
+    if (out.defined()) return out;
+  }
   return rotate(x, cos_.index_select(0, position), sin_.index_select(0, position));
+}
+
+at::Tensor RopeTable::rotate_kernel(const at::Tensor& x, int64_t pos0,
+                                    const at::Tensor* position) const {
+#ifdef CSA_WITH_CUDA_KERNELS
+  cuda::ElemType type;
+  const int64_t rd = rotary_dim_;
+  if (!x.is_cuda() || x.dim() != 4 || x.stride(3) != 1 || rd % 2 != 0 || rd > x.size(3) ||
+      cos_.device() != x.device() || !cos_.is_contiguous() || !sin_.is_contiguous() ||
+      cos_.scalar_type() != at::kFloat || !kernel_elem_type(x.scalar_type(), &type) ||
+      x.numel() >= INT_MAX)
+    return {};
+  if (position != nullptr &&
+      (position->device() != x.device() || position->scalar_type() != at::kLong))
+    return {};
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  cuda::RopeArgs a;
+  a.x = x.data_ptr(), a.sb = x.stride(0), a.sh = x.stride(1), a.st = x.stride(2);
+  a.out = out.data_ptr(), a.cos = cos_.data_ptr<float>(), a.sin = sin_.data_ptr<float>();
+  a.type = type;
+  a.B = static_cast<int>(x.size(0)), a.H = static_cast<int>(x.size(1));
+  a.T = static_cast<int>(x.size(2)), a.D = static_cast<int>(x.size(3));
+  a.rd = static_cast<int>(rd), a.pos0 = pos0;
+  a.position = position != nullptr ? position->data_ptr<int64_t>() : nullptr;
+  if (const char* err = cuda::rope_rotate(a, at::cuda::getCurrentCUDAStream().stream()))
+    throw Error(ErrorKind::kInternal, std::string("CUDA rotary kernel: ") + err);
+  return out;
+#else
+  (void)x, (void)pos0, (void)position;
+  return {};
+#endif
 }
 
 at::Tensor RopeTable::rotate(const at::Tensor& x, const at::Tensor& cos_rows,
