@@ -50,9 +50,11 @@ int main(int argc, char** argv) {
   app.add_flag("--require-quality", require_quality,
                "Exit 7 if a policy does not match dense quality");
   app.add_option("--select", opts.select,
-                 "Selection granularity of every top-k run: token, page:P (whole pages of P "
-                 "positions, as a paged decoder reads them; docs/decoding.md) or page:P:topk "
-                 "(top-k inside the kept pages). Default: each policy's own, token for baselines");
+                 "Selection granularity of every top-k run: token, or page:P (whole pages of P "
+                 "positions, as a paged decoder reads them; docs/decoding.md) with optional "
+                 ":spread=S (page score between Quest's bound, 1, and the page centre, 0), "
+                 ":oracle (analysis) and :topk (top-k inside the kept pages). Default: each "
+                 "policy's own, token for baselines");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);

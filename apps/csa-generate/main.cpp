@@ -33,8 +33,8 @@ int main(int argc, char** argv) {
       ->check(csa::app::integer_at_least(0));
   app.add_flag("--json", json, "Print JSON instead of text");
   app.add_option("--select", opts.select,
-                 "Apply the policy with this selection (token, page:P, page:P:topk). Default: the "
-                 "policy's own");
+                 "Apply the policy with this selection (token or page:P[:spread=S][:topk]; "
+                 "docs/decoding.md). Default: the policy's own");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);

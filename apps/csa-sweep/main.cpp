@@ -75,9 +75,10 @@ int main(int argc, char** argv) {
   app.add_flag("--no-uniform-fallback", no_fallback,
                "Write the rule's policy even where uniform top-k reads fewer keys");
   app.add_flag("--no-uniform", no_uniform, "Skip the uniform top-k sweep");
-  app.add_option("--select", opts.select,
-                 "Sweep the policy under this selection (token, page:P, page:P:topk; "
-                 "docs/decoding.md) and write it into the swept policy. Default: the policy's own");
+  app.add_option(
+      "--select", opts.select,
+      "Sweep the policy under this selection (token or page:P[:spread=S][:oracle][:topk]; "
+      "docs/decoding.md) and write it into the swept policy. Default: the policy's own");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");
   csa::app::add_common_options(app, common);
