@@ -25,7 +25,26 @@ def pct(x):
     return "—" if x is None else f"{100 * x:.2f}%"
 
 
-rows, evals = [], []
+def probes(sweep):
+    """The levels a sweep tried, in order: ✓ matched dense, ✗ missed."""
+    ax = sweep["axis"]
+    return " ".join(f"{p[ax]}{'✓' if p['matches_dense'] else '✗'}" for p in sweep["probes"])
+
+
+def below_bracket(sweep):
+    """Whether a sweep probed below its bracket as it stood (under the largest miss below the
+    smallest match), as the refine does; a sweep that stops at its bracket never does."""
+    ax, seen = sweep["axis"], []
+    for p in sweep["probes"]:
+        hi = min([q[ax] for q in seen if q["matches_dense"]], default=None)
+        lo = max([q[ax] for q in seen if not q["matches_dense"] and hi is not None and q[ax] < hi], default=None)
+        if lo is not None and p[ax] < lo:
+            return "yes"
+        seen.append(p)
+    return "no"
+
+
+rows, evals, uni_probes = [], [], []
 for name in sorted(os.listdir(D)):
     if not name.endswith(".sweep.json"):
         continue
@@ -51,6 +70,7 @@ for name in sorted(os.listdir(D)):
         if pol and u
         else f"| {label} ({dev}) | {'; '.join(parts)} | {s['chosen']} | {pct(u)} | — | — |"
     )
+    uni_probes.append(f"| {label} | {probes(s['uniform_sweep'])} | {below_bracket(s['uniform_sweep'])} |")
     ev = os.path.join(D, f"{label}.eval.json")
     if os.path.exists(ev):
         e = load(ev)
@@ -73,6 +93,17 @@ out = [
     "| model | candidates: reads at match (passes) | chosen | uniform (same sweep) | × fewer reads | before: policy vs uniform |",
     "|---|---|---|---|---|---|",
     *rows,
+    "",
+    "## Uniform top-k's probes (k in the order tried; ✓ matches dense, ✗ misses)",
+    "",
+    "Since the refine applies to every axis (docs/metrics.md \"Sweep\"), uniform's k gets the same "
+    "search below its smallest matching level as the policy's reads: a step below it, lower after a "
+    "match, half the step after a miss, two misses in a row end it (`--refine-passes`). Runs made "
+    "before that stop at their bracket.",
+    "",
+    "| model | uniform k probed | searched below its bracket |",
+    "|---|---|---|",
+    *uni_probes,
     "",
     "## Whole WikiText-2 test (csa-eval)",
     "",

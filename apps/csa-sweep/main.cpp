@@ -63,8 +63,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-passes", opts.sweep.max_passes, "Sparse passes per sweep at most (16)")
       ->check(csa::app::integer_at_least(1));
   app.add_option("--refine-passes", opts.sweep.refine_passes,
-                 "Need-based rules: probes below the smallest matching level, the position-band "
-                 "weights adapting to each probe's buckets (default 6; 0: fixed weights)")
+                 "Probes below the smallest matching level, every axis alike (within "
+                 "--max-passes); need-based rules' position-band weights adapt to each probe's "
+                 "buckets (default 6; 0: no refine, fixed weights)")
       ->check(csa::app::integer_at_least(0));
   csa::app::add_rule_options(app, opts.rule, "Re-allocate with this rule before sweeping");
   std::vector<std::string> candidates;

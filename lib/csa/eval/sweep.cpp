@@ -29,6 +29,13 @@ Json slices_json(const SweepProbe& p) {
   return out;
 }
 
+std::string probe_name(const std::string& label, const SweepAxis& axis, double level) {
+  char name[64];
+  std::snprintf(name, sizeof name, axis.integer ? "%s %s %.0f" : "%s %s %.4g", label.c_str(),
+                axis.name.c_str(), level);
+  return name;
+}
+
 }  // namespace
 
 Json SweepResult::to_json() const {
@@ -75,8 +82,39 @@ Json SweepResult::to_json() const {
 SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& slices,
                          const EvalProtocol& protocol, const SweepAxis& axis, const SweepOptions& o,
                          const std::string& label) {
-  const auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = decoder.config();
+  auto measure = [&](double level) {
+    SparsitySpec spec = axis.make_spec(level);
+    SparseAttentionHook hook(spec, c.n_layer, c.n_head, c.n_head_kv, protocol.ctx);
+    const std::string name = probe_name(label, axis, level);
+    SweepProbe p;
+    p.margin = -1;
+    p.matches = true;
+    ReadsTally reads;
+    for (const SweepSlice& sl : slices) {
+      const std::string what = slices.size() > 1 ? name + " " + sl.name : name;
+      PassResult pass = evaluate_pass(decoder, sl.ids, protocol, &hook, what);
+      Comparison cmp = compare(sl.dense, pass);
+      const double margin = std::max(cmp.delta_rel / o.tolerance,
+                                     cmp.max_bucket_worsening_rel / o.position_tolerance);
+      if (margin > p.margin) p.margin = margin, p.comparison = cmp;
+      p.matches = p.matches && cmp.meets(o.tolerance, o.position_tolerance);
+      p.slices.push_back(cmp);
+      reads.add(pass.reads);
+      p.seconds += pass.seconds;
+      p.forward_passes += pass.forward_passes;
+    }
+    p.reads_fraction = reads.q_fraction();
+    p.kv_reads_fraction = reads.kv_fraction();
+    p.mean_budget = spec.mean_budget();
+    return p;
+  };
+  return search_levels(axis, o, label, measure);
+}
+
+SweepResult search_levels(const SweepAxis& axis, const SweepOptions& o, const std::string& label,
+                          const SweepMeasure& measure) {
+  const auto start = std::chrono::steady_clock::now();
   if (!(axis.min > 0 && axis.max >= axis.min))
     throw UsageError("sweep '" + axis.name + "': bad range");
   SweepResult result;
@@ -93,39 +131,15 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
   auto probe = [&](double level, bool again = false) -> const SweepProbe& {
     if (auto it = tried.find(level); it != tried.end() && !again) return *it->second;
     Json setting = axis.setting ? axis.setting() : Json();
-    SparsitySpec spec = axis.make_spec(level);
-    SparseAttentionHook hook(spec, c.n_layer, c.n_head, c.n_head_kv, protocol.ctx);
-    char name[64];
-    std::snprintf(name, sizeof name, axis.integer ? "%s %s %.0f" : "%s %s %.4g", label.c_str(),
-                  axis.name.c_str(), level);
-    SweepProbe p;
+    SweepProbe p = measure(level);
     p.level = level;
-    p.margin = -1;
-    p.matches = true;
-    ReadsTally reads;
-    for (const SweepSlice& sl : slices) {
-      const std::string what = slices.size() > 1 ? std::string(name) + " " + sl.name : name;
-      PassResult pass = evaluate_pass(decoder, sl.ids, protocol, &hook, what);
-      Comparison cmp = compare(sl.dense, pass);
-      const double margin = std::max(cmp.delta_rel / o.tolerance,
-                                     cmp.max_bucket_worsening_rel / o.position_tolerance);
-      if (margin > p.margin) p.margin = margin, p.comparison = cmp;
-      p.matches = p.matches && cmp.meets(o.tolerance, o.position_tolerance);
-      p.slices.push_back(cmp);
-      reads.add(pass.reads);
-      p.seconds += pass.seconds;
-      p.forward_passes += pass.forward_passes;
-    }
-    p.reads_fraction = reads.q_fraction();
-    p.kv_reads_fraction = reads.kv_fraction();
-    p.mean_budget = spec.mean_budget();
     p.setting = std::move(setting);
     result.forward_passes += p.forward_passes;
     result.probes.push_back(p);
-    spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% -> {}", name,
-                 p.comparison.sparse_ppl, 100 * p.comparison.delta_rel,
-                 100 * p.comparison.max_bucket_worsening_rel, 100 * p.reads_fraction,
-                 p.matches ? "matches dense" : "misses");
+    spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% -> {}",
+                 probe_name(label, axis, level), p.comparison.sparse_ppl,
+                 100 * p.comparison.delta_rel, 100 * p.comparison.max_bucket_worsening_rel,
+                 100 * p.reads_fraction, p.matches ? "matches dense" : "misses");
     // std::vector reallocates: rebuild the index (a level probed twice: its latest probe).
     tried.clear();
     for (const auto& q : result.probes) tried[q.level] = &q;
@@ -238,32 +252,46 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
       bracket(lo, hi);
     }
   }
-  if (axis.adapt && hi > 0) {
-    // Refine: the axis adapts to the bracket's miss (if any), then probes a step below the
-    // smallest matching level, adapting after each probe: again after a miss, lower after a
-    // match. The bracket above ran with the axis fixed, so it is the non-adapting sweep's.
-    if (lo > 0) axis.adapt(*tried.at(lo));
-    double x = 0;
-    int misses = 0;  // at x since the last match
-    for (int left = o.refine_passes; left > 0 && passes_left() && hi > axis.min; --left) {
-      if (misses == 0) {
-        x = snap(hi / (1 + 2 * o.resolution));
-      } else if (misses == 2) {  // twice at x even adapted: halve the step
-        x = snap(std::sqrt(x * hi));
-        misses = 0;
-        if (hi <= x * (1 + o.resolution / 2)) break;
-      }
-      if (axis.integer && x >= hi) x = hi - 1;
+  if (hi > 0) {
+    // Refine, for every axis alike: quality is noisy in the level (a level below a miss can
+    // match), so up to refine_passes probes go a step (1 + 2 resolution) below the smallest
+    // matching level: lower after a match. After a miss the axis that adapted to it tries the
+    // same level again (half the step after two misses there); a miss that taught nothing halves
+    // the step at once, and two of those in a row end the refine, as does a step below half the
+    // resolution or less than one integer level. An adapting axis first adapts to the bracket's
+    // miss; a non-adapting axis's level tried before is not measured again (it would repeat).
+    if (axis.adapt && lo > 0) axis.adapt(*tried.at(lo));
+    double step = 1 + 2 * o.resolution;
+    auto below = [&] {
+      const double x = snap(hi / step);
+      return axis.integer ? std::min(x, hi - 1) : x;
+    };
+    double x = below();
+    int misses_at_x = 0, plain_misses = 0;  // plain: misses in a row the axis did not adapt to
+    for (int left = o.refine_passes; left > 0 && passes_left() && hi > axis.min;) {
       if (x < axis.min || x >= hi) break;
-      const SweepProbe& p = probe(x, true);
-      const bool adapted = axis.adapt(p);
-      if (p.matches) {
-        misses = 0;
-      } else {
-        if (!adapted) break;  // a miss the axis cannot learn from would only repeat itself
-        ++misses;
-      }
+      const size_t n = result.probes.size();
+      const SweepProbe& p = probe(x, axis.adapt != nullptr);
+      if (result.probes.size() > n) --left;
+      const bool adapted = axis.adapt && axis.adapt(p);
+      const bool matched = p.matches;
       bracket(lo, hi);
+      if (matched) {
+        step = 1 + 2 * o.resolution, misses_at_x = plain_misses = 0;
+        x = below();
+        continue;
+      }
+      if (adapted) {
+        plain_misses = 0;
+        if (++misses_at_x < 2) continue;  // the same level again, adapted
+      } else if (++plain_misses >= 2) {
+        break;
+      }
+      misses_at_x = 0;
+      step = std::sqrt(step);
+      if (step <= 1 + o.resolution / 2) break;
+      if (axis.integer && hi - hi / step < 1) break;
+      x = below();
     }
   }
   if (hi > 0) {

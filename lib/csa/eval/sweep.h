@@ -4,8 +4,9 @@
 // (1 = at the tolerance) between a missing and a matching level and narrows the bracket until it
 // is within `resolution`: guided by the need curves' predicted error where the axis has it
 // (a fitted power law, solved for the crossing), else by halving / doubling and interpolation in
-// log level. The dense pass is run once and reused for every probe; every reported level was
-// confirmed by a full pass.
+// log level. Then a refine, the same for every axis, probes below the smallest matching level (a
+// noisy margin can match again lower down). The dense pass is run once and reused for every probe;
+// every reported level was confirmed by a full pass.
 #pragma once
 
 #include <functional>
@@ -22,8 +23,8 @@ struct SweepOptions {
   double position_tolerance = 0.01;  // worst position bucket's relative worsening
   double resolution = 0.05;          // stop when hi / lo <= 1 + resolution (or hi - lo <= 1)
   int max_passes = 16;               // probes per sweep at most
-  // Axes that adapt (SweepAxis::adapt): after the bracket, up to this many probes below the
-  // smallest matching level, the axis adapting after each (counted in max_passes).
+  // After the bracket, up to this many probes below the smallest matching level (counted in
+  // max_passes), for every axis: an adapting axis (SweepAxis::adapt) adapts after each.
   int refine_passes = 6;
 };
 
@@ -44,10 +45,11 @@ struct SweepAxis {
   // Optional: an axis whose spec at a level also depends on state that learns from the probes
   // (a need-based rule's position-band weights). `setting` describes the state the next probe
   // uses (stored with it); `adapt` may change the state after a probe (true when it did). The
-  // bracket is found with the state fixed; then the axis adapts to the bracket's miss and the sweep
-  // spends up to SweepOptions::refine_passes probes a step below the smallest matching level,
-  // adapting after each: lower after a match, the same level again after a miss, half the step
-  // after two.
+  // bracket is found with the state fixed; then the axis adapts to the bracket's miss and, in the
+  // refine every axis gets (SweepOptions::refine_passes, a step below the smallest matching level,
+  // lower after a match), adapts after each probe: after a miss it adapted to, the same level
+  // again, half the step after two there. A miss an axis did not adapt to (every miss of a
+  // non-adapting axis) halves the step at once; two in a row end the refine.
   std::function<Json()> setting;
   std::function<bool(const SweepProbe&)> adapt;  // true: the state changed
 };
@@ -87,5 +89,13 @@ struct SweepResult {
 SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& slices,
                          const EvalProtocol& protocol, const SweepAxis& axis,
                          const SweepOptions& options, const std::string& label);
+
+// Measures one level: its probe's quality, reads and cost (the search fills in `level` and
+// `setting`). sweep_levels measures by full passes over the slices with axis.make_spec's spec.
+using SweepMeasure = std::function<SweepProbe(double level)>;
+
+// The search of sweep_levels over any measurement (tests give it a synthetic margin).
+SweepResult search_levels(const SweepAxis& axis, const SweepOptions& options,
+                          const std::string& label, const SweepMeasure& measure);
 
 }  // namespace csa
