@@ -1,6 +1,7 @@
-// Device helpers shared by csa's CUDA kernels (fused_cuda_kernel.cu, decode_cuda_kernel.cu): the
-// element-type dispatch, the element conversions, the float order key their radix selects rank by,
-// 16-byte unpacking, and a block reduction in a fixed order. Compiled by nvcc only (no libtorch).
+// Device helpers shared by csa's CUDA kernels (attention/*_cuda_*.cu, model/*_cuda_kernel.cu): the
+// element-type dispatch, the element conversions and rounding, the float order key their radix
+// selects rank by, 16-byte unpacking, and a block reduction in a fixed order. Compiled by nvcc only
+// (no libtorch).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -38,6 +39,13 @@ __device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float
 __device__ __forceinline__ void store(float x, float* p) { *p = x; }
 __device__ __forceinline__ void store(float x, __half* p) { *p = __float2half_rn(x); }
 __device__ __forceinline__ void store(float x, __nv_bfloat16* p) { *p = __float2bfloat16_rn(x); }
+// x rounded to T and back: the value an element-wise ATen kernel's T tensor holds.
+template <typename T>
+__device__ __forceinline__ float round_to(float x) {
+  T y;
+  store(x, &y);
+  return to_f(y);
+}
 
 // Order key of a float: a larger float gives a larger key; -0 and +0 give the same key (they
 // compare equal, as in select.cpp).

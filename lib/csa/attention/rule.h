@@ -26,9 +26,9 @@
 // c = (min + max) / 2 and the half-range r = (max - min) / 2 (s = 1 is the bound, s = 0 the
 // score of the centre). Summed over many channels the bound is dominated by the channels whose
 // keys spread widest, whatever the query's typical score on the page; a smaller s ranks pages
-// more by where their keys lie (docs/decoding.md, "Page scores"). So a query reads at least k keys
-// and at most k + 2P - 1 plus its newest page's keys. With `exact`, the query then keeps the k
-// highest-scoring keys of its pages (the top_k rule inside them).
+// more by where their keys lie (measured in docs/decoding.md, "Quality"). So a query reads at least
+// k keys and at most k + 2P - 1 plus its newest page's keys. With `exact`, the query then keeps the
+// k highest-scoring keys of its pages (the top_k rule inside them).
 #pragma once
 
 #include <cstdint>

@@ -26,11 +26,8 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(RmsNormArgs a) {
   }
   ss = block_reduce<kNormThreads>(ss, red, [](float p, float q) { return p + q; });
   const float r = rsqrtf(ss / static_cast<float>(a.C) + a.eps);
-  for (int c = threadIdx.x; c < a.C; c += kNormThreads) {
-    T y;
-    store(to_f(x[c]) * r, &y);  // (x · r) in x's type
-    store(to_f(w[c]) * to_f(y), out + c);
-  }
+  for (int c = threadIdx.x; c < a.C; c += kNormThreads)
+    store(to_f(w[c]) * round_to<T>(to_f(x[c]) * r), out + c);  // w · (x · r in x's type)
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // RMSNorm rows on CUDA in one launch (norm_cuda_kernel.cu) behind a plain C++ interface (nvcc
-// compiles no libtorch header); Decoder::norm (decoder.cpp) is the libtorch side. The operations
+// compiles no libtorch header); csa::rms_norm (decoder.h) is the libtorch side. The operations
 // are the tensor form's (LlamaRMSNorm / Qwen2RMSNorm): float32 mean of squares, r = rsqrt(mean +
 // eps), y = (x · r) rounded to x's type, out = w · y rounded to x's type. A decode step runs
 // 2 · layers + 1 of them; as eight element-wise ATen kernels each they were a fifth of a graphed

@@ -9,14 +9,6 @@ namespace {
 
 constexpr int kRopeThreads = 64;
 
-// x rounded to T (the tensor form's intermediate results are tensors of x's type).
-template <typename T>
-__device__ __forceinline__ float round_to(float x) {
-  T y;
-  store(x, &y);
-  return to_f(y);
-}
-
 // A block per row (b, h, t); thread i rotates the pair (i, i + rd/2) and copies the channels
 // past rd. Products and the sum with explicit rounding (no fused multiply-add), as the tensor
 // form's three element-wise kernels compute them.
