@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
       ->check(csa::app::integer_at_least(0));
   app.add_flag("--json", json, "Print JSON instead of text");
   app.add_option("--select", opts.select,
-                 "Apply the policy with this selection (token or page:P[:spread=S][:topk]; "
+                 "Apply the policy with this selection (token or page:P[:spread=S][:group][:topk]; "
                  "docs/decoding.md). Default: the policy's own");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");

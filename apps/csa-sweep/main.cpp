@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-uniform", no_uniform, "Skip the uniform top-k sweep");
   app.add_option(
       "--select", opts.select,
-      "Sweep the policy under this selection (token or page:P[:spread=S][:oracle][:topk]; "
+      "Sweep the policy under this selection (token or page:P[:spread=S][:group][:oracle][:topk]; "
       "docs/decoding.md) and write it into the swept policy. Default: the policy's own");
   app.add_flag("--allow-other-weights", opts.allow_other_weights,
                "Apply a policy calibrated on other weights of the same shape");

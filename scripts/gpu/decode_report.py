@@ -30,20 +30,23 @@ for r in att:
          "reads_fraction": {v["label"]: v["reads_fraction"] for v in r["runs"]},
          "kv_bytes_fraction": {v["label"]: v["kv_bytes_fraction"] for v in r["runs"]}}
     for pct in ("5%", "10%"):
-        s = med(r, f"paged top-k {pct}")
-        if s is None:
-            continue
-        for peer, name in (("dense SDPA", "sdpa"), ("dense paged", "dense_paged"),
-                           (f"exact top-k {pct}", "exact_topk")):
-            t = med(r, peer)
-            if t is not None:
-                p[f"speedup_{pct[:-1]}pct_vs_{name}"] = t / s
-        # Replayed from CUDA graphs (device time, no host launches), against the same.
-        s = med(r, f"paged top-k {pct} (graph)")
-        for peer, name in (("dense SDPA (graph)", "sdpa"), ("dense paged (graph)", "dense_paged")):
-            t = med(r, peer)
-            if s is not None and t is not None:
-                p[f"speedup_{pct[:-1]}pct_vs_{name}_graphs"] = t / s
+        # Pages per query head ("paged top-k"), one set per KV group ("paged group top-k").
+        for kind, tag in (("", ""), ("group ", "group_")):
+            s = med(r, f"paged {kind}top-k {pct}")
+            if s is None:
+                continue
+            for peer, name in (("dense SDPA", "sdpa"), ("dense paged", "dense_paged"),
+                               (f"exact top-k {pct}", "exact_topk")):
+                t = med(r, peer)
+                if t is not None:
+                    p[f"speedup_{tag}{pct[:-1]}pct_vs_{name}"] = t / s
+            # Replayed from CUDA graphs (device time, no host launches), against the same.
+            s = med(r, f"paged {kind}top-k {pct} (graph)")
+            for peer, name in (("dense SDPA (graph)", "sdpa"),
+                               ("dense paged (graph)", "dense_paged")):
+                t = med(r, peer)
+                if s is not None and t is not None:
+                    p[f"speedup_{tag}{pct[:-1]}pct_vs_{name}_graphs"] = t / s
     points.append(p)
 models = []
 for r in mod:
@@ -77,8 +80,8 @@ for ax, b in zip(axes, batches):
 ax = axes[-1]
 for m in models:
     labels = list(m["tokens_per_second"])
-    short = [l.replace("dense paged", "dense").replace("paged top-k ", "").replace(" (graphs)", " G")
-             for l in labels]
+    short = [l.replace("dense paged", "dense").replace("paged group top-k ", "grp ")
+             .replace("paged top-k ", "").replace(" (graphs)", " G") for l in labels]
     ax.bar([f"{m['ctx'] // 1024}K {l}" for l in short], [m["tokens_per_second"][l] for l in labels])
 ax.set_ylabel("tokens/s (batch 1)")
 ax.set_title("whole model, random 1B (G: CUDA graphs)")

@@ -7,7 +7,9 @@
 # for a model other than the embedded qwen2-mini).
 #   run: MODELS="qwen2-mini" bash scripts/gpu/run_decode.sh      (STEPS="build tests bench quality")
 #   GPU_TESTS="CUDA paged*,CUDA graph*" runs the decode tests of the [gpu] tier only; STEPS may
-#   also name "profile" (Nsight Compute of one step's kernels at 64K).
+#   also name "profile" (Nsight Compute of one step's kernels at 64K; NCU_SECTIONS="--set full"
+#   for stall reasons) and "model-profile" (every kernel's time over the first whole-model decode
+#   steps at 64K: scripts/gpu/decode_model_profile.py tabulates one step).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 W=/tmp/csa-decode/decode
@@ -32,12 +34,23 @@ if want profile; then  # Nsight Compute on one 64K, batch-1 step (results/gpu/de
   N=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu | head -1)
   B="build-gpu/apps/csa-bench --device cuda --dtype bfloat16 --config configs/llama-3.2-1b.json -q"
   B="$B --decode --ctx 65536 --batch 1 --repeats 1 --fraction 0.1"
-  S="--section SpeedOfLight --section Occupancy --section LaunchStats"
+  S=${NCU_SECTIONS:-"--section SpeedOfLight --section Occupancy --section LaunchStats"}
   # The dense step's attend and combine (its first launches), then a sparse step's bounds,
   # select and attend (past the 47 dense attend launches: 23 timed eagerly, 24 in graphs).
   timeout 50 "$N" --clock-control none -k regex:"attend|combine" -c 2 $S $B > "$W/ncu_dense.txt" 2>&1
   timeout 50 "$N" --clock-control none -k regex:"bounds|select|attend" --launch-skip 47 -c 3 $S $B \
     > "$W/ncu_sparse.txt" 2>&1
+  # The group selection's (rule.h): past the per-head sparse runs' 48 launches of each kernel
+  # (one with the selection returned, 23 eager, 24 in graphs). Its select grid has Hkv blocks.
+  timeout 50 "$N" --clock-control none -k regex:"bounds|select|attend" --launch-skip 191 -c 3 $S \
+    $B > "$W/ncu_group.txt" 2>&1
+  pack
+fi
+if want model-profile; then  # every kernel of whole-model decode steps at 64K (ncu_model.csv)
+  N=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu | head -1)
+  B="build-gpu/apps/csa-bench --device cuda --dtype bfloat16 --config configs/llama-3.2-1b.json -q"
+  timeout 300 "$N" --clock-control none --metrics gpu__time_duration.sum --csv -c 2500 $B \
+    --decode-model --ctx 65536 --batch 1 --repeats 1 --fraction 0.1 > "$W/ncu_model.csv" 2>&1
   pack
 fi
 if want quality; then

@@ -53,8 +53,17 @@ TEST_CASE("CUDA paged decode equals the reference: pages, reads, outputs", "[.][
       const LayerRule spread_rule = SparsitySpec::top_k(std::vector<BudgetSchedule>{sched}, "r")
                                         .with_selection(PageSelection{c.P, false, false, 0.25})
                                         .layer_rule(0);
+      // One page set per KV group (rule.h's `group`), with the bound and with a spread.
+      const LayerRule group_rule = SparsitySpec::top_k(std::vector<BudgetSchedule>{sched}, "r")
+                                       .with_selection(PageSelection{c.P, false, false, 1, true})
+                                       .layer_rule(0);
+      const LayerRule group_spread =
+          SparsitySpec::top_k(std::vector<BudgetSchedule>{sched}, "r")
+              .with_selection(PageSelection{c.P, false, false, 0.5, true})
+              .layer_rule(0);
       const double tol = dt == at::kFloat ? 1e-5 : 2e-2;
-      for (const LayerRule* r : {&rule, &spread_rule, static_cast<const LayerRule*>(nullptr)}) {
+      for (const LayerRule* r : {&rule, &spread_rule, &group_rule, &group_spread,
+                                 static_cast<const LayerRule*>(nullptr)}) {
         DecodeSelection got, want;
         DecodeOptions kernel, reference;
         reference.allow_kernel = false;

@@ -17,56 +17,63 @@ namespace {
 // The keys a query (q [D], keys [S][D] of its KV head) at position pos keeps with budget k under
 // page size P: sink and newest page, then best bounds first (larger page on ties) until the kept
 // keys reach k; with `exact` the k best-scoring keys of those (larger key on ties); with
-// spread < 1 pages ranked by q·centre + spread·|q|·half-range instead of the bound.
+// spread < 1 pages ranked by q·centre + spread·|q|·half-range instead of the bound. With a
+// group (`group_q`: the queries of every head sharing the KV head, `k_group` the largest of their
+// budgets) a page's score is the largest of the group's scores and the count follows k_group.
 std::set<int64_t> naive_kept(const at::Tensor& q, const at::Tensor& keys, int64_t pos, int64_t k,
-                             int64_t P, bool exact, bool oracle, double spread = 1) {
+                             int64_t P, bool exact, bool oracle, double spread = 1,
+                             const std::vector<at::Tensor>& group_q = {}, int64_t k_group = 0) {
+  const std::vector<at::Tensor> scorers = group_q.empty() ? std::vector<at::Tensor>{q} : group_q;
+  const int64_t kc = group_q.empty() ? k : k_group;  // the budget that counts pages
   const int64_t D = q.size(0);
-  auto qa = q.accessor<double, 1>();
   auto ka = keys.accessor<double, 2>();
+  auto score = [&](const at::Tensor& qq, int64_t j) {
+    auto qa = qq.accessor<double, 1>();
+    double x = 0;
+    for (int64_t d = 0; d < D; ++d) x += qa[d] * ka[j][d];
+    return x;
+  };
   std::set<int64_t> kept;
-  if (k >= pos + 1) {
-    for (int64_t j = 0; j <= pos; ++j) kept.insert(j);
-    return kept;
-  }
   const int64_t newest = pos / P;
   auto add_page = [&](int64_t m) {
     for (int64_t j = m * P; j < std::min((m + 1) * P, pos + 1); ++j) kept.insert(j);
   };
-  add_page(0);
-  add_page(newest);
-  std::vector<std::pair<double, int64_t>> cand;  // (bound, page)
-  for (int64_t m = 1; m < newest; ++m) {
-    double b = 0;
-    for (int64_t d = 0; d < D; ++d) {
-      double lo = ka[m * P][d], hi = ka[m * P][d];
-      for (int64_t j = m * P; j < (m + 1) * P; ++j)
-        lo = std::min(lo, ka[j][d]), hi = std::max(hi, ka[j][d]);
-      b += spread == 1 ? std::max(qa[d] * lo, qa[d] * hi)
-                       : qa[d] * (lo + hi) / 2 + spread * std::abs(qa[d]) * (hi - lo) / 2;
-    }
-    if (oracle) {  // the page's best exact score
-      b = -1e300;
-      for (int64_t j = m * P; j < (m + 1) * P; ++j) {
-        double x = 0;
-        for (int64_t d = 0; d < D; ++d) x += qa[d] * ka[j][d];
-        b = std::max(b, x);
+  if (kc >= pos + 1) {
+    for (int64_t j = 0; j <= pos; ++j) kept.insert(j);
+  } else {
+    add_page(0);
+    add_page(newest);
+    std::vector<std::pair<double, int64_t>> cand;  // (score, page)
+    for (int64_t m = 1; m < newest; ++m) {
+      double best = -1e300;
+      for (const at::Tensor& qq : scorers) {
+        auto qa = qq.accessor<double, 1>();
+        double b = 0;
+        for (int64_t d = 0; d < D; ++d) {
+          double lo = ka[m * P][d], hi = ka[m * P][d];
+          for (int64_t j = m * P; j < (m + 1) * P; ++j)
+            lo = std::min(lo, ka[j][d]), hi = std::max(hi, ka[j][d]);
+          b += spread == 1 ? std::max(qa[d] * lo, qa[d] * hi)
+                           : qa[d] * (lo + hi) / 2 + spread * std::abs(qa[d]) * (hi - lo) / 2;
+        }
+        if (oracle) {  // the page's best exact score
+          b = -1e300;
+          for (int64_t j = m * P; j < (m + 1) * P; ++j) b = std::max(b, score(qq, j));
+        }
+        best = std::max(best, b);
       }
+      cand.push_back({best, m});
     }
-    cand.push_back({b, m});
+    std::sort(cand.begin(), cand.end(), [](auto a, auto b) {
+      return a.first != b.first ? a.first > b.first : a.second > b.second;
+    });
+    const int64_t extra = (kc + P - 1) / P;  // ceil(k / P) pages besides the sink and the newest
+    for (size_t i = 0; i < cand.size() && static_cast<int64_t>(i) < extra; ++i)
+      add_page(cand[i].second);
   }
-  std::sort(cand.begin(), cand.end(), [](auto a, auto b) {
-    return a.first != b.first ? a.first > b.first : a.second > b.second;
-  });
-  const int64_t extra = (k + P - 1) / P;  // ceil(k / P) pages besides the sink and the newest
-  for (size_t i = 0; i < cand.size() && static_cast<int64_t>(i) < extra; ++i)
-    add_page(cand[i].second);
   if (!exact || static_cast<int64_t>(kept.size()) <= k) return kept;
   std::vector<std::pair<double, int64_t>> sc;  // (score, key)
-  for (int64_t j : kept) {
-    double s = 0;
-    for (int64_t d = 0; d < D; ++d) s += qa[d] * ka[j][d];
-    sc.push_back({s, j});
-  }
+  for (int64_t j : kept) sc.push_back({score(q, j), j});
   std::sort(sc.begin(), sc.end(), [](auto a, auto b) {
     return a.first != b.first ? a.first > b.first : a.second > b.second;
   });
@@ -90,17 +97,37 @@ TEST_CASE("selection spellings parse and print", "[unit]") {
   CHECK(selection_name(parse_selection("page:16:spread=0.25", "x")) == "page:16:spread=0.25");
   CHECK(selection_name(parse_selection("page:16:spread=0.1:topk", "x")) ==
         "page:16:spread=0.1:topk");
+  CHECK(selection_name(parse_selection("page:16:spread=0.5:group", "x")) ==
+        "page:16:spread=0.5:group");
+  CHECK(parse_selection("page:8:group:oracle:topk", "x") == PageSelection{8, true, true, 1, true});
   CHECK(parse_selection("page:16:spread=0", "x").spread == 0);
   CHECK(selection_name(parse_selection("page:16:spread=1", "x")) == "page:16");  // the bound
   {  // every spread reads back as itself
     PageSelection s{16, false, false, 1.0 / 3};
     CHECK(parse_selection(selection_name(s), "x") == s);
   }
-  for (const char* bad :
-       {"page", "page:", "page:0", "page:-4", "page:16:top", "pages:16", "page:99999999999",
-        "page:1e3", "", "page:8:topk:oracle", "page:8:", "page:8:spread=", "page:8:spread=1.5",
-        "page:8:spread=-0.1", "page:8:spread=x", "page:8:spread=0.5:oracle",
-        "page:8:topk:spread=0.5", "page:8:spread=0.5:spread=0.5", "page:8:spread=nan"})
+  for (const char* bad : {"page",
+                          "page:",
+                          "page:0",
+                          "page:-4",
+                          "page:16:top",
+                          "pages:16",
+                          "page:99999999999",
+                          "page:1e3",
+                          "",
+                          "page:8:topk:oracle",
+                          "page:8:",
+                          "page:8:spread=",
+                          "page:8:spread=1.5",
+                          "page:8:spread=-0.1",
+                          "page:8:spread=x",
+                          "page:8:spread=0.5:oracle",
+                          "page:8:topk:spread=0.5",
+                          "page:8:spread=0.5:spread=0.5",
+                          "page:8:spread=nan",
+                          "page:8:oracle:group",
+                          "page:8:group:group",
+                          "page:8:groups"})
     CHECK_THROWS_AS(parse_selection(bad, "--select"), UsageError);
   // The count arithmetic: ceil(k / P) pages besides the forced ones, so the chosen pages alone
   // hold k to k + P - 1 keys; every page when that is all of them.
@@ -122,11 +149,14 @@ TEST_CASE("page selection keeps what the rule's text says, on the explicit path"
   at::manual_seed(11);
   for (Case c : {Case{1, 2, 2, 40, 40, 4}, Case{2, 4, 2, 37, 53, 8}, Case{1, 6, 3, 70, 70, 16},
                  Case{1, 4, 1, 1, 100, 16}, Case{1, 2, 1, 9, 9, 16}, Case{1, 3, 3, 33, 33, 1}}) {
-    for (int variant = 0; variant < 6; ++variant) {
-      const bool exact = variant % 2 == 1, oracle = variant == 2 || variant == 3;
-      const double spread = variant >= 4 ? 0.25 : 1;
+    for (int variant = 0; variant < 12; ++variant) {
+      const bool exact = variant % 2 == 1, oracle = variant % 6 == 2 || variant % 6 == 3;
+      const double spread = variant % 6 >= 4 ? 0.25 : 1;
+      const bool group = variant >= 6;
       INFO("B" << c.B << " H" << c.H << " Hkv" << c.Hkv << " T" << c.T << " S" << c.S << " P" << c.P
-               << " exact " << exact << " oracle " << oracle << " spread " << spread);
+               << " exact " << exact << " oracle " << oracle << " spread " << spread << " group "
+               << group);
+      const PageSelection sel{c.P, exact, oracle, spread, group};
       const int64_t D = 8;
       at::Tensor q = at::randint(-3, 4, {c.B, c.H, c.T, D}).to(at::kFloat);
       at::Tensor k = at::randint(-3, 4, {c.B, c.Hkv, c.S, D}).to(at::kFloat);
@@ -137,10 +167,9 @@ TEST_CASE("page selection keeps what the rule's text says, on the explicit path"
       for (int64_t h = 0; h < c.H; ++h)
         sched.k.push_back(std::vector<std::vector<int64_t>>{
             {1, 5, 12}, {3, 20, 7}, {1000, 9, 33}}[static_cast<size_t>(h % 3)]);
-      SparsitySpec spec = SparsitySpec::top_k(std::vector<BudgetSchedule>{sched}, "banded")
-                              .with_selection(PageSelection{c.P, exact, oracle, spread});
-      CHECK(spec.label ==
-            "banded [" + selection_name(PageSelection{c.P, exact, oracle, spread}) + "]");
+      SparsitySpec spec =
+          SparsitySpec::top_k(std::vector<BudgetSchedule>{sched}, "banded").with_selection(sel);
+      CHECK(spec.label == "banded [" + selection_name(sel) + "]");
       SparseAttentionHook hook(spec, 1, c.H, c.Hkv, 100000);
       const double scale = 0.5;
       at::Tensor out = attend(q, k, v, scale, 0, &hook);
@@ -155,8 +184,15 @@ TEST_CASE("page selection keeps what the rule's text says, on the explicit path"
             const int64_t pos = c.S - c.T + t;
             at::Tensor qi = q[b][h][t].to(at::kDouble);
             at::Tensor keys = k[b][h / G].to(at::kDouble);
-            const auto kept =
-                naive_kept(qi, keys, pos, sched.budget(h, pos), c.P, exact, oracle, spread);
+            std::vector<at::Tensor> group_q;
+            int64_t k_group = 0;
+            for (int64_t gi = 0; group && gi < G; ++gi) {
+              const int64_t hh = h / G * G + gi;
+              group_q.push_back(q[b][hh][t].to(at::kDouble));
+              k_group = std::max(k_group, sched.budget(hh, pos));
+            }
+            const auto kept = naive_kept(qi, keys, pos, sched.budget(h, pos), c.P, exact, oracle,
+                                         spread, group_q, k_group);
             reads += static_cast<double>(kept.size());
             std::vector<int64_t> idx(kept.begin(), kept.end());
             at::Tensor ix = at::tensor(idx, at::kLong);

@@ -156,7 +156,7 @@ at::Tensor decode_reference(const at::Tensor& q, const PagedKvCache& cache, doub
   at::Tensor keep;
   if (rule != nullptr) {
     const PageSummaries s{cache.kmin().to(at::kFloat), cache.kmax().to(at::kFloat)};
-    keep = select_pages(page_scores(scores, qf, s, scale, *rule), *rule, S - 1, S);
+    keep = select_pages(page_scores(scores, qf, s, scale, *rule), *rule, S - 1, S, Hkv);
     mask_to_kept_pages(scores, keep, *rule, S - 1);
     keep = keep.view({B, H, pages});
   } else if (selection != nullptr) {
@@ -198,7 +198,10 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
   a.q_sb = q.stride(0), a.q_sh = q.stride(1);
   a.capacity = cap, a.S = static_cast<int>(S), a.page = static_cast<int>(P);
   a.scale = static_cast<float>(scale);
-  if (rule != nullptr) a.spread = static_cast<float>(rule->select.spread);
+  if (rule != nullptr) {
+    a.spread = static_cast<float>(rule->select.spread);
+    a.group = rule->select.group;
+  }
   const int64_t pages = (S + P - 1) / P;
   if (o.position.defined()) {
     CSA_CHECK(o.position.scalar_type() == at::kLong && o.position.numel() == 1 &&
@@ -214,9 +217,21 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
     a.budget = a.band_start + a.NB;
   }
   // One wave of attend blocks, each with at least a page per warp; with a device position the
-  // grid must serve every length up to the capacity.
-  a.splits =
-      o.splits > 0 ? o.splits : cuda::decode_auto_splits(a, o.position.defined() ? cap / P : pages);
+  // grid must serve every length up to the capacity. A sparse step reads at most the pages of
+  // the largest budget (per head, or per group with `group`; for a group of per-head choices G
+  // times that): fewer blocks, about kKeptPagesPerWarp of them per warp, so that each warp's
+  // fixed costs (its set-up, the merge of its partials) are paid for fewer pages' worth of work.
+  int64_t span = o.position.defined() ? cap / P : pages;
+  if (rule != nullptr) {
+    constexpr int64_t kKeptPagesPerWarp = 4;
+    int64_t kmax = 0;
+    for (const auto& per_band : rule->top_k.k)
+      for (int64_t kb : per_band) kmax = std::max(kmax, kb);
+    const int64_t per_head = std::min(kmax, cap) / P + 3;  // ceil(k / P), the sink, the newest
+    const int64_t kept = rule->select.group ? per_head : G * per_head;
+    if (kept < span) span = std::max<int64_t>(1, kept / kKeptPagesPerWarp);
+  }
+  a.splits = o.splits > 0 ? o.splits : cuda::decode_auto_splits(a, span);
   at::Tensor ws = at::empty({cuda::decode_workspace_bytes(a)}, q.options().dtype(at::kByte));
   a.workspace = ws.data_ptr();
   at::Tensor out = at::empty({B, H, 1, D}, q.options());

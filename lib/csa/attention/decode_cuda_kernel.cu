@@ -24,6 +24,8 @@ struct Layout {
   float* bounds;   // [B, H, NPc]
   uint8_t* flags;  // [B, Hkv, NPcap, G]: page kept by the group's query head gi
   float* part;     // [B, H, splits, D + 2]
+  int* list;       // group: [B, Hkv, NPcap] the group's kept pages in page order
+  int* count;      // group: [B, Hkv] their number
   int NPf, NPc, NPcap;
 };
 
@@ -60,31 +62,54 @@ Layout layout_of(const PagedDecodeArgs& a) {
   L.flags = reinterpret_cast<uint8_t*>(p);
   p += align256(bh * L.NPcap);
   L.part = reinterpret_cast<float*>(p);
+  p += align256(bh * a.splits * (a.D + 2) * 4);
+  L.list = reinterpret_cast<int*>(p);
+  p += align256(int64_t(a.B) * a.Hkv * L.NPcap * 4);
+  L.count = reinterpret_cast<int*>(p);
   if (a.flags_out != nullptr) L.flags = a.flags_out;
   return L;
 }
 
-// Step 2: block (query head, batch). The page rule of rule.h / pages.h, a second time: flags
-// of this head's kept pages (every page written, so no clearing) and its keys read.
+// Step 2: block (query head, batch), or with `group` (KV head, batch) for the group's heads
+// h0 .. h0 + NH - 1. The page rule of rule.h / pages.h, a second time: flags of the kept pages
+// (every page written, so no clearing) and the keys each head reads.
 __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs a, Layout L) {
   extern __shared__ uint32_t keys[];  // [NPc] candidate keys
   __shared__ uint32_t hist[256];
   __shared__ uint32_t s_prefix;
   __shared__ int s_r, s_warp[kSelectThreads / 32];
-  const int h = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, nt = blockDim.x;
-  const int G = a.H / a.Hkv, g = h / G, gi = h % G;
+  const int b = blockIdx.y, tid = threadIdx.x, nt = blockDim.x;
+  const int G = a.H / a.Hkv, NH = a.group ? G : 1, h = blockIdx.x * NH, g = h / G;
   const int P = a.page, n = keys_in_cache(a), pos = n - 1, pages = (n + P - 1) / P,
             newest = pos / P;
   const int64_t bh = int64_t(b) * a.H + h;
-  uint8_t* flags = L.flags + (int64_t(b) * a.Hkv + g) * L.NPcap * G + gi;  // stride G
+  // Flags of head h + j at flags[page * G + j].
+  uint8_t* flags = L.flags + (int64_t(b) * a.Hkv + g) * L.NPcap * G + h % G;
   int band = 0;
   while (band + 1 < a.NB && a.band_start[band + 1] <= pos) ++band;
-  const int kb = min(a.budget[h * a.NB + band], n);
+  int kb = 0;  // the largest budget of the block's heads
+  for (int j = 0; j < NH; ++j) kb = max(kb, a.budget[(h + j) * a.NB + band]);
+  kb = min(kb, n);
   const int nc = max(newest - 1, 0);   // candidate pages 1 .. newest - 1
   const int extra = (kb + P - 1) / P;  // besides the sink and the newest page (pages.h)
-  if (kb >= n || extra >= nc) {        // every page
-    for (int i = tid; i < pages; i += nt) flags[int64_t(i) * G] = 1;
-    if (tid == 0 && a.q_reads != nullptr) a.q_reads[bh] = n;
+  auto set_flag = [&](int page, uint8_t f) {
+    for (int j = 0; j < NH; ++j) flags[int64_t(page) * G + j] = f;
+  };
+  auto set_reads = [&](int r) {
+    if (a.q_reads != nullptr)
+      for (int j = 0; j < NH; ++j) a.q_reads[bh + j] = r;
+  };
+  // group: the kept pages as a list in page order for step 3 (`list`, `count`).
+  int* list = L.list + (int64_t(b) * a.Hkv + g) * L.NPcap;
+  if (kb >= n || extra >= nc) {  // every page
+    for (int i = tid; i < pages; i += nt) {
+      set_flag(i, 1);
+      if (a.group) list[i] = i;
+    }
+    if (tid == 0) {
+      set_reads(n);
+      if (a.group) L.count[int64_t(b) * a.Hkv + g] = pages;
+    }
     return;
   }
   const float* bd = L.bounds + bh * L.NPc;
@@ -147,23 +172,49 @@ __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs 
   __syncthreads();
   int after = incl - eq;
   for (int w = warp + 1; w < nw; ++w) after += s_warp[w];
+  int mine = 0;  // kept pages of this thread's range
   for (int i = c1 - 1; i >= c0; --i) {
     const uint32_t key = keys[i];
     bool keep = key > prefix;
     if (key == prefix) keep = after++ < r;
-    flags[int64_t(i + 1) * G] = keep ? 1 : 0;
+    set_flag(i + 1, keep ? 1 : 0);
+    mine += keep;
+    keys[i] = keep;  // read back below for the list (this thread's own entries only)
+  }
+  if (a.group) {        // the list: the sink, the kept candidates in page order, the newest page
+    __syncthreads();    // every s_warp read above is done
+    int before = mine;  // inclusive prefix sum over threads: warps, then lanes
+    for (int off = 1; off < 32; off <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, before, off);
+      if (lane >= off) before += y;
+    }
+    if (lane == 31) s_warp[warp] = before;
+    __syncthreads();
+    for (int w = 0; w < warp; ++w) before += s_warp[w];
+    int at = 1 + before - mine;
+    for (int i = c0; i < c1; ++i)
+      if (keys[i]) list[at++] = i + 1;
+    if (tid == nt - 1) {  // `before` is the total here
+      list[0] = 0;
+      list[1 + before] = newest;
+      L.count[int64_t(b) * a.Hkv + g] = 2 + before;  // newest > 1: the rule keeps pages besides
+    }
   }
   if (tid == 0) {
-    flags[0] = 1;
-    if (newest > 0) flags[int64_t(newest) * G] = 1;
-    if (a.q_reads != nullptr)  // the sink and newest pages, and `extra` full pages
-      a.q_reads[bh] = (newest == 0 ? n : P + (pos - newest * P + 1)) + extra * P;
+    set_flag(0, 1);
+    if (newest > 0) set_flag(newest, 1);
+    // the sink and newest pages, and `extra` full pages
+    set_reads((newest == 0 ? n : P + (pos - newest * P + 1)) + extra * P);
   }
 }
 
 // Step 1: block (chunk of kBoundsPages full pages, KV head, batch). A page's summary rows are
-// spread over LPK lanes of 16 bytes (as keys are in step 3); bounds for the G query heads.
-constexpr int kBoundsPages = 16;  // a page per key group of each warp: one load round per block
+// spread over LPK lanes of 16 bytes (as keys are in step 3); bounds for the G query heads, or with
+// `group` their largest, in the slot of the group's first head.
+// Each warp loads kBoundsRounds rounds of KPL pages before it computes (their loads in flight
+// together) and a block takes kBoundsPages pages, so that the queries' set-up is amortised.
+constexpr int kBoundsRounds = 4;
+constexpr int kBoundsPages = 64;
 template <typename T, int GMAX>
 __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L) {
   constexpr int V = kPer16<T>;
@@ -182,36 +233,52 @@ __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L
   const int64_t rows = (int64_t(b) * a.Hkv + g) * L.NPc * D;
   const T* mnb = static_cast<const T*>(a.kmin) + rows;
   const T* mxb = static_cast<const T*>(a.kmax) + rows;
-  for (int m0 = first + warp * KPL; m0 < last; m0 += 4 * KPL) {
-    const int m = m0 + kg;
-    const bool ok = m < last;
-    float mn[V], mx[V];
-    if (ok) {
-      load16(mnb + int64_t(m) * D + c0, mn);
-      load16(mxb + int64_t(m) * D + c0, mx);
-    } else {
+  constexpr int R = kBoundsRounds;
+  for (int m0 = first + warp * KPL; m0 < last; m0 += 4 * KPL * R) {
+    uint4 rmn[R], rmx[R];  // the rounds' raw rows, loaded before any is used
 #pragma unroll
-      for (int v = 0; v < V; ++v) mn[v] = mx[v] = 0;
+    for (int rr = 0; rr < R; ++rr) {
+      const int m = m0 + rr * 4 * KPL + kg;
+      if (m < last) {
+        rmn[rr] = *reinterpret_cast<const uint4*>(mnb + int64_t(m) * D + c0);
+        rmx[rr] = *reinterpret_cast<const uint4*>(mxb + int64_t(m) * D + c0);
+      } else {
+        rmn[rr] = rmx[rr] = make_uint4(0, 0, 0, 0);
+      }
     }
 #pragma unroll
-    for (int gi = 0; gi < GMAX; ++gi) {
-      if (gi >= G) continue;
-      float x = 0;
-      if (quest) {
+    for (int rr = 0; rr < R; ++rr) {
+      const int m = m0 + rr * 4 * KPL + kg;
+      const bool ok = m < last;
+      float mn[V], mx[V];
+      unpack16(rmn[rr], mn, mnb);
+      unpack16(rmx[rr], mx, mxb);
+      float best = -INFINITY;  // group: the largest of the heads' scores
 #pragma unroll
-        for (int v = 0; v < V; ++v) x += fmaxf(q[gi][v] * mn[v], q[gi][v] * mx[v]);
-      } else {  // q·centre + spread·|q|·half-range (rule.h)
-        float c = 0, r = 0;
+      for (int gi = 0; gi < GMAX; ++gi) {
+        if (gi >= G) continue;
+        float x = 0;
+        if (quest) {
 #pragma unroll
-        for (int v = 0; v < V; ++v) {
-          c += q[gi][v] * (0.5f * (mn[v] + mx[v]));
-          r += fabsf(q[gi][v]) * (0.5f * (mx[v] - mn[v]));
+          for (int v = 0; v < V; ++v) x += fmaxf(q[gi][v] * mn[v], q[gi][v] * mx[v]);
+        } else {  // q·centre + spread·|q|·half-range (rule.h)
+          float c = 0, r = 0;
+#pragma unroll
+          for (int v = 0; v < V; ++v) {
+            c += q[gi][v] * (0.5f * (mn[v] + mx[v]));
+            r += fabsf(q[gi][v]) * (0.5f * (mx[v] - mn[v]));
+          }
+          x = c + a.spread * r;
         }
-        x = c + a.spread * r;
+        for (int off = LPK >> 1; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
+        if (a.group) {
+          best = fmaxf(best, x * a.scale);
+        } else if (ok && lane % LPK == 0) {
+          L.bounds[(int64_t(b) * a.H + g * G + gi) * L.NPc + m] = x * a.scale;
+        }
       }
-      for (int off = LPK >> 1; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-      if (ok && lane % LPK == 0)
-        L.bounds[(int64_t(b) * a.H + g * G + gi) * L.NPc + m] = x * a.scale;
+      if (a.group && ok && lane % LPK == 0)  // in the slot of the group's first head
+        L.bounds[(int64_t(b) * a.H + g * G) * L.NPc + m] = best;
     }
   }
 }
@@ -269,6 +336,17 @@ __global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
   const T* kp = static_cast<const T*>(a.k) + base;
   const T* vp = static_cast<const T*>(a.v) + base;
   const uint8_t* fl = L.flags + (int64_t(b) * a.Hkv + g) * L.NPcap * G;
+  // With `group` (sparse) the group's kept pages come as a list (step 2): the block takes its
+  // share of the entries, warp w the entries w, w + W, ...
+  const bool listed = !dense && a.group;
+  const int* lst = L.list + (int64_t(b) * a.Hkv + g) * L.NPcap;
+  int e_next = 0, e_end = 0;
+  if (listed) {
+    const int cnt = L.count[int64_t(b) * a.Hkv + g];
+    const int share = (cnt + gridDim.x - 1) / gridDim.x;
+    e_next = split * share + warp;
+    e_end = min(split * share + share, cnt);
+  }
   // The warp's steps in order (warp-uniform state): the current page's next key, its end and
   // heads; the window of 32 of the warp's pages (slot i: page p0 + warp + W·i) whose kept ones
   // are still to start.
@@ -281,6 +359,17 @@ __global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
         sj = pj, se = min(pj + NK, pend), sh = pheads;
         pj += NK;
         return;
+      }
+      if (listed) {
+        if (e_next >= e_end) {
+          sj = se = 0, sh = 0;
+          return;
+        }
+        const int pg = lst[e_next];
+        e_next += W;
+        pheads = (1u << G) - 1;
+        pj = pg * P, pend = min(pg * P + P, S);
+        continue;
       }
       if (kept == 0) {
         if (!more) {
@@ -472,7 +561,8 @@ __global__ void append_kernel(PagedAppendArgs a) {
 // Step 4: block (channel group, query head, batch), a thread per channel. Each thread takes
 // the splits' maxima (independent loads, all in flight at once), then sums its channel and the
 // weights over the splits in split order: no block-wide reduction or barrier, a fixed order
-// throughout, so the output is deterministic.
+// throughout, so the output is deterministic. (Folding this into step 3's last block per group,
+// as a per-group completion count, measured slower on the H200: docs/decoding.md.)
 constexpr int kCombineThreads = 64;
 template <typename T>
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(PagedDecodeArgs a, Layout L) {
@@ -564,7 +654,7 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
     if (smem > 48 * 1024)
       cudaFuncSetAttribute(select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(smem));
-    select_kernel<<<dim3(a.H, a.B), kSelectThreads, smem, st>>>(a, L);
+    select_kernel<<<dim3(a.group ? a.Hkv : a.H, a.B), kSelectThreads, smem, st>>>(a, L);
     if (cudaError_t e = cudaGetLastError()) return cudaGetErrorString(e);
   }
   cudaError_t e;
@@ -633,7 +723,9 @@ const char* paged_append(const PagedAppendArgs& a, void* stream) {
 int64_t decode_workspace_bytes(const PagedDecodeArgs& a) {
   const int64_t bh = int64_t(a.B) * a.H;
   const int64_t npc = a.capacity / a.page, npcap = (a.capacity + a.page - 1) / a.page;
-  return align256(bh * npc * 4) + align256(bh * npcap) + align256(bh * a.splits * (a.D + 2) * 4);
+  const int64_t bg = int64_t(a.B) * a.Hkv;
+  return align256(bh * npc * 4) + align256(bh * npcap) + align256(bh * a.splits * (a.D + 2) * 4) +
+         align256(bg * npcap * 4) + align256(bg * 4);
 }
 
 const char* paged_decode(const PagedDecodeArgs& a, void* stream) {

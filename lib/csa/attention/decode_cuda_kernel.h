@@ -1,9 +1,11 @@
 // The paged decode kernels for CUDA (decode_cuda_kernel.cu) behind a plain C++ interface (nvcc
 // compiles no libtorch header); decode.cpp is the libtorch side. One decode step of one layer:
 //   1. page bounds: for every full page and query head, the bound of scale·q·key, or with
-//      spread < 1 the score between it and the page centre's (rule.h, pages.h);
-//   2. select: per (batch, query head) the kept pages (rule.h's page rule: the sink, the newest
-//      page and the ceil(k / P) best bounds; ties to the larger page), as flags per page;
+//      spread < 1 the score between it and the page centre's (rule.h, pages.h); with `group`
+//      one score per KV head, the largest of its query heads';
+//   2. select: per (batch, query head), or with `group` per (batch, KV head), the kept pages
+//      (rule.h's page rule: the sink, the newest page and the ceil(k / P) best bounds; ties to
+//      the larger page), as flags per page and query head;
 //   3. attend: per (batch, KV head) split over the pages (flash-decoding): each page a query
 //      head kept is read once for the group; online softmax and P·V over those keys only, one
 //      partial (max, sum, accumulator) per split and query head;
@@ -36,6 +38,9 @@ struct PagedDecodeArgs {
   int page = 16;
   float scale = 1;
   float spread = 1;  // the page score's half-range weight (rule.h; 1: the bound)
+  // rule.h's `group`: the G query heads of a KV head keep one set of pages (the largest of their
+  // scores, the largest of their budgets).
+  bool group = false;
   // Sparse: the rule's budget schedule (band starts [NB], budgets [H][NB], int32 on the device).
   // Null: dense (every page).
   const int32_t* band_start = nullptr;

@@ -45,13 +45,21 @@ at::Tensor oracle_scores(const at::Tensor& scores, int64_t page) {
   return std::get<0>(scores.narrow(3, 0, np * page).view({B, H, Tq, np, page}).max(4));
 }
 
-at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t q_pos0,
-                        int64_t S) {
+at::Tensor select_pages(const at::Tensor& bounds_in, const LayerRule& rule, int64_t q_pos0,
+                        int64_t S, int64_t n_head_kv) {
   CSA_CHECK(rule.kind == SparsityKind::kTopK && rule.select.paged(),
             "select_pages needs a paged top_k rule");
-  const int64_t B = bounds.size(0), H = bounds.size(1), Tq = bounds.size(2), np = bounds.size(3);
+  const int64_t B = bounds_in.size(0), Hq = bounds_in.size(1), Tq = bounds_in.size(2),
+                np = bounds_in.size(3);
   const int64_t P = rule.select.page, pages = (S + P - 1) / P;
   CSA_CHECK(q_pos0 + Tq <= S && np == S / P, "select_pages: rows and bounds disagree");
+  CSA_CHECK(n_head_kv >= 1 && Hq % n_head_kv == 0, "select_pages: heads and KV heads disagree");
+  // Selection units: query heads, or with `group` the KV groups (the largest of their heads'
+  // scores, chosen once and shared).
+  const bool group = rule.select.group;
+  const int64_t G = group ? Hq / n_head_kv : 1, H = Hq / G;
+  const at::Tensor bounds =
+      group ? std::get<0>(bounds_in.view({B, H, G, Tq, np}).max(2)) : bounds_in;
   at::Tensor extra = at::empty({H, Tq}, at::kLong), all = at::empty({H, Tq}, at::kBool);
   auto ea = extra.accessor<int64_t, 2>();
   auto aa = all.accessor<bool, 2>();
@@ -59,7 +67,10 @@ at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t
   for (int64_t h = 0; h < H; ++h)
     for (int64_t r = 0; r < Tq; ++r) {
       const int64_t pos = q_pos0 + r;
-      const PageCount c = page_count(rule.top_k.budget(h, pos), pos, P);
+      int64_t budget = 0;
+      for (int64_t gi = 0; gi < G; ++gi)
+        budget = std::max(budget, rule.top_k.budget(h * G + gi, pos));
+      const PageCount c = page_count(budget, pos, P);
       ea[h][r] = c.extra;
       aa[h][r] = c.all;
       most = std::max(most, c.extra);
@@ -75,8 +86,10 @@ at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t
   at::Tensor keep = top_count_mask(v, counts, most);  // [B, H, Tq, np]
   if (pages > np) keep = at::cat({keep, at::zeros({B, H, Tq, pages - np}, keep.options())}, 3);
   at::Tensor mp = at::arange(pages, lopts).view({1, 1, 1, pages});
-  keep.logical_or_((mp == 0).logical_or(mp == newest));      // the sink and the newest page
-  return keep.logical_or_(all.to(dev).view({1, H, Tq, 1}));  // rows that read every key
+  keep.logical_or_((mp == 0).logical_or(mp == newest));  // the sink and the newest page
+  keep.logical_or_(all.to(dev).view({1, H, Tq, 1}));     // rows that read every key
+  if (!group) return keep;
+  return keep.unsqueeze(2).expand({B, H, G, Tq, pages}).reshape({B, Hq, Tq, pages});
 }
 
 at::Tensor page_scores(const at::Tensor& scores, const at::Tensor& q, const PageSummaries& s,
@@ -87,8 +100,8 @@ at::Tensor page_scores(const at::Tensor& scores, const at::Tensor& q, const Page
 
 void mask_to_pages(at::Tensor& scores, const at::Tensor& q, const PageSummaries& s, double scale,
                    const LayerRule& rule, int64_t q_pos0) {
-  at::Tensor pages =
-      select_pages(page_scores(scores, q, s, scale, rule), rule, q_pos0, scores.size(3));
+  at::Tensor pages = select_pages(page_scores(scores, q, s, scale, rule), rule, q_pos0,
+                                  scores.size(3), s.kmin.size(1));
   mask_to_kept_pages(scores, pages, rule, q_pos0);
 }
 

@@ -31,7 +31,9 @@ at::Tensor page_bounds(const at::Tensor& q, const PageSummaries& s, double scale
 // The oracle's page scores: the largest of each full page's scores, [B, H, Tq, S / page].
 at::Tensor oracle_scores(const at::Tensor& scores, int64_t page);
 
-at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t q_pos0, int64_t S);
+// With rule.select.group the G = H / n_head_kv heads of a KV group keep the same pages (rule.h).
+at::Tensor select_pages(const at::Tensor& bounds, const LayerRule& rule, int64_t q_pos0, int64_t S,
+                        int64_t n_head_kv);
 
 // The same rule per query row as counts: for head h at position pos (budget k), whether the row
 // reads every causal key, else how many pages besides the sink and the newest it keeps. The one

@@ -45,13 +45,13 @@ std::string selection_name(const PageSelection& s) {
     }
     name += buf;
   }
-  return name + (s.oracle ? ":oracle" : "") + (s.exact ? ":topk" : "");
+  return name + (s.group ? ":group" : "") + (s.oracle ? ":oracle" : "") + (s.exact ? ":topk" : "");
 }
 
 PageSelection parse_selection(std::string_view text, const std::string& what) {
   auto bad = [&]() {
     return UsageError(what + " '" + std::string(text) +
-                      "': use token or page:P[:spread=S][:oracle][:topk] (P a page size in "
+                      "': use token or page:P[:spread=S][:group][:oracle][:topk] (P a page size in "
                       "1..65536, S in [0, 1], not with oracle)");
   };
   if (text == "token") return {};
@@ -80,12 +80,15 @@ PageSelection parse_selection(std::string_view text, const std::string& what) {
       s.spread = v;
       spread_given = true;
       order = 1;
-    } else if (flag == "oracle" && order < 2) {
-      s.oracle = true;
+    } else if (flag == "group" && order < 2) {
+      s.group = true;
       order = 2;
-    } else if (flag == "topk" && order < 3) {
-      s.exact = true;
+    } else if (flag == "oracle" && order < 3) {
+      s.oracle = true;
       order = 3;
+    } else if (flag == "topk" && order < 4) {
+      s.exact = true;
+      order = 4;
     } else {
       throw bad();
     }

@@ -29,6 +29,13 @@
 // more by where their keys lie (measured in docs/decoding.md, "Quality"). So a query reads at least
 // k keys and at most k + 2P - 1 plus its newest page's keys. With `exact`, the query then keeps the
 // k highest-scoring keys of its pages (the top_k rule inside them).
+//
+// With `group`, the query heads that share a KV head (G = H / Hkv adjacent heads) choose one set
+// of pages for the group, so that what the group fetches is what the budget says (per head, the
+// union of G heads' choices is up to G times larger): a page's group score is the largest of its
+// heads' scores, the count is the rule above with the largest of the heads' budgets at that
+// position, and every head of the group reads the group's pages (so no head reads fewer keys than
+// its own budget).
 #pragma once
 
 #include <cstdint>
@@ -70,14 +77,16 @@ struct PageSelection {
   bool exact = false;   // top_k within the kept pages
   bool oracle = false;  // pages scored by their best key's exact score (analysis only)
   double spread = 1;    // weight of the half-range in the summary score: 1 = Quest's bound
+  bool group = false;   // one page set per KV group (above)
   bool paged() const { return page > 0; }
   bool operator==(const PageSelection& o) const {
-    return page == o.page && exact == o.exact && oracle == o.oracle && spread == o.spread;
+    return page == o.page && exact == o.exact && oracle == o.oracle && spread == o.spread &&
+           group == o.group;
   }
 };
 // The spelling on the command line and in JSON: "token", or "page:P" followed by any of
-// ":spread=S" (S in [0, 1], written only when not 1; not with oracle), ":oracle", ":topk" in
-// that order, e.g. "page:16", "page:16:spread=0.25", "page:32:oracle:topk".
+// ":spread=S" (S in [0, 1], written only when not 1; not with oracle), ":group", ":oracle",
+// ":topk" in that order, e.g. "page:16", "page:16:spread=0.25:group", "page:32:oracle:topk".
 std::string selection_name(const PageSelection& s);
 // Reads that spelling; UsageError naming `what` otherwise (P in 1..65536).
 PageSelection parse_selection(std::string_view text, const std::string& what);

@@ -592,8 +592,18 @@ Json run_decode_model_bench(const DecodeBenchOptions& o) {
   // graph per step (KvCache::graphs; the GPU builds), on a fresh cache each.
   std::vector<bool> graph_modes = {false};
   if (o.device.is_cuda() && decode_kernels_built()) graph_modes.push_back(true);
+  // Each sparse fraction with per-head page sets and with one per KV group (rule.h's `group`).
+  struct Variant {
+    double f;
+    bool group;
+  };
+  std::vector<Variant> variants;
+  for (double f : fractions) {
+    variants.push_back({f, false});
+    if (f < 1.0) variants.push_back({f, true});
+  }
   for (bool graphs : graph_modes) {
-    for (double f : fractions) {
+    for (const auto [f, group] : variants) {
       KvCache cache;
       cache.page = o.page;
       cache.graphs = graphs;
@@ -607,7 +617,7 @@ Json run_decode_model_bench(const DecodeBenchOptions& o) {
       cache.length = S;
       const int64_t kb = std::max<int64_t>(1, std::llround(f * static_cast<double>(S)));
       SparseAttentionHook hook(SparsitySpec::uniform_top_k(c.n_layer, c.n_head, kb)
-                                   .with_selection(PageSelection{o.page, false}),
+                                   .with_selection(PageSelection{o.page, false, false, 1, group}),
                                c.n_layer, c.n_head, c.n_head_kv, c.n_ctx);
       hook.set_counting(false);  // time the decoding, not the reads accounting
       AttentionHook* h = f < 1.0 ? &hook : nullptr;
@@ -623,7 +633,8 @@ Json run_decode_model_bench(const DecodeBenchOptions& o) {
       char label[80];
       const char* mode = graphs ? " (graphs)" : "";
       if (f < 1.0)
-        std::snprintf(label, sizeof label, "paged top-k %g%%%s", 100 * f, mode);
+        std::snprintf(label, sizeof label, "paged %stop-k %g%%%s", group ? "group " : "", 100 * f,
+                      mode);
       else
         std::snprintf(label, sizeof label, "dense paged%s", mode);
       runs.push_back({{"label", label},
@@ -722,21 +733,26 @@ Json run_decode_bench(const DecodeBenchOptions& o) {
   for (double f : o.fractions) {
     const int64_t kb = std::max<int64_t>(1, std::llround(f * static_cast<double>(S)));
     const SparsitySpec token = SparsitySpec::uniform_top_k(1, H, kb);
-    const LayerRule paged = token.with_selection(PageSelection{o.page, false}).layer_rule(0);
-    DecodeSelection sel;
-    decode_attend(q, cache, scale, &paged, {}, &sel);
-    // KV side: the union of each group's pages (keys), plus the summaries read.
-    const double union_keys = sel.kv_reads(Hkv, o.page, S).sum().item<double>();
-    const double reads =
-        static_cast<double>(sel.reads.sum().item<int64_t>()) / static_cast<double>(B * H * S);
     char label[64];
-    std::snprintf(label, sizeof label, "paged top-k %g%%", 100 * f);
-    const double paged_bytes = union_keys * 2.0 * static_cast<double>(D) * elt + summary_bytes;
-    auto sparse = [&] { decode_attend(q, cache, scale, &paged); };
-    add(label, time(sparse), reads, paged_bytes);
-    if (graphs) {
-      std::snprintf(label, sizeof label, "paged top-k %g%% (graph)", 100 * f);
-      add(label, time_graph(sparse), reads, paged_bytes);
+    // Pages chosen per query head, then one set per KV group (rule.h's `group`).
+    for (bool group : {false, true}) {
+      const LayerRule paged =
+          token.with_selection(PageSelection{o.page, false, false, 1, group}).layer_rule(0);
+      DecodeSelection sel;
+      decode_attend(q, cache, scale, &paged, {}, &sel);
+      // KV side: the union of each group's pages (keys), plus the summaries read.
+      const double union_keys = sel.kv_reads(Hkv, o.page, S).sum().item<double>();
+      const double reads =
+          static_cast<double>(sel.reads.sum().item<int64_t>()) / static_cast<double>(B * H * S);
+      const char* kind = group ? "group " : "";
+      std::snprintf(label, sizeof label, "paged %stop-k %g%%", kind, 100 * f);
+      const double paged_bytes = union_keys * 2.0 * static_cast<double>(D) * elt + summary_bytes;
+      auto sparse = [&] { decode_attend(q, cache, scale, &paged); };
+      add(label, time(sparse), reads, paged_bytes);
+      if (graphs) {
+        std::snprintf(label, sizeof label, "paged %stop-k %g%% (graph)", kind, 100 * f);
+        add(label, time_graph(sparse), reads, paged_bytes);
+      }
     }
     SparseAttentionHook hook(token, 1, H, Hkv, S + 1);
     std::snprintf(label, sizeof label, "exact top-k %g%%", 100 * f);

@@ -111,7 +111,8 @@ Json run_gemm_bench(const ModelForwardBenchOptions& options);
 // One decode step over a KV cache of `ctx` positions (attention/decode.h), random q/k/v of a
 // head layout, every variant in one run: dense SDPA (the query group folded into query rows, no
 // K/V copy), the paged kernels reading every page, the paged kernels at each budget fraction
-// (uniform top-k of fraction x ctx keys, page-granular), and exact token top-k at each fraction
+// (uniform top-k of fraction x ctx keys, page-granular, pages chosen per query head and per KV
+// group: rule.h's `group`), and exact token top-k at each fraction
 // through the attention path (the fused CUDA kernel where its scores fit, else the explicit
 // path). With `model`: whole-model decode steps of a random-weight model of `config` instead,
 // dense vs paged top-k, tokens/s. {"runs": [{"label", "median_seconds", "reads_fraction",

@@ -72,7 +72,7 @@ struct SweepToolOptions {
   double max_level = 0;                 // largest level (0: the context for caps, 1 for reads)
   bool uniform = true;                  // also find the best uniform top-k on the same slice
   bool allow_other_weights = false;
-  std::string select;  // token | page:P[:spread=S][:oracle][:topk]; "" : the policy's own
+  std::string select;  // token | page:P[:spread=S][:group][:oracle][:topk]; "" : the policy's own
 };
 
 struct SweepOutputs {
@@ -95,7 +95,8 @@ struct EvalToolOptions {
   double tolerance = 0.005;
   double position_tolerance = 0.01;
   bool allow_other_weights = false;
-  // token | page:P[:spread=S][:oracle][:topk] for every top-k run (policies and uniform baselines);
+  // token | page:P[:spread=S][:group][:oracle][:topk] for every top-k run (policies and uniform
+  // baselines);
   // "" : each policy's own selection, token-granular baselines.
   std::string select;
 };
@@ -113,7 +114,7 @@ struct GenerateToolOptions {
   std::string policy;  // optional: also generate with the policy, side by side
   GenerateOptions generate;
   bool allow_other_weights = false;
-  std::string select;  // token | page:P[:spread=S][:oracle][:topk]; "" : the policy's own
+  std::string select;  // token | page:P[:spread=S][:group][:oracle][:topk]; "" : the policy's own
 };
 
 // {"prompt", "dense": {"text", "ids"}, "policy": {...}} and the run metadata.
