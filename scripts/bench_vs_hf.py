@@ -120,8 +120,12 @@ def main():
                                                      dtype=torch.float32).to(device).eval()
         BUDGETS.clear()
         if use_policy:
+            H = model.config.num_attention_heads
             for l, row in enumerate(budgets):
-                BUDGETS[l] = torch.tensor(row, dtype=torch.long, device=device)
+                # A banded policy lists [H][bands] per layer (flattened): the peer applies each
+                # head's largest band budget at every position (the same top-k work per row).
+                k = torch.tensor(row, dtype=torch.long, device=device).view(H, -1).amax(1)
+                BUDGETS[l] = k
         r = evaluate(model, ids, windows, device)
         r["label"] = label
         r["attn_implementation"] = impl

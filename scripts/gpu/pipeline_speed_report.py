@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""results/gpu/pipeline (scripts/gpu/run_pipeline_speed.sh on the GPU machine, unpacked here) ->
+results/gpu/pipeline/summary.json: issue 13's pipeline figures — whole-process seconds of
+csa-calibrate and csa-sweep with their largest phases, csa-eval tokens/s (dense and the swept
+policy, float32 and bfloat16) and the Hugging Face peers' (scripts/bench_vs_hf.py, float32), with
+the ratios the issue's targets name.
+usage: /usr/bin/python3 scripts/gpu/pipeline_speed_report.py [results/gpu/pipeline]"""
+import glob
+import json
+import statistics
+import sys
+
+D = sys.argv[1] if len(sys.argv) > 1 else "results/gpu/pipeline"
+
+
+def walls(tool):
+    return [float(open(f).read()) for f in sorted(glob.glob(f"{D}/{tool}.*.wall"))]
+
+
+def phases(tool):
+    p = json.load(open(sorted(glob.glob(f"{D}/{tool}.*.profile.json"))[-1]))["phases"]
+    return {k: round(v["seconds"], 3) for k, v in sorted(p.items(), key=lambda x: -x[1]["seconds"])[:5]}
+
+
+out = {"device": open(f"{D}/environment.txt").read().strip(),
+       "script": "bash scripts/gpu/run_pipeline_speed.sh; /usr/bin/python3 scripts/gpu/pipeline_speed_report.py",
+       "calibrate_seconds": walls("calibrate"), "calibrate_phases": phases("calibrate"),
+       "sweep_seconds": walls("sweep"), "sweep_phases": phases("sweep")}
+out["calibrate_median_seconds"] = statistics.median(out["calibrate_seconds"])
+out["sweep_median_seconds"] = statistics.median(out["sweep_seconds"])
+ev = {}
+for dt in ("float32", "bfloat16"):
+    e = json.load(open(f"{D}/eval.{dt}.json"))
+    ev[dt] = {"dense_tokens_per_second": e["dense"]["tokens_per_second"],
+              "policy_tokens_per_second": e["runs"][0]["tokens_per_second"],
+              "policy_ppl": e["runs"][0]["ppl"], "dense_ppl": e["dense"]["ppl"],
+              "command": e["run"]["command"]}
+hf = {r["label"]: {"tokens_per_second": r["tokens_per_second"], "ppl": r["ppl"]}
+      for r in json.load(open(f"{D}/hf_65536.json"))["runs"]}
+out["csa_eval"] = ev
+out["hf"] = hf
+peer = hf["hf-eager-topk"]["tokens_per_second"]
+for dt in ev:
+    ev[dt]["policy_over_hf_eager_topk"] = ev[dt]["policy_tokens_per_second"] / peer
+    ev[dt]["policy_over_csa_dense"] = (ev[dt]["policy_tokens_per_second"] /
+                                       ev[dt]["dense_tokens_per_second"])
+json.dump(out, open(f"{D}/summary.json", "w"), indent=1)
+print(json.dumps(out, indent=1))
