@@ -171,6 +171,43 @@ TEST_CASE("the need observer through attend(): rows per band, union bounds, zero
   CHECK_THROWS_AS(NeedCurves::from_json(c.to_json(), "x", 2, H, Hkv), FormatError);
 }
 
+TEST_CASE("the need observer's tensor path measures what its row path measures", "[unit]") {
+  // The row path (row_need, the CPU default) and the tensor path (the CUDA default, run here on
+  // the CPU) on the same attention: bands with every row and strided ones (T > 2 * 256), GQA,
+  // ties (small-integer scores give equal probabilities), several blocks of query rows.
+  at::manual_seed(5);
+  const int64_t B = 2, H = 4, Hkv = 2, T = 1100, D = 8, C = 16;
+  for (bool ties : {false, true}) {
+    INFO("ties " << ties);
+    at::Tensor q = ties ? at::randint(-1, 2, {B, H, T, D}).to(at::kFloat) : at::randn({B, H, T, D});
+    at::Tensor k =
+        ties ? at::randint(-1, 2, {B, Hkv, T, D}).to(at::kFloat) : at::randn({B, Hkv, T, D});
+    at::Tensor v = at::randn({B, Hkv, T, D});
+    const std::vector<at::Tensor> wo = {at::randn({C, H * D})};
+    NeedObserver rows(1, H, Hkv, D, T, wo), tensors(1, H, Hkv, D, T, wo);
+    tensors.set_tensor_path(true);
+    AttentionOptions o;
+    o.max_score_bytes = B * H * 300 * T * 4;  // blocks of 300 query rows
+    attend(q, k, v, 0.5, 0, &rows, o);
+    attend(q, k, v, 0.5, 0, &tensors, o);
+    const NeedCurves a = rows.result(), b = tensors.result();
+    REQUIRE(a.band_start == b.band_start);
+    CHECK(a.rows == b.rows);
+    CHECK(a.kv_union == b.kv_union);
+    REQUIRE(a.rel_err.size() == b.rel_err.size());
+    for (size_t i = 0; i < a.rel_err.size(); ++i) {
+      INFO("entry " << i);
+      CHECK(b.mass_out[i] == Approx(a.mass_out[i]).margin(1e-9));
+      CHECK(b.rel_err[i] == Approx(a.rel_err[i]).epsilon(1e-4).margin(1e-7));
+      CHECK(b.res_err[i] == Approx(a.res_err[i]).epsilon(1e-4).margin(1e-9));
+      // The 95th percentile from log-spaced bins: a row at a bin's edge may land in its
+      // neighbour (sums in another order), at most a bin's width (10^(1/6)).
+      CHECK(b.rel_err_p95[i] <= a.rel_err_p95[i] * 1.47 + 1e-12);
+      CHECK(b.rel_err_p95[i] >= a.rel_err_p95[i] / 1.47 - 1e-12);
+    }
+  }
+}
+
 namespace {
 
 // Curves by hand: one layer, H heads (MHA), one band, a grid, decreasing errors.

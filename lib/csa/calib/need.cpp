@@ -236,7 +236,169 @@ void NeedObserver::observe_residual(int layer, const at::Tensor& x) {
   resid_rows_[static_cast<size_t>(layer)] += static_cast<double>(sq.numel());
 }
 
+int64_t NeedObserver::band_of(int64_t pos) const {
+  const auto NB = static_cast<int64_t>(bands_.size());
+  int64_t b = 0;
+  while (b + 1 < NB && bands_[static_cast<size_t>(b + 1)] <= pos) ++b;
+  return b;
+}
+
+bool NeedObserver::sampled(int64_t pos) const {
+  const int64_t b = band_of(pos), lo = bands_[static_cast<size_t>(b)];
+  const int64_t hi =
+      b + 1 < static_cast<int64_t>(bands_.size()) ? bands_[static_cast<size_t>(b + 1)] : ctx_;
+  const int64_t stride = std::max<int64_t>(1, (hi - lo) / kRowsPerBand);
+  return (pos - lo) % stride == 0;
+}
+
+// The same measurements as row_need and observe(), as tensor operations on the probabilities'
+// device. Per sampled row and query head: the keys ranked by a stable descending sort of the
+// row reversed (so ties go to the larger index, masked keys last), each key's segment (the
+// first grid budget whose top set holds it), the probabilities scattered into one row per
+// segment and multiplied by the values (and their residual-space images): prefix sums over the
+// segments are the top-k sums at every grid budget. Band sums are taken there, in a fixed order;
+// the host receives them once per call.
+void NeedObserver::observe_tensors(const AttentionView& view) {
+  CSA_PROFILE_SCOPE("calibrate/need_curves");
+  const at::Tensor& probs = view.probs;  // [B, H, Tq, S]
+  const int64_t B = probs.size(0), H = probs.size(1), Tq = probs.size(2), S = probs.size(3);
+  const int64_t D = head_dim_, Hkv = n_head_kv_, Gq = H / Hkv;
+  CSA_CHECK(H == n_head_ && view.v.size(1) == Hkv && view.v.size(3) == D, "need observer shapes");
+  const auto NB = static_cast<int64_t>(bands_.size()), G = static_cast<int64_t>(grid_.size());
+  std::vector<int64_t> rows, keys_seen;
+  // Sampled rows in position order: each band's rows are a contiguous range [lo_b, hi_b).
+  std::vector<int64_t> lo(static_cast<size_t>(NB), 0), hi(static_cast<size_t>(NB), 0);
+  for (int64_t r = 0; r < Tq; ++r) {
+    const int64_t pos = view.q_pos0 + r;
+    if (!sampled(pos)) continue;
+    const auto b = static_cast<size_t>(band_of(pos));
+    const auto i = static_cast<int64_t>(rows.size());
+    if (hi[b] == lo[b]) lo[b] = i;
+    hi[b] = i + 1;
+    rows.push_back(r);
+    keys_seen.push_back(std::min(S, pos + 1));
+  }
+  if (rows.empty()) return;
+  const auto R = static_cast<int64_t>(rows.size());
+  const at::Device dev = probs.device();
+  const auto lopt = at::TensorOptions().dtype(at::kLong).device(dev);
+  const auto dopt = at::TensorOptions().dtype(at::kDouble).device(dev);
+  const at::Tensor n = at::tensor(keys_seen, at::kLong).to(dev);                // [R]
+  const at::Tensor causal = at::arange(S, lopt).view({1, S}) < n.view({R, 1});  // [R, S]
+  const at::Tensor grid = at::tensor(grid_, at::kLong).to(dev);                 // [G]
+  const at::Tensor active = grid.view({1, G}) < n.view({R, 1});  // [R, G]: budgets that drop keys
+  const at::Tensor all_keys = active.logical_not();
+  const at::Tensor P = probs.index_select(2, at::tensor(rows, at::kLong).to(dev))
+                           .to(at::kFloat)
+                           .masked_fill(causal.logical_not(), 0.f);  // [B, H, R, S]
+  // Ranks: descending probability, ties to the larger index (a stable sort of the reversed
+  // row), keys past the row's context last.
+  const at::Tensor rank_key = P.masked_fill(causal.logical_not(), -1.f).flip(-1);
+  const at::Tensor order =
+      std::get<1>(at::sort(rank_key, /*stable=*/true, -1, /*descending=*/true));
+  const at::Tensor rank =
+      at::empty_like(order).scatter_(-1, (S - 1) - order, at::arange(S, lopt).expand_as(order));
+  at::Tensor seg = at::searchsorted(grid, rank, /*out_int32=*/false, /*right=*/true);
+  seg = seg.masked_fill(causal.logical_not(), G);  // [B, H, R, S] in 0..G
+  const at::Tensor rmap = res_map_[static_cast<size_t>(view.layer)].to(dev);  // [H, D, D]
+  const at::Tensor vf = view.v.to(at::kFloat);                                // [B, Hkv, S, D]
+  // Band sums per head, accumulated over the batch: [H, NB, G] (hist [H, NB, G, bins]).
+  at::Tensor s_mass = at::zeros({H, NB, G}, dopt), s_rel = at::zeros({H, NB, G}, dopt),
+             s_res = at::zeros({H, NB, G}, dopt), s_uni = at::zeros({Hkv, NB, G}, dopt);
+  at::Tensor s_hist = at::zeros({H, NB, G, kHistBins}, lopt);
+  auto band_sum = [&](const at::Tensor& x) {  // [R, ...] -> [NB, ...] in band order
+    std::vector<at::Tensor> parts;
+    for (int64_t b = 0; b < NB; ++b) {
+      const int64_t l0 = lo[static_cast<size_t>(b)], l1 = hi[static_cast<size_t>(b)];
+      parts.push_back(l1 > l0 ? x.narrow(0, l0, l1 - l0).sum(0) : at::zeros_like(x.select(0, 0)));
+    }
+    return at::stack(parts);
+  };
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t h = 0; h < H; ++h) {
+      const at::Tensor p = P[b][h], sg = seg[b][h];                  // [R, S]
+      const at::Tensor v = vf[b][h / Gq];                            // [S, D]
+      const at::Tensor vr = at::matmul(v, rmap[h].transpose(0, 1));  // [S, D]
+      const at::Tensor w =
+          at::zeros({R, G + 1, S}, p.options()).scatter_(1, sg.unsqueeze(1), p.unsqueeze(1));
+      const at::Tensor sv = at::matmul(w, v).cumsum(1);  // [R, G + 1, D]: top-k sums, all keys
+      const at::Tensor svr = at::matmul(w, vr).cumsum(1);
+      const at::Tensor mass = w.sum(-1, false, at::kDouble).cumsum(1);  // [R, G + 1]
+      const at::Tensor total = mass.select(1, G);                       // [R]
+      const at::Tensor full = (sv.select(1, G).to(at::kDouble) / total.unsqueeze(1))
+                                  .to(at::kFloat)
+                                  .to(at::kDouble);  // [R, D], rounded as the CPU path does
+      const at::Tensor fullr =
+          (svr.select(1, G).to(at::kDouble) / total.unsqueeze(1)).to(at::kFloat).to(at::kDouble);
+      const at::Tensor norm = full.pow(2).sum(-1).clamp_min(1e-30).sqrt();  // [R]
+      const at::Tensor mg = mass.narrow(1, 0, G);                           // [R, G]
+      const at::Tensor snap = sv.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
+      const at::Tensor snapr = svr.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
+      const at::Tensor some = mg > 0;
+      at::Tensor rel =
+          at::where(some, (snap - full.unsqueeze(1)).pow(2).sum(-1).sqrt() / norm.unsqueeze(1),
+                    at::ones_like(mg));
+      at::Tensor res = at::where(some, (snapr - fullr.unsqueeze(1)).pow(2).sum(-1),
+                                 fullr.pow(2).sum(-1, true).expand_as(mg));
+      at::Tensor mout = ((total.unsqueeze(1) - mg) / total.unsqueeze(1)).clamp_min(0);
+      const at::Tensor live = active.logical_and((total > 0).unsqueeze(1));  // else all zero
+      rel = rel.masked_fill(live.logical_not(), 0.0);
+      res = res.masked_fill(live.logical_not(), 0.0);
+      mout = mout.masked_fill(live.logical_not(), 0.0);
+      // The rel_err histogram bin (hist_bin): log10 bins from kHistLo, 0 for no error.
+      const at::Tensor bin = ((rel.clamp_min(1e-300).log10() - kHistLo) * kHistPerDecade)
+                                 .clamp(0.0, static_cast<double>(kHistBins - 1))
+                                 .to(at::kLong)
+                                 .masked_fill(rel <= 0, 0);
+      s_mass[h] += band_sum(mout);
+      s_rel[h] += band_sum(rel);
+      s_res[h] += band_sum(res);
+      s_hist[h] += band_sum(at::one_hot(bin, kHistBins));
+    }
+    // KV side: keys some head of the group keeps, at every grid budget (all keys where it
+    // reads them all).
+    for (int64_t g = 0; g < Hkv; ++g) {
+      const at::Tensor min_seg = std::get<0>(seg[b].narrow(0, g * Gq, Gq).min(0));  // [R, S]
+      const at::Tensor count = at::zeros({R, G + 1}, lopt)
+                                   .scatter_add_(1, min_seg, at::ones_like(min_seg))
+                                   .cumsum(1)
+                                   .narrow(1, 0, G)
+                                   .to(at::kDouble);
+      const at::Tensor uni =
+          at::where(all_keys, n.to(at::kDouble).view({R, 1}).expand({R, G}), count);
+      s_uni[g] += band_sum(uni);
+    }
+  }
+  // To the host, into the sums in the observer's layout ([L][H][NB][G], [L][Hkv][NB][G]).
+  const at::Tensor hm = s_mass.cpu(), hr = s_rel.cpu(), hs = s_res.cpu(), hu = s_uni.cpu(),
+                   hh = s_hist.cpu();
+  const auto L = static_cast<size_t>(view.layer);
+  const auto cells = static_cast<size_t>(H * NB);
+  const size_t base = L * cells, Gs = static_cast<size_t>(G);
+  const double* pm = hm.data_ptr<double>();
+  const double* pr = hr.data_ptr<double>();
+  const double* ps = hs.data_ptr<double>();
+  const double* pu = hu.data_ptr<double>();
+  const int64_t* ph = hh.data_ptr<int64_t>();
+  for (size_t c = 0; c < cells; ++c) {
+    const int64_t b = static_cast<int64_t>(c) % NB;
+    rows_[base + c] +=
+        static_cast<double>(B * (hi[static_cast<size_t>(b)] - lo[static_cast<size_t>(b)]));
+    for (size_t k = 0; k < Gs; ++k) {
+      mass_[(base + c) * Gs + k] += pm[c * Gs + k];
+      rel_[(base + c) * Gs + k] += pr[c * Gs + k];
+      res_[(base + c) * Gs + k] += ps[c * Gs + k];
+      for (size_t i = 0; i < static_cast<size_t>(kHistBins); ++i)
+        hist_[((base + c) * Gs + k) * kHistBins + i] +=
+            static_cast<uint32_t>(ph[(c * Gs + k) * kHistBins + i]);
+    }
+  }
+  const size_t kv_base = L * static_cast<size_t>(Hkv * NB) * Gs;
+  for (size_t i = 0; i < static_cast<size_t>(Hkv * NB) * Gs; ++i) union_[kv_base + i] += pu[i];
+}
+
 void NeedObserver::observe(const AttentionView& view) {
+  if (tensor_path_ || view.probs.is_cuda()) return observe_tensors(view);
   CSA_PROFILE_SCOPE("calibrate/need_curves");
   at::Tensor probs = view.probs.to(at::kCPU, at::kFloat).contiguous();  // [B, H, Tq, S]
   const int64_t B = probs.size(0), H = probs.size(1), Tq = probs.size(2), S = probs.size(3);
@@ -264,18 +426,6 @@ void NeedObserver::observe(const AttentionView& view) {
   const float* vrp = vr.data_ptr<float>();
 
   const auto NB = static_cast<int64_t>(bands_.size()), G = static_cast<int64_t>(grid_.size());
-  auto band_of = [&](int64_t pos) {
-    int64_t b = 0;
-    while (b + 1 < NB && bands_[static_cast<size_t>(b + 1)] <= pos) ++b;
-    return b;
-  };
-  // Sampled rows: every row of a band of at most kRowsPerBand positions, else an even stride.
-  auto sampled = [&](int64_t pos) {
-    const int64_t b = band_of(pos), lo = bands_[static_cast<size_t>(b)];
-    const int64_t hi = b + 1 < NB ? bands_[static_cast<size_t>(b + 1)] : ctx_;
-    const int64_t stride = std::max<int64_t>(1, (hi - lo) / kRowsPerBand);
-    return (pos - lo) % stride == 0;
-  };
 
   const size_t L = static_cast<size_t>(view.layer);
   // One task per (sequence, KV group), each with its own sums, merged in task order afterwards:

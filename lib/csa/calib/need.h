@@ -75,10 +75,20 @@ class NeedObserver : public AttentionHook {
   bool observes(int layer) const override { return active(layer); }
   void observe(const AttentionView& view) override;
   void observe_residual(int layer, const at::Tensor& x) override;
+  // Measure with tensor operations on the probabilities' device (rank by a stable sort,
+  // per-segment sums by batched products, reductions per band there; the host receives the
+  // band sums) instead of row by row on the CPU: the default for CUDA probabilities; tests turn
+  // it on for CPU tensors to compare the two.
+  void set_tensor_path(bool on) { tensor_path_ = on; }
 
   NeedCurves result() const;
 
  private:
+  void observe_tensors(const AttentionView& view);
+  // The position band of a query position, and whether its row is measured: every row of a
+  // band of at most kRowsPerBand positions, else an even stride.
+  int64_t band_of(int64_t pos) const;
+  bool sampled(int64_t pos) const;
   static constexpr int kHistBins = 48;  // log-spaced rel_err histogram for the percentile
   int64_t n_layer_, n_head_, n_head_kv_, head_dim_, ctx_;
   std::vector<int64_t> grid_, bands_;
@@ -91,6 +101,7 @@ class NeedObserver : public AttentionHook {
   at::Tensor values_of_, vh_, vr_;
   int64_t values_version_ = -1;
   int values_layer_ = -1;
+  bool tensor_path_ = false;
 };
 
 // Per-row need of one query over n keys, for tests and the observer: probabilities p[0..n), the
