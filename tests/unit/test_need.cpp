@@ -185,7 +185,7 @@ TEST_CASE("the need observer's tensor path measures what its row path measures",
     at::Tensor v = at::randn({B, Hkv, T, D});
     const std::vector<at::Tensor> wo = {at::randn({C, H * D})};
     NeedObserver rows(1, H, Hkv, D, T, wo), tensors(1, H, Hkv, D, T, wo);
-    tensors.set_tensor_path(true);
+    tensors.set_tensor_path(true, ties ? int64_t(1) << 20 : int64_t(256) << 20);  // ~11 rows
     AttentionOptions o;
     o.max_score_bytes = B * H * 300 * T * 4;  // blocks of 300 query rows
     attend(q, k, v, 0.5, 0, &rows, o);

@@ -316,35 +316,43 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
   };
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < H; ++h) {
-      const at::Tensor p = P[b][h], sg = seg[b][h];                  // [R, S]
       const at::Tensor v = vf[b][h / Gq];                            // [S, D]
       const at::Tensor vr = at::matmul(v, rmap[h].transpose(0, 1));  // [S, D]
-      const at::Tensor w =
-          at::zeros({R, G + 1, S}, p.options()).scatter_(1, sg.unsqueeze(1), p.unsqueeze(1));
-      const at::Tensor sv = at::matmul(w, v).cumsum(1);  // [R, G + 1, D]: top-k sums, all keys
-      const at::Tensor svr = at::matmul(w, vr).cumsum(1);
-      const at::Tensor mass = w.sum(-1, false, at::kDouble).cumsum(1);  // [R, G + 1]
-      const at::Tensor total = mass.select(1, G);                       // [R]
-      const at::Tensor full = (sv.select(1, G).to(at::kDouble) / total.unsqueeze(1))
-                                  .to(at::kFloat)
-                                  .to(at::kDouble);  // [R, D], rounded as the CPU path does
-      const at::Tensor fullr =
-          (svr.select(1, G).to(at::kDouble) / total.unsqueeze(1)).to(at::kFloat).to(at::kDouble);
-      const at::Tensor norm = full.pow(2).sum(-1).clamp_min(1e-30).sqrt();  // [R]
-      const at::Tensor mg = mass.narrow(1, 0, G);                           // [R, G]
-      const at::Tensor snap = sv.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
-      const at::Tensor snapr = svr.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
-      const at::Tensor some = mg > 0;
-      at::Tensor rel =
-          at::where(some, (snap - full.unsqueeze(1)).pow(2).sum(-1).sqrt() / norm.unsqueeze(1),
-                    at::ones_like(mg));
-      at::Tensor res = at::where(some, (snapr - fullr.unsqueeze(1)).pow(2).sum(-1),
-                                 fullr.pow(2).sum(-1, true).expand_as(mg));
-      at::Tensor mout = ((total.unsqueeze(1) - mg) / total.unsqueeze(1)).clamp_min(0);
-      const at::Tensor live = active.logical_and((total > 0).unsqueeze(1));  // else all zero
-      rel = rel.masked_fill(live.logical_not(), 0.0);
-      res = res.masked_fill(live.logical_not(), 0.0);
-      mout = mout.masked_fill(live.logical_not(), 0.0);
+      at::Tensor mout = at::empty({R, G}, dopt), rel = at::empty({R, G}, dopt),
+                 res = at::empty({R, G}, dopt);
+      // Blocks of rows, so that the per-segment weights [rows, G + 1, S] stay near block_bytes_.
+      const int64_t block = std::max<int64_t>(1, block_bytes_ / ((G + 1) * S * 4));
+      for (int64_t r0 = 0; r0 < R; r0 += block) {
+        const int64_t nr = std::min(block, R - r0);
+        const at::Tensor p = P[b][h].narrow(0, r0, nr), sg = seg[b][h].narrow(0, r0, nr);
+        const at::Tensor w =
+            at::zeros({nr, G + 1, S}, p.options()).scatter_(1, sg.unsqueeze(1), p.unsqueeze(1));
+        const at::Tensor sv = at::matmul(w, v).cumsum(1);  // [nr, G + 1, D]: top-k sums, all keys
+        const at::Tensor svr = at::matmul(w, vr).cumsum(1);
+        const at::Tensor mass = w.sum(-1, false, at::kDouble).cumsum(1);  // [nr, G + 1]
+        const at::Tensor total = mass.select(1, G);                       // [nr]
+        const at::Tensor full = (sv.select(1, G).to(at::kDouble) / total.unsqueeze(1))
+                                    .to(at::kFloat)
+                                    .to(at::kDouble);  // [nr, D], rounded as the CPU path does
+        const at::Tensor fullr =
+            (svr.select(1, G).to(at::kDouble) / total.unsqueeze(1)).to(at::kFloat).to(at::kDouble);
+        const at::Tensor norm = full.pow(2).sum(-1).clamp_min(1e-30).sqrt();  // [nr]
+        const at::Tensor mg = mass.narrow(1, 0, G);                           // [nr, G]
+        const at::Tensor snap = sv.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
+        const at::Tensor snapr = svr.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
+        const at::Tensor some = mg > 0;
+        const at::Tensor dead =  // budgets that read every key, rows without mass: no error
+            active.narrow(0, r0, nr).logical_and((total > 0).unsqueeze(1)).logical_not();
+        rel.narrow(0, r0, nr).copy_(
+            at::where(some, (snap - full.unsqueeze(1)).pow(2).sum(-1).sqrt() / norm.unsqueeze(1),
+                      at::ones_like(mg))
+                .masked_fill(dead, 0.0));
+        res.narrow(0, r0, nr).copy_(at::where(some, (snapr - fullr.unsqueeze(1)).pow(2).sum(-1),
+                                              fullr.pow(2).sum(-1, true).expand_as(mg))
+                                        .masked_fill(dead, 0.0));
+        mout.narrow(0, r0, nr).copy_(
+            ((total.unsqueeze(1) - mg) / total.unsqueeze(1)).clamp_min(0).masked_fill(dead, 0.0));
+      }
       // The rel_err histogram bin (hist_bin): log10 bins from kHistLo, 0 for no error.
       const at::Tensor bin = ((rel.clamp_min(1e-300).log10() - kHistLo) * kHistPerDecade)
                                  .clamp(0.0, static_cast<double>(kHistBins - 1))

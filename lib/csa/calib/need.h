@@ -78,8 +78,12 @@ class NeedObserver : public AttentionHook {
   // Measure with tensor operations on the probabilities' device (rank by a stable sort,
   // per-segment sums by batched products, reductions per band there; the host receives the
   // band sums) instead of row by row on the CPU: the default for CUDA probabilities; tests turn
-  // it on for CPU tensors to compare the two.
-  void set_tensor_path(bool on) { tensor_path_ = on; }
+  // it on for CPU tensors to compare the two. It works on blocks of rows whose per-segment
+  // weights take about `block_bytes`.
+  void set_tensor_path(bool on, int64_t block_bytes = int64_t(256) << 20) {
+    tensor_path_ = on;
+    block_bytes_ = block_bytes;
+  }
 
   NeedCurves result() const;
 
@@ -102,6 +106,7 @@ class NeedObserver : public AttentionHook {
   int64_t values_version_ = -1;
   int values_layer_ = -1;
   bool tensor_path_ = false;
+  int64_t block_bytes_ = int64_t(256) << 20;
 };
 
 // Per-row need of one query over n keys, for tests and the observer: probabilities p[0..n), the
