@@ -14,6 +14,7 @@
 #include "csa/attention/mask.h"
 #include "csa/attention/sparse_hook.h"
 #include "csa/calib/need.h"
+#include "csa/calib/stats.h"
 #include "csa/eval/perplexity.h"
 #include "csa/io/safetensors.h"
 #include "csa/model/decoder.h"
@@ -358,7 +359,7 @@ TEST_CASE("CUDA rotary kernel equals the tensor form bit for bit", "[.][gpu]") {
   }
 }
 
-TEST_CASE("CUDA need curves (the tensor path) equal the CPU row path", "[.][gpu]") {
+TEST_CASE("CUDA need curves and statistics (tensor paths) equal the CPU row paths", "[.][gpu]") {
   REQUIRE(at::hasCUDA());
   at::manual_seed(41);
   const int64_t B = 2, H = 6, Hkv = 2, T = 1100, D = 64, C = 96;
@@ -368,6 +369,17 @@ TEST_CASE("CUDA need curves (the tensor path) equal the CPU row path", "[.][gpu]
   NeedObserver cpu(1, H, Hkv, D, T, wo), cuda(1, H, Hkv, D, T, wo);
   attend(q, k, v, 0.125, 0, &cpu);
   attend(q.cuda(), k.cuda(), v.cuda(), 0.125, 0, &cuda);  // CUDA probabilities: the tensor path
+  // The diffuseness statistics the same way.
+  AttentionStatsObserver scpu(1, H, 0.9), scuda(1, H, 0.9);
+  attend(q, k, v, 0.125, 0, &scpu);
+  attend(q.cuda(), k.cuda(), v.cuda(), 0.125, 0, &scuda);
+  for (int64_t h = 0; h < H; ++h) {
+    const CellStats &x = scpu.result()[0][static_cast<size_t>(h)],
+                    &y = scuda.result()[0][static_cast<size_t>(h)];
+    CHECK(y.entropy == Approx(x.entropy).epsilon(1e-4));
+    CHECK(y.mass_keys == Approx(x.mass_keys).epsilon(1e-3));
+    CHECK(y.causal_keys == x.causal_keys);
+  }
   const NeedCurves a = cpu.result(), b = cuda.result();
   CHECK(a.rows == b.rows);
   // The two devices' probabilities differ in rounding, so near-equal keys may swap ranks: the

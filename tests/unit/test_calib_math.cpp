@@ -245,47 +245,81 @@ TEST_CASE("the statistics observer averages per cell over causal rows only", "[u
       for (int64_t s = 0; s < 3; ++s)
         probs[0][h][r][s] =
             heads[static_cast<size_t>(h)][static_cast<size_t>(r)][static_cast<size_t>(s)];
-  AttentionStatsObserver obs(1, 2, 0.9);
-  obs.observe(AttentionView{0, 0, probs, {}});
-  auto r = obs.result();
-  REQUIRE(obs.rows_per_cell() == 3);
-  const double h_row2 = 0.5 * std::log(2.0) + 0.5 * std::log(4.0);  // [.5 .25 .25]
-  CHECK(r[0][0].entropy == Approx((0 + std::log(2.0) + h_row2) / 3).epsilon(1e-6));
-  CHECK(r[0][0].effective_keys == Approx((1 + 2 + std::exp(h_row2)) / 3).epsilon(1e-6));
-  CHECK(r[0][0].mass_keys == Approx((1 + 2 + 3) / 3.0));  // tau 0.9
-  CHECK(r[0][0].causal_keys == Approx(2.0));              // (1 + 2 + 3) / 3
-  CHECK(r[0][1].effective_keys == Approx((1 + 1 + 3) / 3.0).epsilon(1e-6));
-  CHECK(r[0][1].mass_keys == Approx((1 + 1 + 3) / 3.0));
+  for (bool tensors : {false, true}) {  // the row path and the tensor path (CUDA's default)
+    INFO("tensor path " << tensors);
+    AttentionStatsObserver obs(1, 2, 0.9);
+    obs.set_tensor_path(tensors);
+    obs.observe(AttentionView{0, 0, probs, {}});
+    auto r = obs.result();
+    REQUIRE(obs.rows_per_cell() == 3);
+    const double h_row2 = 0.5 * std::log(2.0) + 0.5 * std::log(4.0);  // [.5 .25 .25]
+    CHECK(r[0][0].entropy == Approx((0 + std::log(2.0) + h_row2) / 3).epsilon(1e-6));
+    CHECK(r[0][0].effective_keys == Approx((1 + 2 + std::exp(h_row2)) / 3).epsilon(1e-6));
+    CHECK(r[0][0].mass_keys == Approx((1 + 2 + 3) / 3.0));  // tau 0.9
+    CHECK(r[0][0].causal_keys == Approx(2.0));              // (1 + 2 + 3) / 3
+    CHECK(r[0][1].effective_keys == Approx((1 + 1 + 3) / 3.0).epsilon(1e-6));
+    CHECK(r[0][1].mass_keys == Approx((1 + 1 + 3) / 3.0));
 
-  // A later chunk (q_pos0 = 2, one row over 3 keys) and a second batch row: means over all rows.
-  at::Tensor more = at::tensor({0.25f, 0.25f, 0.5f, 1.f, 0.f, 0.f})
-                        .view({2, 1, 1, 3})
-                        .expand({2, 2, 1, 3})
-                        .contiguous();
-  obs.observe(AttentionView{0, 2, more, {}});
-  r = obs.result();
-  CHECK(obs.rows_per_cell() == 5);
-  const double h_quarter = 0.5 * std::log(4.0) + 0.5 * std::log(2.0);  // [.25 .25 .5]
-  CHECK(r[0][0].effective_keys ==
-        Approx((1 + 2 + std::exp(h_row2) + std::exp(h_quarter) + 1) / 5).epsilon(1e-6));
-  CHECK(r[0][0].causal_keys == Approx((1 + 2 + 3 + 3 + 3) / 5.0));
+    // A later chunk (q_pos0 = 2, one row over 3 keys) and a second batch row: means over all rows.
+    at::Tensor more = at::tensor({0.25f, 0.25f, 0.5f, 1.f, 0.f, 0.f})
+                          .view({2, 1, 1, 3})
+                          .expand({2, 2, 1, 3})
+                          .contiguous();
+    obs.observe(AttentionView{0, 2, more, {}});
+    r = obs.result();
+    CHECK(obs.rows_per_cell() == 5);
+    const double h_quarter = 0.5 * std::log(4.0) + 0.5 * std::log(2.0);  // [.25 .25 .5]
+    CHECK(r[0][0].effective_keys ==
+          Approx((1 + 2 + std::exp(h_row2) + std::exp(h_quarter) + 1) / 5).epsilon(1e-6));
+    CHECK(r[0][0].causal_keys == Approx((1 + 2 + 3 + 3 + 3) / 5.0));
+  }
+}
+
+TEST_CASE("the statistics observer's tensor path measures what its row path measures", "[unit]") {
+  at::manual_seed(6);
+  const int64_t B = 2, H = 4, Hkv = 2, T = 300, D = 8;
+  for (bool ties : {false, true}) {
+    INFO("ties " << ties);
+    at::Tensor q = ties ? at::randint(-1, 2, {B, H, T, D}).to(at::kFloat) : at::randn({B, H, T, D});
+    at::Tensor k =
+        ties ? at::randint(-1, 2, {B, Hkv, T, D}).to(at::kFloat) : at::randn({B, Hkv, T, D});
+    at::Tensor v = at::randn({B, Hkv, T, D});
+    AttentionStatsObserver rows(1, H, 0.9), tensors(1, H, 0.9);
+    tensors.set_tensor_path(true);
+    AttentionOptions o;
+    o.max_score_bytes = B * H * 70 * T * 4;  // blocks of 70 query rows
+    attend(q, k, v, 0.7, 0, &rows, o);
+    attend(q, k, v, 0.7, 0, &tensors, o);
+    REQUIRE(rows.rows_per_cell() == tensors.rows_per_cell());
+    const auto a = rows.result(), b = tensors.result();
+    for (int64_t h = 0; h < H; ++h) {
+      const CellStats &x = a[0][static_cast<size_t>(h)], &y = b[0][static_cast<size_t>(h)];
+      CHECK(y.entropy == Approx(x.entropy).epsilon(1e-9));
+      CHECK(y.effective_keys == Approx(x.effective_keys).epsilon(1e-9));
+      CHECK(y.mass_keys == Approx(x.mass_keys).epsilon(1e-9));
+      CHECK(y.causal_keys == x.causal_keys);
+    }
+  }
 }
 
 TEST_CASE("uniform attention through attend(): i + 1 effective keys for query i", "[unit]") {
   // q = 0 gives equal scores, so query i spreads evenly over its i + 1 causal keys.
   const int64_t T = 8;
   at::Tensor q = at::zeros({1, 2, T, 4}), k = at::randn({1, 1, T, 4}), v = at::randn({1, 1, T, 4});
-  AttentionStatsObserver obs(1, 2, 0.5);
-  AttentionOptions opts;
-  opts.max_score_bytes = 2 * 3 * T * 4;  // chunked: blocks of 3 rows
-  attend(q, k, v, 1.0, 0, &obs, opts);
-  auto r = obs.result();
-  CHECK(obs.rows_per_cell() == T);
-  for (int h = 0; h < 2; ++h) {
-    CHECK(r[0][static_cast<size_t>(h)].effective_keys == Approx(4.5).epsilon(1e-5));  // mean 1..8
-    // ceil(0.5 * n) for n = 1..8: 1 1 2 2 3 3 4 4 -> mean 2.5
-    CHECK(r[0][static_cast<size_t>(h)].mass_keys == Approx(2.5));
-    CHECK(r[0][static_cast<size_t>(h)].causal_keys == Approx(4.5));
+  for (bool tensors : {false, true}) {
+    AttentionStatsObserver obs(1, 2, 0.5);
+    obs.set_tensor_path(tensors);
+    AttentionOptions opts;
+    opts.max_score_bytes = 2 * 3 * T * 4;  // chunked: blocks of 3 rows
+    attend(q, k, v, 1.0, 0, &obs, opts);
+    auto r = obs.result();
+    CHECK(obs.rows_per_cell() == T);
+    for (int h = 0; h < 2; ++h) {
+      CHECK(r[0][static_cast<size_t>(h)].effective_keys == Approx(4.5).epsilon(1e-5));  // mean 1..8
+      // ceil(0.5 * n) for n = 1..8: 1 1 2 2 3 3 4 4 -> mean 2.5
+      CHECK(r[0][static_cast<size_t>(h)].mass_keys == Approx(2.5));
+      CHECK(r[0][static_cast<size_t>(h)].causal_keys == Approx(4.5));
+    }
   }
 }
 

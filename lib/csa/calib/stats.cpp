@@ -31,7 +31,47 @@ AttentionStatsObserver::AttentionStatsObserver(int64_t n_layer, int64_t n_head, 
   causal_.assign(cells, 0);
 }
 
+// The same sums as observe()'s row path, on the probabilities' device: per row the entropy
+// -sum p log p in float64 and the fewest keys whose probabilities reach tau (sorted descending,
+// prefix sums in float64: the first that reaches tau; every causal key when none does, as
+// count_for_mass returns), summed per (batch, head) there; the host gets [B, H] sums per call.
+void AttentionStatsObserver::observe_tensors(const AttentionView& where) {
+  CSA_PROFILE_SCOPE("calibrate/statistics");
+  const at::Tensor& probs = where.probs;  // [B, H, Tq, S]
+  const int64_t B = probs.size(0), H = probs.size(1), Tq = probs.size(2), S = probs.size(3);
+  CSA_CHECK(H == n_head_, "statistics observer: head count");
+  const auto dev = probs.device();
+  const auto lopt = at::TensorOptions().dtype(at::kLong).device(dev);
+  const at::Tensor n =  // keys each row may read: min(S, position + 1)
+      (at::arange(Tq, lopt) + (where.q_pos0 + 1)).clamp_max(S);
+  const at::Tensor causal = at::arange(S, lopt).view({1, S}) < n.view({Tq, 1});  // [Tq, S]
+  const at::Tensor p = probs.to(at::kDouble).masked_fill(causal.logical_not(), 0.0);
+  const at::Tensor ent = at::where(p > 0, -p * p.log(), at::zeros_like(p)).sum(-1);  // [B,H,Tq]
+  const at::Tensor cs =
+      std::get<0>(at::sort(probs.to(at::kFloat).masked_fill(causal.logical_not(), 0.f),
+                           /*stable=*/false, -1, /*descending=*/true))
+          .to(at::kDouble)
+          .cumsum(-1);
+  const at::Tensor keys =
+      at::minimum((cs < tau_).sum(-1) + 1, n.view({1, 1, Tq})).to(at::kDouble);  // [B, H, Tq]
+  const at::Tensor sums =
+      at::stack({ent.exp().sum(-1), keys.sum(-1), ent.sum(-1)}).cpu();  // [3, B, H]
+  const double causal_sum = n.sum().item<double>();
+  const double* a = sums.data_ptr<double>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      const size_t cell = static_cast<size_t>(where.layer * n_head_ + h);
+      const size_t at = static_cast<size_t>(b * H + h), step = static_cast<size_t>(B * H);
+      eff_[cell] += a[at];
+      mass_[cell] += a[step + at];
+      ent_[cell] += a[2 * step + at];
+      causal_[cell] += causal_sum;
+    }
+  if (where.layer == 0) rows_ += B * Tq;
+}
+
 void AttentionStatsObserver::observe(const AttentionView& where) {
+  if (tensor_path_ || where.probs.is_cuda()) return observe_tensors(where);
   CSA_PROFILE_SCOPE("calibrate/statistics");
   at::Tensor probs = where.probs.to(at::kCPU, at::kFloat).contiguous();  // [B, H, Tq, S]
   const int64_t B = probs.size(0), H = probs.size(1), Tq = probs.size(2), S = probs.size(3);

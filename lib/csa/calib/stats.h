@@ -27,6 +27,10 @@ class AttentionStatsObserver : public AttentionHook {
   bool active(int layer) const override { return layer >= 0 && layer < n_layer_; }
   bool observes(int layer) const override { return active(layer); }
   void observe(const AttentionView& view) override;
+  // Measure with tensor operations on the probabilities' device (entropy as a sum, the mass
+  // count from a descending sort and a float64 prefix sum) instead of row by row on the CPU: the
+  // default for CUDA probabilities; tests turn it on for CPU tensors to compare the two.
+  void set_tensor_path(bool on) { tensor_path_ = on; }
 
   // Per (layer, head) means over all rows observed so far.
   std::vector<std::vector<CellStats>> result() const;
@@ -36,6 +40,8 @@ class AttentionStatsObserver : public AttentionHook {
  private:
   int64_t n_layer_, n_head_;
   double tau_;
+  void observe_tensors(const AttentionView& view);
+  bool tensor_path_ = false;
   int64_t rows_ = 0;  // rows observed per cell (same for every cell)
   // Sums per cell: [L * H] of effective keys, mass keys, entropy, causal keys.
   std::vector<double> eff_, mass_, ent_, causal_;
