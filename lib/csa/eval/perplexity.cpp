@@ -54,6 +54,20 @@ at::Tensor token_nll(const at::Tensor& logits, const at::Tensor& target) {
 
 }  // namespace
 
+void warm_up(const Decoder& decoder, const std::vector<int64_t>& ids, const EvalProtocol& p) {
+  const at::Device device = decoder.model().device;
+  if (!device.is_cuda() || ids.empty()) return;
+  const std::vector<Window> windows =
+      plan_windows(static_cast<int64_t>(ids.size()), p.ctx, p.stride);
+  const std::vector<Window> first(windows.begin(),
+                                  windows.begin() + std::min<int64_t>(p.batch, windows.size()));
+  c10::NoGradGuard no_grad;
+  for_each_batch(first, ids, p.batch, [&](const WindowBatch& batch) {
+    at::Tensor hidden = decoder.hidden(batch.tokens.to(device), nullptr);
+    (void)decoder.logits(hidden[0]).sum().item<double>();  // waits for the device
+  });
+}
+
 PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids,
                          const EvalProtocol& p, SparseAttentionHook* hook,
                          const std::string& label) {

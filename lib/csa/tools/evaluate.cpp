@@ -38,6 +38,7 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
                  ids.size(), proto.ctx);
 
   Decoder decoder(model);
+  warm_up(decoder, ids, proto);  // CUDA: set-up outside the timed passes
   PassResult dense = evaluate_pass(decoder, ids, proto, nullptr, "dense");
   spdlog::info("dense ppl {:.4f} over {} targets ({:.0f} tok/s)", dense.ppl(), dense.scored,
                dense.tokens_per_second());
