@@ -288,18 +288,22 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
   const at::Tensor grid = at::tensor(grid_, at::kLong).to(dev);                 // [G]
   const at::Tensor active = grid.view({1, G}) < n.view({R, 1});  // [R, G]: budgets that drop keys
   const at::Tensor all_keys = active.logical_not();
-  const at::Tensor P = probs.index_select(2, at::tensor(rows, at::kLong).to(dev))
-                           .to(at::kFloat)
-                           .masked_fill(causal.logical_not(), 0.f);  // [B, H, R, S]
-  // Ranks: descending probability, ties to the larger index (a stable sort of the reversed
-  // row), keys past the row's context last.
-  const at::Tensor rank_key = P.masked_fill(causal.logical_not(), -1.f).flip(-1);
-  const at::Tensor order =
-      std::get<1>(at::sort(rank_key, /*stable=*/true, -1, /*descending=*/true));
-  const at::Tensor rank =
-      at::empty_like(order).scatter_(-1, (S - 1) - order, at::arange(S, lopt).expand_as(order));
-  at::Tensor seg = at::searchsorted(grid, rank, /*out_int32=*/false, /*right=*/true);
-  seg = seg.masked_fill(causal.logical_not(), G);  // [B, H, R, S] in 0..G
+  const at::Tensor row_index = at::tensor(rows, at::kLong).to(dev);
+  const at::Tensor masked = causal.logical_not();
+  // One head's sampled rows [R, S] (zero past each row's context) and each key's segment: the
+  // first grid budget whose top set holds it (0..G - 1; G for keys past the context). Ranks:
+  // descending probability, ties to the larger index (a stable sort of the reversed row), keys
+  // past the context last. Head by head, so that the rank tensors stay one head's size.
+  auto segments = [&](int64_t b, int64_t h) {
+    const at::Tensor p =
+        probs[b][h].index_select(0, row_index).to(at::kFloat).masked_fill(masked, 0.f);
+    const at::Tensor order = std::get<1>(
+        at::sort(p.masked_fill(masked, -1.f).flip(-1), /*stable=*/true, -1, /*descending=*/true));
+    const at::Tensor rank =
+        at::empty_like(order).scatter_(-1, (S - 1) - order, at::arange(S, lopt).expand_as(order));
+    at::Tensor seg = at::searchsorted(grid, rank, /*out_int32=*/false, /*right=*/true);
+    return std::make_pair(p, seg.masked_fill(masked, G));
+  };
   const at::Tensor rmap = res_map_[static_cast<size_t>(view.layer)].to(dev);  // [H, D, D]
   const at::Tensor vf = view.v.to(at::kFloat);                                // [B, Hkv, S, D]
   // Band sums per head, accumulated over the batch: [H, NB, G] (hist [H, NB, G, bins]).
@@ -315,66 +319,71 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
     return at::stack(parts);
   };
   for (int64_t b = 0; b < B; ++b) {
-    for (int64_t h = 0; h < H; ++h) {
-      const at::Tensor v = vf[b][h / Gq];                            // [S, D]
-      const at::Tensor vr = at::matmul(v, rmap[h].transpose(0, 1));  // [S, D]
-      at::Tensor mout = at::empty({R, G}, dopt), rel = at::empty({R, G}, dopt),
-                 res = at::empty({R, G}, dopt);
-      // Blocks of rows, so that the per-segment weights [rows, G + 1, S] stay near block_bytes_.
-      const int64_t block = std::max<int64_t>(1, block_bytes_ / ((G + 1) * S * 4));
-      for (int64_t r0 = 0; r0 < R; r0 += block) {
-        const int64_t nr = std::min(block, R - r0);
-        const at::Tensor p = P[b][h].narrow(0, r0, nr), sg = seg[b][h].narrow(0, r0, nr);
-        const at::Tensor w =
-            at::zeros({nr, G + 1, S}, p.options()).scatter_(1, sg.unsqueeze(1), p.unsqueeze(1));
-        const at::Tensor sv = at::matmul(w, v).cumsum(1);  // [nr, G + 1, D]: top-k sums, all keys
-        const at::Tensor svr = at::matmul(w, vr).cumsum(1);
-        const at::Tensor mass = w.sum(-1, false, at::kDouble).cumsum(1);  // [nr, G + 1]
-        const at::Tensor total = mass.select(1, G);                       // [nr]
-        const at::Tensor full = (sv.select(1, G).to(at::kDouble) / total.unsqueeze(1))
-                                    .to(at::kFloat)
-                                    .to(at::kDouble);  // [nr, D], rounded as the CPU path does
-        const at::Tensor fullr =
-            (svr.select(1, G).to(at::kDouble) / total.unsqueeze(1)).to(at::kFloat).to(at::kDouble);
-        const at::Tensor norm = full.pow(2).sum(-1).clamp_min(1e-30).sqrt();  // [nr]
-        const at::Tensor mg = mass.narrow(1, 0, G);                           // [nr, G]
-        const at::Tensor snap = sv.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
-        const at::Tensor snapr = svr.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
-        const at::Tensor some = mg > 0;
-        const at::Tensor dead =  // budgets that read every key, rows without mass: no error
-            active.narrow(0, r0, nr).logical_and((total > 0).unsqueeze(1)).logical_not();
-        rel.narrow(0, r0, nr).copy_(
-            at::where(some, (snap - full.unsqueeze(1)).pow(2).sum(-1).sqrt() / norm.unsqueeze(1),
-                      at::ones_like(mg))
-                .masked_fill(dead, 0.0));
-        res.narrow(0, r0, nr).copy_(at::where(some, (snapr - fullr.unsqueeze(1)).pow(2).sum(-1),
-                                              fullr.pow(2).sum(-1, true).expand_as(mg))
-                                        .masked_fill(dead, 0.0));
-        mout.narrow(0, r0, nr).copy_(
-            ((total.unsqueeze(1) - mg) / total.unsqueeze(1)).clamp_min(0).masked_fill(dead, 0.0));
-      }
-      // The rel_err histogram bin (hist_bin): log10 bins from kHistLo, 0 for no error.
-      const at::Tensor bin = ((rel.clamp_min(1e-300).log10() - kHistLo) * kHistPerDecade)
-                                 .clamp(0.0, static_cast<double>(kHistBins - 1))
-                                 .to(at::kLong)
-                                 .masked_fill(rel <= 0, 0);
-      s_mass[h] += band_sum(mout);
-      s_rel[h] += band_sum(rel);
-      s_res[h] += band_sum(res);
-      s_hist[h] += band_sum(at::one_hot(bin, kHistBins));
-    }
-    // KV side: keys some head of the group keeps, at every grid budget (all keys where it
-    // reads them all).
     for (int64_t g = 0; g < Hkv; ++g) {
-      const at::Tensor min_seg = std::get<0>(seg[b].narrow(0, g * Gq, Gq).min(0));  // [R, S]
-      const at::Tensor count = at::zeros({R, G + 1}, lopt)
-                                   .scatter_add_(1, min_seg, at::ones_like(min_seg))
-                                   .cumsum(1)
-                                   .narrow(1, 0, G)
-                                   .to(at::kDouble);
-      const at::Tensor uni =
-          at::where(all_keys, n.to(at::kDouble).view({R, 1}).expand({R, G}), count);
-      s_uni[g] += band_sum(uni);
+      at::Tensor min_seg = at::full({R, S}, G, lopt);  // the group's: keys some head keeps
+      for (int64_t h = g * Gq; h < (g + 1) * Gq; ++h) {
+        const auto [P, seg] = segments(b, h);
+        min_seg = at::minimum(min_seg, seg);
+        const at::Tensor v = vf[b][g];                                 // [S, D]
+        const at::Tensor vr = at::matmul(v, rmap[h].transpose(0, 1));  // [S, D]
+        at::Tensor mout = at::empty({R, G}, dopt), rel = at::empty({R, G}, dopt),
+                   res = at::empty({R, G}, dopt);
+        // Blocks of rows, so that the per-segment weights [rows, G + 1, S] stay near block_bytes_.
+        const int64_t block = std::max<int64_t>(1, block_bytes_ / ((G + 1) * S * 4));
+        for (int64_t r0 = 0; r0 < R; r0 += block) {
+          const int64_t nr = std::min(block, R - r0);
+          const at::Tensor p = P.narrow(0, r0, nr), sg = seg.narrow(0, r0, nr);
+          const at::Tensor w =
+              at::zeros({nr, G + 1, S}, p.options()).scatter_(1, sg.unsqueeze(1), p.unsqueeze(1));
+          const at::Tensor sv = at::matmul(w, v).cumsum(1);  // [nr, G + 1, D]: top-k sums, all keys
+          const at::Tensor svr = at::matmul(w, vr).cumsum(1);
+          const at::Tensor mass = w.sum(-1, false, at::kDouble).cumsum(1);  // [nr, G + 1]
+          const at::Tensor total = mass.select(1, G);                       // [nr]
+          const at::Tensor full = (sv.select(1, G).to(at::kDouble) / total.unsqueeze(1))
+                                      .to(at::kFloat)
+                                      .to(at::kDouble);  // [nr, D], rounded as the CPU path does
+          const at::Tensor fullr = (svr.select(1, G).to(at::kDouble) / total.unsqueeze(1))
+                                       .to(at::kFloat)
+                                       .to(at::kDouble);
+          const at::Tensor norm = full.pow(2).sum(-1).clamp_min(1e-30).sqrt();  // [nr]
+          const at::Tensor mg = mass.narrow(1, 0, G);                           // [nr, G]
+          const at::Tensor snap = sv.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
+          const at::Tensor snapr = svr.narrow(1, 0, G).to(at::kDouble) / mg.unsqueeze(2);
+          const at::Tensor some = mg > 0;
+          const at::Tensor dead =  // budgets that read every key, rows without mass: no error
+              active.narrow(0, r0, nr).logical_and((total > 0).unsqueeze(1)).logical_not();
+          rel.narrow(0, r0, nr).copy_(
+              at::where(some, (snap - full.unsqueeze(1)).pow(2).sum(-1).sqrt() / norm.unsqueeze(1),
+                        at::ones_like(mg))
+                  .masked_fill(dead, 0.0));
+          res.narrow(0, r0, nr).copy_(at::where(some, (snapr - fullr.unsqueeze(1)).pow(2).sum(-1),
+                                                fullr.pow(2).sum(-1, true).expand_as(mg))
+                                          .masked_fill(dead, 0.0));
+          mout.narrow(0, r0, nr).copy_(
+              ((total.unsqueeze(1) - mg) / total.unsqueeze(1)).clamp_min(0).masked_fill(dead, 0.0));
+        }
+        // The rel_err histogram bin (hist_bin): log10 bins from kHistLo, 0 for no error.
+        const at::Tensor bin = ((rel.clamp_min(1e-300).log10() - kHistLo) * kHistPerDecade)
+                                   .clamp(0.0, static_cast<double>(kHistBins - 1))
+                                   .to(at::kLong)
+                                   .masked_fill(rel <= 0, 0);
+        s_mass[h] += band_sum(mout);
+        s_rel[h] += band_sum(rel);
+        s_res[h] += band_sum(res);
+        s_hist[h] += band_sum(at::one_hot(bin, kHistBins));
+      }
+      // KV side: keys some head of the group keeps, at every grid budget (all keys where it
+      // reads them all).
+      {
+        const at::Tensor count = at::zeros({R, G + 1}, lopt)
+                                     .scatter_add_(1, min_seg, at::ones_like(min_seg))
+                                     .cumsum(1)
+                                     .narrow(1, 0, G)
+                                     .to(at::kDouble);
+        const at::Tensor uni =
+            at::where(all_keys, n.to(at::kDouble).view({R, 1}).expand({R, G}), count);
+        s_uni[g] += band_sum(uni);
+      }
     }
   }
   // To the host, into the sums in the observer's layout ([L][H][NB][G], [L][Hkv][NB][G]).

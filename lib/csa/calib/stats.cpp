@@ -45,17 +45,21 @@ void AttentionStatsObserver::observe_tensors(const AttentionView& where) {
   const at::Tensor n =  // keys each row may read: min(S, position + 1)
       (at::arange(Tq, lopt) + (where.q_pos0 + 1)).clamp_max(S);
   const at::Tensor causal = at::arange(S, lopt).view({1, S}) < n.view({Tq, 1});  // [Tq, S]
-  const at::Tensor p = probs.to(at::kDouble).masked_fill(causal.logical_not(), 0.0);
-  const at::Tensor ent = at::where(p > 0, -p * p.log(), at::zeros_like(p)).sum(-1);  // [B,H,Tq]
-  const at::Tensor cs =
-      std::get<0>(at::sort(probs.to(at::kFloat).masked_fill(causal.logical_not(), 0.f),
-                           /*stable=*/false, -1, /*descending=*/true))
-          .to(at::kDouble)
-          .cumsum(-1);
-  const at::Tensor keys =
-      at::minimum((cs < tau_).sum(-1) + 1, n.view({1, 1, Tq})).to(at::kDouble);  // [B, H, Tq]
-  const at::Tensor sums =
-      at::stack({ent.exp().sum(-1), keys.sum(-1), ent.sum(-1)}).cpu();  // [3, B, H]
+  const at::Tensor masked = causal.logical_not();
+  // Batch row by batch row, so that the float64 copies stay one row's size.
+  std::vector<at::Tensor> per_row;
+  for (int64_t b = 0; b < B; ++b) {
+    const at::Tensor pf = probs[b].to(at::kFloat).masked_fill(masked, 0.f);  // [H, Tq, S]
+    const at::Tensor p = pf.to(at::kDouble);
+    const at::Tensor ent = at::where(p > 0, -p * p.log(), at::zeros_like(p)).sum(-1);  // [H, Tq]
+    const at::Tensor cs = std::get<0>(at::sort(pf, /*stable=*/false, -1, /*descending=*/true))
+                              .to(at::kDouble)
+                              .cumsum(-1);
+    const at::Tensor keys =
+        at::minimum((cs < tau_).sum(-1) + 1, n.view({1, Tq})).to(at::kDouble);        // [H, Tq]
+    per_row.push_back(at::stack({ent.exp().sum(-1), keys.sum(-1), ent.sum(-1)}, 1));  // [H, 3]
+  }
+  const at::Tensor sums = at::stack(per_row).permute({2, 0, 1}).contiguous().cpu();  // [3, B, H]
   const double causal_sum = n.sum().item<double>();
   const double* a = sums.data_ptr<double>();
   for (int64_t b = 0; b < B; ++b)
