@@ -25,6 +25,10 @@ void write_text(const std::string& path, const std::string& content) {
   REQUIRE(f.good());
 }
 
+at::Tensor attention_input(at::IntArrayRef shape, bool ties) {
+  return ties ? at::randint(-1, 2, shape).to(at::kFloat) : at::randn(shape);
+}
+
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   if (a.numel() == 0) return 0;
   return (a.to(at::kDouble).cpu() - b.to(at::kDouble).cpu()).abs().max().item<double>();

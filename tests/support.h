@@ -37,6 +37,10 @@ void write_text(const std::string& path, const std::string& content);
 // Largest absolute difference (float64) between two tensors of the same shape.
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
 
+// Random queries or keys of `shape` (float32): standard normal, or with `ties` integers in
+// {-1, 0, 1}, so that equal scores (hence equal probabilities) are common.
+at::Tensor attention_input(at::IntArrayRef shape, bool ties);
+
 }  // namespace csa::test
 
 // Compares within `tol`, printing the max difference either way.

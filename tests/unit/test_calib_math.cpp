@@ -280,9 +280,8 @@ TEST_CASE("the statistics observer's tensor path measures what its row path meas
   const int64_t B = 2, H = 4, Hkv = 2, T = 300, D = 8;
   for (bool ties : {false, true}) {
     INFO("ties " << ties);
-    at::Tensor q = ties ? at::randint(-1, 2, {B, H, T, D}).to(at::kFloat) : at::randn({B, H, T, D});
-    at::Tensor k =
-        ties ? at::randint(-1, 2, {B, Hkv, T, D}).to(at::kFloat) : at::randn({B, Hkv, T, D});
+    at::Tensor q = test::attention_input({B, H, T, D}, ties);
+    at::Tensor k = test::attention_input({B, Hkv, T, D}, ties);
     at::Tensor v = at::randn({B, Hkv, T, D});
     AttentionStatsObserver rows(1, H, 0.9), tensors(1, H, 0.9);
     tensors.set_tensor_path(true);

@@ -179,9 +179,8 @@ TEST_CASE("the need observer's tensor path measures what its row path measures",
   const int64_t B = 2, H = 4, Hkv = 2, T = 1100, D = 8, C = 16;
   for (bool ties : {false, true}) {
     INFO("ties " << ties);
-    at::Tensor q = ties ? at::randint(-1, 2, {B, H, T, D}).to(at::kFloat) : at::randn({B, H, T, D});
-    at::Tensor k =
-        ties ? at::randint(-1, 2, {B, Hkv, T, D}).to(at::kFloat) : at::randn({B, Hkv, T, D});
+    at::Tensor q = test::attention_input({B, H, T, D}, ties);
+    at::Tensor k = test::attention_input({B, Hkv, T, D}, ties);
     at::Tensor v = at::randn({B, Hkv, T, D});
     const std::vector<at::Tensor> wo = {at::randn({C, H * D})};
     NeedObserver rows(1, H, Hkv, D, T, wo), tensors(1, H, Hkv, D, T, wo);

@@ -318,6 +318,8 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
     }
     return at::stack(parts);
   };
+  // Blocks of rows, so that the per-segment weights [rows, G + 1, S] stay near block_bytes_.
+  const int64_t block = std::max<int64_t>(1, block_bytes_ / ((G + 1) * S * 4));
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t g = 0; g < Hkv; ++g) {
       at::Tensor min_seg = at::full({R, S}, G, lopt);  // the group's: keys some head keeps
@@ -328,8 +330,6 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
         const at::Tensor vr = at::matmul(v, rmap[h].transpose(0, 1));  // [S, D]
         at::Tensor mout = at::empty({R, G}, dopt), rel = at::empty({R, G}, dopt),
                    res = at::empty({R, G}, dopt);
-        // Blocks of rows, so that the per-segment weights [rows, G + 1, S] stay near block_bytes_.
-        const int64_t block = std::max<int64_t>(1, block_bytes_ / ((G + 1) * S * 4));
         for (int64_t r0 = 0; r0 < R; r0 += block) {
           const int64_t nr = std::min(block, R - r0);
           const at::Tensor p = P.narrow(0, r0, nr), sg = seg.narrow(0, r0, nr);
