@@ -227,9 +227,12 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
     int64_t kmax = 0;
     for (const auto& per_band : rule->top_k.k)
       for (int64_t kb : per_band) kmax = std::max(kmax, kb);
-    const int64_t per_head = std::min(kmax, cap) / P + 3;  // ceil(k / P), the sink, the newest
-    const int64_t kept = rule->select.group ? per_head : G * per_head;
-    if (kept < span) span = std::max<int64_t>(1, kept / kKeptPagesPerWarp);
+    const PageCount most = page_count(kmax, cap - 1, P);  // at the capacity's last position
+    if (!most.all) {
+      const int64_t per_head = most.extra + 2;  // and the sink and the newest page
+      const int64_t kept = rule->select.group ? per_head : G * per_head;
+      if (kept < span) span = std::max<int64_t>(1, kept / kKeptPagesPerWarp);
+    }
   }
   a.splits = o.splits > 0 ? o.splits : cuda::decode_auto_splits(a, span);
   at::Tensor ws = at::empty({cuda::decode_workspace_bytes(a)}, q.options().dtype(at::kByte));
