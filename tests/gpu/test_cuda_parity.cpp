@@ -373,9 +373,11 @@ TEST_CASE("CUDA need curves and statistics (tensor paths) equal the CPU row path
   AttentionStatsObserver scpu(1, H, 0.9), scuda(1, H, 0.9);
   attend(q, k, v, 0.125, 0, &scpu);
   attend(q.cuda(), k.cuda(), v.cuda(), 0.125, 0, &scuda);
+  REQUIRE(scpu.rows_per_cell() == B * T);
+  REQUIRE(scuda.rows_per_cell() == B * T);
+  const auto sa = scpu.result(), sb = scuda.result();  // by value: the cells below refer into them
   for (int64_t h = 0; h < H; ++h) {
-    const CellStats &x = scpu.result()[0][static_cast<size_t>(h)],
-                    &y = scuda.result()[0][static_cast<size_t>(h)];
+    const CellStats &x = sa[0][static_cast<size_t>(h)], &y = sb[0][static_cast<size_t>(h)];
     CHECK(y.entropy == Approx(x.entropy).epsilon(1e-4));
     CHECK(y.mass_keys == Approx(x.mass_keys).epsilon(1e-3));
     CHECK(y.causal_keys == x.causal_keys);
