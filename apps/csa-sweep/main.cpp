@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> candidates;
   app.add_option("--candidate", candidates,
                  "Also sweep this rule from the same measurements and keep the one reading the "
-                 "fewest keys (repeatable): RULE[:METRIC][+unbanded][+kv], e.g. greedy:rel_err");
+                 "fewest keys (repeatable): RULE[:METRIC][+unbanded][+kv], e.g. greedy:rel_err, "
+                 "greedy_p:rel_err (per-head top-p)");
   bool no_fallback = false;
   app.add_flag("--no-uniform-fallback", no_fallback,
                "Write the rule's policy even where uniform top-k reads fewer keys");

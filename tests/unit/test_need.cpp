@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "csa/attention/attention.h"
+#include "csa/attention/sparse_hook.h"
 #include "csa/calib/allocate.h"
 #include "csa/calib/need.h"
 #include "csa/calib/policy.h"
@@ -18,10 +19,11 @@ using namespace csa;
 
 namespace {
 
-// Naive need of one row: rank keys by (p desc, index desc), renormalise the top k.
+// Naive need of one row: rank keys by (p desc, index desc), renormalise the top k; top-p: the
+// fewest ranked keys whose mass (summed in rank order) reaches p, at least 1.
 void naive_need(const std::vector<float>& p, const std::vector<float>& v,
                 const std::vector<float>& vr, int64_t D, const std::vector<int64_t>& grid,
-                RowNeed& out) {
+                const std::vector<double>& masses, RowNeed& out) {
   const auto n = static_cast<int64_t>(p.size());
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
@@ -67,6 +69,22 @@ void naive_need(const std::vector<float>& p, const std::vector<float>& v,
       s = std::min(s, static_cast<int32_t>(g));
     }
   }
+  out.p_keys.clear(), out.p_rel_err.clear();
+  for (double target : masses) {
+    int64_t c = 0;
+    double m = 0;
+    while (c < n && m < target) m += p[order[static_cast<size_t>(c++)]];
+    c = m >= target ? std::max<int64_t>(c, 1) : n;
+    out.p_keys.push_back(c);
+    if (c == n) {
+      out.p_rel_err.push_back(0);
+      continue;
+    }
+    output(v, c, ok);
+    double e = 0;
+    for (int64_t d = 0; d < D; ++d) e += (ok[d] - full[d]) * (ok[d] - full[d]);
+    out.p_rel_err.push_back(std::sqrt(e) / norm);
+  }
 }
 
 }  // namespace
@@ -90,6 +108,7 @@ TEST_CASE("budget grid and position bands", "[unit]") {
 TEST_CASE("row need matches a sort-based reference, ties to the more recent key", "[unit]") {
   std::mt19937 rng(3);
   const std::vector<int64_t> grid = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32};
+  const std::vector<double> masses = top_p_grid();
   RowNeed got, want;
   std::vector<uint64_t> keys;
   for (int64_t n : {1, 2, 5, 17, 31, 40}) {
@@ -105,10 +124,15 @@ TEST_CASE("row need matches a sort-based reference, ties to the more recent key"
       for (auto& x : p) x = static_cast<float>(x / z);
       for (auto& x : v) x = N(rng);
       for (auto& x : vr) x = N(rng);
-      row_need(p.data(), n, v.data(), vr.data(), D, grid, got, keys);
-      naive_need(p, v, vr, D, grid, want);
+      row_need(p.data(), n, v.data(), vr.data(), D, grid, masses, got, keys);
+      naive_need(p, v, vr, D, grid, masses, want);
       INFO("n " << n << " ties " << ties);
       CHECK(got.seg == want.seg);
+      CHECK(got.p_keys == want.p_keys);
+      for (size_t q = 0; q < masses.size(); ++q) {
+        INFO("p " << masses[q]);
+        CHECK(got.p_rel_err[q] == Approx(want.p_rel_err[q]).epsilon(1e-4).margin(1e-6));
+      }
       for (size_t g = 0; g < grid.size(); ++g) {
         INFO("k " << grid[g]);
         CHECK(got.mass_out[g] == Approx(want.mass_out[g]).margin(1e-6));
@@ -121,8 +145,26 @@ TEST_CASE("row need matches a sort-based reference, ties to the more recent key"
   // output is e0; the full output is p itself. Ties at .125: top-3 keeps key 3 (more recent).
   std::vector<float> p = {0.5f, 0.25f, 0.125f, 0.125f}, v(16, 0.f);
   for (int j = 0; j < 4; ++j) v[j * 4 + j] = 1;
-  row_need(p.data(), 4, v.data(), v.data(), 4, {1, 3}, got, keys);
+  // Top-p at .5 keeps key 0 (its mass reaches .5 exactly), at .6 and .75 keys 0-1, at .8 keys
+  // 0, 1 and 3 (the tie at .125 goes to the more recent key), at .9 every key (no error).
+  row_need(p.data(), 4, v.data(), v.data(), 4, {1, 3}, {0.5, 0.6, 0.75, 0.8, 0.9}, got, keys);
   CHECK(got.seg == std::vector<int32_t>{0, 1, 2, 1});
+  CHECK(got.p_keys == std::vector<int64_t>{1, 2, 2, 3, 4});
+  {
+    const double o[4] = {0.5, 0.25, 0.125, 0.125};
+    auto rel = [&](const double(&x)[4]) {
+      double e = 0, nn = 0;
+      for (int d = 0; d < 4; ++d) e += (x[d] - o[d]) * (x[d] - o[d]), nn += o[d] * o[d];
+      return std::sqrt(e / nn);
+    };
+    const double top1[4] = {1, 0, 0, 0}, top2[4] = {2. / 3, 1. / 3, 0, 0},
+                 top3[4] = {4. / 7, 2. / 7, 0, 1. / 7};
+    CHECK(got.p_rel_err[0] == Approx(rel(top1)));  // = 1: |e0 - o| = |o| here
+    CHECK(got.p_rel_err[1] == Approx(rel(top2)));
+    CHECK(got.p_rel_err[2] == Approx(rel(top2)));
+    CHECK(got.p_rel_err[3] == Approx(rel(top3)));
+    CHECK(got.p_rel_err[4] == 0);
+  }
   CHECK(got.mass_out[0] == Approx(0.5));
   CHECK(got.mass_out[1] == Approx(0.125));
   // top-1: o_1 - o = [.5, -.25, -.125, -.125] -> |.| / |o| with |o|² = .25+.0625+2*.015625.
@@ -169,6 +211,54 @@ TEST_CASE("the need observer through attend(): rows per band, union bounds, zero
   CHECK(back.rel_err.size() == c.rel_err.size());
   CHECK(back.res_err[c.at(0, 1, 1, 3)] == Approx(c.res_err[c.at(0, 1, 1, 3)]).epsilon(1e-4));
   CHECK_THROWS_AS(NeedCurves::from_json(c.to_json(), "x", 2, H, Hkv), FormatError);
+  // Top-p curves: keys grow with the mass, within [1, keys seen]; they survive the round trip;
+  // curves without them (calibrated before) still read; keys without masses name the field.
+  REQUIRE(c.p_grid == top_p_grid());
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t b = 0; b < 3; ++b)
+      for (int64_t q = 0; q < c.n_p(); ++q) {
+        const double keys = c.p_keys[c.at_p(0, h, b, q)];
+        CHECK(keys >= 1);
+        CHECK(keys <= static_cast<double>(c.band_end(b)));
+        if (q > 0) CHECK(keys >= c.p_keys[c.at_p(0, h, b, q - 1)]);
+      }
+  CHECK(back.p_grid == c.p_grid);
+  CHECK(back.p_keys[c.at_p(0, 2, 1, 7)] == Approx(c.p_keys[c.at_p(0, 2, 1, 7)]).epsilon(1e-4));
+  CHECK(back.p_rel_err[c.at_p(0, 2, 1, 7)] ==
+        Approx(c.p_rel_err[c.at_p(0, 2, 1, 7)]).epsilon(1e-4));
+  Json old = c.to_json();
+  for (const char* key : {"p_grid", "p_keys", "p_rel_err", "p_description"}) old.erase(key);
+  CHECK_FALSE(NeedCurves::from_json(old, "old", 1, H, Hkv).has_top_p());
+  old["p_keys"] = c.to_json()["p_keys"];
+  CHECK_THROWS_WITH(NeedCurves::from_json(old, "old.json", 1, H, Hkv),
+                    Catch::Contains("old.json") && Catch::Contains("p_grid"));
+  Json bad = c.to_json();
+  bad["p_grid"][3] = 1.5;
+  CHECK_THROWS_AS(NeedCurves::from_json(bad, "bad", 1, H, Hkv), FormatError);
+}
+
+TEST_CASE("top-p curves count the keys the top_p rule keeps", "[unit]") {
+  // Every row measured (bands of <= 256 positions): the curves' mean keys times the rows are the
+  // keys the attention path reads under top_p at that mass, head by head.
+  at::manual_seed(6);
+  const int64_t B = 2, H = 3, T = 40, D = 8, C = 8;
+  at::Tensor q = at::randn({B, H, T, D}), k = at::randn({B, H, T, D}), v = at::randn({B, H, T, D});
+  NeedObserver obs(1, H, H, D, T, {at::randn({C, H * D})});
+  attend(q, k, v, 0.5, 0, &obs);
+  const NeedCurves c = obs.result();
+  const int64_t NB = c.n_bands();
+  for (int64_t qi = 0; qi < c.n_p(); qi += 3) {
+    INFO("p " << c.p_grid[static_cast<size_t>(qi)]);
+    SparseAttentionHook hook(SparsitySpec::top_p(1, H, c.p_grid[static_cast<size_t>(qi)]), 1, H, H,
+                             T);
+    attend(q, k, v, 0.5, 0, &hook);
+    for (int64_t h = 0; h < H; ++h) {
+      double predicted = 0;
+      for (int64_t b = 0; b < NB; ++b)
+        predicted += c.p_keys[c.at_p(0, h, b, qi)] * c.rows[static_cast<size_t>(h * NB + b)];
+      CHECK(hook.tally().q_sparse[0][static_cast<size_t>(h)] == Approx(predicted).margin(1e-6));
+    }
+  }
 }
 
 TEST_CASE("the need observer's tensor path measures what its row path measures", "[unit]") {
@@ -193,6 +283,13 @@ TEST_CASE("the need observer's tensor path measures what its row path measures",
     REQUIRE(a.band_start == b.band_start);
     CHECK(a.rows == b.rows);
     CHECK(a.kv_union == b.kv_union);
+    REQUIRE(a.p_grid == b.p_grid);
+    REQUIRE(a.p_keys.size() == b.p_keys.size());
+    for (size_t i = 0; i < a.p_keys.size(); ++i) {
+      INFO("top-p entry " << i);
+      CHECK(b.p_keys[i] == Approx(a.p_keys[i]).margin(1e-9));
+      CHECK(b.p_rel_err[i] == Approx(a.p_rel_err[i]).epsilon(1e-4).margin(1e-7));
+    }
     REQUIRE(a.rel_err.size() == b.rel_err.size());
     for (size_t i = 0; i < a.rel_err.size(); ++i) {
       INFO("entry " << i);
@@ -402,4 +499,150 @@ TEST_CASE("a policy's band weights survive a JSON round trip; bad ones name the 
   CHECK_THROWS_AS(Policy::from_json(j, "p.json"), FormatError);
   j["allocation"].erase("band_weights");
   CHECK(Policy::from_json(j, "p.json").rule.band_weight.empty());
+}
+
+namespace {
+
+// Top-p curves by hand on top of hand_curves: one band of a 16-position window, masses
+// {.5, .8, .9, .99}, keys and errors per head.
+NeedCurves hand_top_p(const std::vector<std::vector<double>>& keys,
+                      const std::vector<std::vector<double>>& err) {
+  const auto H = static_cast<int64_t>(keys.size());
+  NeedCurves c = hand_curves(
+      H, 16, std::vector<std::vector<double>>(static_cast<size_t>(H), std::vector<double>(8, 0.0)));
+  c.p_grid = {0.5, 0.8, 0.9, 0.99};
+  for (int64_t h = 0; h < H; ++h)
+    for (size_t q = 0; q < c.p_grid.size(); ++q) {
+      c.p_keys.push_back(keys[static_cast<size_t>(h)][q]);
+      c.p_rel_err.push_back(err[static_cast<size_t>(h)][q]);
+    }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("greedy_p: one mass per head, optimal for its reads (brute force), growing", "[unit]") {
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<double> U(0, 1);
+  const int64_t H = 3;
+  const double window = reads_in_band(0, 16, 16);  // 136 keys per head
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<std::vector<double>> keys(H), err(H);
+    for (int64_t h = 0; h < H; ++h) {
+      double k = 1 + 3 * U(rng), e = 0.2 + U(rng);
+      for (int q = 0; q < 4; ++q) {
+        keys[static_cast<size_t>(h)].push_back(k);
+        err[static_cast<size_t>(h)].push_back(e);
+        k = std::min(8.5, k + 2 * U(rng));  // growing with the mass, below the window's mean
+        e *= U(rng);                        // falling, not necessarily convex
+      }
+    }
+    const NeedCurves c = hand_top_p(keys, err);
+    std::vector<double> prev(H, 0);
+    for (double target : {0.05, 0.1, 0.2, 0.3, 0.5, 0.8}) {
+      AllocationRule r;
+      r.kind = AllocationKind::kGreedyP;
+      r.banded = false;
+      r.reads = target;
+      const NeedAllocation a = allocate_need(c, r);
+      REQUIRE(a.p.size() == 1);
+      REQUIRE(a.schedules.empty());
+      // Brute force over every mass of every head (option 4: p = 1, every key).
+      double best = 1e300;
+      for (int i = 0; i < 5; ++i)
+        for (int j = 0; j < 5; ++j)
+          for (int l = 0; l < 5; ++l) {
+            const int pick[3] = {i, j, l};
+            double reads = 0, e = 0;
+            for (int h = 0; h < 3; ++h) {
+              reads += pick[h] == 4 ? window : 16 * keys[static_cast<size_t>(h)][pick[h]];
+              e += pick[h] == 4 ? 0 : 16 * err[static_cast<size_t>(h)][pick[h]];
+            }
+            if (reads / (3 * window) <= a.reads_fraction + 1e-12) best = std::min(best, e);
+          }
+      INFO("trial " << trial << " target " << target);
+      CHECK(a.error <= best + 1e-9);
+      CHECK(a.reads_fraction >= std::min(target, 1.0) - 1e-12);
+      CHECK(a.kv_reads_fraction == a.reads_fraction);  // MHA: the KV side is the query side
+      CHECK(predicted_error_top_p(c, a.p) == Approx(a.error));
+      for (int64_t h = 0; h < H; ++h) {
+        const double p = a.p[0][static_cast<size_t>(h)];
+        CHECK((p == 1.0 || std::find(c.p_grid.begin(), c.p_grid.end(), p) != c.p_grid.end()));
+        CHECK(p >= prev[static_cast<size_t>(h)]);
+        prev[static_cast<size_t>(h)] = p;
+      }
+    }
+  }
+  // What the rule refuses: no top-p curves, a band per head, another metric.
+  AllocationRule r;
+  r.kind = AllocationKind::kGreedyP;
+  r.banded = false;
+  r.reads = 0.3;
+  CHECK_THROWS_AS(allocate_need(hand_curves(1, 16, {std::vector<double>(8, 0.0)}), r), UsageError);
+  const NeedCurves c = hand_top_p({{1, 2, 3, 4}}, {{0.5, 0.3, 0.2, 0.1}});
+  r.banded = true;
+  CHECK_THROWS_AS(allocate_need(c, r), UsageError);
+  r.banded = false;
+  r.metric = NeedMetric::kResRel;
+  CHECK_THROWS_AS(allocate_need(c, r), UsageError);
+  // Interpolated between masses; none above 1.
+  CHECK(predicted_error_top_p(c, {{0.85}}) == Approx(16 * 0.25));
+  CHECK(predicted_error_top_p(c, {{1.0}}) == 0);
+}
+
+TEST_CASE("a top_p policy: mode, masses, JSON round trip, errors naming the field", "[unit]") {
+  Policy p;
+  p.model = {
+      {"name", "hand"}, {"family", "llama"}, {"n_layer", 1}, {"n_head", 2}, {"n_head_kv", 2}};
+  p.stats.assign(1, std::vector<CellStats>(2));
+  p.need = hand_top_p({{1, 2, 3, 4}, {2, 5, 8, 9}}, {{0.5, 0.3, 0.2, 0.1}, {0.9, 0.2, 0.1, 0.01}});
+  AllocationRule r;
+  r.kind = AllocationKind::kGreedyP;
+  r.banded = false;
+  r.reads = 0.3;
+  const Policy q = p.with_rule(r, "hand.json");
+  REQUIRE(q.mode() == SparsityKind::kTopP);
+  REQUIRE(q.top_p.size() == 1);
+  CHECK(q.budgets.empty());
+  CHECK(q.rule_name() == "greedy_p:rel_err");
+  const SparsitySpec spec = q.sparsity();
+  CHECK(spec.kind == SparsityKind::kTopP);
+  CHECK(spec.p == q.top_p);
+  CHECK(q.predicted_error() == Approx(predicted_error_top_p(*q.need, q.top_p)));
+  Json j = q.to_json();
+  CHECK(j["mode"] == "top_p");
+  CHECK_FALSE(j.contains("budgets"));
+  const Policy back = Policy::from_json(j, "round trip");
+  CHECK(back.top_p == q.top_p);
+  CHECK(back.rule.kind == AllocationKind::kGreedyP);
+  CHECK(back.need->p_grid == q.need->p_grid);
+  // Back to a top-k rule: budgets again, no masses.
+  AllocationRule g;
+  g.kind = AllocationKind::kGreedy;
+  g.reads = 0.3;
+  CHECK(q.with_rule(g).mode() == SparsityKind::kTopK);
+  CHECK(q.with_rule(g).top_p.empty());
+  // Errors name the file and the field.
+  Json bad = j;
+  bad["p"][0][1] = 1.5;
+  CHECK_THROWS_WITH(Policy::from_json(bad, "p.json"),
+                    Catch::Contains("p.json") && Catch::Contains("'p'"));
+  bad = j;
+  bad.erase("p");
+  CHECK_THROWS_WITH(Policy::from_json(bad, "p.json"), Catch::Contains("'p'"));
+  bad = j;
+  bad["mode"] = "top_k";
+  CHECK_THROWS_WITH(Policy::from_json(bad, "p.json"), Catch::Contains("mode"));
+  bad = j;
+  bad["allocation"]["banded"] = true;
+  CHECK_THROWS_WITH(Policy::from_json(bad, "p.json"), Catch::Contains("banded"));
+  bad = j;
+  bad["need_curves"].erase("p_grid");
+  bad["need_curves"].erase("p_keys");
+  bad["need_curves"].erase("p_rel_err");
+  CHECK_THROWS_WITH(Policy::from_json(bad, "p.json"), Catch::Contains("need_curves"));
+  // A policy calibrated before the top-p curves cannot take the rule.
+  Policy old = p;
+  old.need->p_grid.clear();
+  CHECK_THROWS_AS(old.with_rule(r, "old.json"), InputError);
 }

@@ -9,7 +9,8 @@ namespace csa::app {
 
 inline void add_rule_options(CLI::App& app, RuleOptions& r, const char* rule_help) {
   app.add_option("--rule", r.rule, rule_help)
-      ->check(CLI::IsMember({"greedy", "balanced", "equal_error", "power", "proportional"}));
+      ->check(CLI::IsMember(
+          {"greedy", "balanced", "equal_error", "greedy_p", "power", "proportional"}));
   app.add_option("--need-metric", r.need_metric,
                  "Error a need-based rule balances: rel_err (default: relative L2 error of the "
                  "head's output), rel_err_p95, res_rel (squared error reaching the residual "

@@ -46,6 +46,18 @@ SparsitySpec SparsitySpec::top_p(int64_t n_layer, int64_t n_head, double p) {
   return s;
 }
 
+SparsitySpec SparsitySpec::top_p(std::vector<std::vector<double>> p, std::string label) {
+  for (const auto& row : p)
+    for (double x : row)
+      if (!(x > 0 && x <= 1))
+        throw UsageError("top-p needs 0 < p <= 1 for every head, got " + std::to_string(x));
+  SparsitySpec s;
+  s.kind = SparsityKind::kTopP;
+  s.p = std::move(p);
+  s.label = std::move(label);
+  return s;
+}
+
 SparsitySpec SparsitySpec::local_window(int64_t window, int64_t sinks) {
   if (window < 1 || sinks < 0) throw UsageError("window:W needs W >= 1 and sinks >= 0");
   SparsitySpec s;

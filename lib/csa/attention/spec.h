@@ -25,6 +25,8 @@ struct SparsitySpec {
   static SparsitySpec top_k(const std::vector<std::vector<int64_t>>& budgets, std::string label);
   static SparsitySpec uniform_top_k(int64_t n_layer, int64_t n_head, int64_t k);
   static SparsitySpec top_p(int64_t n_layer, int64_t n_head, double p);
+  // One mass per (layer, query head), each in (0, 1] (UsageError otherwise).
+  static SparsitySpec top_p(std::vector<std::vector<double>> p, std::string label);
   static SparsitySpec local_window(int64_t window, int64_t sinks);
   static SparsitySpec strided(int64_t stride, int64_t window, int64_t sinks);
 

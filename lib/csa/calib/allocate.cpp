@@ -20,6 +20,8 @@ std::string allocation_name(AllocationKind k) {
       return "greedy";
     case AllocationKind::kBalanced:
       return "balanced";
+    case AllocationKind::kGreedyP:
+      return "greedy_p";
   }
   return "?";
 }
@@ -30,14 +32,17 @@ AllocationKind parse_allocation(const std::string& name) {
   if (name == "equal_error" || name == "equal-error") return AllocationKind::kEqualError;
   if (name == "greedy") return AllocationKind::kGreedy;
   if (name == "balanced") return AllocationKind::kBalanced;
+  if (name == "greedy_p" || name == "greedy-p") return AllocationKind::kGreedyP;
   throw UsageError("--rule '" + name +
-                   "': use greedy, balanced, equal_error, power or proportional");
+                   "': use greedy, balanced, equal_error, greedy_p, power or proportional");
 }
 
 bool need_based(AllocationKind k) {
   return k == AllocationKind::kEqualError || k == AllocationKind::kGreedy ||
-         k == AllocationKind::kBalanced;
+         k == AllocationKind::kBalanced || k == AllocationKind::kGreedyP;
 }
+
+bool top_p_rule(AllocationKind k) { return k == AllocationKind::kGreedyP; }
 
 std::string need_metric_name(NeedMetric m) {
   switch (m) {
@@ -167,9 +172,44 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
     return rule.band_weight.empty() ? 1.0 : rule.band_weight[static_cast<size_t>(b)];
   };
 
-  // The options of every decision: grid budgets up to the first that covers the whole band.
+  const bool top_p = top_p_rule(rule.kind);
+  if (top_p) {
+    if (!c.has_top_p())
+      throw UsageError(
+          "the greedy_p rule needs top-p need curves (p_grid), which these curves do not have: "
+          "re-run csa-calibrate");
+    if (rule.metric != NeedMetric::kRelErr)
+      throw UsageError(
+          "the greedy_p rule balances rel_err (the top-p curves measure only it), not " +
+          need_metric_name(rule.metric));
+    if (rule.banded || rule.kv_aware)
+      throw UsageError("the greedy_p rule gives one mass per query head: not banded, not KV-aware");
+  }
+  const int64_t P = c.n_p();
+
+  // The options of every decision: grid budgets up to the first that covers the whole band; for
+  // greedy_p, the curves' masses and p = 1 (every key, no error).
   std::vector<Decision> decisions;
-  for (int64_t l = 0; l < L; ++l)
+  for (int64_t l = 0; l < L && top_p; ++l)
+    for (int64_t h = 0; h < H; ++h) {
+      Decision d;
+      d.layer = l, d.unit = h;
+      d.err.assign(static_cast<size_t>(P + 1), 0.0);
+      d.row_err.assign(static_cast<size_t>(P + 1), 0.0);
+      d.q_cost.assign(static_cast<size_t>(P + 1), 0.0);
+      for (int64_t b = 0; b < NB; ++b) {
+        const int64_t lo = c.band_start[static_cast<size_t>(b)], hi = c.band_end(b);
+        const double rows = static_cast<double>(hi - lo);
+        for (int64_t q = 0; q < P; ++q) {
+          d.err[static_cast<size_t>(q)] += rows * weight(b) * c.p_rel_err[c.at_p(l, h, b, q)];
+          d.q_cost[static_cast<size_t>(q)] += rows * c.p_keys[c.at_p(l, h, b, q)];
+        }
+        d.q_cost[static_cast<size_t>(P)] += reads_in_band(lo, hi, hi);
+      }
+      d.kv_cost = d.q_cost;
+      decisions.push_back(std::move(d));
+    }
+  for (int64_t l = 0; l < L && !top_p; ++l)
     for (int64_t u = 0; u < units; ++u) {
       auto fill = [&](Decision& d, int64_t b) {
         const int64_t lo = c.band_start[static_cast<size_t>(b)], hi = c.band_end(b);
@@ -272,7 +312,7 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
     for (size_t i = 0; i < decisions.size(); ++i) {
       const Decision& d = decisions[i];
       size_t best = d.err.size() - 1;
-      if (rule.kind == AllocationKind::kGreedy) {
+      if (rule.kind == AllocationKind::kGreedy || rule.kind == AllocationKind::kGreedyP) {
         best = lagrangian(d, x);
       } else {
         for (size_t g = 0; g < d.err.size(); ++g)
@@ -291,6 +331,10 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
   auto predicted = [&](const std::vector<size_t>& pick) {
     double q = 0, kvr = 0;
     for (size_t i = 0; i < decisions.size(); ++i) q += decisions[i].q_cost[pick[i]];
+    if (top_p) {  // no union curves for top-p sets: KV side known only without GQA
+      const double qf = q / (dense_window * static_cast<double>(L * H));
+      return std::make_pair(qf, Gq == 1 ? qf : -1.0);
+    }
     if (kv) {
       for (size_t i = 0; i < decisions.size(); ++i) kvr += decisions[i].kv_cost[pick[i]];
     } else {
@@ -338,6 +382,16 @@ NeedAllocation allocate_need(const NeedCurves& c, const AllocationRule& rule) {
   auto [q, kvr] = predicted(pick);
   out.reads_fraction = q;
   out.kv_reads_fraction = kvr;
+  if (top_p) {
+    out.p.assign(static_cast<size_t>(L), std::vector<double>(static_cast<size_t>(H), 1.0));
+    for (size_t i = 0; i < decisions.size(); ++i) {
+      const Decision& d = decisions[i];
+      out.error += d.err[pick[i]];
+      if (static_cast<int64_t>(pick[i]) < P)
+        out.p[static_cast<size_t>(d.layer)][static_cast<size_t>(d.unit)] = c.p_grid[pick[i]];
+    }
+    return out;
+  }
   out.schedules.assign(static_cast<size_t>(L), BudgetSchedule{});
   for (auto& s : out.schedules) {
     s.band_start = rule.banded ? c.band_start : std::vector<int64_t>{0};
@@ -381,6 +435,35 @@ double predicted_error(const NeedCurves& c, NeedMetric metric,
         if (!band_weight.empty()) e *= band_weight[static_cast<size_t>(b)];
         total += static_cast<double>(hi - lo) * e;
       }
+  return total;
+}
+
+double predicted_error_top_p(const NeedCurves& c, const std::vector<std::vector<double>>& p,
+                             const std::vector<double>& band_weight) {
+  CSA_CHECK(c.has_top_p(), "top-p curves");
+  CSA_CHECK(static_cast<int64_t>(p.size()) == c.n_layer, "masses per layer");
+  CSA_CHECK(band_weight.empty() || static_cast<int64_t>(band_weight.size()) == c.n_bands(),
+            "band weights per band");
+  const int64_t P = c.n_p();
+  double total = 0;
+  for (int64_t l = 0; l < c.n_layer; ++l)
+    for (int64_t h = 0; h < c.n_head; ++h) {
+      const double x = p[static_cast<size_t>(l)].at(static_cast<size_t>(h));
+      if (x >= 1) continue;
+      // Grid points around x: q0 <= x < q0 + 1 (x below the grid: its first).
+      int64_t q0 = 0;
+      while (q0 + 1 < P && c.p_grid[static_cast<size_t>(q0 + 1)] <= x) ++q0;
+      const double x0 = c.p_grid[static_cast<size_t>(q0)];
+      const double x1 = q0 + 1 < P ? c.p_grid[static_cast<size_t>(q0 + 1)] : 1.0;
+      const double t = std::clamp((x - x0) / (x1 - x0), 0.0, 1.0);
+      for (int64_t b = 0; b < c.n_bands(); ++b) {
+        const double e0 = c.p_rel_err[c.at_p(l, h, b, q0)];
+        const double e1 = q0 + 1 < P ? c.p_rel_err[c.at_p(l, h, b, q0 + 1)] : 0.0;
+        double e = (1 - t) * e0 + t * e1;
+        if (!band_weight.empty()) e *= band_weight[static_cast<size_t>(b)];
+        total += static_cast<double>(c.band_end(b) - c.band_start[static_cast<size_t>(b)]) * e;
+      }
+    }
   return total;
 }
 

@@ -15,6 +15,11 @@
 //                 per query (one λ per band): dense-matching quality is a maximum over position
 //                 buckets, so no band is starved to pay for another; scalar: the predicted reads
 //                 fraction. Unbanded it is greedy.
+//   greedy_p      greedy over the top-p curves: one mass p per query head (the top_p rule,
+//                 rule.h), chosen from the curves' masses and p = 1 to minimise rows · rel_err
+//                 + λ · reads over every band; scalar: the predicted reads fraction. The policy's
+//                 mode is top_p: each query keeps the fewest keys reaching its head's p, so its
+//                 reads follow its own row (and its context) instead of a fixed budget.
 //
 // Need-based rules are banded by default (a budget per position band, so budgets follow the
 // query's context at both ends) and can be KV-aware under GQA (one budget per KV group and band,
@@ -30,10 +35,12 @@
 
 namespace csa {
 
-enum class AllocationKind { kProportional, kPower, kEqualError, kGreedy, kBalanced };
+enum class AllocationKind { kProportional, kPower, kEqualError, kGreedy, kBalanced, kGreedyP };
 std::string allocation_name(AllocationKind k);
 AllocationKind parse_allocation(const std::string& name);  // UsageError naming the choices
 bool need_based(AllocationKind k);
+// The rules whose policies are top_p (one mass per query head) rather than top_k budgets.
+bool top_p_rule(AllocationKind k);
 
 // The error a need-based rule balances (need.h).
 enum class NeedMetric { kResRel, kResErr, kRelErr, kRelErrP95, kMassOut };
@@ -67,12 +74,14 @@ std::vector<std::vector<int64_t>> allocate_budgets(const std::vector<std::vector
 // Keys read by the queries at positions [lo, hi) under budget k: sum of min(k, pos + 1).
 double reads_in_band(int64_t lo, int64_t hi, int64_t k);
 
-// A need-based allocation: the schedules [L] and what the curves predict for them.
+// A need-based allocation: the schedules [L] (top-k rules) or the masses [L][H] (greedy_p), and
+// what the curves predict for them.
 struct NeedAllocation {
-  std::vector<BudgetSchedule> schedules;  // [L], bands of the curves
+  std::vector<BudgetSchedule> schedules;  // [L], bands of the curves (top-k rules)
+  std::vector<std::vector<double>> p;     // [L][H] top-p masses (greedy_p)
   double reads_fraction = 0;              // predicted query-side reads / dense, over one window
-  double kv_reads_fraction = 0;           // predicted KV-side
-  double error = 0;                       // total predicted error (rows · mean error)
+  double kv_reads_fraction = 0;  // predicted KV-side (greedy_p under GQA: -1, not measured)
+  double error = 0;              // total predicted error (rows · mean error)
 };
 NeedAllocation allocate_need(const NeedCurves& curves, const AllocationRule& rule);
 
@@ -94,5 +103,9 @@ std::vector<double> adapt_band_weights(const std::vector<double>& weights,
 double predicted_error(const NeedCurves& curves, NeedMetric metric,
                        const std::vector<BudgetSchedule>& schedules,
                        const std::vector<double>& band_weight = {});
+// The same for top-p masses p [L][H] from the top-p curves' rel_err (masses between grid points
+// interpolated linearly, below the grid as its first, p >= 1 no error).
+double predicted_error_top_p(const NeedCurves& curves, const std::vector<std::vector<double>>& p,
+                             const std::vector<double>& band_weight = {});
 
 }  // namespace csa

@@ -123,13 +123,22 @@ int64_t NeedCurves::band_end(int64_t b) const {
   return b + 1 < n_bands() ? band_start[static_cast<size_t>(b + 1)] : ctx;
 }
 
+std::vector<double> top_p_grid() {
+  return {0.01, 0.02, 0.05, 0.1,  0.2,  0.3,  0.4,  0.5,  0.6,   0.7,
+          0.8,  0.85, 0.9,  0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999};
+}
+
 void row_need(const float* p, int64_t n, const float* v, const float* vr, int64_t D,
-              const std::vector<int64_t>& grid, RowNeed& out, std::vector<uint64_t>& keys) {
+              const std::vector<int64_t>& grid, const std::vector<double>& masses, RowNeed& out,
+              std::vector<uint64_t>& keys) {
   const auto G = static_cast<int64_t>(grid.size());
+  const auto P = static_cast<int64_t>(masses.size());
   out.mass_out.assign(static_cast<size_t>(G), 0.0);
   out.rel_err.assign(static_cast<size_t>(G), 0.0);
   out.res_err.assign(static_cast<size_t>(G), 0.0);
   out.seg.assign(static_cast<size_t>(n), static_cast<int32_t>(G));
+  out.p_keys.assign(static_cast<size_t>(P), n);
+  out.p_rel_err.assign(static_cast<size_t>(P), 0.0);
   int64_t m = 0;  // grid points that drop keys (k < n)
   while (m < G && grid[static_cast<size_t>(m)] < n) ++m;
   if (m == 0) return;
@@ -143,28 +152,77 @@ void row_need(const float* p, int64_t n, const float* v, const float* vr, int64_
     const int64_t end = g + 1 < m ? grid[static_cast<size_t>(g + 1)] : n;
     std::nth_element(keys.begin(), keys.begin() + k, keys.begin() + end, std::greater<uint64_t>());
   }
+  auto key_of = [&](int64_t i) {
+    return static_cast<int64_t>(keys[static_cast<size_t>(i)] & 0xffffffffu);
+  };
+  // Segment g = positions [seg_lo(g), seg_hi(g)), g = 0..m (the last one: the keys no grid
+  // budget keeps).
+  auto seg_hi = [&](int64_t g) { return g < m ? grid[static_cast<size_t>(g)] : n; };
+
+  // Top-p counts, masses ascending: the mass in rank order until it reaches p. A segment the
+  // crossing skips is summed as it lies; the one it falls in is sorted (the rank order inside
+  // it), once.
+  thread_local std::vector<uint8_t> sorted;
+  thread_local std::vector<int64_t> count;
+  sorted.assign(static_cast<size_t>(m + 1), 0);
+  count.assign(static_cast<size_t>(P), n);
+  {
+    double run = 0;
+    int64_t pos = 0, g = 0;
+    for (int64_t q = 0; q < P; ++q) {
+      const double target = masses[static_cast<size_t>(q)];
+      while (run < target && pos < n) {
+        while (pos >= seg_hi(g)) ++g;
+        const int64_t hi = seg_hi(g);
+        if (!sorted[static_cast<size_t>(g)]) {  // pos is the segment's start
+          double rest = 0;
+          for (int64_t i = pos; i < hi; ++i) rest += p[key_of(i)];
+          if (run + rest < target) {
+            run += rest;
+            pos = hi;
+            continue;
+          }
+          std::sort(keys.begin() + pos, keys.begin() + hi, std::greater<uint64_t>());
+          sorted[static_cast<size_t>(g)] = 1;
+        }
+        for (; pos < hi && run < target; ++pos) run += p[key_of(pos)];
+      }
+      count[static_cast<size_t>(q)] = run >= target ? std::max<int64_t>(pos, 1) : n;
+      out.p_keys[static_cast<size_t>(q)] = count[static_cast<size_t>(q)];
+    }
+  }
 
   // One pass in rank order: the top-k sums (plain and residual-space) are snapshots of the running
-  // sums at every grid budget, and the full outputs the sums at the end (the same order, so the
-  // same floats as summing them separately).
-  thread_local std::vector<float> acc, accr, snap, snapr;
-  thread_local std::vector<double> snap_mass;
+  // sums at every grid budget, the top-p sums at every count below n, and the full outputs the
+  // sums at the end (the same order, so the same floats as summing them separately).
+  thread_local std::vector<float> acc, accr, snap, snapr, psnap;
+  thread_local std::vector<double> snap_mass, psnap_mass;
   acc.assign(static_cast<size_t>(D), 0.f);
   accr.assign(static_cast<size_t>(D), 0.f);
   snap.resize(static_cast<size_t>(m * D));
   snapr.resize(static_cast<size_t>(m * D));
   snap_mass.resize(static_cast<size_t>(m));
+  psnap.resize(static_cast<size_t>(P * D));
+  psnap_mass.assign(static_cast<size_t>(P), 0.0);
   double mass = 0;
-  int64_t i = 0;
+  int64_t i = 0, q = 0;
   for (int64_t g = 0; g <= m; ++g) {
-    const int64_t k = g < m ? grid[static_cast<size_t>(g)] : n;
-    accumulate_ranked(acc.data(), v, D, keys.data(), p, i, k);
-    accumulate_ranked(accr.data(), vr, D, keys.data(), p, i, k);
-    for (; i < k; ++i) {
-      const int64_t j = static_cast<int64_t>(keys[static_cast<size_t>(i)] & 0xffffffffu);
-      mass += p[j];
-      if (g < m) out.seg[static_cast<size_t>(j)] = static_cast<int32_t>(g);
+    const int64_t k = seg_hi(g);
+    auto advance = [&](int64_t to) {
+      accumulate_ranked(acc.data(), v, D, keys.data(), p, i, to);
+      accumulate_ranked(accr.data(), vr, D, keys.data(), p, i, to);
+      for (; i < to; ++i) {
+        const int64_t j = key_of(i);
+        mass += p[j];
+        if (g < m) out.seg[static_cast<size_t>(j)] = static_cast<int32_t>(g);
+      }
+    };
+    for (; q < P && count[static_cast<size_t>(q)] <= k && count[static_cast<size_t>(q)] < n; ++q) {
+      advance(count[static_cast<size_t>(q)]);
+      std::copy(acc.begin(), acc.end(), psnap.begin() + q * D);
+      psnap_mass[static_cast<size_t>(q)] = mass;
     }
+    advance(k);
     if (g < m) {
       std::copy(acc.begin(), acc.end(), snap.begin() + g * D);
       std::copy(accr.begin(), accr.end(), snapr.begin() + g * D);
@@ -196,6 +254,13 @@ void row_need(const float* p, int64_t n, const float* v, const float* vr, int64_
       for (int64_t d = 0; d < D; ++d) out.res_err[G_] += static_cast<double>(fullr[d]) * fullr[d];
     }
   }
+  // A top-p set is never empty; without mass (all-zero kept probabilities) its output is taken
+  // as zero, as the top-k sums above.
+  for (int64_t r = 0; r < q; ++r) {
+    const double mp = psnap_mass[static_cast<size_t>(r)];
+    out.p_rel_err[static_cast<size_t>(r)] =
+        mp > 0 ? std::sqrt(dist2(psnap.data() + r * D, mp, full.data(), D)) / norm : 1.0;
+  }
 }
 
 NeedObserver::NeedObserver(int64_t n_layer, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
@@ -206,7 +271,8 @@ NeedObserver::NeedObserver(int64_t n_layer, int64_t n_head, int64_t n_head_kv, i
       head_dim_(head_dim),
       ctx_(ctx),
       grid_(budget_grid(ctx)),
-      bands_(position_bands(ctx)) {
+      bands_(position_bands(ctx)),
+      masses_(top_p_grid()) {
   CSA_CHECK(static_cast<int64_t>(out_proj.size()) == n_layer, "one output projection per layer");
   const int64_t D = head_dim;
   for (const at::Tensor& w : out_proj) {
@@ -226,6 +292,8 @@ NeedObserver::NeedObserver(int64_t n_layer, int64_t n_head, int64_t n_head_kv, i
   res_.assign(cells * NB * G, 0.0);
   union_.assign(static_cast<size_t>(n_layer * n_head_kv) * NB * G, 0.0);
   hist_.assign(cells * NB * G * kHistBins, 0);
+  p_keys_.assign(cells * NB * masses_.size(), 0.0);
+  p_rel_.assign(cells * NB * masses_.size(), 0.0);
   resid_sum_.assign(static_cast<size_t>(n_layer), 0.0);
   resid_rows_.assign(static_cast<size_t>(n_layer), 0.0);
 }
@@ -286,6 +354,8 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
   const at::Tensor n = at::tensor(keys_seen, at::kLong).to(dev);                // [R]
   const at::Tensor causal = at::arange(S, lopt).view({1, S}) < n.view({R, 1});  // [R, S]
   const at::Tensor grid = at::tensor(grid_, at::kLong).to(dev);                 // [G]
+  const auto P = static_cast<int64_t>(masses_.size());
+  const at::Tensor masses = at::tensor(masses_, at::kDouble).to(dev).view({1, P});  // [1, P]
   const at::Tensor active = grid.view({1, G}) < n.view({R, 1});  // [R, G]: budgets that drop keys
   const at::Tensor all_keys = active.logical_not();
   const at::Tensor row_index = at::tensor(rows, at::kLong).to(dev);
@@ -294,15 +364,23 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
   // first grid budget whose top set holds it (0..G - 1; G for keys past the context). Ranks:
   // descending probability, ties to the larger index (a stable sort of the reversed row), keys
   // past the context last. Head by head, so that the rank tensors stay one head's size.
+  // Also the top-p counts [R, P]: the keys before the first whose exclusive prefix mass (in rank
+  // order, float64) reaches p, at most the causal keys, at least 1.
   auto segments = [&](int64_t b, int64_t h) {
     const at::Tensor p =
         probs[b][h].index_select(0, row_index).to(at::kFloat).masked_fill(masked, 0.f);
-    const at::Tensor order = std::get<1>(
-        at::sort(p.masked_fill(masked, -1.f).flip(-1), /*stable=*/true, -1, /*descending=*/true));
+    auto [sorted, order] =
+        at::sort(p.masked_fill(masked, -1.f).flip(-1), /*stable=*/true, -1, /*descending=*/true);
     const at::Tensor rank =
         at::empty_like(order).scatter_(-1, (S - 1) - order, at::arange(S, lopt).expand_as(order));
     at::Tensor seg = at::searchsorted(grid, rank, /*out_int32=*/false, /*right=*/true);
-    return std::make_pair(p, seg.masked_fill(masked, G));
+    const at::Tensor cum = sorted.clamp_min(0).to(at::kDouble).cumsum(-1);  // [R, S]
+    const at::Tensor before =
+        at::cat({at::zeros({R, 1}, dopt), cum.narrow(1, 0, S - 1)}, 1).contiguous();
+    const at::Tensor count =
+        at::minimum(at::searchsorted(before, masses.expand({R, P}).contiguous()), n.view({R, 1}))
+            .clamp_min(1);  // [R, P]
+    return std::make_tuple(p, seg.masked_fill(masked, G), rank, count);
   };
   const at::Tensor rmap = res_map_[static_cast<size_t>(view.layer)].to(dev);  // [H, D, D]
   const at::Tensor vf = view.v.to(at::kFloat);                                // [B, Hkv, S, D]
@@ -310,6 +388,7 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
   at::Tensor s_mass = at::zeros({H, NB, G}, dopt), s_rel = at::zeros({H, NB, G}, dopt),
              s_res = at::zeros({H, NB, G}, dopt), s_uni = at::zeros({Hkv, NB, G}, dopt);
   at::Tensor s_hist = at::zeros({H, NB, G, kHistBins}, lopt);
+  at::Tensor s_pkeys = at::zeros({H, NB, P}, dopt), s_prel = at::zeros({H, NB, P}, dopt);
   auto band_sum = [&](const at::Tensor& x) {  // [R, ...] -> [NB, ...] in band order
     std::vector<at::Tensor> parts;
     for (int64_t b = 0; b < NB; ++b) {
@@ -318,21 +397,22 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
     }
     return at::stack(parts);
   };
-  // Blocks of rows, so that the per-segment weights [rows, G + 1, S] stay near block_bytes_.
-  const int64_t block = std::max<int64_t>(1, block_bytes_ / ((G + 1) * S * 4));
+  // Blocks of rows, so that the per-segment (and per-mass) weights [rows, G + 1 (P), S] stay near
+  // block_bytes_.
+  const int64_t block = std::max<int64_t>(1, block_bytes_ / (std::max(G + 1, P) * S * 4));
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t g = 0; g < Hkv; ++g) {
       at::Tensor min_seg = at::full({R, S}, G, lopt);  // the group's: keys some head keeps
       for (int64_t h = g * Gq; h < (g + 1) * Gq; ++h) {
-        const auto [P, seg] = segments(b, h);
+        const auto [prob, seg, rank, count] = segments(b, h);
         min_seg = at::minimum(min_seg, seg);
         const at::Tensor v = vf[b][g];                                 // [S, D]
         const at::Tensor vr = at::matmul(v, rmap[h].transpose(0, 1));  // [S, D]
         at::Tensor mout = at::empty({R, G}, dopt), rel = at::empty({R, G}, dopt),
-                   res = at::empty({R, G}, dopt);
+                   res = at::empty({R, G}, dopt), prel = at::empty({R, P}, dopt);
         for (int64_t r0 = 0; r0 < R; r0 += block) {
           const int64_t nr = std::min(block, R - r0);
-          const at::Tensor p = P.narrow(0, r0, nr), sg = seg.narrow(0, r0, nr);
+          const at::Tensor p = prob.narrow(0, r0, nr), sg = seg.narrow(0, r0, nr);
           const at::Tensor w =
               at::zeros({nr, G + 1, S}, p.options()).scatter_(1, sg.unsqueeze(1), p.unsqueeze(1));
           const at::Tensor sv = at::matmul(w, v).cumsum(1);  // [nr, G + 1, D]: top-k sums, all keys
@@ -361,6 +441,18 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
                                           .masked_fill(dead, 0.0));
           mout.narrow(0, r0, nr).copy_(
               ((total.unsqueeze(1) - mg) / total.unsqueeze(1)).clamp_min(0).masked_fill(dead, 0.0));
+          // Top-p: the keys ranked below each mass's count; no error where that is every key.
+          const at::Tensor cnt = count.narrow(0, r0, nr);  // [nr, P]
+          const at::Tensor wp = p.unsqueeze(1) * (rank.narrow(0, r0, nr).unsqueeze(1) <
+                                                  cnt.unsqueeze(2));                  // [nr, P, S]
+          const at::Tensor mp = wp.sum(-1, false, at::kDouble);                       // [nr, P]
+          const at::Tensor op = at::matmul(wp, v).to(at::kDouble) / mp.unsqueeze(2);  // [nr, P, D]
+          const at::Tensor pdead =
+              (cnt >= n.narrow(0, r0, nr).view({nr, 1})).logical_or((total <= 0).unsqueeze(1));
+          prel.narrow(0, r0, nr).copy_(
+              at::where(mp > 0, (op - full.unsqueeze(1)).pow(2).sum(-1).sqrt() / norm.unsqueeze(1),
+                        at::ones_like(mp))
+                  .masked_fill(pdead, 0.0));
         }
         // The rel_err histogram bin (hist_bin): log10 bins from kHistLo, 0 for no error.
         const at::Tensor bin = ((rel.clamp_min(1e-300).log10() - kHistLo) * kHistPerDecade)
@@ -371,6 +463,8 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
         s_rel[h] += band_sum(rel);
         s_res[h] += band_sum(res);
         s_hist[h] += band_sum(at::one_hot(bin, kHistBins));
+        s_pkeys[h] += band_sum(count.to(at::kDouble));
+        s_prel[h] += band_sum(prel);
       }
       // KV side: keys some head of the group keeps, at every grid budget (all keys where it
       // reads them all).
@@ -388,7 +482,7 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
   }
   // To the host, into the sums in the observer's layout ([L][H][NB][G], [L][Hkv][NB][G]).
   const at::Tensor hm = s_mass.cpu(), hr = s_rel.cpu(), hs = s_res.cpu(), hu = s_uni.cpu(),
-                   hh = s_hist.cpu();
+                   hh = s_hist.cpu(), hpk = s_pkeys.cpu(), hpr = s_prel.cpu();
   const auto L = static_cast<size_t>(view.layer);
   const auto cells = static_cast<size_t>(H * NB);
   const size_t base = L * cells, Gs = static_cast<size_t>(G);
@@ -397,7 +491,14 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
   const double* ps = hs.data_ptr<double>();
   const double* pu = hu.data_ptr<double>();
   const int64_t* ph = hh.data_ptr<int64_t>();
+  const double* ppk = hpk.data_ptr<double>();
+  const double* ppr = hpr.data_ptr<double>();
+  const auto Ps = static_cast<size_t>(P);
   for (size_t c = 0; c < cells; ++c) {
+    for (size_t q = 0; q < Ps; ++q) {
+      p_keys_[(base + c) * Ps + q] += ppk[c * Ps + q];
+      p_rel_[(base + c) * Ps + q] += ppr[c * Ps + q];
+    }
     const int64_t b = static_cast<int64_t>(c) % NB;
     rows_[base + c] +=
         static_cast<double>(B * (hi[static_cast<size_t>(b)] - lo[static_cast<size_t>(b)]));
@@ -448,9 +549,10 @@ void NeedObserver::observe(const AttentionView& view) {
   // One task per (sequence, KV group), each with its own sums, merged in task order afterwards:
   // the result does not depend on the thread count or scheduling (byte-identical reruns).
   struct Sums {
-    std::vector<double> rows, mass, rel, res, uni;
+    std::vector<double> rows, mass, rel, res, uni, p_keys, p_rel;
     std::vector<uint32_t> hist;
   };
+  const auto P = static_cast<int64_t>(masses_.size());
   const auto cells = static_cast<size_t>(H * NB);
   std::vector<Sums> sums(static_cast<size_t>(B * Hkv));
   at::parallel_for(0, B * Hkv, 1, [&](int64_t begin, int64_t end) {
@@ -467,6 +569,8 @@ void NeedObserver::observe(const AttentionView& view) {
       t.res.assign(cells * G, 0);
       t.uni.assign(static_cast<size_t>(NB * G), 0);
       t.hist.assign(cells * G * kHistBins, 0);
+      t.p_keys.assign(cells * P, 0);
+      t.p_rel.assign(cells * P, 0);
       for (int64_t r = 0; r < Tq; ++r) {
         const int64_t pos = view.q_pos0 + r, n = std::min(S, pos + 1);
         if (!sampled(pos)) continue;
@@ -475,8 +579,8 @@ void NeedObserver::observe(const AttentionView& view) {
         for (int64_t gi = 0; gi < Gq; ++gi) {
           const int64_t h = g * Gq + gi;
           const int64_t bh = b * H + h;
-          row_need(pp + (bh * Tq + r) * S, n, vp + bh * S * D, vrp + bh * S * D, D, grid_, need,
-                   keys);
+          row_need(pp + (bh * Tq + r) * S, n, vp + bh * S * D, vrp + bh * S * D, D, grid_, masses_,
+                   need, keys);
           const size_t cell = static_cast<size_t>(h * NB + band);
           t.rows[cell] += 1;
           for (int64_t k = 0; k < G; ++k) {
@@ -486,6 +590,11 @@ void NeedObserver::observe(const AttentionView& view) {
             t.rel[at] += rel;
             t.res[at] += need.res_err[static_cast<size_t>(k)];
             ++t.hist[at * kHistBins + static_cast<size_t>(hist_bin(rel, kHistBins))];
+          }
+          for (int64_t q = 0; q < P; ++q) {
+            const size_t at = cell * static_cast<size_t>(P) + static_cast<size_t>(q);
+            t.p_keys[at] += static_cast<double>(need.p_keys[static_cast<size_t>(q)]);
+            t.p_rel[at] += need.p_rel_err[static_cast<size_t>(q)];
           }
           for (int64_t j = 0; j < n; ++j)
             min_seg[static_cast<size_t>(j)] =
@@ -515,6 +624,10 @@ void NeedObserver::observe(const AttentionView& view) {
     }
     for (size_t i = 0; i < t.hist.size(); ++i)
       hist_[base * static_cast<size_t>(G) * kHistBins + i] += t.hist[i];
+    for (size_t i = 0; i < cells * static_cast<size_t>(P); ++i) {
+      p_keys_[base * static_cast<size_t>(P) + i] += t.p_keys[i];
+      p_rel_[base * static_cast<size_t>(P) + i] += t.p_rel[i];
+    }
     const size_t kv_base =
         (L * static_cast<size_t>(Hkv) + static_cast<size_t>(g)) * static_cast<size_t>(NB * G);
     for (size_t i = 0; i < t.uni.size(); ++i) union_[kv_base + i] += t.uni[i];
@@ -536,6 +649,9 @@ NeedCurves NeedObserver::result() const {
   c.res_err = res_;
   c.rel_err_p95.assign(rel_.size(), 0.0);
   c.kv_union = union_;
+  c.p_grid = masses_;
+  c.p_keys = p_keys_;
+  c.p_rel_err = p_rel_;
   for (int64_t l = 0; l < n_layer_; ++l) {
     const auto L = static_cast<size_t>(l);
     c.residual_ms.push_back(resid_rows_[L] > 0 ? resid_sum_[L] / resid_rows_[L] : 0.0);
@@ -554,6 +670,11 @@ NeedCurves NeedObserver::result() const {
             c.rel_err_p95[at] = hist_quantile(hist_.data() + at * kHistBins, kHistBins, 0.95);
           }
         }
+        for (int64_t q = 0; q < c.n_p(); ++q)
+          if (n > 0) {
+            c.p_keys[c.at_p(l, h, b, q)] /= n;
+            c.p_rel_err[c.at_p(l, h, b, q)] /= n;
+          }
       }
   for (int64_t l = 0; l < n_layer_; ++l)
     for (int64_t kv = 0; kv < n_head_kv_; ++kv)
@@ -619,20 +740,30 @@ std::vector<double> flatten(const JsonReader& r, const std::string& key,
 Json NeedCurves::to_json() const {
   const int64_t NB = n_bands(), G = n_grid();
   const std::vector<int64_t> q_dims = {n_layer, n_head, NB, G};
-  return {{"ctx", ctx},
-          {"grid", grid},
-          {"band_start", band_start},
-          {"rows", nested(rows, {n_layer, n_head, NB})},
-          {"description",
-           "[layer][head][band][budget]: mass_out = attention mass outside the top-k; rel_err = "
-           "||o_k - o|| / ||o|| (mean, p95); res_err = mean ||W_o,h (o_k - o)||^2; kv_union "
-           "[layer][kv_head][band][budget] = mean keys in the union of the group's top-k sets"},
-          {"mass_out", nested(mass_out, q_dims)},
-          {"rel_err", nested(rel_err, q_dims)},
-          {"rel_err_p95", nested(rel_err_p95, q_dims)},
-          {"res_err", nested(res_err, q_dims)},
-          {"kv_union", nested(kv_union, {n_layer, n_head_kv, NB, G})},
-          {"residual_ms", nested(residual_ms, {n_layer})}};
+  Json j = {{"ctx", ctx},
+            {"grid", grid},
+            {"band_start", band_start},
+            {"rows", nested(rows, {n_layer, n_head, NB})},
+            {"description",
+             "[layer][head][band][budget]: mass_out = attention mass outside the top-k; rel_err = "
+             "||o_k - o|| / ||o|| (mean, p95); res_err = mean ||W_o,h (o_k - o)||^2; kv_union "
+             "[layer][kv_head][band][budget] = mean keys in the union of the group's top-k sets"},
+            {"mass_out", nested(mass_out, q_dims)},
+            {"rel_err", nested(rel_err, q_dims)},
+            {"rel_err_p95", nested(rel_err_p95, q_dims)},
+            {"res_err", nested(res_err, q_dims)},
+            {"kv_union", nested(kv_union, {n_layer, n_head_kv, NB, G})},
+            {"residual_ms", nested(residual_ms, {n_layer})}};
+  if (has_top_p()) {
+    const std::vector<int64_t> p_dims = {n_layer, n_head, NB, n_p()};
+    j["p_grid"] = p_grid;
+    j["p_keys"] = nested(p_keys, p_dims);
+    j["p_rel_err"] = nested(p_rel_err, p_dims);
+    j["p_description"] =
+        "[layer][head][band][mass]: under top-p at mass p_grid[i] (the fewest keys reaching it), "
+        "p_keys = mean keys a query keeps, p_rel_err = mean ||o_p - o|| / ||o||";
+  }
+  return j;
 }
 
 NeedCurves NeedCurves::from_json(const Json& j, const std::string& origin, int64_t L, int64_t H,
@@ -668,6 +799,22 @@ NeedCurves NeedCurves::from_json(const Json& j, const std::string& origin, int64
   c.res_err = flatten(r, "res_err", {L, H, NB, G});
   c.kv_union = flatten(r, "kv_union", {L, Hkv, NB, G});
   c.residual_ms = flatten(r, "residual_ms", {L});
+  // Top-p curves: all three fields or none (policies calibrated before them).
+  if (r.has("p_grid")) {
+    const Json& pg = j.at("p_grid");
+    if (!pg.is_array() || pg.empty())
+      r.fail("p_grid", "must be a non-empty array of increasing masses in (0, 1)");
+    for (const auto& x : pg) {
+      if (!x.is_number() || !(x.get<double>() > 0 && x.get<double>() < 1) ||
+          (!c.p_grid.empty() && !(x.get<double>() > c.p_grid.back())))
+        r.fail("p_grid", "must be a non-empty array of increasing masses in (0, 1)");
+      c.p_grid.push_back(x.get<double>());
+    }
+    c.p_keys = flatten(r, "p_keys", {L, H, NB, c.n_p()});
+    c.p_rel_err = flatten(r, "p_rel_err", {L, H, NB, c.n_p()});
+  } else if (r.has("p_keys") || r.has("p_rel_err")) {
+    r.fail("p_grid", "is missing (p_keys and p_rel_err need it)");
+  }
   return c;
 }
 

@@ -32,13 +32,26 @@ double Policy::scalar() const {
   return need_based(rule.kind) ? rule.reads : static_cast<double>(rule.k_max);
 }
 
+SparsityKind Policy::mode() const {
+  return top_p_rule(rule.kind) ? SparsityKind::kTopP : SparsityKind::kTopK;
+}
+
+double Policy::predicted_error() const {
+  CSA_CHECK(need.has_value(), "predicted error without need curves");
+  if (mode() == SparsityKind::kTopP) return predicted_error_top_p(*need, top_p, rule.band_weight);
+  return csa::predicted_error(*need, need_based(rule.kind) ? rule.metric : NeedMetric::kResRel,
+                              budgets, rule.band_weight);
+}
+
 Policy Policy::reallocated(double scalar) const {
   Policy p = *this;
+  p.top_p.clear();
   if (need_based(rule.kind)) {
     CSA_CHECK(need.has_value(), "a need-based policy without need curves");
     p.rule.reads = scalar;
     NeedAllocation a = allocate_need(*need, p.rule);
     p.budgets = std::move(a.schedules);
+    p.top_p = std::move(a.p);
     p.predicted_reads = a.reads_fraction;
     p.predicted_kv_reads = a.kv_reads_fraction;
     return p;
@@ -58,6 +71,10 @@ Policy Policy::with_rule(const AllocationRule& r, const std::string& origin) con
     throw InputError(origin + ": the '" + allocation_name(r.kind) +
                      "' rule needs need curves, which this policy does not have (version 1, or "
                      "made without them): re-run csa-calibrate");
+  if (top_p_rule(r.kind) && !need->has_top_p())
+    throw InputError(origin + ": the '" + allocation_name(r.kind) +
+                     "' rule needs top-p need curves (need_curves.p_grid), which this policy "
+                     "does not have (calibrated before them): re-run csa-calibrate");
   Policy p = *this;
   p.rule = r;
   if (!need_based(r.kind) && r.k_max <= 0) p.rule.k_max = p.starting_cap();
@@ -74,15 +91,17 @@ int64_t Policy::starting_cap() const {
 }
 
 SparsitySpec Policy::sparsity(const std::string& label) const {
-  return SparsitySpec::top_k(budgets, label.empty() ? "policy " + describe() : label)
-      .with_selection(select);
+  const std::string name = label.empty() ? "policy " + describe() : label;
+  if (mode() == SparsityKind::kTopP) return SparsitySpec::top_p(top_p, name).with_selection(select);
+  return SparsitySpec::top_k(budgets, name).with_selection(select);
 }
 
 std::string Policy::describe() const {
   char buf[96];
   if (need_based(rule.kind))
     std::snprintf(buf, sizeof buf, "%s%s%s reads %.2f%%", allocation_name(rule.kind).c_str(),
-                  rule.kv_aware ? " kv" : "", rule.banded ? "" : " unbanded", 100 * rule.reads);
+                  rule.kv_aware ? " kv" : "",
+                  rule.banded || top_p_rule(rule.kind) ? "" : " unbanded", 100 * rule.reads);
   else if (rule.kind == AllocationKind::kPower)
     std::snprintf(buf, sizeof buf, "power alpha %g k_max %lld", rule.alpha,
                   static_cast<long long>(rule.k_max));
@@ -95,7 +114,7 @@ std::string Policy::rule_name() const {
   std::string n = allocation_name(rule.kind);
   if (need_based(rule.kind)) {
     n += ":" + need_metric_name(rule.metric);
-    if (!rule.banded) n += "+unbanded";
+    if (!rule.banded && !top_p_rule(rule.kind)) n += "+unbanded";  // greedy_p: always
     if (rule.kv_aware) n += "+kv";
   } else if (rule.kind == AllocationKind::kPower) {
     char buf[32];
@@ -148,14 +167,18 @@ Json Policy::to_json() const {
   j["schema_version"] = kPolicySchemaVersion;
   j["kind"] = "csa-policy";
   j["model"] = model;
-  j["mode"] = sparsity_kind_name(SparsityKind::kTopK);
+  j["mode"] = sparsity_kind_name(mode());
   j["allocation"] = allocation_json(rule, predicted_reads, predicted_kv_reads);
-  int64_t widest = 0;
-  for (const auto& s : budgets)
-    for (const auto& kh : s.k)
-      for (int64_t k : kh) widest = std::max(widest, k);
-  j["k_max"] = need_based(rule.kind) ? widest : rule.k_max;
-  j.update(schedules_to_json(budgets));
+  if (mode() == SparsityKind::kTopP) {
+    j["p"] = top_p;
+  } else {
+    int64_t widest = 0;
+    for (const auto& s : budgets)
+      for (const auto& kh : s.k)
+        for (int64_t k : kh) widest = std::max(widest, k);
+    j["k_max"] = need_based(rule.kind) ? widest : rule.k_max;
+    j.update(schedules_to_json(budgets));
+  }
   if (select.paged()) j["select"] = selection_name(select);
   Json metric_j;
   metric_j["name"] = metric_name(metric);
@@ -191,7 +214,7 @@ namespace {
 
 // from_json's phases. Each names `origin` and the field on error.
 
-int64_t read_version(const Json& j, const JsonReader& r, const std::string& origin) {
+int64_t read_version(const JsonReader& r, const std::string& origin) {
   if (r.get_string("kind", "") != "csa-policy")
     throw InputError(origin + ": not a csa policy (field 'kind' is not \"csa-policy\")");
   const int64_t version = r.get_int("schema_version");
@@ -200,12 +223,37 @@ int64_t read_version(const Json& j, const JsonReader& r, const std::string& orig
                      " is not supported (this csa reads versions 1.." +
                      std::to_string(kPolicySchemaVersion) +
                      "): re-run csa-calibrate with this version, or use the csa that wrote it");
-  const std::string mode = r.get_string("mode", "top_k");
-  if (parse_sparsity_kind(mode, origin + ": field 'mode'") != SparsityKind::kTopK)
-    throw UnsupportedError(origin + ": field 'mode' = '" + mode +
-                           "' (this csa applies top_k policies)");
-  (void)j;
   return version;
+}
+
+// The mode: top_k, or top_p (version 2, with a top-p rule); other kinds are not policies.
+SparsityKind read_mode(const JsonReader& r, const std::string& origin, int64_t version) {
+  const std::string mode = r.get_string("mode", "top_k");
+  const SparsityKind kind = parse_sparsity_kind(mode, origin + ": field 'mode'");
+  if (kind != SparsityKind::kTopK && (kind != SparsityKind::kTopP || version < 2))
+    throw UnsupportedError(origin + ": field 'mode' = '" + mode +
+                           "' (this csa applies top_k and top_p policies)");
+  return kind;
+}
+
+// mode top_p: "p", [L][H] masses in (0, 1].
+std::vector<std::vector<double>> read_top_p(const JsonReader& r, int64_t L, int64_t H) {
+  const std::string what = "must be n_layer rows of n_head masses in (0, 1]";
+  if (!r.has("p")) r.fail("p", "is missing (mode top_p)");
+  const Json& g = r.raw().at("p");
+  if (!g.is_array() || static_cast<int64_t>(g.size()) != L) r.fail("p", what);
+  std::vector<std::vector<double>> out;
+  for (const auto& row : g) {
+    if (!row.is_array() || static_cast<int64_t>(row.size()) != H) r.fail("p", what);
+    std::vector<double> rr;
+    for (const auto& x : row) {
+      if (!x.is_number() || !(x.get<double>() > 0 && x.get<double>() <= 1))
+        r.fail("p", what + ", got " + x.dump());
+      rr.push_back(x.get<double>());
+    }
+    out.push_back(std::move(rr));
+  }
+  return out;
 }
 
 struct Dims {
@@ -254,6 +302,11 @@ void read_allocation(Policy& p, const JsonReader& r, int64_t version) {
           alloc.fail("band_weights", "holds a value that is not a finite number > 0: " + x.dump());
         p.rule.band_weight.push_back(x.get<double>());
       }
+    }
+    if (top_p_rule(p.rule.kind)) {  // one mass per query head, from the rel_err curves
+      if (p.rule.metric != NeedMetric::kRelErr) alloc.fail("metric", "must be rel_err (greedy_p)");
+      if (p.rule.banded) alloc.fail("banded", "must be false (greedy_p: one mass per head)");
+      if (p.rule.kv_aware) alloc.fail("kv_aware", "must be false (greedy_p)");
     }
     p.predicted_reads = alloc.get_double("predicted_reads_fraction", -1);
     p.predicted_kv_reads = alloc.get_double("predicted_kv_reads_fraction", -1);
@@ -305,12 +358,20 @@ void read_statistics(Policy& p, const JsonReader& r, Dims d) {
 Policy Policy::from_json(const Json& j, const std::string& origin) {
   if (!j.is_object()) throw FormatError(origin + ": a policy must be a JSON object");
   JsonReader r(j, origin);
-  const int64_t version = read_version(j, r, origin);
+  const int64_t version = read_version(r, origin);
+  const SparsityKind mode = read_mode(r, origin, version);
   Policy p;
   const Dims d = read_model(p, r, origin);
   read_allocation(p, r, version);
   if (version == 1 && r.has("band_start")) r.fail("band_start", "is not part of schema version 1");
-  p.budgets = schedules_from_json(j, origin, d.L, d.H);
+  if (p.mode() != mode)
+    r.fail("mode", "'" + sparsity_kind_name(mode) + "' does not go with allocation rule '" +
+                       allocation_name(p.rule.kind) + "' (greedy_p makes top_p policies, the " +
+                       "other rules top_k ones)");
+  if (mode == SparsityKind::kTopP)
+    p.top_p = read_top_p(r, d.L, d.H);
+  else
+    p.budgets = schedules_from_json(j, origin, d.L, d.H);
   if (r.has("select")) {
     const std::string sel = r.get_string("select");
     try {
@@ -324,6 +385,11 @@ Policy Policy::from_json(const Json& j, const std::string& origin) {
     p.need = NeedCurves::from_json(j.at("need_curves"), origin, d.L, d.H, d.Hkv);
   if (need_based(p.rule.kind) && !p.need)
     r.fail("need_curves", "is missing (the '" + allocation_name(p.rule.kind) + "' rule needs it)");
+  if (top_p_rule(p.rule.kind) && !p.need->has_top_p())
+    r.fail("need_curves", "has no top-p curves (p_grid; the '" + allocation_name(p.rule.kind) +
+                              "' rule needs them)");
+  if (p.select.paged() && mode == SparsityKind::kTopP)
+    r.fail("select", "page selection applies to top_k policies, not top_p");
   if (!p.rule.band_weight.empty() &&
       static_cast<int64_t>(p.rule.band_weight.size()) != p.need->n_bands())
     r.child("allocation")

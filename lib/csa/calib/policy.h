@@ -1,4 +1,5 @@
-// The deployed artefact of CSA: per-(layer, head) top-k budget schedules plus everything needed
+// The deployed artefact of CSA: per-(layer, head) top-k budget schedules (or, mode top_p, one
+// top-p mass per (layer, query head)) plus everything needed
 // to trust and re-allocate them — the model identity, the diffuseness statistics and the need
 // curves measured on the calibration text, the allocation rule and its scalar, the calibration
 // sources and the runs that made it. JSON schema: docs/policy-format.md (version 2; version 1
@@ -31,7 +32,9 @@ struct Policy {
   std::vector<std::vector<CellStats>> stats;  // [L][H]
   std::optional<NeedCurves> need;             // absent in version 1 policies
   AllocationRule rule;
-  std::vector<BudgetSchedule> budgets;  // [L]
+  std::vector<BudgetSchedule> budgets;  // [L] (mode top_k)
+  std::vector<std::vector<double>>
+      top_p;             // [L][H] masses (mode top_p: a top_p_rule; budgets empty)
   PageSelection select;  // how the budgets are applied: token- or page-granular (rule.h)
   double predicted_reads = -1, predicted_kv_reads = -1;  // need-based rules: from the curves
   Json calibration;  // sources (corpus identity, offset, tokens), ctx, windows
@@ -41,6 +44,11 @@ struct Policy {
   std::vector<std::vector<double>> diffuseness() const;  // the chosen metric per cell
   // The rule's scalar: k_max (proportional, power) or the target reads fraction (need-based).
   double scalar() const;
+  // top_p when the rule is greedy_p, else top_k.
+  SparsityKind mode() const;
+  // The error the need curves predict for this policy's budgets or masses (allocate.h), with
+  // its band weights; needs the curves.
+  double predicted_error() const;
   // A copy re-allocated at another scalar (measurements unchanged).
   Policy reallocated(double scalar) const;
   // A copy re-allocated with another rule (need-based rules need the curves: InputError naming

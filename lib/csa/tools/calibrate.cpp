@@ -22,6 +22,12 @@ AllocationRule resolve_rule(const RuleOptions& o, AllocationRule r) {
     if (r.reads == 0) r.reads = 0.1;
     if (!(r.reads > 0 && r.reads <= 1))
       throw UsageError("--reads must be in (0, 1], got " + std::to_string(r.reads));
+    if (top_p_rule(r.kind)) {  // one mass per query head, from the rel_err curves
+      if (r.metric != NeedMetric::kRelErr || r.kv_aware)
+        throw UsageError("greedy_p balances rel_err over one mass per query head: no " +
+                         std::string(r.kv_aware ? "--kv-aware" : "--need-metric " + o.need_metric));
+      r.banded = false;
+    }
   } else {
     if (o.k_max != 0) r.k_max = o.k_max;
     if (o.k_max < 0) throw UsageError("--k-max must be >= 1, got " + std::to_string(o.k_max));

@@ -106,12 +106,8 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
     auto current = std::make_shared<Policy>(p);
     std::vector<double>& weights = current->rule.band_weight;
     axis.make_spec = [current](double x) { return current->reallocated(x).sparsity(); };
-    const NeedMetric metric = need ? p.rule.metric : NeedMetric::kResRel;
     if (p.need)
-      axis.predict = [current, metric](double x) {
-        return predicted_error(*current->need, metric, current->reallocated(x).budgets,
-                               current->rule.band_weight);
-      };
+      axis.predict = [current](double x) { return current->reallocated(x).predicted_error(); };
     if (need && o.sweep.refine_passes > 0) {
       if (weights.empty()) weights.assign(static_cast<size_t>(p.need->n_bands()), 1.0);
       axis.setting = [current] { return Json{{"band_weights", current->rule.band_weight}}; };
