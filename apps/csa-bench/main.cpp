@@ -64,6 +64,10 @@ int main(int argc, char** argv) {
                "Whole-model decode steps of a random model of --config over paged caches of "
                "--ctx positions: dense vs paged top-k, tokens/s");
   app.add_option("--page", o.page, "--decode: page size of the KV cache (16)");
+  app.add_option("--kept-pages-per-warp", o.kept_pages_per_warp,
+                 "--decode: sparse steps' attend blocks for about this many kept pages per warp "
+                 "(1)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--fraction", o.fractions,
                  "--decode: budgets as fractions of --ctx (repeatable; default 0.05 0.1)");
   app.add_flag("--gemm", o.gemm,

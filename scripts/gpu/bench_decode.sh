@@ -7,7 +7,8 @@
 #   2. whole-model decode steps of a random-weight model of that config (16 layers) at MODEL_CTXS:
 #      dense paged vs paged top-k, tokens/s (csa-bench --decode-model).
 # Writes $OUT/decode.jsonl (one JSON per line; a failed point keeps its error); scripts/gpu/
-# decode_report.py makes results/gpu/decode.{json,png} from it here.
+# decode_report.py makes results/gpu/decode.{json,png} from it here. DECODE_ARGS: words added to
+# every csa-bench call (e.g. "--kept-pages-per-warp 2").
 #   CTXS="4096 16384 65536 131072" BATCHES="1 8" MODEL_CTXS="16384 65536" bash scripts/gpu/bench_decode.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,6 +20,8 @@ CFG=${CFG:-configs/llama-3.2-1b.json}
 point() {  # label, args...
   local label=$1; shift
   local j
+  # shellcheck disable=SC2086  # DECODE_ARGS: extra csa-bench words for every point
+  set -- "$@" ${DECODE_ARGS:-}
   if j=$(timeout 300 "$B" --device cuda --dtype bfloat16 --config "$CFG" -q "$@" 2> /tmp/bench_err); then
     python3 -c "import json,sys; d=json.loads(sys.argv[1]); d['label']=sys.argv[2]; d['command']=sys.argv[3]; print(json.dumps(d))" "$j" "$label" "csa-bench --device cuda --dtype bfloat16 --config $CFG $*" >> "$O"
   else

@@ -75,9 +75,12 @@ TEST_CASE("CUDA paged decode equals the reference: pages, reads, outputs", "[.][
         // Deterministic: the same call gives the same bits.
         CHECK(at::equal(out, decode_attend(q, cache, 0.125, r, kernel)));
         // Any split count gives the same output within rounding.
-        DecodeOptions one;
+        DecodeOptions one, many;
         one.splits = 1;
+        many.kept_pages_per_warp = 1;  // automatic splits sized for a page per warp
         CHECK_TENSOR_CLOSE(decode_attend(q, cache, 0.125, r, one).to(at::kFloat).cpu(),
+                           ref.to(at::kFloat).cpu(), tol);
+        CHECK_TENSOR_CLOSE(decode_attend(q, cache, 0.125, r, many).to(at::kFloat).cpu(),
                            ref.to(at::kFloat).cpu(), tol);
         // The position read on the device (grids sized from the capacity, as a CUDA graph
         // replays them): the same pages and reads, the output within rounding, deterministic.

@@ -219,11 +219,12 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
   // One wave of attend blocks, each with at least a page per warp; with a device position the
   // grid must serve every length up to the capacity. A sparse step reads at most the pages of
   // the largest budget (per head, or per group with `group`; for a group of per-head choices G
-  // times that): fewer blocks, about kKeptPagesPerWarp of them per warp, so that each warp's
-  // fixed costs (its set-up, the merge of its partials) are paid for fewer pages' worth of work.
+  // times that): fewer blocks, about `kept_pages_per_warp` of them per warp (1 by default: on the
+  // H200 more warps in flight beat paying each warp's set-up and merge for fewer pages; docs/
+  // decoding.md).
   int64_t span = o.position.defined() ? cap / P : pages;
   if (rule != nullptr) {
-    constexpr int64_t kKeptPagesPerWarp = 4;
+    CSA_CHECK(o.kept_pages_per_warp >= 1, "decode: kept_pages_per_warp must be >= 1");
     int64_t kmax = 0;
     for (const auto& per_band : rule->top_k.k)
       for (int64_t kb : per_band) kmax = std::max(kmax, kb);
@@ -231,7 +232,7 @@ at::Tensor decode_kernels(const at::Tensor& q, const PagedKvCache& cache, double
     if (!most.all) {
       const int64_t per_head = most.extra + 2;  // and the sink and the newest page
       const int64_t kept = rule->select.group ? per_head : G * per_head;
-      if (kept < span) span = std::max<int64_t>(1, kept / kKeptPagesPerWarp);
+      if (kept < span) span = std::max<int64_t>(1, kept / o.kept_pages_per_warp);
     }
   }
   a.splits = o.splits > 0 ? o.splits : cuda::decode_auto_splits(a, span);

@@ -58,6 +58,9 @@ class PagedKvCache {
 struct DecodeOptions {
   bool allow_kernel = true;  // CUDA: the paged kernels (GPU builds); off: the tensor reference
   int splits = 0;            // CUDA: blocks per (batch, head) over the pages; 0: automatic
+  // CUDA, automatic splits of a sparse step: blocks for about this many of the largest budget's
+  // pages per warp (fewer: more warps in flight, each paying its set-up and merge for less work).
+  int kept_pages_per_warp = 1;
   // CUDA kernels: the query's position (cache.length() - 1) as int64 [1] on the device; the
   // kernels read it there and size their grids from the cache's capacity, so that a CUDA graph
   // captured once replays at every length. Undefined: the host's length. Needs the kernels.

@@ -70,14 +70,64 @@ Layout layout_of(const PagedDecodeArgs& a) {
   return L;
 }
 
+// One byte of the radix select over order keys (select_kernel): hist[bin]
+// += the keys[0..cnt) that match `prefix` under `mask`, binned by their byte at `shift`. Lanes of
+// a warp with the same bin add once (random bounds share their top bits, and same-address shared
+// atomics serialise). Every thread of the block runs the same trip count (blockDim.x a multiple
+// of 32), so whole warps take part in the match. The caller clears hist and synchronises.
+__device__ __forceinline__ void radix_histogram(const uint32_t* keys, int cnt, uint32_t prefix,
+                                                uint32_t mask, int shift, uint32_t* hist) {
+  const int tid = threadIdx.x, nt = blockDim.x;
+  for (int i0 = 0; i0 < cnt; i0 += nt) {
+    const int i = i0 + tid;
+    const uint32_t key = i < cnt ? keys[i] : 0u;
+    const bool in = i < cnt && (key & mask) == prefix;
+    const unsigned bin = in ? (key >> shift) & 255u : 256u;
+    const unsigned peers = __match_any_sync(0xffffffffu, bin);
+    if (in && __ffs(peers) - 1 == (tid & 31)) atomicAdd(&hist[bin], unsigned(__popc(peers)));
+  }
+}
+
+// The bin of the r-th largest key (r >= 1, at most the keys counted in hist): run by warp 0 (lane
+// l holds bins 255 - 8l .. 248 - 8l, highest first). Writes the rank left inside the bin, the
+// prefix extended by the bin, and whether the bin holds exactly the keys still wanted (all of
+// them kept: later bytes could only order them).
+__device__ __forceinline__ void radix_pick(const uint32_t* hist, int r, uint32_t prefix, int shift,
+                                           int* s_r, uint32_t* s_prefix, int* s_done) {
+  const int lane = threadIdx.x & 31;
+  int mine = 0;
+  for (int i = 0; i < 8; ++i) mine += static_cast<int>(hist[255 - 8 * lane - i]);
+  int incl = mine;  // inclusive prefix over lanes (bins from the top)
+  for (int off = 1; off < 32; off <<= 1) {
+    const int y = __shfl_up_sync(0xffffffffu, incl, off);
+    if (lane >= off) incl += y;
+  }
+  const unsigned hit = __ballot_sync(0xffffffffu, incl >= r);
+  const int at = __ffs(hit) - 1;  // r <= the keys counted: some lane hits
+  if (lane == at) {
+    int cum = incl - mine, bin = 255 - 8 * at;
+    for (int i = 0; i < 7; ++i, --bin) {
+      if (cum + static_cast<int>(hist[bin]) >= r) break;
+      cum += static_cast<int>(hist[bin]);
+    }
+    *s_r = r - cum;
+    *s_done = static_cast<int>(hist[bin]) == r - cum;
+    *s_prefix = prefix | (uint32_t(bin) << shift);
+  }
+}
+
 // Step 2: block (query head, batch), or with `group` (KV head, batch) for the group's heads
 // h0 .. h0 + NH - 1. The page rule of rule.h / pages.h, a second time: flags of the kept pages
-// (every page written, so no clearing) and the keys each head reads.
+// (every page written, so no clearing) and the keys each head reads. With `group` step 3 walks
+// the list, so the flags are written only when the caller asked for them (flags_out).
+// The threshold: a radix select over the keys' bytes, highest first, that stops after the
+// byte whose bin holds exactly the keys still wanted (all of them are kept; later bytes could
+// only order them), so the comparisons below use the bytes found (`mask`).
 __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs a, Layout L) {
   extern __shared__ uint32_t keys[];  // [NPc] candidate keys
   __shared__ uint32_t hist[256];
   __shared__ uint32_t s_prefix;
-  __shared__ int s_r, s_warp[kSelectThreads / 32];
+  __shared__ int s_r, s_done, s_warp[kSelectThreads / 32];
   const int b = blockIdx.y, tid = threadIdx.x, nt = blockDim.x;
   const int G = a.H / a.Hkv, NH = a.group ? G : 1, h = blockIdx.x * NH, g = h / G;
   const int P = a.page, n = keys_in_cache(a), pos = n - 1, pages = (n + P - 1) / P,
@@ -92,8 +142,10 @@ __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs 
   kb = min(kb, n);
   const int nc = max(newest - 1, 0);   // candidate pages 1 .. newest - 1
   const int extra = (kb + P - 1) / P;  // besides the sink and the newest page (pages.h)
+  const bool write_flags = !a.group || a.flags_out != nullptr;
   auto set_flag = [&](int page, uint8_t f) {
-    for (int j = 0; j < NH; ++j) flags[int64_t(page) * G + j] = f;
+    if (write_flags)
+      for (int j = 0; j < NH; ++j) flags[int64_t(page) * G + j] = f;
   };
   auto set_reads = [&](int r) {
     if (a.q_reads != nullptr)
@@ -119,47 +171,19 @@ __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs 
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int i = tid; i < 256; i += nt) hist[i] = 0;
     __syncthreads();
-    // Lanes of a warp with the same bin add once (random bounds share their top bits, and
-    // same-address shared atomics serialise). Every thread runs the same trip count (nt is a
-    // multiple of 32), so whole warps take part in the match.
-    for (int i0 = 0; i0 < nc; i0 += nt) {
-      const int i = i0 + tid;
-      const uint32_t key = i < nc ? keys[i] : 0u;
-      const bool in = i < nc && (key & mask) == prefix;
-      const unsigned bin = in ? (key >> shift) & 255u : 256u;
-      const unsigned peers = __match_any_sync(0xffffffffu, bin);
-      if (in && __ffs(peers) - 1 == (tid & 31)) atomicAdd(&hist[bin], unsigned(__popc(peers)));
-    }
+    radix_histogram(keys, nc, prefix, mask, shift, hist);
     __syncthreads();
-    if (tid < 32) {  // warp 0: lane l holds bins 255 - 8l .. 248 - 8l (highest first)
-      int mine = 0;
-      for (int i = 0; i < 8; ++i) mine += static_cast<int>(hist[255 - 8 * tid - i]);
-      int incl = mine;  // inclusive prefix over lanes (bins from the top)
-      for (int off = 1; off < 32; off <<= 1) {
-        const int y = __shfl_up_sync(0xffffffffu, incl, off);
-        if (tid >= off) incl += y;
-      }
-      const unsigned hit = __ballot_sync(0xffffffffu, incl >= r);
-      const int lane = __ffs(hit) - 1;  // r <= the keys matching prefix: some lane hits
-      if (tid == lane) {
-        int cum = incl - mine, bin = 255 - 8 * lane;
-        for (int i = 0; i < 7; ++i, --bin) {
-          if (cum + static_cast<int>(hist[bin]) >= r) break;
-          cum += static_cast<int>(hist[bin]);
-        }
-        s_r = r - cum;
-        s_prefix = prefix | (uint32_t(bin) << shift);
-      }
-    }
+    if (tid < 32) radix_pick(hist, r, prefix, shift, &s_r, &s_prefix, &s_done);
     __syncthreads();
     r = s_r;
     prefix = s_prefix;
     mask |= 255u << shift;
+    if (s_done) break;  // block-uniform (read after the barrier; rewritten after the next one)
   }
   // Keys above the threshold, then the r largest pages among those equal to it.
   const int per = (nc + nt - 1) / nt, c0 = min(tid * per, nc), c1 = min(c0 + per, nc);
   int eq = 0;
-  for (int i = c0; i < c1; ++i) eq += keys[i] == prefix;
+  for (int i = c0; i < c1; ++i) eq += (keys[i] & mask) == prefix;
   // after = the threshold-equal keys of later threads (larger pages): a suffix sum, lanes by
   // shuffles, then warps.
   const int lane = tid & 31, warp = tid >> 5, nw = nt >> 5;
@@ -174,7 +198,7 @@ __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs 
   for (int w = warp + 1; w < nw; ++w) after += s_warp[w];
   int mine = 0;  // kept pages of this thread's range
   for (int i = c1 - 1; i >= c0; --i) {
-    const uint32_t key = keys[i];
+    const uint32_t key = keys[i] & mask;
     bool keep = key > prefix;
     if (key == prefix) keep = after++ < r;
     set_flag(i + 1, keep ? 1 : 0);
@@ -215,6 +239,28 @@ __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs 
 // together) and a block takes kBoundsPages pages, so that the queries' set-up is amortised.
 constexpr int kBoundsRounds = 4;
 constexpr int kBoundsPages = 64;
+
+// One query head's score of one page (rule.h), unscaled: the lane's V channels of the page's
+// summary rows (mn, mx), summed over the page's LPK lanes. Every lane of the warp calls it.
+template <int V>
+__device__ __forceinline__ float page_score(const float* q, const float* mn, const float* mx,
+                                            bool quest, float spread, int LPK) {
+  float x = 0;
+  if (quest) {
+#pragma unroll
+    for (int v = 0; v < V; ++v) x += fmaxf(q[v] * mn[v], q[v] * mx[v]);
+  } else {  // q·centre + spread·|q|·half-range
+    float c = 0, r = 0;
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      c += q[v] * (0.5f * (mn[v] + mx[v]));
+      r += fabsf(q[v]) * (0.5f * (mx[v] - mn[v]));
+    }
+    x = c + spread * r;
+  }
+  for (int off = LPK >> 1; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
+  return x;
+}
 template <typename T, int GMAX>
 __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L) {
   constexpr int V = kPer16<T>;
@@ -257,20 +303,7 @@ __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L
 #pragma unroll
       for (int gi = 0; gi < GMAX; ++gi) {
         if (gi >= G) continue;
-        float x = 0;
-        if (quest) {
-#pragma unroll
-          for (int v = 0; v < V; ++v) x += fmaxf(q[gi][v] * mn[v], q[gi][v] * mx[v]);
-        } else {  // q·centre + spread·|q|·half-range (rule.h)
-          float c = 0, r = 0;
-#pragma unroll
-          for (int v = 0; v < V; ++v) {
-            c += q[gi][v] * (0.5f * (mn[v] + mx[v]));
-            r += fabsf(q[gi][v]) * (0.5f * (mx[v] - mn[v]));
-          }
-          x = c + a.spread * r;
-        }
-        for (int off = LPK >> 1; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
+        const float x = page_score<V>(q[gi], mn, mx, quest, a.spread, LPK);
         if (a.group) {
           best = fmaxf(best, x * a.scale);
         } else if (ok && lane % LPK == 0) {

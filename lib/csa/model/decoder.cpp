@@ -224,7 +224,7 @@ at::Tensor Decoder::layers(const at::Tensor& ids, AttentionHook* hook, KvCache* 
         CSA_PROFILE_SCOPE("forward/attention");
         const bool hooked = hook != nullptr && hook->active(i);
         const LayerRule* rule = hooked ? hook->rule(i) : nullptr;
-        DecodeOptions o;
+        DecodeOptions o = cache->decode;
         o.position = position;
         at::Tensor a = rule != nullptr && hook->counts_reads()
                            ? paged_step(q, pc, c, i, *rule, hook)

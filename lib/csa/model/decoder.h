@@ -40,6 +40,8 @@ struct KvCache {
   // eagerly. Results equal the eager steps'.
   bool graphs = false;
   std::shared_ptr<DecodeStepGraph> graph;
+  // Paged steps' kernel options (decode.h); the position is the decoder's.
+  DecodeOptions decode;
 };
 
 class Decoder {

@@ -607,6 +607,7 @@ Json run_decode_model_bench(const DecodeBenchOptions& o) {
       KvCache cache;
       cache.page = o.page;
       cache.graphs = graphs;
+      cache.decode.kept_pages_per_warp = o.kept_pages_per_warp;
       cache.paged.assign(static_cast<size_t>(c.n_layer), PagedKvCache(o.page));
       at::manual_seed(1);
       for (auto& pc : cache.paged) {
@@ -651,6 +652,7 @@ Json run_decode_model_bench(const DecodeBenchOptions& o) {
   j["ctx"] = S;
   j["batch"] = B;
   j["page"] = o.page;
+  j["kept_pages_per_warp"] = o.kept_pages_per_warp;
   j["device"] = device_description(o.device);
   j["dtype"] = dtype_name(o.dtype);
   j["runs"] = runs;
@@ -747,7 +749,9 @@ Json run_decode_bench(const DecodeBenchOptions& o) {
       const char* kind = group ? "group " : "";
       std::snprintf(label, sizeof label, "paged %stop-k %g%%", kind, 100 * f);
       const double paged_bytes = union_keys * 2.0 * static_cast<double>(D) * elt + summary_bytes;
-      auto sparse = [&] { decode_attend(q, cache, scale, &paged); };
+      DecodeOptions dopt;
+      dopt.kept_pages_per_warp = o.kept_pages_per_warp;
+      auto sparse = [&] { decode_attend(q, cache, scale, &paged, dopt); };
       add(label, time(sparse), reads, paged_bytes);
       if (graphs) {
         std::snprintf(label, sizeof label, "paged %stop-k %g%% (graph)", kind, 100 * f);
@@ -767,6 +771,7 @@ Json run_decode_bench(const DecodeBenchOptions& o) {
   j["kv_heads"] = Hkv;
   j["head_dim"] = D;
   j["page"] = o.page;
+  j["kept_pages_per_warp"] = o.kept_pages_per_warp;
   j["iters_per_repeat"] = o.iters;
   j["device"] = device_description(o.device);
   j["dtype"] = dtype_name(o.dtype);
@@ -791,6 +796,7 @@ Json run_bench(const BenchOptions& o) {
     d.ctx = o.ctx.value_or(4096);
     d.batch = o.batch;
     d.page = o.page;
+    d.kept_pages_per_warp = o.kept_pages_per_warp;
     if (!o.fractions.empty()) d.fractions = o.fractions;
     d.repeats = o.repeats.value_or(5);
     d.model = o.decode_model;

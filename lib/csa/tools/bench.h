@@ -123,7 +123,8 @@ struct DecodeBenchOptions {
   int64_t ctx = 4096, batch = 1, page = 16;
   std::vector<double> fractions = {0.05, 0.1};
   int repeats = 5, iters = 20;
-  bool model = false;  // whole-model steps (needs config)
+  bool model = false;           // whole-model steps (needs config)
+  int kept_pages_per_warp = 1;  // DecodeOptions::kept_pages_per_warp of the sparse steps
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
 };
@@ -136,6 +137,7 @@ struct BenchOptions {
   bool decode = false;            // --decode (one decode step over a paged cache of --ctx)
   bool decode_model = false;      // --decode-model (whole-model decode steps of --config)
   int64_t page = 16;              // --page
+  int kept_pages_per_warp = 1;    // --kept-pages-per-warp
   std::vector<double> fractions;  // --fraction (decode budgets; default 0.05 and 0.1)
   std::string model, corpus;      // --model, --corpus (--forward / --gemm of a real model)
   std::string load;               // --load MODEL
