@@ -36,6 +36,15 @@
 namespace csa::cuda {
 namespace {
 
+// Profiling switches, compiled in (the results are wrong with any set, so no environment or
+// option can turn them on in a normal build): 1 selection only, 2 attention only (no
+// selection), 4 the first radix pass only, 8 histogram passes without their atomics. Build with
+// CSA_CMAKE_ARGS="-DCMAKE_CUDA_FLAGS=-DCSA_TILED_PROFILE=N" to measure the parts.
+#ifndef CSA_TILED_PROFILE
+#define CSA_TILED_PROFILE 0
+#endif
+constexpr int kTiledProfile = CSA_TILED_PROFILE;
+
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kBM = 16 * kWarps;        // rows per block (16 per warp: one mma row tile)
@@ -246,7 +255,7 @@ struct Ctx {
   float scale;
   int r0, r1;      // the thread's two rows
   int pos0, pos1;  // their positions (-1: padding)
-  int dbg;         // profiling switches (CSA_TILED_DEBUG, launch()): 0 in normal use
+  int dbg;         // the profiling switches (kTiledProfile): 0 in every normal build
 };
 
 // One histogram pass over the causal tiles of the unresolved rows, then each warp picks its rows'
@@ -656,13 +665,7 @@ const char* launch(const TopKAttentionArgs& a, cudaStream_t stream) {
   const int G = a.H / a.Hkv, P = kBM / G;
   const dim3 grid(static_cast<unsigned>((a.T + P - 1) / P), static_cast<unsigned>(a.Hkv),
                   static_cast<unsigned>(a.B));
-  // Profiling switches (results are wrong with any set): 1 selection only, 2 attention only (no
-  // selection), 4 the first radix pass only, 8 histogram passes without their atomics.
-  static const int dbg = [] {
-    const char* e = std::getenv("CSA_TILED_DEBUG");
-    return e ? std::atoi(e) : 0;
-  }();
-  tiled_topk_kernel<T, D><<<grid, kThreads, kSmem, stream>>>(a, G, P, dbg);
+  tiled_topk_kernel<T, D><<<grid, kThreads, kSmem, stream>>>(a, G, P, kTiledProfile);
   e = cudaGetLastError();
   return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
 }
