@@ -15,18 +15,13 @@ cd "$(dirname "$0")/../.."
 source scripts/gpu/env.sh
 O=${OUT:-/tmp/csa-out}/decode.jsonl
 : > "$O"
-B=build-gpu/apps/csa-bench
 CFG=${CFG:-configs/llama-3.2-1b.json}
-point() {  # label, args...
-  local label=$1; shift
-  local j
-  # shellcheck disable=SC2086  # DECODE_ARGS: extra csa-bench words for every point
-  set -- "$@" ${DECODE_ARGS:-}
-  if j=$(timeout 300 "$B" --device cuda --dtype bfloat16 --config "$CFG" -q "$@" 2> /tmp/bench_err); then
-    python3 -c "import json,sys; d=json.loads(sys.argv[1]); d['label']=sys.argv[2]; d['command']=sys.argv[3]; print(json.dumps(d))" "$j" "$label" "csa-bench --device cuda --dtype bfloat16 --config $CFG $*" >> "$O"
-  else
-    python3 -c "import json,sys; print(json.dumps({'label':sys.argv[1],'args':sys.argv[2],'error':open('/tmp/bench_err').read()[-400:]}))" "$label" "$*" >> "$O"
-  fi
+point() {  # label, args... (csa_bench_point, env.sh; DECODE_ARGS: words added to every call)
+  local label=$1
+  shift
+  # shellcheck disable=SC2086
+  csa_bench_point "$O" 300 "$label" --device cuda --dtype bfloat16 --config "$CFG" -q "$@" \
+    ${DECODE_ARGS:-}
 }
 for b in ${BATCHES:-1 8}; do
   for ctx in ${CTXS:-4096 16384 65536 131072}; do

@@ -19,15 +19,10 @@ cd "$(dirname "$0")/../.."
 source scripts/gpu/env.sh
 O=${OUT:-/tmp/csa-out}/kernel.jsonl
 [ -n "${APPEND:-}" ] || : > "$O"
-B=build-gpu/apps/csa-bench
-point() {  # label, args...
-  local label=$1; shift
-  local j
-  if j=$(timeout "${POINT_TIMEOUT:-120}" "$B" --device cuda --repeats 5 -q "$@" 2> /tmp/bench_err); then
-    python3 -c "import json,os,sys; d=json.loads(sys.argv[1]); d['label']=sys.argv[2]; d.update({k: v for k, v in os.environ.items() if k.startswith('CSA_TILED')}); print(json.dumps(d))" "$j" "$label" >> "$O"
-  else
-    python3 -c "import json,sys; print(json.dumps({'label':sys.argv[1],'args':sys.argv[2],'error':open('/tmp/bench_err').read()[-300:]}))" "$label" "$*" >> "$O"
-  fi
+point() {  # label, args... (csa_bench_point, env.sh)
+  local label=$1
+  shift
+  csa_bench_point "$O" "${POINT_TIMEOUT:-120}" "$label" --device cuda --repeats 5 -q "$@"
 }
 for cfg in ${CFGS:-configs/llama-3.2-1b.json configs/qwen2.5-1.5b.json}; do
   for dt in ${DTYPES:-float32 bfloat16}; do
