@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
 
 #include "csa/attention/cuda_common.cuh"
 #include "csa/attention/decode_cuda_kernel.h"
@@ -325,28 +326,48 @@ __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L
 // keeps several steps of bytes in flight without holding them in registers; each lane reads
 // back only what it copied. Each key group keeps its own online softmax per head, merged at the
 // end (lanes, then warps, in a fixed order).
-template <int GMAX, int U>
+// With DM > 0 (bf16 / fp16, D = DM): tensor cores. A step is 16 keys; the group's heads are the
+// rows of one m16n8k16 tile (rows G .. 15 zero), so a page's scores are DM / 16 × 2 MMA from
+// ldmatrix fragments of the keys, and P·V (P rounded to T, as flash attention does) DM / 8 MMA,
+// instead of a dot product, three shuffles and a P·V row per head and key. A head that did not
+// keep the page gets -inf scores there (nothing of it reaches the output). The keys and values
+// sit in shared memory row by row, padded by 16 bytes (conflict-free ldmatrix); lanes read what
+// other lanes copied, after the wait and a warp barrier.
+template <int DM, typename T, int U>
+__host__ __device__ constexpr int attend_stage_bytes() {
+  return DM > 0 ? 2 * 16 * (DM + 8) * static_cast<int>(sizeof(T)) : 2 * U * 32 * 16;
+}
+template <int GMAX, int U, int DM, typename T>
 constexpr int attend_smem_bytes(int D) {
-  return kAttendWarps * kAttendStages * 2 * U * 32 * 16 + kAttendWarps * GMAX * D * 4 +
-         2 * kAttendWarps * GMAX * 4;
+  return kAttendWarps * kAttendStages * attend_stage_bytes<DM, T, U>() +
+         kAttendWarps * GMAX * D * 4 + 2 * kAttendWarps * GMAX * 4;
 }
 
 // Up to four query heads per KV head: at most 128 registers, so that four blocks (16 warps) fit
 // on a multiprocessor (151 unbounded: three); the compiler spills 8 bytes. Eight heads: unbounded
-// (a cap spills hundreds of bytes).
-template <typename T, int GMAX, int U>
-__global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
+// (a cap spills hundreds of bytes). Tensor cores at D = 128 (64 accumulators a lane): two blocks
+// (a cap of 128 spills 92 bytes).
+__host__ __device__ constexpr int attend_min_blocks(int gmax, int dm) {
+  return dm == 128 ? 2 : gmax <= 4 ? 4 : 1;
+}
+template <typename T, int GMAX, int U, int DM>
+__global__ void __launch_bounds__(32 * kAttendWarps, attend_min_blocks(GMAX, DM))
     attend_kernel(PagedDecodeArgs a, Layout L, bool dense) {
   constexpr int V = kPer16<T>, W = kAttendWarps, ST = kAttendStages;
+  constexpr bool kMma = DM > 0;
+  constexpr int kStage = attend_stage_bytes<DM, T, U>(), LDS = DM + 8;  // LDS: a row, elements
   extern __shared__ __align__(16) unsigned char smem[];
   const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int G = a.H / a.Hkv, P = a.page, D = a.D, S = keys_in_cache(a);
-  const int LPK = D / V, KPL = 32 / LPK, NK = U * KPL, kg = lane / LPK, c0 = (lane % LPK) * V;
-  // Shared memory: per warp ST stages of [K: U][32] and [V: U][32] 16-byte pieces (lane-major),
-  // then the block merge's s_acc [W][GMAX][D], s_m [W][GMAX], s_l [W][GMAX].
-  uint4* ring = reinterpret_cast<uint4*>(smem) + warp * ST * 2 * U * 32;
-  float* s_acc = reinterpret_cast<float*>(smem + W * ST * 2 * U * 32 * 16);
+  const int G = a.H / a.Hkv, P = a.page, D = kMma ? DM : a.D, S = keys_in_cache(a);
+  const int LPK = D / V, KPL = 32 / LPK, NK = kMma ? 16 : U * KPL, kg = lane / LPK,
+            c0 = (lane % LPK) * V;
+  // Shared memory: per warp ST stages (of [K: U][32] and [V: U][32] 16-byte pieces, lane-major;
+  // tensor cores: K [16][LDS] and V [16][LDS]), then the block merge's s_acc [W][GMAX][D], s_m
+  // [W][GMAX], s_l [W][GMAX].
+  unsigned char* ring_bytes = smem + warp * ST * kStage;
+  uint4* ring = reinterpret_cast<uint4*>(ring_bytes);
+  float* s_acc = reinterpret_cast<float*>(smem + W * ST * kStage);
   float* s_m = s_acc + W * GMAX * D;
   float* s_l = s_m + W * GMAX;
   const int pages = (S + P - 1) / P;
@@ -354,15 +375,37 @@ __global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
   const int p0 = split * per, p1 = min(p0 + per, pages);
   float q[GMAX][V], acc[GMAX][V], m[GMAX], l[GMAX];
   const T* qbase = static_cast<const T*>(a.q) + b * a.q_sb;
+  // Tensor cores: the lane's row g4 (head g4 of the group, when g4 < G) and column pair q4; the
+  // query fragments (A of m16n8k16, rows g4 and g4 + 8, the latter zero), the output fragments
+  // (o[nd]: columns nd·8 + 2·q4 + {0, 1}), the row's running maximum and the lane's share of its
+  // sum.
+  const int g4 = lane >> 2, q4 = lane & 3;
+  uint32_t qa[kMma ? DM / 16 : 1][4];
+  float o[kMma ? DM / 8 : 1][4];
+  float mr = -INFINITY, lr = 0;
+  if constexpr (kMma) {
+    const T* qr = g4 < G ? qbase + int64_t(g * G + g4) * a.q_sh : nullptr;
 #pragma unroll
-  for (int gi = 0; gi < GMAX; ++gi) {
-    m[gi] = -INFINITY, l[gi] = 0;
+    for (int ks = 0; ks < DM / 16; ++ks) {
+      const int c = 16 * ks + 2 * q4;
+      qa[ks][0] = qr ? *reinterpret_cast<const uint32_t*>(qr + c) : 0u;
+      qa[ks][1] = 0u;
+      qa[ks][2] = qr ? *reinterpret_cast<const uint32_t*>(qr + c + 8) : 0u;
+      qa[ks][3] = 0u;
+    }
 #pragma unroll
-    for (int v = 0; v < V; ++v) acc[gi][v] = 0, q[gi][v] = 0;
-    if (gi < G) {
-      load16(qbase + int64_t(g * G + gi) * a.q_sh + c0, q[gi]);
+    for (int nd = 0; nd < DM / 8; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0;
+  } else {
 #pragma unroll
-      for (int v = 0; v < V; ++v) q[gi][v] *= a.scale;
+    for (int gi = 0; gi < GMAX; ++gi) {
+      m[gi] = -INFINITY, l[gi] = 0;
+#pragma unroll
+      for (int v = 0; v < V; ++v) acc[gi][v] = 0, q[gi][v] = 0;
+      if (gi < G) {
+        load16(qbase + int64_t(g * G + gi) * a.q_sh + c0, q[gi]);
+#pragma unroll
+        for (int v = 0; v < V; ++v) q[gi][v] *= a.scale;
+      }
     }
   }
   const int64_t base = (int64_t(b) * a.Hkv + g) * a.capacity * D;
@@ -432,8 +475,24 @@ __global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
     }
   };
   auto issue = [&](int stage, int sj, int se) {
+    __syncwarp();  // the warp's reads of this stage (a step ago) come before its overwrite
+    if constexpr (kMma) {
+      T* sk = reinterpret_cast<T*>(ring_bytes + stage * kStage);
+      T* sv = sk + 16 * LDS;
+      if (sj < se) {
+#pragma unroll
+        for (int pc = lane; pc < 16 * (DM / 8); pc += 32) {  // 16-byte pieces: key, chunk
+          const int j = pc / (DM / 8), c = (pc % (DM / 8)) * 8;
+          const bool ok = sj + j < se;
+          const int64_t off = ok ? int64_t(sj + j) * DM + c : 0;
+          cp_async16(sk + j * LDS + c, kp + off, ok);
+          cp_async16(sv + j * LDS + c, vp + off, ok);
+        }
+      }
+      cp_async_commit();
+      return;
+    }
     uint4* st = ring + stage * 2 * U * 32;
-    __syncwarp();  // the lane's reads of this stage (a step ago) come before its overwrite
     if (sj < se) {
 #pragma unroll
       for (int u = 0; u < U; ++u) {
@@ -457,9 +516,63 @@ __global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
     next_step(dj[ST - 1], de[ST - 1], dh[ST - 1]);
     issue((it + ST - 1) % ST, dj[ST - 1], de[ST - 1]);
     cp_async_wait<ST - 1>();  // this step's copies (the oldest group) have landed
-    const uint4* st = ring + (it % ST) * 2 * U * 32;
     const int cur_j = dj[0], cur_end = de[0];
     const unsigned cur_heads = dh[0];
+    if constexpr (kMma) {
+      __syncwarp();  // every lane's copies of the step are visible to the warp
+      const T* sk = reinterpret_cast<const T*>(ring_bytes + (it % ST) * kStage);
+      const T* sv = sk + 16 * LDS;
+      const int mi = lane >> 3, rr = lane & 7;  // ldmatrix: this lane's matrix and row
+      float c[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+#pragma unroll
+      for (int ks = 0; ks < DM / 16; ++ks) {
+        uint32_t b0, b1, b2, b3;
+        ldsm_x4(sk + ((mi >> 1) * 8 + rr) * LDS + 16 * ks + 8 * (mi & 1), b0, b1, b2, b3);
+        mma16816<T>(c[0], qa[ks], b0, b1);
+        mma16816<T>(c[1], qa[ks], b2, b3);
+      }
+      // Row g4's scores of keys nt·8 + 2·q4 + e; -inf where the key is past the step or the
+      // row's head did not keep the page.
+      const bool on = g4 < G && ((cur_heads >> g4) & 1u);
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const bool ok = on && cur_j + nt * 8 + 2 * q4 + e < cur_end;
+          c[nt][e] = ok ? c[nt][e] * a.scale : -INFINITY;
+          mx = fmaxf(mx, c[nt][e]);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      if (mx > mr) {                         // a new maximum (quad-uniform): rescale
+        const float corr = __expf(mr - mx);  // 0 while the row had no key
+        lr *= corr;
+#pragma unroll
+        for (int nd = 0; nd < DM / 8; ++nd) o[nd][0] *= corr, o[nd][1] *= corr;
+        mr = mx;
+      }
+      float pw[2][2];
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          pw[nt][e] = mr == -INFINITY ? 0.f : __expf(c[nt][e] - mr);
+          lr += pw[nt][e];
+        }
+      const uint32_t pa[4] = {pack2<T>(pw[0][0], pw[0][1]), 0u, pack2<T>(pw[1][0], pw[1][1]), 0u};
+#pragma unroll
+      for (int ndp = 0; ndp < DM / 16; ++ndp) {
+        uint32_t b0, b1, b2, b3;
+        ldsm_x4_t(sv + ((mi & 1) * 8 + rr) * LDS + 16 * ndp + (mi >> 1) * 8, b0, b1, b2, b3);
+        mma16816<T>(o[2 * ndp], pa, b0, b1);
+        mma16816<T>(o[2 * ndp + 1], pa, b2, b3);
+      }
+#pragma unroll
+      for (int i = 0; i < ST - 1; ++i) dj[i] = dj[i + 1], de[i] = de[i + 1], dh[i] = dh[i + 1];
+      continue;
+    }
+    const uint4* st = ring + (it % ST) * 2 * U * 32;
     float s[GMAX][U];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -517,28 +630,41 @@ __global__ void __launch_bounds__(32 * kAttendWarps, GMAX <= 4 ? 4 : 1)
     for (int i = 0; i < ST - 1; ++i) dj[i] = dj[i + 1], de[i] = de[i + 1], dh[i] = dh[i + 1];
   }
   cp_async_wait<0>();
-  // Merge the warp's key groups (lanes LPK apart), then the warps.
+  if constexpr (kMma) {  // the row's sum over its quad; row g4 is head g4 of the group
+    lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+    lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+    if (g4 < G) {
+      if (q4 == 0) s_m[warp * GMAX + g4] = mr, s_l[warp * GMAX + g4] = lr;
 #pragma unroll
-  for (int gi = 0; gi < GMAX; ++gi) {
-    if (gi >= G) continue;
-    for (int off = LPK; off < 32; off <<= 1) {
-      const float mo = __shfl_xor_sync(0xffffffffu, m[gi], off);
-      const float lo = __shfl_xor_sync(0xffffffffu, l[gi], off);
-      const float mm = fmaxf(m[gi], mo);
-      const float a0 = m[gi] == -INFINITY ? 0.f : __expf(m[gi] - mm);
-      const float a1 = mo == -INFINITY ? 0.f : __expf(mo - mm);
-      l[gi] = l[gi] * a0 + lo * a1;
-#pragma unroll
-      for (int v = 0; v < V; ++v) {
-        const float ao = __shfl_xor_sync(0xffffffffu, acc[gi][v], off);
-        acc[gi][v] = acc[gi][v] * a0 + ao * a1;
+      for (int nd = 0; nd < DM / 8; ++nd) {
+        float* d = s_acc + (warp * GMAX + g4) * D + nd * 8 + 2 * q4;
+        d[0] = o[nd][0], d[1] = o[nd][1];
       }
-      m[gi] = mm;
     }
-    if (lane == 0) s_m[warp * GMAX + gi] = m[gi], s_l[warp * GMAX + gi] = l[gi];
-    if (kg == 0) {
+  }
+  if constexpr (!kMma) {  // merge the warp's key groups (lanes LPK apart); then the warps
 #pragma unroll
-      for (int v = 0; v < V; ++v) s_acc[(warp * GMAX + gi) * D + c0 + v] = acc[gi][v];
+    for (int gi = 0; gi < GMAX; ++gi) {
+      if (gi >= G) continue;
+      for (int off = LPK; off < 32; off <<= 1) {
+        const float mo = __shfl_xor_sync(0xffffffffu, m[gi], off);
+        const float lo = __shfl_xor_sync(0xffffffffu, l[gi], off);
+        const float mm = fmaxf(m[gi], mo);
+        const float a0 = m[gi] == -INFINITY ? 0.f : __expf(m[gi] - mm);
+        const float a1 = mo == -INFINITY ? 0.f : __expf(mo - mm);
+        l[gi] = l[gi] * a0 + lo * a1;
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const float ao = __shfl_xor_sync(0xffffffffu, acc[gi][v], off);
+          acc[gi][v] = acc[gi][v] * a0 + ao * a1;
+        }
+        m[gi] = mm;
+      }
+      if (lane == 0) s_m[warp * GMAX + gi] = m[gi], s_l[warp * GMAX + gi] = l[gi];
+      if (kg == 0) {
+#pragma unroll
+        for (int v = 0; v < V; ++v) s_acc[(warp * GMAX + gi) * D + c0 + v] = acc[gi][v];
+      }
     }
   }
   __syncthreads();
@@ -623,37 +749,48 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(PagedDecodeArg
 template <int GMAX>
 constexpr int kAttendU = GMAX <= 4 ? 4 : 2;
 
+// The attend kernel a call gets: tensor cores for bf16 / fp16 at D = 64 or 128, the per-lane
+// dot products otherwise. f(kernel, dynamic shared bytes); the one place that decides, so the
+// launch and the split count's occupancy query see the same kernel.
+template <typename T, int GMAX, typename F>
+auto with_attend_kernel(int D, F&& f) {
+  constexpr int U = kAttendU<GMAX>;
+  if constexpr (!std::is_same_v<T, float>) {
+    if (D == 64) return f(attend_kernel<T, GMAX, U, 64>, attend_smem_bytes<GMAX, U, 64, T>(D));
+    if (D == 128) return f(attend_kernel<T, GMAX, U, 128>, attend_smem_bytes<GMAX, U, 128, T>(D));
+  }
+  return f(attend_kernel<T, GMAX, U, 0>, attend_smem_bytes<GMAX, U, 0, T>(D));
+}
+
 template <typename T, int GMAX>
 cudaError_t launch_attend(const PagedDecodeArgs& a, const Layout& L, bool dense, cudaStream_t st) {
-  constexpr int U = kAttendU<GMAX>;
-  const int smem = attend_smem_bytes<GMAX, U>(a.D);
-  if (smem > 48 * 1024) {
-    static int raised = 0;  // the attribute is per kernel; raise it once to the largest asked
-    if (smem > raised) {
-      if (cudaError_t e = cudaFuncSetAttribute(attend_kernel<T, GMAX, U>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem))
-        return e;
-      raised = smem;
+  return with_attend_kernel<T, GMAX>(a.D, [&](auto kernel, int smem) {
+    if (smem > 48 * 1024) {
+      static int raised = 0;  // per kernel (lambda instance): raise it once to the largest asked
+      if (smem > raised) {
+        if (cudaError_t e =
+                cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem))
+          return e;
+        raised = smem;
+      }
     }
-  }
-  attend_kernel<T, GMAX, U>
-      <<<dim3(a.splits, a.Hkv, a.B), 32 * kAttendWarps, smem, st>>>(a, L, dense);
-  return cudaGetLastError();
+    kernel<<<dim3(a.splits, a.Hkv, a.B), 32 * kAttendWarps, smem, st>>>(a, L, dense);
+    return cudaGetLastError();
+  });
 }
 
 // Resident attend blocks per multiprocessor for this call's kernel (occupancy calculator).
 template <typename T, int GMAX>
 int attend_occupancy(int D) {
-  constexpr int U = kAttendU<GMAX>;
-  const int smem = attend_smem_bytes<GMAX, U>(D);
-  if (smem > 48 * 1024)
-    cudaFuncSetAttribute(attend_kernel<T, GMAX, U>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         smem);
-  int n = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_kernel<T, GMAX, U>,
-                                                    32 * kAttendWarps, smem) != cudaSuccess)
-    n = 1;
-  return n > 0 ? n : 1;
+  return with_attend_kernel<T, GMAX>(D, [&](auto kernel, int smem) {
+    if (smem > 48 * 1024)
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, 32 * kAttendWarps, smem) !=
+        cudaSuccess)
+      n = 1;
+    return n > 0 ? n : 1;
+  });
 }
 
 template <typename T>
