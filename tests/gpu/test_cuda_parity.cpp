@@ -396,4 +396,14 @@ TEST_CASE("CUDA need curves and statistics (tensor paths) equal the CPU row path
     CHECK(b.rel_err[i] == Approx(a.rel_err[i]).epsilon(1e-3).margin(1e-6));
     CHECK(b.res_err[i] == Approx(a.res_err[i]).epsilon(1e-3).margin(1e-8));
   }
+  // The top-p curves (keys kept to reach each mass, the error of keeping them): a key whose
+  // prefix mass sits at a mass of the grid may be counted on one device and not the other, so
+  // the counts agree closely, not exactly.
+  REQUIRE(a.has_top_p());
+  REQUIRE(b.p_keys.size() == a.p_keys.size());
+  for (size_t i = 0; i < a.p_keys.size(); ++i) {
+    INFO("top-p entry " << i);
+    CHECK(b.p_keys[i] == Approx(a.p_keys[i]).epsilon(1e-3));
+    CHECK(b.p_rel_err[i] == Approx(a.p_rel_err[i]).epsilon(1e-3).margin(1e-6));
+  }
 }
