@@ -467,7 +467,11 @@ TEST_CASE("band weights move budgets to the weighted band; adaptation follows th
   CHECK_THROWS_AS(adapt_band_weights({1}, starts, {}, 32, 0.01, 0.5), UsageError);
 }
 
-TEST_CASE("a policy's band weights survive a JSON round trip; bad ones name the field", "[unit]") {
+namespace {
+
+// One head, a 32-position window in two bands of 16 with the same curves (rel_err 1 / (g + 1)
+// at grid point g, 0 at the full budget), the greedy rule.
+Policy two_band_policy() {
   Policy p;
   p.model = {
       {"name", "hand"}, {"family", "llama"}, {"n_layer", 1}, {"n_head", 1}, {"n_head_kv", 1}};
@@ -486,6 +490,37 @@ TEST_CASE("a policy's band weights survive a JSON round trip; bad ones name the 
     for (int64_t k : c.grid) c.kv_union.push_back(static_cast<double>(k));
   p.need = c;
   p.rule.kind = AllocationKind::kGreedy;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("a band-weight step reports whether the allocation at the probe's level changed",
+          "[unit]") {
+  // Band 0's buckets (positions 0-15 of 32: buckets 0-7 of 16) 5% worse than dense, band 1's
+  // 5% better: band 0's weight rises. A step of 0.5 (band 0 weighs e times band 1) leaves the
+  // grid's budgets at 30% reads where they were; a step of 2 (e^4 times) moves keys to band 0.
+  std::vector<double> buckets(16, -0.05);
+  std::fill(buckets.begin(), buckets.begin() + 8, 0.05);
+  Policy p = two_band_policy();
+  const auto before = p.reallocated(0.3).budgets;
+  CHECK_FALSE(p.adapt_band_weights_at(0.3, {buckets}, 32, 0.01, 0.5));
+  CHECK(p.rule.band_weight[0] > p.rule.band_weight[1]);
+  CHECK(p.reallocated(0.3).budgets[0].k == before[0].k);
+  p = two_band_policy();
+  CHECK(p.adapt_band_weights_at(0.3, {buckets}, 32, 0.01, 2.0));
+  CHECK(p.reallocated(0.3).budgets[0].k != before[0].k);
+  // At every key (reads 1) no weight moves a budget: the weights change, the allocation does
+  // not, and the step says so (a sweep would otherwise measure the same probe again).
+  Policy q = two_band_policy();
+  const auto full = q.reallocated(1.0).budgets;
+  CHECK_FALSE(q.adapt_band_weights_at(1.0, {buckets}, 32, 0.01, 0.5));
+  CHECK(q.rule.band_weight[0] > q.rule.band_weight[1]);
+  CHECK(q.reallocated(1.0).budgets[0].k == full[0].k);
+}
+
+TEST_CASE("a policy's band weights survive a JSON round trip; bad ones name the field", "[unit]") {
+  Policy p = two_band_policy();
   p.rule.band_weight = {0.5, 2.0};
   Policy q = p.reallocated(0.3);
   Json j = q.to_json();

@@ -43,6 +43,18 @@ double Policy::predicted_error() const {
                               budgets, rule.band_weight);
 }
 
+bool Policy::adapt_band_weights_at(double scalar,
+                                   const std::vector<std::vector<double>>& bucket_delta_rel,
+                                   int64_t ctx, double position_tolerance, double step) {
+  CSA_CHECK(need_based(rule.kind) && need.has_value(),
+            "band weights adapt for need-based policies with need curves");
+  if (rule.band_weight.empty()) rule.band_weight.assign(static_cast<size_t>(need->n_bands()), 1.0);
+  const Json before = reallocated(scalar).sparsity().to_json();
+  rule.band_weight = adapt_band_weights(rule.band_weight, need->band_start, bucket_delta_rel, ctx,
+                                        position_tolerance, step);
+  return reallocated(scalar).sparsity().to_json() != before;
+}
+
 Policy Policy::reallocated(double scalar) const {
   Policy p = *this;
   p.top_p.clear();

@@ -51,6 +51,13 @@ struct Policy {
   double predicted_error() const;
   // A copy re-allocated at another scalar (measurements unchanged).
   Policy reallocated(double scalar) const;
+  // One dual-ascent step on a need-based rule's position-band weights (adapt_band_weights,
+  // allocate.h) from a probe at `scalar`: its per-slice bucket changes over windows of `ctx`.
+  // True when the allocation at that scalar changed; an unchanged one would measure the same
+  // again, so a sweep's refine need not repeat the probe.
+  bool adapt_band_weights_at(double scalar,
+                             const std::vector<std::vector<double>>& bucket_delta_rel, int64_t ctx,
+                             double position_tolerance, double step);
   // A copy re-allocated with another rule (need-based rules need the curves: InputError naming
   // `origin` without them).
   Policy with_rule(const AllocationRule& rule, const std::string& origin = "policy") const;

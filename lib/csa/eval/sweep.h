@@ -44,14 +44,15 @@ struct SweepAxis {
   std::function<double(double)> predict;
   // Optional: an axis whose spec at a level also depends on state that learns from the probes
   // (a need-based rule's position-band weights). `setting` describes the state the next probe
-  // uses (stored with it); `adapt` may change the state after a probe (true when it did). The
+  // uses (stored with it); `adapt` may change the state after a probe (true when the change
+  // alters the spec at the probe's level: else the same probe would measure the same). The
   // bracket is found with the state fixed; then the axis adapts to the bracket's miss and, in the
   // refine every axis gets (SweepOptions::refine_passes, a step below the smallest matching level,
   // lower after a match), adapts after each probe: after a miss it adapted to, the same level
   // again, half the step after two there. A miss an axis did not adapt to (every miss of a
   // non-adapting axis) halves the step at once; two in a row end the refine.
   std::function<Json()> setting;
-  std::function<bool(const SweepProbe&)> adapt;  // true: the state changed
+  std::function<bool(const SweepProbe&)> adapt;  // true: the probe's level changed spec
 };
 
 // One held-out text of a sweep, with its dense pass (run once).

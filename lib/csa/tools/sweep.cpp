@@ -115,10 +115,10 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
         if (probe.margin < kAdaptMin || probe.margin > kAdaptMax) return false;
         std::vector<std::vector<double>> buckets;
         for (const Comparison& c : probe.slices) buckets.push_back(c.bucket_delta_rel);
-        std::vector<double>& w = current->rule.band_weight;
-        w = adapt_band_weights(w, current->need->band_start, buckets, proto.ctx,
-                               o.sweep.position_tolerance, kAdaptStep);
-        return true;
+        // Not adapted when the probe's level keeps its allocation: the same probe again would
+        // give the same result, so the refine moves on (the new weights stay for later levels).
+        return current->adapt_band_weights_at(probe.level, buckets, proto.ctx,
+                                              o.sweep.position_tolerance, kAdaptStep);
       };
     }
     return axis;
