@@ -1,8 +1,8 @@
 // Device helpers shared by csa's CUDA kernels (attention/*_cuda_*.cu, model/*_cuda_kernel.cu): the
 // element-type dispatch, the element conversions and rounding, the float order key their radix
-// selects rank by, 16-byte unpacking, a block reduction in a fixed order, and the tensor-core
-// wrappers (ldmatrix, mma.sync m16n8k16 for bf16 / fp16 with fp32 accumulation). Compiled by nvcc
-// only (no libtorch).
+// selects rank by, 16-byte unpacking, a block reduction in a fixed order, and the PTX
+// wrappers (cp.async; ldmatrix, mma.sync m16n8k16 for bf16 / fp16 with fp32 accumulation). Compiled
+// by nvcc only (no libtorch).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -102,10 +102,24 @@ __device__ float block_reduce(float x, float* red, Op op) {
   return r;
 }
 
-// ---- tensor cores (sm_80+): shared -> fragments, and one m16n8k16 product ----
+// ---- asynchronous copies and tensor cores (sm_80+) ----
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+// 16 bytes global -> shared without registers, zero-filled when !valid (gmem must still be a
+// mapped address), in the thread's current group.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+// Until at most N of the thread's groups are in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 __device__ __forceinline__ void ldsm_x4(const void* p, uint32_t& r0, uint32_t& r1, uint32_t& r2,
                                         uint32_t& r3) {

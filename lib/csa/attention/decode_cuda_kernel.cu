@@ -35,20 +35,6 @@ __device__ __forceinline__ int keys_in_cache(const PagedDecodeArgs& a) {
   return a.position != nullptr ? static_cast<int>(*a.position) + 1 : a.S;
 }
 
-// 16 bytes global -> shared without registers (zero-filled when !valid), in the thread's group.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
 int64_t align256(int64_t x) { return (x + 255) / 256 * 256; }
 
 Layout layout_of(const PagedDecodeArgs& a) {

@@ -86,23 +86,6 @@ struct Layout {
   static constexpr int kBytes = kUOff + kUBytes;
 };
 
-// ---- PTX wrappers ----
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared, zero-filled when !valid (src must still be a mapped address).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
 // ---- tiles ----
 
 // Keys j0 .. j0 + kBN - 1 of one head ([S, D], row stride ss elements) into a shared stage;
@@ -153,16 +136,16 @@ __device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_
   constexpr int kStage = Layout<D>::kStage;
   load_tile<T, D>(sk, K, k_ss, 0, S);
   if (sv != nullptr) load_tile<T, D>(sv, V, v_ss, 0, S);
-  cp_commit();
+  cp_async_commit();
   for (int it = 0; it < n_tiles; ++it) {
     if (it + 1 < n_tiles) {
       const int st = (it + 1) & 1;
       load_tile<T, D>(sk + st * kStage, K, k_ss, (it + 1) * kBN, S);
       if (sv != nullptr) load_tile<T, D>(sv + st * kStage, V, v_ss, (it + 1) * kBN, S);
-      cp_commit();
-      cp_wait<1>();
+      cp_async_commit();
+      cp_async_wait<1>();
     } else {
-      cp_wait<0>();
+      cp_async_wait<0>();
     }
     __syncthreads();
     body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, it * kBN);
