@@ -163,9 +163,8 @@ void row_need(const float* p, int64_t n, const float* v, const float* vr, int64_
   // crossing skips is summed as it lies; the one it falls in is sorted (the rank order inside
   // it), once.
   thread_local std::vector<uint8_t> sorted;
-  thread_local std::vector<int64_t> count;
   sorted.assign(static_cast<size_t>(m + 1), 0);
-  count.assign(static_cast<size_t>(P), n);
+  std::vector<int64_t>& count = out.p_keys;  // [P], n until a mass is reached
   {
     double run = 0;
     int64_t pos = 0, g = 0;
@@ -188,7 +187,6 @@ void row_need(const float* p, int64_t n, const float* v, const float* vr, int64_
         for (; pos < hi && run < target; ++pos) run += p[key_of(pos)];
       }
       count[static_cast<size_t>(q)] = run >= target ? std::max<int64_t>(pos, 1) : n;
-      out.p_keys[static_cast<size_t>(q)] = count[static_cast<size_t>(q)];
     }
   }
 

@@ -48,7 +48,6 @@ bool Policy::adapt_band_weights_at(double scalar,
                                    int64_t ctx, double position_tolerance, double step) {
   CSA_CHECK(need_based(rule.kind) && need.has_value(),
             "band weights adapt for need-based policies with need curves");
-  if (rule.band_weight.empty()) rule.band_weight.assign(static_cast<size_t>(need->n_bands()), 1.0);
   const Json before = reallocated(scalar).sparsity().to_json();
   rule.band_weight = adapt_band_weights(rule.band_weight, need->band_start, bucket_delta_rel, ctx,
                                         position_tolerance, step);
