@@ -9,7 +9,9 @@
 #   GPU_TESTS="CUDA paged*,CUDA graph*" runs the decode tests of the [gpu] tier only; STEPS may
 #   also name "profile" (Nsight Compute of one step's kernels at 64K; NCU_SECTIONS="--set full"
 #   for stall reasons) and "model-profile" (every kernel's time over the first whole-model decode
-#   steps at 64K: scripts/gpu/decode_model_profile.py tabulates one step).
+#   steps at 64K: scripts/gpu/decode_model_profile.py tabulates one step) and "sass" (Nsight
+#   Compute's full set and per-instruction stall counts of the group step's bounds, select and
+#   combine kernels at 64K).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 W=/tmp/csa-decode/decode
@@ -44,6 +46,20 @@ if want profile; then  # Nsight Compute on one 64K, batch-1 step (results/gpu/de
   # (one with the selection returned, 23 eager, 24 in graphs). Its select grid has Hkv blocks.
   timeout 50 "$N" --clock-control none -k regex:"bounds|select|attend" --launch-skip 191 -c 3 $S \
     $B > "$W/ncu_group.txt" 2>&1
+  pack
+fi
+if want sass; then  # per-instruction stall counts of the group selection's bounds, select, combine
+  N=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu | head -1)
+  B="build-gpu/apps/csa-bench --device cuda --dtype bfloat16 --config configs/llama-3.2-1b.json -q"
+  B="$B --decode --ctx 65536 --batch 1 --repeats 1 --fraction 0.1"
+  # Past the dense run's 47 combines and the per-head runs' 48 launches of each kernel.
+  for kn in bounds:48 select:48 combine:95; do
+    k=${kn%%:*}; skip=${kn##*:}
+    timeout 60 "$N" --clock-control none --set full -k regex:"${k}_kernel" --launch-skip "$skip" \
+      -c 1 $B > "$W/ncu_full_$k.txt" 2>&1
+    timeout 60 "$N" --clock-control none --set full -k regex:"${k}_kernel" --launch-skip "$skip" \
+      -c 1 --page source --print-source sass --csv $B > "$W/ncu_sass_$k.csv" 2>&1
+  done
   pack
 fi
 if want model-profile; then  # every kernel of whole-model decode steps at 64K (ncu_model.csv)

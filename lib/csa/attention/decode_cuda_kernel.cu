@@ -17,7 +17,6 @@
 namespace csa::cuda {
 namespace {
 
-constexpr int kSelectThreads = 1024;  // a 64K-token cache's 4,096 pages: 4 per thread
 constexpr int kAttendWarps = 4;
 constexpr int kAttendStages = 3;  // cp.async stages per warp in step 3
 
@@ -57,76 +56,47 @@ Layout layout_of(const PagedDecodeArgs& a) {
   return L;
 }
 
-// One byte of the radix select over order keys (select_kernel): hist[bin]
-// += the keys[0..cnt) that match `prefix` under `mask`, binned by their byte at `shift`. Lanes of
-// a warp with the same bin add once (random bounds share their top bits, and same-address shared
-// atomics serialise). Every thread of the block runs the same trip count (blockDim.x a multiple
-// of 32), so whole warps take part in the match. The caller clears hist and synchronises.
-__device__ __forceinline__ void radix_histogram(const uint32_t* keys, int cnt, uint32_t prefix,
-                                                uint32_t mask, int shift, uint32_t* hist) {
-  const int tid = threadIdx.x, nt = blockDim.x;
-  for (int i0 = 0; i0 < cnt; i0 += nt) {
-    const int i = i0 + tid;
-    const uint32_t key = i < cnt ? keys[i] : 0u;
-    const bool in = i < cnt && (key & mask) == prefix;
-    const unsigned bin = in ? (key >> shift) & 255u : 256u;
-    const unsigned peers = __match_any_sync(0xffffffffu, bin);
-    if (in && __ffs(peers) - 1 == (tid & 31)) atomicAdd(&hist[bin], unsigned(__popc(peers)));
-  }
-}
-
-// The bin of the r-th largest key (r >= 1, at most the keys counted in hist): run by warp 0 (lane
-// l holds bins 255 - 8l .. 248 - 8l, highest first). Writes the rank left inside the bin, the
-// prefix extended by the bin, and whether the bin holds exactly the keys still wanted (all of
-// them kept: later bytes could only order them).
-__device__ __forceinline__ void radix_pick(const uint32_t* hist, int r, uint32_t prefix, int shift,
-                                           int* s_r, uint32_t* s_prefix, int* s_done) {
-  const int lane = threadIdx.x & 31;
-  int mine = 0;
-  for (int i = 0; i < 8; ++i) mine += static_cast<int>(hist[255 - 8 * lane - i]);
-  int incl = mine;  // inclusive prefix over lanes (bins from the top)
-  for (int off = 1; off < 32; off <<= 1) {
-    const int y = __shfl_up_sync(0xffffffffu, incl, off);
-    if (lane >= off) incl += y;
-  }
-  const unsigned hit = __ballot_sync(0xffffffffu, incl >= r);
-  const int at = __ffs(hit) - 1;  // r <= the keys counted: some lane hits
-  if (lane == at) {
-    int cum = incl - mine, bin = 255 - 8 * at;
-    for (int i = 0; i < 7; ++i, --bin) {
-      if (cum + static_cast<int>(hist[bin]) >= r) break;
-      cum += static_cast<int>(hist[bin]);
-    }
-    *s_r = r - cum;
-    *s_done = static_cast<int>(hist[bin]) == r - cum;
-    *s_prefix = prefix | (uint32_t(bin) << shift);
-  }
-}
-
 // Step 2: block (query head, batch), or with `group` (KV head, batch) for the group's heads
 // h0 .. h0 + NH - 1. The page rule of rule.h / pages.h, a second time: flags of the kept pages
 // (every page written, so no clearing) and the keys each head reads. With `group` step 3 walks
 // the list, so the flags are written only when the caller asked for them (flags_out).
-// The threshold: a radix select over the keys' bytes, highest first, that stops after the
-// byte whose bin holds exactly the keys still wanted (all of them are kept; later bytes could
-// only order them), so the comparisons below use the bytes found (`mask`).
+// The candidates' order keys sit in shared memory; warp w owns [w·32J, (w + 1)·32J), lane l the
+// candidates w·32J + 32j + l, so every pass reads shared memory without bank conflicts and the
+// last passes count ties and list the kept pages by ballots, in page order.
+// The threshold: a radix select over the key bits, highest first, in digits of up to
+// kSelectBits bits, that starts below the bits every candidate shares (the block's smallest and
+// largest key agree there: bounds of one cache share sign and most exponent bits) and stops after
+// the digit whose bin holds exactly the keys still wanted (all of them are kept; later digits
+// could only order them), so the comparisons below use the bits found (`mask`). Typically two
+// histogram passes over 2,048 bins.
+constexpr int kSelectThreads = 256;
+constexpr int kSelectWarps = kSelectThreads / 32;
+constexpr int kSelectBits = 11;
+// Dynamic shared memory of select_kernel: the keys, then one kept-ballot word per 32 of them.
+size_t select_smem_bytes(int npc) {
+  return (size_t(npc) + size_t(npc + 31) / 32 + kSelectWarps) * 4;
+}
 __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs a, Layout L) {
-  extern __shared__ uint32_t keys[];  // [NPc] candidate keys
-  __shared__ uint32_t hist[256];
-  __shared__ uint32_t s_prefix;
-  __shared__ int s_r, s_done, s_warp[kSelectThreads / 32];
-  const int b = blockIdx.y, tid = threadIdx.x, nt = blockDim.x;
+  extern __shared__ uint32_t keys[];  // [NPc] candidate keys, then the kept ballots
+  __shared__ uint32_t hist[1 << kSelectBits];
+  __shared__ uint32_t s_lo[kSelectWarps], s_hi[kSelectWarps], s_prefix;
+  __shared__ int s_warp[kSelectWarps], s_kept[kSelectWarps], s_r, s_done;
+  const int b = blockIdx.y, tid = threadIdx.x, nt = kSelectThreads;
+  const int lane = tid & 31, warp = tid >> 5;
   const int G = a.H / a.Hkv, NH = a.group ? G : 1, h = blockIdx.x * NH, g = h / G;
   const int P = a.page, n = keys_in_cache(a), pos = n - 1, pages = (n + P - 1) / P,
             newest = pos / P;
   const int64_t bh = int64_t(b) * a.H + h;
   // Flags of head h + j at flags[page * G + j].
   uint8_t* flags = L.flags + (int64_t(b) * a.Hkv + g) * L.NPcap * G + h % G;
+  // The position's band and the largest budget of the block's heads there, each warp alone: the
+  // band starts a lane each (32 at a time), the heads' budgets a lane each (NH <= 8).
   int band = 0;
-  while (band + 1 < a.NB && a.band_start[band + 1] <= pos) ++band;
-  int kb = 0;  // the largest budget of the block's heads
-  for (int j = 0; j < NH; ++j) kb = max(kb, a.budget[(h + j) * a.NB + band]);
-  kb = min(kb, n);
+  for (int c = 1; c < a.NB; c += 32)
+    band += __popc(__ballot_sync(0xffffffffu, c + lane < a.NB && a.band_start[c + lane] <= pos));
+  int kb = lane < NH ? a.budget[(h + lane) * a.NB + band] : 0;
+  for (int off = 4; off > 0; off >>= 1) kb = max(kb, __shfl_xor_sync(0xffffffffu, kb, off));
+  kb = min(__shfl_sync(0xffffffffu, kb, 0), n);
   const int nc = max(newest - 1, 0);   // candidate pages 1 .. newest - 1
   const int extra = (kb + P - 1) / P;  // besides the sink and the newest page (pages.h)
   const bool write_flags = !a.group || a.flags_out != nullptr;
@@ -152,63 +122,129 @@ __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs 
     return;
   }
   const float* bd = L.bounds + bh * L.NPc;
-  for (int i = tid; i < nc; i += nt) keys[i] = order_key(bd[i + 1]);
-  uint32_t prefix = 0, mask = 0;
-  int r = extra;  // rank of the threshold among the keys matching prefix
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    for (int i = tid; i < 256; i += nt) hist[i] = 0;
+  const int J = (nc + 32 * kSelectWarps - 1) / (32 * kSelectWarps);
+  const int base = warp * 32 * J + lane;  // candidate base + 32j
+  uint32_t* kept_bits = keys + L.NPc;     // [warp * J + j]
+  uint32_t lo = 0xffffffffu, hi = 0;
+  for (int j0 = 0; j0 < J; j0 += 8) {  // eight loads in flight per thread
+    float v[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int i = base + 32 * (j0 + u);
+      v[u] = j0 + u < J && i < nc ? bd[i + 1] : 0.f;
+    }
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int i = base + 32 * (j0 + u);
+      if (j0 + u < J && i < nc) {
+        const uint32_t k = order_key(v[u]);
+        keys[i] = k;
+        lo = min(lo, k);
+        hi = max(hi, k);
+      }
+    }
+  }
+  for (int off = 16; off > 0; off >>= 1) {
+    lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, off));
+    hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, off));
+  }
+  if (lane == 0) {
+    s_lo[warp] = lo;
+    s_hi[warp] = hi;
+  }
+  __syncthreads();
+  for (int w = 0; w < kSelectWarps; ++w) {
+    lo = min(lo, s_lo[w]);
+    hi = max(hi, s_hi[w]);
+  }
+  const uint32_t diff = lo ^ hi;
+  int top = diff == 0 ? -1 : 31 - __clz(diff);  // the highest bit where candidates differ
+  uint32_t mask = top >= 31 ? 0u : 0xffffffffu << (top + 1);
+  uint32_t prefix = lo & mask;
+  int r = extra;  // rank of the threshold among the keys matching prefix (1 <= r < their number)
+  while (top >= 0) {
+    const int width = min(top + 1, kSelectBits), shift = top + 1 - width, nbins = 1 << width;
+    for (int i = tid; i < nbins; i += nt) hist[i] = 0;
     __syncthreads();
-    radix_histogram(keys, nc, prefix, mask, shift, hist);
+#pragma unroll 4
+    for (int j = 0; j < J; ++j) {
+      const int i = base + 32 * j;
+      const uint32_t k = i < nc ? keys[i] : 0u;
+      if (i < nc && (k & mask) == prefix) atomicAdd(&hist[(k >> shift) & (nbins - 1)], 1u);
+    }
     __syncthreads();
-    if (tid < 32) radix_pick(hist, r, prefix, shift, &s_r, &s_prefix, &s_done);
+    // The bin of the r-th largest: thread t sums bins top_bin .. top_bin - per + 1 (from the top),
+    // an inclusive scan over threads (lanes, then warps) finds the thread whose bins hold it.
+    const int per = (nbins + nt - 1) / nt, top_bin = nbins - 1 - tid * per;
+    int mine = 0;
+    for (int u = 0; u < per; ++u)
+      if (top_bin - u >= 0) mine += static_cast<int>(hist[top_bin - u]);
+    int incl = mine;
+    for (int off = 1; off < 32; off <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, incl, off);
+      if (lane >= off) incl += y;
+    }
+    if (lane == 31) s_warp[warp] = incl;
+    __syncthreads();
+    for (int w = 0; w < warp; ++w) incl += s_warp[w];
+    if (incl - mine < r && incl >= r) {  // exactly one thread
+      int cum = incl - mine, bin = top_bin;
+      while (cum + static_cast<int>(hist[bin]) < r) cum += static_cast<int>(hist[bin--]);
+      s_r = r - cum;
+      s_done = static_cast<int>(hist[bin]) == r - cum;
+      s_prefix = prefix | (uint32_t(bin) << shift);
+    }
     __syncthreads();
     r = s_r;
     prefix = s_prefix;
-    mask |= 255u << shift;
-    if (s_done) break;  // block-uniform (read after the barrier; rewritten after the next one)
+    mask |= uint32_t(nbins - 1) << shift;
+    top = shift - 1;
+    if (s_done) break;  // block-uniform (read after the barrier; rewritten two barriers on)
   }
-  // Keys above the threshold, then the r largest pages among those equal to it.
-  const int per = (nc + nt - 1) / nt, c0 = min(tid * per, nc), c1 = min(c0 + per, nc);
-  int eq = 0;
-  for (int i = c0; i < c1; ++i) eq += (keys[i] & mask) == prefix;
-  // after = the threshold-equal keys of later threads (larger pages): a suffix sum, lanes by
-  // shuffles, then warps.
-  const int lane = tid & 31, warp = tid >> 5, nw = nt >> 5;
-  int incl = eq;  // inclusive suffix sum within the warp
-  for (int off = 1; off < 32; off <<= 1) {
-    const int y = __shfl_down_sync(0xffffffffu, incl, off);
-    if (lane + off < 32) incl += y;
+  // Keys above the threshold, then the r largest pages among those equal to it: each warp counts
+  // its equal keys, then walks its candidates from the largest page down.
+  int weq = 0;
+  for (int j = 0; j < J; ++j) {
+    const int i = base + 32 * j;
+    weq += __popc(__ballot_sync(0xffffffffu, i < nc && (keys[i] & mask) == prefix));
   }
-  if (lane == 0) s_warp[warp] = incl;
+  if (lane == 0) s_warp[warp] = weq;
   __syncthreads();
-  int after = incl - eq;
-  for (int w = warp + 1; w < nw; ++w) after += s_warp[w];
-  int mine = 0;  // kept pages of this thread's range
-  for (int i = c1 - 1; i >= c0; --i) {
-    const uint32_t key = keys[i] & mask;
-    bool keep = key > prefix;
-    if (key == prefix) keep = after++ < r;
-    set_flag(i + 1, keep ? 1 : 0);
-    mine += keep;
-    keys[i] = keep;  // read back below for the list (this thread's own entries only)
+  int after = 0;  // threshold-equal keys at larger pages
+  for (int w = warp + 1; w < kSelectWarps; ++w) after += s_warp[w];
+  const unsigned above = ~((2u << lane) - 1u);  // lanes above this one (none for lane 31)
+  int wkept = 0;
+  for (int j = J - 1; j >= 0; --j) {
+    const int i = base + 32 * j;
+    const bool in = i < nc;
+    const uint32_t key = in ? keys[i] & mask : 0u;
+    const bool eq = in && key == prefix;
+    const unsigned eqb = __ballot_sync(0xffffffffu, eq);
+    const bool keep = in && (key > prefix || (eq && after + __popc(eqb & above) < r));
+    after += __popc(eqb);
+    const unsigned kept = __ballot_sync(0xffffffffu, keep);
+    if (in) set_flag(i + 1, keep ? 1 : 0);
+    if (lane == 0) kept_bits[warp * J + j] = kept;
+    wkept += __popc(kept);
   }
-  if (a.group) {        // the list: the sink, the kept candidates in page order, the newest page
-    __syncthreads();    // every s_warp read above is done
-    int before = mine;  // inclusive prefix sum over threads: warps, then lanes
-    for (int off = 1; off < 32; off <<= 1) {
-      const int y = __shfl_up_sync(0xffffffffu, before, off);
-      if (lane >= off) before += y;
-    }
-    if (lane == 31) s_warp[warp] = before;
+  if (a.group) {  // the list: the sink, the kept candidates in page order, the newest page
+    if (lane == 0) s_kept[warp] = wkept;
     __syncthreads();
-    for (int w = 0; w < warp; ++w) before += s_warp[w];
-    int at = 1 + before - mine;
-    for (int i = c0; i < c1; ++i)
-      if (keys[i]) list[at++] = i + 1;
-    if (tid == nt - 1) {  // `before` is the total here
+    int at = 1, total = 0;
+    for (int w = 0; w < kSelectWarps; ++w) {
+      if (w < warp) at += s_kept[w];
+      total += s_kept[w];
+    }
+    const unsigned below = (1u << lane) - 1u;
+    for (int j = 0; j < J; ++j) {
+      const unsigned kept = kept_bits[warp * J + j];
+      if (kept >> lane & 1u) list[at + __popc(kept & below)] = base + 32 * j + 1;
+      at += __popc(kept);
+    }
+    if (tid == 0) {
       list[0] = 0;
-      list[1 + before] = newest;
-      L.count[int64_t(b) * a.Hkv + g] = 2 + before;  // newest > 1: the rule keeps pages besides
+      list[1 + total] = newest;
+      L.count[int64_t(b) * a.Hkv + g] = 2 + total;  // newest > 1: the rule keeps pages besides
     }
   }
   if (tid == 0) {
@@ -224,48 +260,67 @@ __global__ void __launch_bounds__(kSelectThreads) select_kernel(PagedDecodeArgs 
 // `group` their largest, in the slot of the group's first head.
 // Each warp loads kBoundsRounds rounds of KPL pages before it computes (their loads in flight
 // together) and a block takes kBoundsPages pages, so that the queries' set-up is amortised.
+// rule.h's score, sum over d of q_d·c_d + s·|q_d|·r_d (c, r the page's centre and half-range), is
+// sum over d of A_d·max_d + B_d·min_d with A = (q + s|q|) / 2 and B = (q - s|q|) / 2, both set
+// up once per query: two FMA per channel and head. At s = 1, A = max(q, 0) and B = min(q, 0)
+// exactly, so this is Quest's bound, max(q_d·min_d, q_d·max_d) summed.
 constexpr int kBoundsRounds = 4;
 constexpr int kBoundsPages = 64;
 
-// One query head's score of one page (rule.h), unscaled: the lane's V channels of the page's
-// summary rows (mn, mx), summed over the page's LPK lanes. Every lane of the warp calls it.
-template <int V>
-__device__ __forceinline__ float page_score(const float* q, const float* mn, const float* mx,
-                                            bool quest, float spread, int LPK) {
-  float x = 0;
-  if (quest) {
+// The GMAX heads' partial sums x[] of this lane (its V channels) -> x[0], the full sum over the
+// page's LPK lanes of head (lane % LPK) / (LPK / GMAX) (LPK >= GMAX): at each butterfly step a
+// lane keeps half of its heads and sends the other half to its partner, so the heads' sums take
+// log2(LPK) shuffles in all instead of GMAX times that.
+template <int GMAX>
+__device__ __forceinline__ void fold_heads(float (&x)[GMAX], int lane, int LPK) {
+  int off = LPK >> 1;
 #pragma unroll
-    for (int v = 0; v < V; ++v) x += fmaxf(q[v] * mn[v], q[v] * mx[v]);
-  } else {  // q·centre + spread·|q|·half-range
-    float c = 0, r = 0;
+  for (int n = GMAX; n > 1; n >>= 1, off >>= 1) {
+    const bool upper = lane & off;
 #pragma unroll
-    for (int v = 0; v < V; ++v) {
-      c += q[v] * (0.5f * (mn[v] + mx[v]));
-      r += fabsf(q[v]) * (0.5f * (mx[v] - mn[v]));
+    for (int k = 0; k < n / 2; ++k) {
+      const float send = upper ? x[k] : x[k + n / 2];
+      const float keep = upper ? x[k + n / 2] : x[k];
+      x[k] = keep + __shfl_xor_sync(0xffffffffu, send, off);
     }
-    x = c + spread * r;
   }
-  for (int off = LPK >> 1; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-  return x;
+  for (; off > 0; off >>= 1) x[0] += __shfl_xor_sync(0xffffffffu, x[0], off);
 }
+
 template <typename T, int GMAX>
 __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L) {
   constexpr int V = kPer16<T>;
   const int G = a.H / a.Hkv, g = blockIdx.y, b = blockIdx.z, D = a.D;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int LPK = D / V, KPL = 32 / LPK, kg = lane / LPK, c0 = (lane % LPK) * V;
-  float q[GMAX][V];
+  const int LPK = D / V, KPL = 32 / LPK, kg = lane / LPK, sub = lane % LPK, c0 = sub * V;
+  float A[GMAX][V], Bc[GMAX][V];  // heads gi >= G: 0 (their scores are not used)
   const T* qbase = static_cast<const T*>(a.q) + b * a.q_sb;
 #pragma unroll
-  for (int gi = 0; gi < GMAX; ++gi)
-    if (gi < G) load16(qbase + int64_t(g * G + gi) * a.q_sh + c0, q[gi]);
-  const bool quest = a.spread == 1.f;
+  for (int gi = 0; gi < GMAX; ++gi) {
+    float q[V];
+    if (gi < G) {
+      load16(qbase + int64_t(g * G + gi) * a.q_sh + c0, q);
+    } else {
+#pragma unroll
+      for (int v = 0; v < V; ++v) q[v] = 0;
+    }
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      const float m = a.spread * fabsf(q[v]);
+      A[gi][v] = 0.5f * (q[v] + m);
+      Bc[gi][v] = 0.5f * (q[v] - m);
+    }
+  }
   const int first = blockIdx.x * kBoundsPages;
   const int last = min(first + kBoundsPages, keys_in_cache(a) / a.page);  // full pages
   if (first >= last) return;
   const int64_t rows = (int64_t(b) * a.Hkv + g) * L.NPc * D;
   const T* mnb = static_cast<const T*>(a.kmin) + rows;
   const T* mxb = static_cast<const T*>(a.kmax) + rows;
+  float* out = L.bounds + (int64_t(b) * a.H + g * G) * L.NPc;  // head g·G + gi at gi·NPc
+  const bool fold = LPK >= GMAX, group = a.group;
+  const int per = fold ? LPK / GMAX : 1;  // lanes that hold one head's sum after fold_heads
+  const int mine = fold ? sub / per : 0;  // the head whose sum this lane holds
   constexpr int R = kBoundsRounds;
   for (int m0 = first + warp * KPL; m0 < last; m0 += 4 * KPL * R) {
     uint4 rmn[R], rmx[R];  // the rounds' raw rows, loaded before any is used
@@ -286,19 +341,38 @@ __global__ void __launch_bounds__(128) bounds_kernel(PagedDecodeArgs a, Layout L
       float mn[V], mx[V];
       unpack16(rmn[rr], mn, mnb);
       unpack16(rmx[rr], mx, mxb);
-      float best = -INFINITY;  // group: the largest of the heads' scores
+      float x[GMAX];
 #pragma unroll
       for (int gi = 0; gi < GMAX; ++gi) {
-        if (gi >= G) continue;
-        const float x = page_score<V>(q[gi], mn, mx, quest, a.spread, LPK);
-        if (a.group) {
-          best = fmaxf(best, x * a.scale);
-        } else if (ok && lane % LPK == 0) {
-          L.bounds[(int64_t(b) * a.H + g * G + gi) * L.NPc + m] = x * a.scale;
-        }
+        float t = 0;
+#pragma unroll
+        for (int v = 0; v < V; ++v) t = fmaf(A[gi][v], mx[v], fmaf(Bc[gi][v], mn[v], t));
+        x[gi] = t;
       }
-      if (a.group && ok && lane % LPK == 0)  // in the slot of the group's first head
-        L.bounds[(int64_t(b) * a.H + g * G) * L.NPc + m] = best;
+      if (fold) {  // x[0]: head `mine`, on the `per` lanes sub = mine·per ..
+        fold_heads<GMAX>(x, lane, LPK);
+        if (group) {
+          float best = mine < G ? x[0] : -INFINITY;
+          for (int o = per; o < LPK; o <<= 1)
+            best = fmaxf(best, __shfl_xor_sync(0xffffffffu, best, o));
+          if (ok && sub == 0) out[m] = best * a.scale;
+        } else if (ok && sub % per == 0 && mine < G) {
+          out[int64_t(mine) * L.NPc + m] = x[0] * a.scale;
+        }
+      } else {  // fewer lanes than heads: each head's sum over the page's lanes
+        float best = -INFINITY;
+#pragma unroll
+        for (int gi = 0; gi < GMAX; ++gi) {
+          for (int o = LPK >> 1; o > 0; o >>= 1) x[gi] += __shfl_xor_sync(0xffffffffu, x[gi], o);
+          if (gi >= G) continue;
+          if (group) {
+            best = fmaxf(best, x[gi] * a.scale);
+          } else if (ok && sub == 0) {
+            out[int64_t(gi) * L.NPc + m] = x[gi] * a.scale;
+          }
+        }
+        if (group && ok && sub == 0) out[m] = best;
+      }
     }
   }
 }
@@ -703,32 +777,54 @@ __global__ void append_kernel(PagedAppendArgs a) {
   }
 }
 
-// Step 4: block (channel group, query head, batch), a thread per channel. Each thread takes
-// the splits' maxima (independent loads, all in flight at once), then sums its channel and the
-// weights over the splits in split order: no block-wide reduction or barrier, a fixed order
-// throughout, so the output is deterministic. (Folding this into step 3's last block per group,
-// as a per-group completion count, measured slower on the H200: docs/decoding.md.)
-constexpr int kCombineThreads = 64;
+// Step 4: block (query head, batch). The splits' largest maximum M first (each thread a strided
+// share of the splits, then a block-wide max: order-free, so exact), then thread (r, d) sums
+// channel d and the weights exp(m_s - M) over the splits s = r, r + R, ... in increasing order
+// (R = the threads per channel), and thread d adds the R partial sums in order r = 0 .. R - 1: a
+// fixed order throughout, so the output is deterministic. Every thread's loads are independent,
+// so a block waits for about three round trips to L2 instead of one per split. (Folding this into
+// step 3's last block per group, as a per-group completion count, measured slower on the H200:
+// docs/decoding.md.)
+constexpr int kCombineThreads = 256;
 template <typename T>
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(PagedDecodeArgs a, Layout L) {
-  const int h = blockIdx.y, b = blockIdx.z, D = a.D, ns = a.splits;
-  const int d = blockIdx.x * kCombineThreads + threadIdx.x;
-  if (d >= D) return;
+  __shared__ float s_max[kCombineThreads / 32];
+  __shared__ float s_x[kCombineThreads], s_sum[kCombineThreads];
+  const int h = blockIdx.x, b = blockIdx.y, D = a.D, ns = a.splits, tid = threadIdx.x;
   const int64_t bh = int64_t(b) * a.H + h;
   const float* pp = L.part + bh * ns * (D + 2);
   float M = -INFINITY;
-#pragma unroll 8
-  for (int s = 0; s < ns; ++s) M = fmaxf(M, pp[int64_t(s) * (D + 2)]);
-  float x = 0, sum = 0;
-#pragma unroll 8
-  for (int s = 0; s < ns; ++s) {
-    const float* ps = pp + int64_t(s) * (D + 2);
-    const float ms = ps[0];
-    const float e = ms > -INFINITY ? __expf(ms - M) : 0.f;  // 0 for splits that read nothing
-    sum += e * ps[1];
-    x += e * ps[2 + d];
+#pragma unroll 4
+  for (int s = tid; s < ns; s += kCombineThreads) M = fmaxf(M, pp[int64_t(s) * (D + 2)]);
+  for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
+  if ((tid & 31) == 0) s_max[tid >> 5] = M;
+  __syncthreads();
+  M = s_max[0];
+  for (int w = 1; w < kCombineThreads / 32; ++w) M = fmaxf(M, s_max[w]);
+  const int R = kCombineThreads / D;  // D <= 256 (paged_decode_supports)
+  const int r = tid / D, d = tid % D;
+  if (r < R) {
+    float x = 0, sum = 0;
+#pragma unroll 4
+    for (int s = r; s < ns; s += R) {
+      const float* ps = pp + int64_t(s) * (D + 2);
+      const float ms = ps[0];
+      const float e = ms > -INFINITY ? __expf(ms - M) : 0.f;  // 0 for splits that read nothing
+      sum += e * ps[1];
+      x += e * ps[2 + d];
+    }
+    s_x[tid] = x;
+    s_sum[tid] = sum;
   }
-  store(x / sum, static_cast<T*>(a.out) + bh * D + d);
+  __syncthreads();
+  if (tid < D) {
+    float x = 0, sum = 0;
+    for (int rr = 0; rr < R; ++rr) {
+      x += s_x[rr * D + tid];
+      sum += s_sum[rr * D + tid];
+    }
+    store(x / sum, static_cast<T*>(a.out) + bh * D + tid);
+  }
 }
 
 // Keys per lane and step: U·GMAX scores in registers per lane.
@@ -806,7 +902,7 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
         bounds_kernel<T, 8><<<grid, 128, 0, st>>>(a, L);
       if (cudaError_t e = cudaGetLastError()) return cudaGetErrorString(e);
     }
-    const size_t smem = size_t(L.NPc) * 4;
+    const size_t smem = select_smem_bytes(L.NPc);
     if (smem > 48 * 1024)
       cudaFuncSetAttribute(select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(smem));
@@ -823,9 +919,7 @@ const char* run(const PagedDecodeArgs& a, cudaStream_t st) {
   else
     e = launch_attend<T, 8>(a, L, dense, st);
   if (e != cudaSuccess) return cudaGetErrorString(e);
-  combine_kernel<T>
-      <<<dim3((a.D + kCombineThreads - 1) / kCombineThreads, a.H, a.B), kCombineThreads, 0, st>>>(
-          a, L);
+  combine_kernel<T><<<dim3(a.H, a.B), kCombineThreads, 0, st>>>(a, L);
   if (cudaError_t e2 = cudaGetLastError()) return cudaGetErrorString(e2);
   return nullptr;
 }
