@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The sweep with learnt position-band weights (docs/metrics.md "Sweep"), on one model, on the CPU:
 #   1. calibrate on 10k tokens of wikitext2-valid (the default rule, greedy:rel_err, banded);
-#   2. sweep on the next 32,768 tokens with the unbanded variant as a candidate, uniform top-k on
-#      the same slice, --refine-passes (default 6) adapting the band weights;
+#   2. sweep on the next SWEEP_TOKENS tokens (--tokens; default 32,768) with the unbanded variant
+#      as a candidate, uniform top-k on the same slice, --refine-passes (default 6) adapting the
+#      band weights;
 #   3. evaluate the swept policy and uniform top-k at the k that matched on the whole of
 #      wikitext2-test.raw (--baseline for each extra k in EXTRA_UNIFORM, e.g. "42").
 #   bash scripts/quality_refine.sh ../shared/models/pythia-mini pythia-mini 2048 [OUT_DIR]
+#   SWEEP_TOKENS=65536 bash scripts/quality_refine.sh ../shared/models/pythia-mini pythia-mini 2048 results/quality/refine65k
 #   DEVICE=cuda CSA_BIN=build-gpu/apps bash scripts/quality_refine.sh models/qwen2-mini/model.pt qwen2-mini 2048
 # Writes OUT_DIR/LABEL.{policy,swept,sweep,eval}.json (default results/quality/refine; the
 # committed records leave out LABEL.policy.json, whose curves the swept policy carries);
@@ -22,7 +24,7 @@ DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
 mkdir -p "$OUT"
 "$B/csa-calibrate" "$MODEL" "$C/wikitext2-valid.tokens" "${DEV[@]}" -q -o "$P.policy.json"
 "$B/csa-sweep" "$MODEL" "$P.policy.json" "$C/wikitext2-valid.tokens" "${DEV[@]}" \
-  --candidate greedy:rel_err+unbanded -q -o "$P.swept.json" --results "$P.sweep.json"
+  --tokens "${SWEEP_TOKENS:-32768}" --candidate greedy:rel_err+unbanded -q -o "$P.swept.json" --results "$P.sweep.json"
 UNI=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['uniform_sweep']['best_cap'] or '')" "$P.sweep.json")
 BASE=()
 for k in $UNI ${EXTRA_UNIFORM:-}; do BASE+=(--baseline "uniform:$k"); done
