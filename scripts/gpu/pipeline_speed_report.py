@@ -2,8 +2,8 @@
 """results/gpu/pipeline (scripts/gpu/run_pipeline_speed.sh on the GPU machine, unpacked here) ->
 results/gpu/pipeline/summary.json: issue 13's pipeline figures — whole-process seconds of
 csa-calibrate and csa-sweep with their largest phases, csa-eval tokens/s (dense and the swept
-policy, float32 and bfloat16) and the Hugging Face peers' (scripts/bench_vs_hf.py, float32), with
-the ratios the issue's targets name.
+policy, float32 and bfloat16; medians over the runs) and the Hugging Face peers'
+(scripts/bench_vs_hf.py, float32; medians), with the ratios the issue's targets name (of medians).
 usage: /usr/bin/python3 scripts/gpu/pipeline_speed_report.py [results/gpu/pipeline]"""
 import glob
 import json
@@ -30,13 +30,23 @@ out["calibrate_median_seconds"] = statistics.median(out["calibrate_seconds"])
 out["sweep_median_seconds"] = statistics.median(out["sweep_seconds"])
 ev = {}
 for dt in ("float32", "bfloat16"):
-    e = json.load(open(f"{D}/eval.{dt}.json"))
-    ev[dt] = {"dense_tokens_per_second": e["dense"]["tokens_per_second"],
-              "policy_tokens_per_second": e["runs"][0]["tokens_per_second"],
-              "policy_ppl": e["runs"][0]["ppl"], "dense_ppl": e["dense"]["ppl"],
-              "command": e["run"]["command"]}
-hf = {r["label"]: {"tokens_per_second": r["tokens_per_second"], "ppl": r["ppl"]}
-      for r in json.load(open(f"{D}/hf_65536.json"))["runs"]}
+    # eval.DT.N.json (N runs; medians), or the one eval.DT.json of runs before EVALS
+    es = [json.load(open(f)) for f in sorted(glob.glob(f"{D}/eval.{dt}.*.json"))] or \
+        [json.load(open(f"{D}/eval.{dt}.json"))]
+    dense = [e["dense"]["tokens_per_second"] for e in es]
+    pol = [e["runs"][0]["tokens_per_second"] for e in es]
+    ev[dt] = {"dense_tokens_per_second": statistics.median(dense),
+              "policy_tokens_per_second": statistics.median(pol),
+              "dense_tokens_per_second_runs": dense, "policy_tokens_per_second_runs": pol,
+              "policy_ppl": es[0]["runs"][0]["ppl"], "dense_ppl": es[0]["dense"]["ppl"],
+              "command": es[0]["run"]["command"]}
+hf_runs = {}
+for f in sorted(glob.glob(f"{D}/hf_65536*.json")):
+    for r in json.load(open(f))["runs"]:
+        hf_runs.setdefault(r["label"], []).append(r)
+hf = {k: {"tokens_per_second": statistics.median(r["tokens_per_second"] for r in rs),
+          "tokens_per_second_runs": [r["tokens_per_second"] for r in rs], "ppl": rs[0]["ppl"]}
+      for k, rs in hf_runs.items()}
 out["csa_eval"] = ev
 out["hf"] = hf
 peer = hf["hf-eager-topk"]["tokens_per_second"]

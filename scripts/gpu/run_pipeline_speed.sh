@@ -4,9 +4,11 @@
 #   1. whole-process wall time of csa-calibrate (10k tokens of wikitext2-valid, ctx 2048) and of
 #      a full csa-sweep (README protocol), each with --profile (per-phase times), 3 and 2 runs;
 #   2. csa-eval of the swept policy and dense on the first 65,536 wikitext2-test tokens, float32
-#      and bfloat16 (tokens/s in each JSON);
+#      and bfloat16 (tokens/s in each JSON), EVALS runs of each (default 5; the report takes
+#      medians: one pass is a fraction of a second);
 #   3. the peer: Hugging Face eager attention with the per-head top-k mask, eager and SDPA dense
-#      (scripts/bench_vs_hf.py), on an HF directory rebuilt from the archive's weights and config.
+#      (scripts/bench_vs_hf.py), on an HF directory rebuilt from the archive's weights and config,
+#      HF_RUNS runs (default 3).
 # Everything lands in $OUT/speed.tar.gz (REPS, SWEEPS: the runs of 1).
 #   run: bash scripts/gpu/run_pipeline_speed.sh
 set -uo pipefail
@@ -35,9 +37,11 @@ for i in $(seq 1 "${SWEEPS:-2}"); do
     "${DEV[@]}" -q --profile "$W/sweep.$i.profile.json" -o "$W/swept.json" --results "$W/sweep.$i.json"
 done
 timeout 60 "$B/csa-tokenize" "$M" "$C/wikitext2-test.raw" -o "$W/test.ids.json" -q
-for dt in float32 bfloat16; do
-  wall "eval.$dt" timeout 120 "$B/csa-eval" "$M" "$W/test.ids.json" --pretokenized --max-tokens 65536 \
-    "${DEV[@]}" --dtype "$dt" --policy "$W/swept.json" -q -o "$W/eval.$dt.json"
+for i in $(seq 1 "${EVALS:-5}"); do
+  for dt in float32 bfloat16; do
+    wall "eval.$dt.$i" timeout 120 "$B/csa-eval" "$M" "$W/test.ids.json" --pretokenized \
+      --max-tokens 65536 "${DEV[@]}" --dtype "$dt" --policy "$W/swept.json" -q -o "$W/eval.$dt.$i.json"
+  done
 done
 timeout 120 python3 - "$M" "$W/hf-model" > "$W/hf_convert.log" 2>&1 <<'PY'
 import json, sys, torch, transformers
@@ -60,8 +64,10 @@ for n in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
     if files[n]: open(f"{sys.argv[2]}/{n}", "w").write(files[n] if isinstance(files[n], str) else files[n].decode())
 PY
 echo "hf convert rc=$?"; tail -2 "$W/hf_convert.log"
-timeout 240 python3 scripts/bench_vs_hf.py "$W/hf-model" "$W/test.ids.json" "$W/swept.json" \
-  --max-tokens 65536 --out "$W/hf_65536.json" > "$W/hf.log" 2>&1
-echo "hf rc=$?"; tail -3 "$W/hf.log"
+for i in $(seq 1 "${HF_RUNS:-3}"); do
+  timeout 240 python3 scripts/bench_vs_hf.py "$W/hf-model" "$W/test.ids.json" "$W/swept.json" \
+    --max-tokens 65536 --out "$W/hf_65536.$i.json" > "$W/hf.$i.log" 2>&1
+  echo "hf $i rc=$?"; tail -1 "$W/hf.$i.log"
+done
 rm -rf "$W/hf-model" "$W/test.ids.json"
 tar -C "$W/.." -czf "$W/../speed.tar.gz" speed && rm -rf "$W"  # one file comes back

@@ -1,8 +1,8 @@
 // Device helpers shared by csa's CUDA kernels (attention/*_cuda_*.cu, model/*_cuda_kernel.cu): the
 // element-type dispatch, the element conversions and rounding, the float order key their radix
 // selects rank by, 16-byte unpacking, a block reduction in a fixed order, and the PTX
-// wrappers (cp.async; ldmatrix, mma.sync m16n8k16 for bf16 / fp16 with fp32 accumulation). Compiled
-// by nvcc only (no libtorch).
+// wrappers (cp.async; ldmatrix, mma.sync m16n8k16 for bf16 / fp16 and m16n8k8 for tf32, both with
+// fp32 accumulation). Compiled by nvcc only (no libtorch).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -152,6 +152,24 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 }
 
 // Two floats as one register of two T (lo in the low half: the lower column).
+// c (16x8, fp32) += a (16x8, tf32) * b (8x8, tf32), a row-major, b column-major: a0 (g, t),
+// a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4); b0 (k t, n g), b1 (k t + 4, n g); c as m16n8k16
+// (g = lane / 4, t = lane % 4).
+__device__ __forceinline__ void mma1688_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                             uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// x rounded to TF32 (nearest, ties away), in a float32 register's layout.
+__device__ __forceinline__ uint32_t to_tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+
 template <typename T>
 __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
@@ -160,6 +178,16 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   } else {
     const __half2 h = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
+
+// Two floats stored as the element type at p (4- or 8-byte aligned).
+template <typename T>
+__device__ __forceinline__ void store2(T* p, float lo, float hi) {
+  if constexpr (std::is_same_v<T, float>) {
+    *reinterpret_cast<float2*>(p) = make_float2(lo, hi);
+  } else {
+    *reinterpret_cast<uint32_t*>(p) = pack2<T>(lo, hi);
   }
 }
 

@@ -29,7 +29,8 @@ struct TopKAttentionArgs {
 };
 
 // Whether topk_attention takes these arguments: the tiled tensor-core kernel
-// (fused_cuda_tiled.cu: bf16 / fp16, head_dim 64 or 128, 16-byte aligned rows, S <= 65536), else
+// (fused_cuda_tiled.cu: fp32 / bf16 / fp16, head_dim 64 or 128, 16-byte aligned rows,
+// S <= 65536), else
 // the row kernel (fused_cuda_kernel.cu) when the row's scores fit one block's shared memory.
 bool topk_attention_supported(const TopKAttentionArgs& args);
 // Dynamic shared memory one block of the row kernel needs for a key length S and head dim D.
@@ -42,7 +43,7 @@ const char* topk_attention(const TopKAttentionArgs& args, void* stream);
 
 // The tiled kernel alone (fused_cuda_tiled.cu).
 bool topk_attention_tiled_supported(const TopKAttentionArgs& args);
-int64_t topk_attention_tiled_smem_bytes(int D);
+int64_t topk_attention_tiled_smem_bytes(int D, ElemType type);
 const char* topk_attention_tiled(const TopKAttentionArgs& args, void* stream);
 
 }  // namespace csa::cuda

@@ -1,10 +1,13 @@
-// Tiled tensor-core top-k attention for bf16 / fp16, head_dim 64 and 128 (fused_cuda_kernel.h:
-// topk_attention dispatches here). One block of 4 warps takes 64 query rows of one KV head: the
-// KV group's query heads packed with the positions (row r is position t0 + r / G of query head
-// kvh * G + r % G), so K and V tiles are loaded once for the whole group. Every pass walks the
-// causal key tiles (64 keys, cp.async double-buffered in shared memory) and recomputes the
-// scores S = Q K^T with mma.sync m16n8k16 (fp32 accumulation, Q in registers); no score leaves
-// the chip.
+// Tiled tensor-core top-k attention for bf16 / fp16 / fp32, head_dim 64 and 128
+// (fused_cuda_kernel.h: topk_attention dispatches here). One block of 4 warps takes 64 query rows
+// of one KV head: the KV group's query heads packed with the positions (row r is position t0 + r /
+// G of query head kvh * G + r % G), so K and V tiles are loaded once for the whole group. Every
+// pass walks the causal key tiles (64 keys, cp.async double-buffered in shared memory) and
+// recomputes the scores S = Q K^T with mma.sync m16n8k16 (fp32 accumulation, Q in registers); no
+// score leaves the chip. float32 inputs take mma.sync m16n8k8 on TF32 with each operand split into
+// a TF32 high part and a TF32 remainder (3xTF32: hi*hi + hi*lo + lo*hi, about 2^-21 relative per
+// product, the float32 explicit path's accuracy to within a few units; exact on small integers),
+// for the scores and for P·V alike.
 //
 // Selection: each row's k-th largest score in the order of (order_key(score), key index) — the
 // CPU rule of select.h (higher score first, ties to the larger key index) — found by a radix
@@ -17,7 +20,8 @@
 // j >= jcut), exactly the budget's keys. Rows whose budget covers their causal keys skip it.
 //
 // Attention: a flash-attention pass over the same tiles with the online softmax over kept keys
-// only (others get probability 0) and P·V on the tensor cores (P rounded to the input type).
+// only (others get probability 0) and P·V on the tensor cores (P rounded to the input type; split
+// hi + lo for float32).
 // Reads are counted here: the budget per query row, and per KV head the union of the group's
 // kept keys (a 64-bit kept mask per row and tile in shared memory, OR-ed over the group).
 // Histogram counts and reads are integers and every floating-point reduction runs in a fixed
@@ -69,11 +73,16 @@ struct RowState {
   int wmax[kWarps];
 };
 
-template <int D>
+template <typename T>
+constexpr bool kF32 = std::is_same_v<T, float>;
+
+template <typename T, int D>
 struct Layout {
-  static constexpr int kLds = D + 8;  // shared row stride in elements: 16-byte pad, no conflicts
-  static constexpr int kStage = kBN * kLds;       // elements of one K (or V) tile
-  static constexpr int kStageBytes = 2 * kStage;  // 2-byte elements
+  // Shared row stride in elements: a 16-byte pad, so ldmatrix (2-byte types) and the float32
+  // fragment loads (rows 8 keys apart, or 2 for V) hit 32 different banks.
+  static constexpr int kLds = D + 16 / static_cast<int>(sizeof(T));
+  static constexpr int kStage = kBN * kLds;  // elements of one K (or V) tile
+  static constexpr int kStageBytes = static_cast<int>(sizeof(T)) * kStage;
   static constexpr int kRowBytes = (sizeof(RowState) + 127) / 128 * 128;
   static constexpr int kKOff = kRowBytes;                // K: 2 stages
   static constexpr int kUOff = kKOff + 2 * kStageBytes;  // union: histograms | gather | V
@@ -92,34 +101,74 @@ struct Layout {
 // rows at or past S are zero-filled (their scores are masked, and P·V multiplies them by 0).
 template <typename T, int D>
 __device__ __forceinline__ void load_tile(T* dst, const T* src, int64_t ss, int j0, int S) {
-  constexpr int kChunksPerRow = D / 8;
+  constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // elements per 16-byte copy
+  constexpr int kChunksPerRow = D / kVec;
   constexpr int kChunks = kBN * kChunksPerRow;
 #pragma unroll
   for (int c = threadIdx.x; c < kChunks; c += kThreads) {
-    const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
+    const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * kVec;
     const int j = j0 + row;
     const T* s = src + static_cast<int64_t>(j < S ? j : S - 1) * ss + col;
-    cp_async16(dst + row * Layout<D>::kLds + col, s, j < S);
+    cp_async16(dst + row * Layout<T, D>::kLds + col, s, j < S);
   }
+}
+
+// The thread's Q operand for its two rows: m16n8k16 A fragments (packed pairs) for the 2-byte
+// types; for float32 the raw values of the m16n8k8 A fragments (qa[ks] = rows g, g + 8 at
+// columns 8 ks + t and 8 ks + t + 4, g = lane / 4, t = lane % 4), split into TF32 parts at use.
+template <typename T, int D>
+using QFrag = std::conditional_t<kF32<T>, float[D / 8][4], uint32_t[D / 16][4]>;
+
+// x = hi + lo with both parts TF32 (round to nearest): the 3xTF32 split.
+__device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
+  hi = to_tf32(x);
+  lo = to_tf32(x - __uint_as_float(hi));
+}
+
+// c += a * b by 3xTF32 (the small products first): a given as hi / lo fragments, b as raw floats.
+__device__ __forceinline__ void mma_3xtf32(float (&c)[4], const uint32_t (&ah)[4],
+                                           const uint32_t (&al)[4], float b0, float b1) {
+  uint32_t bh0, bl0, bh1, bl1;
+  split_tf32(b0, bh0, bl0);
+  split_tf32(b1, bh1, bl1);
+  mma1688_tf32(c, al, bh0, bh1);
+  mma1688_tf32(c, ah, bl0, bl1);
+  mma1688_tf32(c, ah, bh0, bh1);
 }
 
 // The warp's 16 x 64 score tile: c[nb][*] holds keys nb * 8 + 2 * (lane % 4) + {0, 1} of rows
 // lane / 4 ({0, 1}) and lane / 4 + 8 ({2, 3}), each q·k * scale (rounded as one product).
 template <typename T, int D>
-__device__ __forceinline__ void score_tile(const uint32_t (&qa)[D / 16][4], const T* sk,
-                                           float scale, float (&c)[8][4]) {
-  const int lane = threadIdx.x & 31, i = lane >> 3, rr = lane & 7;
+__device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, float scale,
+                                           float (&c)[8][4]) {
+  constexpr int kLds = Layout<T, D>::kLds;
+  const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int nb = 0; nb < 8; ++nb) c[nb][0] = c[nb][1] = c[nb][2] = c[nb][3] = 0.0f;
+  if constexpr (kF32<T>) {
+    const int g = lane >> 2, t = lane & 3;
 #pragma unroll
-  for (int ks = 0; ks < D / 16; ++ks) {
+    for (int ks = 0; ks < D / 8; ++ks) {
+      uint32_t ah[4], al[4];
 #pragma unroll
-    for (int np = 0; np < 4; ++np) {
-      uint32_t b0, b1, b2, b3;
-      ldsm_x4(sk + ((2 * np + (i >> 1)) * 8 + rr) * Layout<D>::kLds + 16 * ks + 8 * (i & 1), b0, b1,
-              b2, b3);
-      mma16816<T>(c[2 * np], qa[ks], b0, b1);
-      mma16816<T>(c[2 * np + 1], qa[ks], b2, b3);
+      for (int e = 0; e < 4; ++e) split_tf32(qa[ks][e], ah[e], al[e]);
+#pragma unroll
+      for (int nb = 0; nb < 8; ++nb) {
+        const float* kr = sk + (nb * 8 + g) * kLds + 8 * ks + t;  // B: k = t (+4), n = key g
+        mma_3xtf32(c[nb], ah, al, kr[0], kr[4]);
+      }
+    }
+  } else {
+    const int i = lane >> 3, rr = lane & 7;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t b0, b1, b2, b3;
+        ldsm_x4(sk + ((2 * np + (i >> 1)) * 8 + rr) * kLds + 16 * ks + 8 * (i & 1), b0, b1, b2, b3);
+        mma16816<T>(c[2 * np], qa[ks], b0, b1);
+        mma16816<T>(c[2 * np + 1], qa[ks], b2, b3);
+      }
     }
   }
 #pragma unroll
@@ -133,7 +182,7 @@ __device__ __forceinline__ void score_tile(const uint32_t (&qa)[D / 16][4], cons
 template <typename T, int D, typename Body, typename After>
 __device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_t k_ss, T* sv,
                                           const T* V, int64_t v_ss, int S, Body body, After after) {
-  constexpr int kStage = Layout<D>::kStage;
+  constexpr int kStage = Layout<T, D>::kStage;
   load_tile<T, D>(sk, K, k_ss, 0, S);
   if (sv != nullptr) load_tile<T, D>(sv, V, v_ss, 0, S);
   cp_async_commit();
@@ -187,7 +236,6 @@ __device__ __forceinline__ bool in_prefix(int digits, uint32_t u, uint32_t j, ui
 
 template <typename T, int D>
 struct Ctx {
-  const uint32_t (*qa)[4];
   RowState* rs;
   T* sk;
   const T* K;
@@ -202,8 +250,8 @@ struct Ctx {
 // One histogram pass over the causal tiles of the unresolved rows, then each warp picks its rows'
 // bins (RowState updated; resolved rows leave `active`).
 template <int kPass, typename T, int D>
-__device__ void hist_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], uint32_t* hist,
-                          int n_tiles, int wmax) {
+__device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* hist, int n_tiles,
+                          int wmax) {
   RowState& rs = *cx.rs;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3, g4 = lane >> 2;
   const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
@@ -288,8 +336,8 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], 
 // The candidates inside each unresolved row's prefix (at most kGatherCap, checked by the caller)
 // gathered as (u, j) and ranked exactly: the rank-kk candidate is the row's (tau, jcut).
 template <typename T, int D>
-__device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4], uint2* buf,
-                            int digits, int n_tiles, int wmax) {
+__device__ void gather_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint2* buf, int digits,
+                            int n_tiles, int wmax) {
   RowState& rs = *cx.rs;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3;
   const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
@@ -346,7 +394,7 @@ __device__ void gather_pass(const Ctx<T, D>& cx, const uint32_t (&qa)[D / 16][4]
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads, 2)
     tiled_topk_kernel(TopKAttentionArgs a, int G, int P, int dbg) {
-  using L = Layout<D>;
+  using L = Layout<T, D>;
   extern __shared__ __align__(128) unsigned char smem[];
   RowState& rs = *reinterpret_cast<RowState*>(smem);
   T* sk = reinterpret_cast<T*>(smem + L::kKOff);
@@ -401,8 +449,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   cx.pos1 = rs.pos[cx.r1];
   cx.dbg = dbg;
 
-  // Q fragments (A operand of m16n8k16) of the thread's rows, straight from global memory.
-  uint32_t qa[D / 16][4];
+  // Q fragments (A operand of m16n8k16, or the raw m16n8k8 values for float32) of the thread's
+  // rows, straight from global memory.
+  QFrag<T, D> qa;
   {
     const T* qb = static_cast<const T*>(a.q) + b * a.q_sb;
     const T* q0 = nullptr;
@@ -411,13 +460,24 @@ __global__ void __launch_bounds__(kThreads, 2)
       q0 = qb + (kvh * G + cx.r0 % G) * a.q_sh + static_cast<int64_t>(t0 + cx.r0 / G) * a.q_st;
     if (cx.pos1 >= 0)
       q1 = qb + (kvh * G + cx.r1 % G) * a.q_sh + static_cast<int64_t>(t0 + cx.r1 / G) * a.q_st;
+    if constexpr (kF32<T>) {
 #pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
-      const int c = 16 * ks + 2 * q4;
-      qa[ks][0] = q0 ? *reinterpret_cast<const uint32_t*>(q0 + c) : 0u;
-      qa[ks][1] = q1 ? *reinterpret_cast<const uint32_t*>(q1 + c) : 0u;
-      qa[ks][2] = q0 ? *reinterpret_cast<const uint32_t*>(q0 + c + 8) : 0u;
-      qa[ks][3] = q1 ? *reinterpret_cast<const uint32_t*>(q1 + c + 8) : 0u;
+      for (int ks = 0; ks < D / 8; ++ks) {
+        const int c = 8 * ks + q4;
+        qa[ks][0] = q0 ? q0[c] : 0.0f;
+        qa[ks][1] = q1 ? q1[c] : 0.0f;
+        qa[ks][2] = q0 ? q0[c + 4] : 0.0f;
+        qa[ks][3] = q1 ? q1[c + 4] : 0.0f;
+      }
+    } else {
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks) {
+        const int c = 16 * ks + 2 * q4;
+        qa[ks][0] = q0 ? *reinterpret_cast<const uint32_t*>(q0 + c) : 0u;
+        qa[ks][1] = q1 ? *reinterpret_cast<const uint32_t*>(q1 + c) : 0u;
+        qa[ks][2] = q0 ? *reinterpret_cast<const uint32_t*>(q0 + c + 8) : 0u;
+        qa[ks][3] = q1 ? *reinterpret_cast<const uint32_t*>(q1 + c + 8) : 0u;
+      }
     }
   }
 
@@ -541,19 +601,37 @@ __global__ void __launch_bounds__(kThreads, 2)
         for (int nd = 0; nd < D / 8; ++nd) {
           o[nd][0] *= al0, o[nd][1] *= al0, o[nd][2] *= al1, o[nd][3] *= al1;
         }
+        if constexpr (kF32<T>) {
+      // P (16 x 64) as m16n8k8 A fragments per 8 keys, the k index permuted so that the
+      // score tile's layout is the fragment: column t is key 2t, column t + 4 key 2t + 1
+      // (V's rows follow the same permutation).
 #pragma unroll
-        for (int kc = 0; kc < 4; ++kc) {
-          const uint32_t pa[4] = {pack2<T>(c[2 * kc][0], c[2 * kc][1]),
-                                  pack2<T>(c[2 * kc][2], c[2 * kc][3]),
-                                  pack2<T>(c[2 * kc + 1][0], c[2 * kc + 1][1]),
-                                  pack2<T>(c[2 * kc + 1][2], c[2 * kc + 1][3])};
+          for (int nb = 0; nb < 8; ++nb) {
+            uint32_t ph[4], pl[4];
+            split_tf32(c[nb][0], ph[0], pl[0]);
+            split_tf32(c[nb][2], ph[1], pl[1]);
+            split_tf32(c[nb][1], ph[2], pl[2]);
+            split_tf32(c[nb][3], ph[3], pl[3]);
+            const float* vr = svt + (nb * 8 + 2 * q4) * L::kLds + g4;
 #pragma unroll
-          for (int ndp = 0; ndp < D / 16; ++ndp) {
-            uint32_t b0, b1, b2, b3;
-            ldsm_x4_t(svt + (16 * kc + (i8 & 1) * 8 + rr8) * L::kLds + 16 * ndp + (i8 >> 1) * 8, b0,
-                      b1, b2, b3);
-            mma16816<T>(o[2 * ndp], pa, b0, b1);
-            mma16816<T>(o[2 * ndp + 1], pa, b2, b3);
+            for (int nd = 0; nd < D / 8; ++nd)
+              mma_3xtf32(o[nd], ph, pl, vr[nd * 8], vr[L::kLds + nd * 8]);
+          }
+        } else {
+#pragma unroll
+          for (int kc = 0; kc < 4; ++kc) {
+            const uint32_t pa[4] = {pack2<T>(c[2 * kc][0], c[2 * kc][1]),
+                                    pack2<T>(c[2 * kc][2], c[2 * kc][3]),
+                                    pack2<T>(c[2 * kc + 1][0], c[2 * kc + 1][1]),
+                                    pack2<T>(c[2 * kc + 1][2], c[2 * kc + 1][3])};
+#pragma unroll
+            for (int ndp = 0; ndp < D / 16; ++ndp) {
+              uint32_t b0, b1, b2, b3;
+              ldsm_x4_t(svt + (16 * kc + (i8 & 1) * 8 + rr8) * L::kLds + 16 * ndp + (i8 >> 1) * 8,
+                        b0, b1, b2, b3);
+              mma16816<T>(o[2 * ndp], pa, b0, b1);
+              mma16816<T>(o[2 * ndp + 1], pa, b2, b3);
+            }
           }
         }
         if (G > 1) {
@@ -586,20 +664,20 @@ __global__ void __launch_bounds__(kThreads, 2)
     T* p = out + ((static_cast<int64_t>(b) * a.H + kvh * G + cx.r0 % G) * a.T + t0 + cx.r0 / G) * D;
 #pragma unroll
     for (int nd = 0; nd < D / 8; ++nd)
-      *reinterpret_cast<uint32_t*>(p + nd * 8 + 2 * q4) = pack2<T>(o[nd][0] * inv, o[nd][1] * inv);
+      store2<T>(p + nd * 8 + 2 * q4, o[nd][0] * inv, o[nd][1] * inv);
   }
   if (pos1 >= 0) {
     const float inv = 1.0f / l1;
     T* p = out + ((static_cast<int64_t>(b) * a.H + kvh * G + cx.r1 % G) * a.T + t0 + cx.r1 / G) * D;
 #pragma unroll
     for (int nd = 0; nd < D / 8; ++nd)
-      *reinterpret_cast<uint32_t*>(p + nd * 8 + 2 * q4) = pack2<T>(o[nd][2] * inv, o[nd][3] * inv);
+      store2<T>(p + nd * 8 + 2 * q4, o[nd][2] * inv, o[nd][3] * inv);
   }
 }
 
 template <typename T, int D>
 const char* launch(const TopKAttentionArgs& a, cudaStream_t stream) {
-  constexpr int kSmem = Layout<D>::kBytes;
+  constexpr int kSmem = Layout<T, D>::kBytes;
   cudaError_t e = cudaFuncSetAttribute(tiled_topk_kernel<T, D>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (e != cudaSuccess) return cudaGetErrorString(e);
@@ -615,25 +693,33 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 
 }  // namespace
 
-int64_t topk_attention_tiled_smem_bytes(int D) {
-  return D == 64 ? Layout<64>::kBytes : D == 128 ? Layout<128>::kBytes : 0;
+int64_t topk_attention_tiled_smem_bytes(int D, ElemType type) {
+  if (type == ElemType::kFloat32)
+    return D == 64 ? Layout<float, 64>::kBytes : D == 128 ? Layout<float, 128>::kBytes : 0;
+  return D == 64 ? Layout<__half, 64>::kBytes : D == 128 ? Layout<__half, 128>::kBytes : 0;
 }
 
 bool topk_attention_tiled_supported(const TopKAttentionArgs& a) {
-  if (a.type == ElemType::kFloat32 || (a.D != 64 && a.D != 128)) return false;
+  if (a.D != 64 && a.D != 128) return false;
   if (a.Hkv < 1 || a.H % a.Hkv != 0 || a.H / a.Hkv > kBM) return false;
   if (a.T < 1 || a.S < a.T || a.S > (1 << 16) || a.B > 65535 || a.Hkv > 65535) return false;
   if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v) || !aligned16(a.out)) return false;
+  const int64_t vec = a.type == ElemType::kFloat32 ? 4 : 8;  // elements per 16 bytes
   for (int64_t s : {a.q_sb, a.q_sh, a.q_st, a.k_sb, a.k_sh, a.k_ss, a.v_sb, a.v_sh, a.v_ss})
-    if (s % 8 != 0) return false;
-  return topk_attention_tiled_smem_bytes(a.D) <= topk_attention_smem_limit();
+    if (s % vec != 0) return false;
+  return topk_attention_tiled_smem_bytes(a.D, a.type) <= topk_attention_smem_limit();
 }
 
 const char* topk_attention_tiled(const TopKAttentionArgs& a, void* stream) {
   const auto st = static_cast<cudaStream_t>(stream);
-  const bool bf16 = a.type == ElemType::kBFloat16;
-  if (a.D == 64) return bf16 ? launch<__nv_bfloat16, 64>(a, st) : launch<__half, 64>(a, st);
-  return bf16 ? launch<__nv_bfloat16, 128>(a, st) : launch<__half, 128>(a, st);
+  switch (a.type) {
+    case ElemType::kFloat32:
+      return a.D == 64 ? launch<float, 64>(a, st) : launch<float, 128>(a, st);
+    case ElemType::kBFloat16:
+      return a.D == 64 ? launch<__nv_bfloat16, 64>(a, st) : launch<__nv_bfloat16, 128>(a, st);
+    default:
+      return a.D == 64 ? launch<__half, 64>(a, st) : launch<__half, 128>(a, st);
+  }
 }
 
 }  // namespace csa::cuda
