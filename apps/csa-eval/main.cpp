@@ -47,6 +47,14 @@ int main(int argc, char** argv) {
   app.add_option("--position-tolerance", opts.position_tolerance,
                  "Per-position-bucket relative tolerance (default 0.01)")
       ->check(csa::app::number_at_least(0));
+  app.add_option(
+         "--confidence", opts.confidence,
+         "One-sided confidence level of the dense-matching bound, e.g. 0.95: a policy matches "
+         "(matches_dense, --require-quality) only when the upper confidence bound of Δ ppl and "
+         "of every position bucket (standard errors over clusters of overlapping windows; "
+         "docs/metrics.md) is within its tolerance. 0 or in [0.5, 1) (default 0: point "
+         "estimates)")
+      ->check(csa::app::number_in(0, 1, false, true));
   app.add_flag("--require-quality", require_quality,
                "Exit 7 if a policy does not match dense quality");
   app.add_option("--select", opts.select,

@@ -52,6 +52,13 @@ int main(int argc, char** argv) {
   app.add_option("--position-tolerance", opts.sweep.position_tolerance,
                  "Per-position-bucket relative tolerance (default 0.01)")
       ->check(csa::app::number_at_least(0));
+  app.add_option(
+         "--confidence", opts.sweep.confidence,
+         "One-sided confidence level of the dense-matching bound, e.g. 0.95: a level matches "
+         "only when the upper confidence bound of Δ ppl and of every position bucket (standard "
+         "errors over clusters of overlapping windows; docs/metrics.md) is within its "
+         "tolerance. 0 or in [0.5, 1) (default 0: point estimates)")
+      ->check(csa::app::number_in(0, 1, false, true));
   app.add_option("--start", opts.start, "First level tried (default: the policy's own)")
       ->check(csa::app::number_at_least(1e-9));
   app.add_option("--max-level", opts.max_level,

@@ -71,6 +71,18 @@ TEST_CASE("calibrate | sweep | eval through pipes; the sweep slice follows calib
   REQUIRE(eval["runs"].size() == 1);
   CHECK(eval["runs"][0]["role"] == "policy");
   CHECK(eval["runs"][0]["comparison"]["matches_dense"] == true);
+  // No --confidence: point estimates, the upper bounds equal to them.
+  for (const Json* j : {&sweep, &eval}) {
+    CHECK((*j)["criteria"]["confidence"] == 0);
+    CHECK((*j)["criteria"]["z"] == 0);
+  }
+  const Json& cmp = eval["runs"][0]["comparison"];
+  CHECK(cmp["delta_rel_upper"] == cmp["delta_rel"]);
+  CHECK(cmp["max_bucket_worsening_upper"] == cmp["max_bucket_worsening_rel"]);
+  CHECK(cmp["bucket_delta_rel_upper"] == cmp["bucket_delta_rel"]);
+  const Json& probe = sweep["policy_sweep"]["probes"][0];
+  CHECK(probe["delta_rel_upper"] == probe["delta_rel"]);
+  CHECK(probe["bucket_se"].size() == probe["bucket_delta_rel"].size());
   // The Markdown summaries for a CI job summary.
   const std::string sweep_md = read_file(e.dir.file("sweep.md"));
   CHECK(sweep_md.find("### csa-sweep: stories260K on `/dev/fd/") != std::string::npos);
@@ -78,6 +90,29 @@ TEST_CASE("calibrate | sweep | eval through pipes; the sweep slice follows calib
   const std::string eval_md = read_file(e.dir.file("eval.md"));
   CHECK(eval_md.find("| **policy - (greedy reads ") != std::string::npos);
   CHECK(eval_md.find("**The policy matches dense quality**") != std::string::npos);
+}
+
+TEST_CASE("csa-eval --confidence: upper confidence bounds decide the verdict", "[cli]") {
+  Env e;
+  const test::RunResult r =
+      test::run_bash(e.app("csa-eval") + " " + e.model + " " + test::quote(e.story) +
+                     " --max-tokens 384 --baseline uniform:2 --confidence 0.95" + kCommon + " -o " +
+                     e.q("eval.json"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const Json eval = read_json_file(e.dir.file("eval.json"));
+  CHECK(eval["criteria"]["confidence"] == 0.95);
+  CHECK(eval["criteria"]["z"].get<double>() == Approx(1.6448536).epsilon(1e-6));
+  REQUIRE(eval["runs"].size() == 1);
+  const Json& c = eval["runs"][0]["comparison"];
+  CHECK(c["delta_se"].get<double>() > 0);
+  CHECK(c["delta_rel_upper"].get<double>() > c["delta_rel"].get<double>());
+  CHECK(c["max_bucket_worsening_upper"].get<double>() >=
+        c["max_bucket_worsening_rel"].get<double>());
+  REQUIRE(c["bucket_se"].size() == c["bucket_delta_rel"].size());
+  const bool upper_within = c["delta_rel_upper"].get<double>() <= 0.005 &&
+                            c["max_bucket_worsening_upper"].get<double>() <= 0.01;
+  CHECK(c["matches_dense"] == upper_within);
 }
 
 TEST_CASE("stdin misuse is refused clearly, with no output file", "[cli]") {

@@ -57,6 +57,20 @@ TEST_CASE("csa-eval --summary: a Markdown table with the verdict", "[unit]") {
   CHECK(bad.find("**The policy misses dense quality**") != std::string::npos);
 }
 
+TEST_CASE("csa-eval --summary with --confidence: a miss by the upper bound says so", "[unit]") {
+  Json r = eval_results(true);
+  r["criteria"]["confidence"] = 0.95;
+  Json& c = r["runs"][0]["comparison"];
+  c["delta_rel_upper"] = 0.0045;
+  c["max_bucket_worsening_upper"] = 0.012;
+  c["matches_dense"] = false;
+  const std::string md = eval_summary_markdown(r);
+  INFO(md);
+  CHECK(md.find("every position bucket ≤ 1.0% (one-sided 95% upper confidence bounds)") !=
+        std::string::npos);
+  CHECK(md.find("**misses**: bucket +0.40% (upper bound +1.20%) > 1.0% |") != std::string::npos);
+}
+
 TEST_CASE("csa-sweep --summary: the chosen caps, or that none matched", "[unit]") {
   Json r = eval_results(true);
   r.erase("runs");

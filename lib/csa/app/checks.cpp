@@ -72,14 +72,16 @@ CLI::Validator number_at_least(double min) {
       ">=" + show(min));
 }
 
-CLI::Validator number_in(double low, double high, bool low_open) {
-  const std::string range = (low_open ? "(" : "[") + show(low) + ", " + show(high) + "]";
+CLI::Validator number_in(double low, double high, bool low_open, bool high_open) {
+  const std::string range =
+      (low_open ? "(" : "[") + show(low) + ", " + show(high) + (high_open ? ")" : "]");
   return CLI::Validator(
       [=](std::string& value) -> std::string {
         double v = 0;
         if (!parse_number(value, v)) return "'" + value + "' is not a finite number";
         const bool below = low_open ? v <= low : v < low;
-        return below || v > high ? out_of_range(value, "a number in " + range) : std::string();
+        const bool above = high_open ? v >= high : v > high;
+        return below || above ? out_of_range(value, "a number in " + range) : std::string();
       },
       range);
 }

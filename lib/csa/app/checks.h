@@ -15,7 +15,8 @@ CLI::Validator integer_at_least(int64_t min);
 CLI::Validator integer_in(int64_t min, int64_t max);
 // A finite number >= `min`.
 CLI::Validator number_at_least(double min);
-// A finite number in (low, high] (`low_open`) or [low, high].
-CLI::Validator number_in(double low, double high, bool low_open = false);
+// A finite number in [low, high], the low end excluded with `low_open`, the high end with
+// `high_open`: (low, high], [low, high).
+CLI::Validator number_in(double low, double high, bool low_open = false, bool high_open = false);
 
 }  // namespace csa::app

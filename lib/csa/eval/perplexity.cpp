@@ -3,8 +3,12 @@
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
 
 #include "csa/attention/cpu_kernels.h"
 #include "csa/core/error.h"
@@ -79,6 +83,12 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
   if (hook != nullptr) hook->reset_tally();
   const std::vector<Window> windows =
       plan_windows(static_cast<int64_t>(ids.size()), p.ctx, p.stride);
+  const size_t n_buckets = static_cast<size_t>(p.buckets);
+  r.window_nll.assign(windows.size(), 0.0);
+  r.window_scored.assign(windows.size(), 0);
+  r.window_bucket_nll.assign(windows.size() * n_buckets, 0.0);
+  r.window_bucket_count.assign(windows.size() * n_buckets, 0);
+  r.cluster_windows = (p.ctx + p.stride - 1) / p.stride;
   const at::Device device = decoder.model().device;
   int64_t total_tokens = 0;
   for (const auto& w : windows) total_tokens += w.end - w.begin;
@@ -91,23 +101,34 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
     at::Tensor hidden = decoder.hidden(batch.tokens.to(device), hook);  // [B, len, C]
     if (hook != nullptr) hook->count_pass(B, len);
     for (int64_t b = 0; b < B; ++b) {
-      const Window& w = windows[batch.first + static_cast<size_t>(b)];
+      const size_t wi = batch.first + static_cast<size_t>(b);
+      const Window& w = windows[wi];
       // Targets are tokens 1..len-1, predicted from positions 0..len-2.
       at::Tensor logits = decoder.logits(hidden[b].narrow(0, 0, len - 1));  // [len-1, V]
       at::Tensor target = batch.tokens[b].narrow(0, 1, len - 1).to(device).unsqueeze(1);
       CSA_PROFILE_SCOPE("nll");
       at::Tensor nll = token_nll(logits, target);  // [len-1] float64 on the CPU
       const double* v = nll.data_ptr<double>();
+      double window_nll = 0;
+      int64_t window_scored = 0;
+      double* wb_nll = r.window_bucket_nll.data() + wi * n_buckets;
+      int64_t* wb_count = r.window_bucket_count.data() + wi * n_buckets;
       for (int64_t t = 1; t < len; ++t) {
         const double x = v[t - 1];
         if (t >= w.first_scored) {
           r.nll_sum += x;
           ++r.scored;
+          window_nll += x;
+          ++window_scored;
         }
         const auto bucket = static_cast<size_t>(t * p.buckets / p.ctx);
         r.bucket_nll[bucket] += x;
         ++r.bucket_count[bucket];
+        wb_nll[bucket] += x;
+        ++wb_count[bucket];
       }
+      r.window_nll[wi] = window_nll;
+      r.window_scored[wi] = window_scored;
     }
     r.windows += B;
     ++r.forward_passes;
@@ -121,23 +142,127 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
 }
 
 bool Comparison::meets(double tolerance, double position_tolerance) const {
-  return delta_rel <= tolerance && max_bucket_worsening_rel <= position_tolerance;
+  return delta_rel_upper <= tolerance && max_bucket_worsening_upper <= position_tolerance;
 }
 
-Comparison compare(const PassResult& dense, const PassResult& sparse) {
+namespace {
+
+// Whether two passes carry paired per-window sums: the same windows, clusters and buckets, and
+// the same targets in every window (the pairing the standard errors need).
+bool paired(const PassResult& d, const PassResult& s) {
+  const size_t W = d.window_nll.size(), B = d.bucket_nll.size();
+  return W > 0 && d.cluster_windows >= 1 && d.cluster_windows == s.cluster_windows &&
+         s.window_nll.size() == W && d.window_scored == s.window_scored &&
+         d.window_scored.size() == W && s.bucket_nll.size() == B &&
+         d.window_bucket_nll.size() == W * B && s.window_bucket_nll.size() == W * B &&
+         d.window_bucket_count == s.window_bucket_count && d.window_bucket_count.size() == W * B;
+}
+
+// The standard error of the ratio m = sum d / sum n over clusters (d_c: a cluster's summed NLL
+// difference, n_c: its targets), clusters with no targets left out:
+// se^2 = C / (C - 1) * sum_c (d_c - m n_c)^2 / (sum_c n_c)^2. 0 with fewer than two clusters.
+double ratio_se(const std::vector<double>& d, const std::vector<int64_t>& n) {
+  double sum_d = 0, sum_n = 0;
+  int64_t clusters = 0;
+  for (size_t c = 0; c < d.size(); ++c) {
+    if (n[c] == 0) continue;
+    sum_d += d[c];
+    sum_n += static_cast<double>(n[c]);
+    ++clusters;
+  }
+  if (clusters < 2) return 0;
+  const double m = sum_d / sum_n;
+  double ss = 0;
+  for (size_t c = 0; c < d.size(); ++c) {
+    if (n[c] == 0) continue;
+    const double r = d[c] - m * static_cast<double>(n[c]);
+    ss += r * r;
+  }
+  const double C = static_cast<double>(clusters);
+  return std::sqrt(C / (C - 1) * ss) / sum_n;
+}
+
+// exp(log(1 + rel) + z * se) - 1: the upper bound of a relative delta whose log is the mean NLL
+// difference; the point value itself when z * se is 0.
+double upper_rel(double rel, double z, double se) {
+  const double shift = z * se;
+  return shift == 0 ? rel : std::expm1(std::log1p(rel) + shift);
+}
+
+}  // namespace
+
+Comparison compare(const PassResult& dense, const PassResult& sparse, double z) {
   Comparison c;
   c.dense_ppl = dense.ppl();
   c.sparse_ppl = sparse.ppl();
   c.delta = c.sparse_ppl - c.dense_ppl;
   c.delta_rel = c.delta / c.dense_ppl;
-  for (size_t b = 0; b < dense.bucket_nll.size(); ++b) {
+  const size_t B = dense.bucket_nll.size();
+  for (size_t b = 0; b < B; ++b) {
     const double d = dense.bucket_ppl(b), s = sparse.bucket_ppl(b);
     const double rel = std::isfinite(d) && std::isfinite(s) ? (s - d) / d : 0.0;
     c.bucket_delta_rel.push_back(rel);
     c.max_abs_bucket_delta_rel = std::max(c.max_abs_bucket_delta_rel, std::abs(rel));
     c.max_bucket_worsening_rel = std::max(c.max_bucket_worsening_rel, rel);
   }
+  // Standard errors from the paired per-window sums, clustered by cluster_windows windows.
+  c.bucket_se.assign(B, 0.0);
+  if (paired(dense, sparse)) {
+    const size_t W = dense.window_nll.size();
+    const auto K = static_cast<size_t>(dense.cluster_windows);
+    const size_t C = (W + K - 1) / K;
+    std::vector<double> d(C, 0.0);
+    std::vector<int64_t> n(C, 0);
+    for (size_t w = 0; w < W; ++w) {
+      d[w / K] += sparse.window_nll[w] - dense.window_nll[w];
+      n[w / K] += dense.window_scored[w];
+    }
+    c.delta_se = ratio_se(d, n);
+    for (size_t b = 0; b < B; ++b) {
+      std::fill(d.begin(), d.end(), 0.0);
+      std::fill(n.begin(), n.end(), 0);
+      for (size_t w = 0; w < W; ++w) {
+        d[w / K] += sparse.window_bucket_nll[w * B + b] - dense.window_bucket_nll[w * B + b];
+        n[w / K] += dense.window_bucket_count[w * B + b];
+      }
+      c.bucket_se[b] = ratio_se(d, n);
+    }
+  }
+  c.delta_rel_upper = upper_rel(c.delta_rel, z, c.delta_se);
+  for (size_t b = 0; b < B; ++b) {
+    const double up = upper_rel(c.bucket_delta_rel[b], z, c.bucket_se[b]);
+    c.bucket_delta_rel_upper.push_back(up);
+    c.max_bucket_worsening_upper = std::max(c.max_bucket_worsening_upper, up);
+  }
   return c;
+}
+
+double normal_quantile(double p) {
+  if (!(p > 0 && p < 1))
+    throw UsageError("normal_quantile: p must be in (0, 1), got " + std::to_string(p));
+  // Phi(z) = 0.5 * erfc(-z / sqrt 2) rises with z; Phi(-40) and 1 - Phi(40) are below any double
+  // p in (0, 1) apart from denormals, so [-40, 40] brackets the root.
+  double lo = -40, hi = 40;
+  while (true) {
+    const double mid = 0.5 * (lo + hi);
+    if (mid <= lo || mid >= hi) break;  // no double left between them
+    if (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+double confidence_z(double confidence, const std::string& option) {
+  if (confidence == 0) return 0;
+  if (!(confidence >= 0.5 && confidence < 1)) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", confidence);
+    throw UsageError(option + " " + value +
+                     ": expected 0 (point estimates) or a one-sided confidence level in [0.5, 1)");
+  }
+  return normal_quantile(confidence);
 }
 
 Json attention_cost(const ReadsTally& reads, const ModelConfig& c, size_t kv_bytes) {

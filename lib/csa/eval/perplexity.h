@@ -25,6 +25,16 @@ struct PassResult {
   ReadsTally reads;  // empty for a dense pass without a hook
   int64_t windows = 0, forward_passes = 0, tokens_processed = 0;
   double seconds = 0;
+  // Per window, in plan order (plan_windows): the scored targets' NLL sum and count, and per
+  // window and bucket the NLL sum and count of every target ([windows * buckets], window-major).
+  // compare() pairs them with another pass's for the confidence bound.
+  std::vector<double> window_nll;
+  std::vector<int64_t> window_scored;
+  std::vector<double> window_bucket_nll;     // [windows * buckets]
+  std::vector<int64_t> window_bucket_count;  // [windows * buckets]
+  // Windows per cluster of the confidence bound: ceil(ctx / stride), the windows a target's
+  // context can overlap (neighbouring windows share tokens, so they are not independent).
+  int64_t cluster_windows = 1;
 
   double ppl() const;
   double bucket_ppl(size_t b) const;
@@ -47,12 +57,32 @@ struct Comparison {
   std::vector<double> bucket_delta_rel;  // (sparse - dense) / dense per bucket
   double max_abs_bucket_delta_rel = 0;
   double max_bucket_worsening_rel = 0;  // max(0, worst bucket's delta_rel)
+  // The confidence bound (docs/metrics.md, "Dense-matching quality"): standard errors of the mean
+  // NLL difference (sparse - dense, log space) over clusters of consecutive windows, and the
+  // one-sided upper bounds exp(m + z * se) - 1 of the relative deltas. With z = 0, fewer than two
+  // clusters or passes without per-window sums (se 0), every upper value equals its point value.
+  double delta_se = 0;
+  std::vector<double> bucket_se;
+  double delta_rel_upper = 0;
+  std::vector<double> bucket_delta_rel_upper;
+  double max_bucket_worsening_upper = 0;  // max(0, worst bucket's upper bound)
   // Dense-matching quality (METHOD.md, docs/metrics.md): sparse ppl not worse than dense by more
-  // than `tolerance` (relative) and no position bucket worse by more than `position_tolerance`.
-  // One-sided: a sparse run that is better than dense matches; the signed deltas are reported.
+  // than `tolerance` (relative) and no position bucket worse by more than `position_tolerance`,
+  // both on the upper bounds (the point values at z = 0). One-sided: a sparse run that is better
+  // than dense matches; the signed deltas are reported.
   bool meets(double tolerance, double position_tolerance) const;
 };
-Comparison compare(const PassResult& dense, const PassResult& sparse);
+// `z`: the one-sided normal quantile of the confidence bound (confidence_z); 0: point estimates.
+Comparison compare(const PassResult& dense, const PassResult& sparse, double z = 0);
+
+// The standard normal quantile: z with Phi(z) = p, p in (0, 1) (bisection on
+// 0.5 * erfc(-z / sqrt 2), to double precision). UsageError outside (0, 1).
+double normal_quantile(double p);
+
+// The z of a one-sided confidence level: 0 for 0 (point estimates, the bound off), else
+// normal_quantile(confidence) for confidence in [0.5, 1). UsageError otherwise, naming `option`
+// (a level under 0.5 would loosen the point criterion).
+double confidence_z(double confidence, const std::string& option = "--confidence");
 
 // Attention cost of a pass from its reads: FLOPs (q.k and p.v: 4 * head_dim per read) and bytes
 // of K and V read (KV-side reads * 2 * head_dim * element size).

@@ -25,7 +25,9 @@ Json slices_json(const SweepProbe& p) {
   for (const Comparison& c : p.slices)
     out.push_back({{"ppl", c.sparse_ppl},
                    {"delta_rel", c.delta_rel},
-                   {"max_bucket_worsening_rel", c.max_bucket_worsening_rel}});
+                   {"max_bucket_worsening_rel", c.max_bucket_worsening_rel},
+                   {"delta_rel_upper", c.delta_rel_upper},
+                   {"max_bucket_worsening_upper", c.max_bucket_worsening_upper}});
   return out;
 }
 
@@ -49,6 +51,11 @@ Json SweepResult::to_json() const {
                         {"max_abs_bucket_delta_rel", p.comparison.max_abs_bucket_delta_rel},
                         {"max_bucket_worsening_rel", p.comparison.max_bucket_worsening_rel},
                         {"bucket_delta_rel", p.comparison.bucket_delta_rel},
+                        {"delta_rel_upper", p.comparison.delta_rel_upper},
+                        {"max_bucket_worsening_upper", p.comparison.max_bucket_worsening_upper},
+                        {"bucket_delta_rel_upper", p.comparison.bucket_delta_rel_upper},
+                        {"delta_se", p.comparison.delta_se},
+                        {"bucket_se", p.comparison.bucket_se},
                         {"margin", p.margin},
                         {"slices", slices_json(p)},
                         {"reads_fraction", p.reads_fraction},
@@ -72,6 +79,8 @@ Json SweepResult::to_json() const {
                  {"delta_rel", b->comparison.delta_rel},
                  {"max_abs_bucket_delta_rel", b->comparison.max_abs_bucket_delta_rel},
                  {"max_bucket_worsening_rel", b->comparison.max_bucket_worsening_rel},
+                 {"delta_rel_upper", b->comparison.delta_rel_upper},
+                 {"max_bucket_worsening_upper", b->comparison.max_bucket_worsening_upper},
                  {"reads_fraction", b->reads_fraction},
                  {"kv_reads_fraction", b->kv_reads_fraction}};
     if (!b->setting.is_null()) j["best"]["setting"] = b->setting;
@@ -83,6 +92,7 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
                          const EvalProtocol& protocol, const SweepAxis& axis, const SweepOptions& o,
                          const std::string& label) {
   const ModelConfig& c = decoder.config();
+  const double z = confidence_z(o.confidence);
   auto measure = [&](double level) {
     SparsitySpec spec = axis.make_spec(level);
     SparseAttentionHook hook(spec, c.n_layer, c.n_head, c.n_head_kv, protocol.ctx);
@@ -94,9 +104,9 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
     for (const SweepSlice& sl : slices) {
       const std::string what = slices.size() > 1 ? name + " " + sl.name : name;
       PassResult pass = evaluate_pass(decoder, sl.ids, protocol, &hook, what);
-      Comparison cmp = compare(sl.dense, pass);
-      const double margin = std::max(cmp.delta_rel / o.tolerance,
-                                     cmp.max_bucket_worsening_rel / o.position_tolerance);
+      Comparison cmp = compare(sl.dense, pass, z);
+      const double margin = std::max(cmp.delta_rel_upper / o.tolerance,
+                                     cmp.max_bucket_worsening_upper / o.position_tolerance);
       if (margin > p.margin) p.margin = margin, p.comparison = cmp;
       p.matches = p.matches && cmp.meets(o.tolerance, o.position_tolerance);
       p.slices.push_back(cmp);
@@ -136,9 +146,16 @@ SweepResult search_levels(const SweepAxis& axis, const SweepOptions& o, const st
     p.setting = std::move(setting);
     result.forward_passes += p.forward_passes;
     result.probes.push_back(p);
-    spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% -> {}",
-                 probe_name(label, axis, level), p.comparison.sparse_ppl,
-                 100 * p.comparison.delta_rel, 100 * p.comparison.max_bucket_worsening_rel,
+    const Comparison& pc = p.comparison;
+    const bool bounded = pc.delta_rel_upper != pc.delta_rel ||
+                         pc.max_bucket_worsening_upper != pc.max_bucket_worsening_rel;
+    spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%{}, reads {:.2f}% -> {}",
+                 probe_name(label, axis, level), pc.sparse_ppl, 100 * pc.delta_rel,
+                 100 * pc.max_bucket_worsening_rel,
+                 bounded
+                     ? fmt::format(" (upper bounds {:+.3f}%, {:+.3f}%)", 100 * pc.delta_rel_upper,
+                                   100 * pc.max_bucket_worsening_upper)
+                     : std::string(),
                  100 * p.reads_fraction, p.matches ? "matches dense" : "misses");
     // std::vector reallocates: rebuild the index (a level probed twice: its latest probe).
     tried.clear();

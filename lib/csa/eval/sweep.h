@@ -26,6 +26,10 @@ struct SweepOptions {
   // After the bracket, up to this many probes below the smallest matching level (counted in
   // max_passes), for every axis: an adapting axis (SweepAxis::adapt) adapts after each.
   int refine_passes = 6;
+  // One-sided confidence level of the quality bound (docs/metrics.md): a level matches only when
+  // the upper confidence bound of every delta is within its tolerance. 0: point estimates (off);
+  // else in [0.5, 1).
+  double confidence = 0;
 };
 
 struct SweepProbe;
@@ -70,8 +74,10 @@ struct SweepProbe {
   double seconds = 0;
   int64_t forward_passes = 0;
   bool matches = false;
-  double margin = 0;  // max(delta / tolerance, worst bucket / position tolerance): <= 1 matches
-  Json setting;       // the adapting axis's state for this probe (null otherwise)
+  // max(delta / tolerance, worst bucket / position tolerance), on the upper bounds (the point
+  // values without a confidence bound): <= 1 matches
+  double margin = 0;
+  Json setting;  // the adapting axis's state for this probe (null otherwise)
 };
 
 struct SweepResult {

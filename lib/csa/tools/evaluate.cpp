@@ -13,6 +13,7 @@ namespace csa {
 
 EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
   RunClock clock;
+  const double z = confidence_z(o.confidence);  // a bad level fails before any work
   Model model = o.model.load();
   const ModelConfig& c = model.config;
   EvalProtocol proto = resolve_protocol(o.protocol, c, "--ctx", model.device.is_cuda());
@@ -46,24 +47,30 @@ EvalOutputs run_eval(const EvalToolOptions& o, const std::string& command) {
   results["corpus"] = corpus.identity();
   results["slice"] = {{"offset", o.offset}, {"tokens", ids.size()}};
   results["protocol"] = proto.to_json();
-  results["criteria"] = {{"tolerance", o.tolerance}, {"position_tolerance", o.position_tolerance}};
+  results["criteria"] = {{"tolerance", o.tolerance},
+                         {"position_tolerance", o.position_tolerance},
+                         {"confidence", o.confidence},
+                         {"z", z}};
   results["dense"] = pass_to_json(dense, proto);
   Json runs = Json::array();
   EvalOutputs out;
   for (size_t i = 0; i < specs.size(); ++i) {
     SparseAttentionHook hook(specs[i], c.n_layer, c.n_head, c.n_head_kv, proto.ctx);
     PassResult pass = evaluate_pass(decoder, ids, proto, &hook, specs[i].label);
-    Comparison cmp = compare(dense, pass);
+    Comparison cmp = compare(dense, pass, z);
     Json run = pass_to_json(pass, proto);
     run["role"] = i < n_policies ? "policy" : "baseline";
     if (i < n_policies) run["policy_path"] = o.policies[i];
     run["sparsity"] = specs[i].to_json();
     run["comparison"] = comparison_json(cmp, o.tolerance, o.position_tolerance);
     run["attention_cost"] = attention_cost(pass.reads, c, element_bytes(model));
-    spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%, reads {:.2f}% (KV {:.2f}%)",
-                 specs[i].label, cmp.sparse_ppl, 100 * cmp.delta_rel,
-                 100 * cmp.max_bucket_worsening_rel, 100 * pass.reads.q_fraction(),
-                 100 * pass.reads.kv_fraction());
+    spdlog::info(
+        "{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%{}, reads {:.2f}% (KV {:.2f}%)",
+        specs[i].label, cmp.sparse_ppl, 100 * cmp.delta_rel, 100 * cmp.max_bucket_worsening_rel,
+        z > 0 ? fmt::format(" (upper bounds {:+.3f}%, {:+.3f}%)", 100 * cmp.delta_rel_upper,
+                            100 * cmp.max_bucket_worsening_upper)
+              : std::string(),
+        100 * pass.reads.q_fraction(), 100 * pass.reads.kv_fraction());
     if (i < n_policies)
       out.policy_matches = out.policy_matches && cmp.meets(o.tolerance, o.position_tolerance);
     runs.push_back(run);

@@ -14,6 +14,11 @@ Json comparison_json(const Comparison& c, double tol, double pos_tol) {
           {"bucket_delta_rel", c.bucket_delta_rel},
           {"max_abs_bucket_delta_rel", c.max_abs_bucket_delta_rel},
           {"max_bucket_worsening_rel", c.max_bucket_worsening_rel},
+          {"delta_rel_upper", c.delta_rel_upper},
+          {"max_bucket_worsening_upper", c.max_bucket_worsening_upper},
+          {"bucket_delta_rel_upper", c.bucket_delta_rel_upper},
+          {"delta_se", c.delta_se},
+          {"bucket_se", c.bucket_se},
           {"matches_dense", c.meets(tol, pos_tol)}};
 }
 
@@ -59,7 +64,11 @@ std::string summary_head(const std::string& tool, const Json& r) {
        std::to_string(p.value("ctx", int64_t(0))) + ", stride " +
        std::to_string(p.value("stride", int64_t(0))) + " · dense-matching: Δ ppl ≤ " +
        percent(c.value("tolerance", 0.0)) + ", every position bucket ≤ " +
-       percent(c.value("position_tolerance", 0.0)) + "\n\n";
+       percent(c.value("position_tolerance", 0.0));
+  if (c.value("confidence", 0.0) > 0)
+    s += " (one-sided " + format("%g", 100 * c.value("confidence", 0.0)) +
+         "% upper confidence bounds)";
+  s += "\n\n";
   return s;
 }
 
@@ -67,16 +76,25 @@ std::string dense_row(const Json& dense) {
   return "| dense | " + number(dense, "ppl", "%.3f") + " | — | 100% | 100% | — | reference |\n";
 }
 
-// The verdict of one comparison: which of the two criteria failed, by how much.
-std::string verdict(bool matches, double delta_rel, double worst_bucket, const Json& criteria) {
+// The verdict of one comparison: which of the two criteria failed, by how much (by its upper
+// confidence bound, named when it differs from the point value).
+std::string verdict(bool matches, const Json& cmp, const Json& criteria) {
   if (matches) return "matches dense";
   const double tol = criteria.value("tolerance", 0.0);
   const double pos = criteria.value("position_tolerance", 0.0);
+  const double delta = cmp.value("delta_rel", 0.0),
+               worst = cmp.value("max_bucket_worsening_rel", 0.0);
+  const double delta_up = cmp.value("delta_rel_upper", delta);
+  const double worst_up = cmp.value("max_bucket_worsening_upper", worst);
+  auto value = [](double point, double upper) {
+    return signed_percent(point) +
+           (upper != point ? " (upper bound " + signed_percent(upper) + ")" : std::string());
+  };
   std::string why;
-  if (delta_rel > tol) why = "Δ " + signed_percent(delta_rel) + " > " + percent(tol);
-  if (worst_bucket > pos)
-    why += (why.empty() ? "" : ", ") + std::string("bucket ") + signed_percent(worst_bucket) +
-           " > " + percent(pos);
+  if (delta_up > tol) why = "Δ " + value(delta, delta_up) + " > " + percent(tol);
+  if (worst_up > pos)
+    why += (why.empty() ? "" : ", ") + std::string("bucket ") + value(worst, worst_up) + " > " +
+           percent(pos);
   return "**misses**" + (why.empty() ? std::string() : ": " + why);
 }
 
@@ -104,8 +122,7 @@ std::string eval_summary_markdown(const Json& r) {
     s += row(
         (is_policy ? "**" : "") + run.value("label", std::string("?")) + (is_policy ? "**" : ""),
         cmp.value("ppl", 0.0), delta, reads.value("query_side_fraction", 1.0),
-        reads.value("kv_side_fraction", 1.0), worst,
-        verdict(matches, delta, worst, r.at("criteria")));
+        reads.value("kv_side_fraction", 1.0), worst, verdict(matches, cmp, r.at("criteria")));
     if (is_policy) {
       // One policy: "The policy ..."; several: a line each, named by its label.
       const std::string who = ++policies == 1 ? "The policy" : run.value("label", std::string("?"));

@@ -39,6 +39,7 @@ constexpr double kAdaptStep = 0.5, kAdaptMin = 0.5, kAdaptMax = 4;
 
 SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
   RunClock clock;
+  const double z = confidence_z(o.sweep.confidence);  // a bad level fails before any work
   Model model = o.model.load();
   const ModelConfig& c = model.config;
   Policy policy = Policy::read(o.policy);
@@ -114,7 +115,7 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
       axis.adapt = [current, &proto, &o](const SweepProbe& probe) {
         if (probe.margin < kAdaptMin || probe.margin > kAdaptMax) return false;
         std::vector<std::vector<double>> buckets;
-        for (const Comparison& c : probe.slices) buckets.push_back(c.bucket_delta_rel);
+        for (const Comparison& c : probe.slices) buckets.push_back(c.bucket_delta_rel_upper);
         // Not adapted when the probe's level keeps its allocation: the same probe again would
         // give the same result, so the refine moves on (the new weights stay for later levels).
         return current->adapt_band_weights_at(probe.level, buckets, proto.ctx,
@@ -141,7 +142,9 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
   }
   results["protocol"] = proto.to_json();
   results["criteria"] = {{"tolerance", o.sweep.tolerance},
-                         {"position_tolerance", o.sweep.position_tolerance}};
+                         {"position_tolerance", o.sweep.position_tolerance},
+                         {"confidence", o.sweep.confidence},
+                         {"z", z}};
   if (slices.size() == 1) results["dense"] = slices_j[0]["dense"];
   int64_t passes = 0;
   for (const auto& sl : slices) passes += sl.dense.forward_passes;
@@ -235,6 +238,8 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
                {"delta_rel", b->comparison.delta_rel},
                {"max_abs_bucket_delta_rel", b->comparison.max_abs_bucket_delta_rel},
                {"max_bucket_worsening_rel", b->comparison.max_bucket_worsening_rel},
+               {"delta_rel_upper", b->comparison.delta_rel_upper},
+               {"max_bucket_worsening_upper", b->comparison.max_bucket_worsening_upper},
                {"reads_fraction", b->reads_fraction},
                {"kv_reads_fraction", b->kv_reads_fraction}};
     p.run = results["run"];

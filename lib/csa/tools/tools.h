@@ -94,6 +94,7 @@ struct EvalToolOptions {
   EvalProtocol protocol;
   double tolerance = 0.005;
   double position_tolerance = 0.01;
+  double confidence = 0;  // one-sided level of the quality bound; 0: point estimates (eval/sweep.h)
   bool allow_other_weights = false;
   // token | page:P[:spread=S][:group][:oracle][:topk] for every top-k run (policies and uniform
   // baselines);
