@@ -47,10 +47,12 @@ out = {"kind": "csa-gpu-kernel-bench", "command": "bash scripts/gpu/bench_kernel
        "errors": [r for r in rows if "error" in r]}
 json.dump(out, open(f"{D}/kernel.json", "w"), indent=1)
 
+# the plot's dtype: bf16 where the run has it, else the run's (a float32-only run)
+PLOT_DT = "bfloat16" if any(c["dtype"] == "bfloat16" for c in cmp) else cmp[0]["dtype"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for (h, hk, hd) in sorted({(c["heads"], c["kv_heads"], c["head_dim"]) for c in cmp}):
     pts = sorted([c for c in cmp if (c["heads"], c["kv_heads"], c["head_dim"]) == (h, hk, hd) and c["batch"] == 1
-                  and c["budget"] == max(1, c["ctx"] * 10 // 100) and c["dtype"] == "bfloat16"],
+                  and c["budget"] == max(1, c["ctx"] * 10 // 100) and c["dtype"] == PLOT_DT],
                  key=lambda c: c["ctx"])
     lab = f"{h}/{hk} heads, d {hd}"
     axes[0].plot([c["ctx"] for c in pts], [c["kernel_ms"] for c in pts], "o-", label=f"kernel ({lab})")
@@ -64,7 +66,7 @@ for ax in axes:
     ax.legend(fontsize=6)
 axes[0].set_ylabel("ms per attention call (median of 5)")
 axes[1].set_ylabel("peak CUDA memory (GB)")
-fig.suptitle("One attention call, top-k at 10% of ctx, bf16, batch 1 (H200)")
+fig.suptitle(f"One attention call, top-k at 10% of ctx, {PLOT_DT}, batch 1 (H200)")
 fig.tight_layout(); fig.savefig(f"{D}/kernel.png", dpi=110)
 for c in cmp:
     ex = (f"explicit {c['explicit_ms']:.2f} ({c['explicit_over_kernel']:.1f}x)" if c["explicit_ms"]

@@ -78,9 +78,10 @@ constexpr bool kF32 = std::is_same_v<T, float>;
 
 template <typename T, int D>
 struct Layout {
-  // Shared row stride in elements: a 16-byte pad, so ldmatrix (2-byte types) and the float32
-  // fragment loads (rows 8 keys apart, or 2 for V) hit 32 different banks.
-  static constexpr int kLds = D + 16 / static_cast<int>(sizeof(T));
+  // Shared row stride in elements, 8 past D: for the 2-byte types a 16-byte pad (ldmatrix hits 32
+  // banks); for float32 a 32-byte one, so a row is 8 banks on from the one before and the K
+  // fragment loads (8-byte, rows g = 0..7) of 16 lanes hit 32 banks.
+  static constexpr int kLds = D + 8;
   static constexpr int kStage = kBN * kLds;  // elements of one K (or V) tile
   static constexpr int kStageBytes = static_cast<int>(sizeof(T)) * kStage;
   static constexpr int kRowBytes = (sizeof(RowState) + 127) / 128 * 128;
@@ -114,12 +115,15 @@ __device__ __forceinline__ void load_tile(T* dst, const T* src, int64_t ss, int 
 }
 
 // The thread's Q operand for its two rows: m16n8k16 A fragments (packed pairs) for the 2-byte
-// types; for float32 the raw values of the m16n8k8 A fragments (qa[ks] = rows g, g + 8 at
-// columns 8 ks + t and 8 ks + t + 4, g = lane / 4, t = lane % 4), split into TF32 parts at use.
+// types; for float32 the raw values of the m16n8k8 A fragments, split into TF32 parts at use.
+// q·k sums over the head dims in any order, so the float32 fragments take the dims permuted:
+// A column t of k-step ks is dim 8 ks + 2t and column t + 4 is dim 8 ks + 2t + 1 (g = lane / 4,
+// t = lane % 4; qa[ks] = rows g, g + 8 at column t, then at t + 4), and K's B fragment the same,
+// so a thread's two K values are adjacent (one 8-byte load).
 template <typename T, int D>
 using QFrag = std::conditional_t<kF32<T>, float[D / 8][4], uint32_t[D / 16][4]>;
 
-// x = hi + lo with both parts TF32 (round to nearest): the 3xTF32 split.
+// x = hi + lo with both parts TF32 (round to nearest): the 3xTF32 split, about 2^-22 |x| off.
 __device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
   hi = to_tf32(x);
   lo = to_tf32(x - __uint_as_float(hi));
@@ -154,8 +158,10 @@ __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, f
       for (int e = 0; e < 4; ++e) split_tf32(qa[ks][e], ah[e], al[e]);
 #pragma unroll
       for (int nb = 0; nb < 8; ++nb) {
-        const float* kr = sk + (nb * 8 + g) * kLds + 8 * ks + t;  // B: k = t (+4), n = key g
-        mma_3xtf32(c[nb], ah, al, kr[0], kr[4]);
+        // B: k = t (dim 8 ks + 2t) and t + 4 (the next dim), n = key nb * 8 + g
+        const float2 kv =
+            *reinterpret_cast<const float2*>(sk + (nb * 8 + g) * kLds + 8 * ks + 2 * t);
+        mma_3xtf32(c[nb], ah, al, kv.x, kv.y);
       }
     }
   } else {
@@ -462,12 +468,12 @@ __global__ void __launch_bounds__(kThreads, 2)
       q1 = qb + (kvh * G + cx.r1 % G) * a.q_sh + static_cast<int64_t>(t0 + cx.r1 / G) * a.q_st;
     if constexpr (kF32<T>) {
 #pragma unroll
-      for (int ks = 0; ks < D / 8; ++ks) {
-        const int c = 8 * ks + q4;
-        qa[ks][0] = q0 ? q0[c] : 0.0f;
-        qa[ks][1] = q1 ? q1[c] : 0.0f;
-        qa[ks][2] = q0 ? q0[c + 4] : 0.0f;
-        qa[ks][3] = q1 ? q1[c + 4] : 0.0f;
+      for (int ks = 0; ks < D / 8; ++ks) {  // dims 8 ks + 2t, + 1 (QFrag)
+        const int c = 8 * ks + 2 * q4;
+        const float2 z = make_float2(0.0f, 0.0f);
+        const float2 x0 = q0 ? *reinterpret_cast<const float2*>(q0 + c) : z;
+        const float2 x1 = q1 ? *reinterpret_cast<const float2*>(q1 + c) : z;
+        qa[ks][0] = x0.x, qa[ks][1] = x1.x, qa[ks][2] = x0.y, qa[ks][3] = x1.y;
       }
     } else {
 #pragma unroll
@@ -604,7 +610,9 @@ __global__ void __launch_bounds__(kThreads, 2)
         if constexpr (kF32<T>) {
       // P (16 x 64) as m16n8k8 A fragments per 8 keys, the k index permuted so that the
       // score tile's layout is the fragment: column t is key 2t, column t + 4 key 2t + 1
-      // (V's rows follow the same permutation).
+      // (V's rows follow the same permutation). The output dims are permuted too: column n
+      // of dim block nd is dim (D / 8) n + nd, so a thread's V values of a row (n = g) are
+      // D / 8 adjacent floats (16-byte loads) and its outputs D / 8 adjacent dims.
 #pragma unroll
           for (int nb = 0; nb < 8; ++nb) {
             uint32_t ph[4], pl[4];
@@ -612,10 +620,16 @@ __global__ void __launch_bounds__(kThreads, 2)
             split_tf32(c[nb][2], ph[1], pl[1]);
             split_tf32(c[nb][1], ph[2], pl[2]);
             split_tf32(c[nb][3], ph[3], pl[3]);
-            const float* vr = svt + (nb * 8 + 2 * q4) * L::kLds + g4;
+            const float* vr = svt + (nb * 8 + 2 * q4) * L::kLds + (D / 8) * g4;
 #pragma unroll
-            for (int nd = 0; nd < D / 8; ++nd)
-              mma_3xtf32(o[nd], ph, pl, vr[nd * 8], vr[L::kLds + nd * 8]);
+            for (int n4 = 0; n4 < D / 32; ++n4) {
+              const float4 v0 = *reinterpret_cast<const float4*>(vr + 4 * n4);
+              const float4 v1 = *reinterpret_cast<const float4*>(vr + L::kLds + 4 * n4);
+              mma_3xtf32(o[4 * n4], ph, pl, v0.x, v1.x);
+              mma_3xtf32(o[4 * n4 + 1], ph, pl, v0.y, v1.y);
+              mma_3xtf32(o[4 * n4 + 2], ph, pl, v0.z, v1.z);
+              mma_3xtf32(o[4 * n4 + 3], ph, pl, v0.w, v1.w);
+            }
           }
         } else {
 #pragma unroll
@@ -659,19 +673,29 @@ __global__ void __launch_bounds__(kThreads, 2)
   l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
   T* out = static_cast<T*>(a.out);
-  if (pos0 >= 0) {
-    const float inv = 1.0f / l0;
-    T* p = out + ((static_cast<int64_t>(b) * a.H + kvh * G + cx.r0 % G) * a.T + t0 + cx.r0 / G) * D;
+  const int rows[2] = {cx.r0, cx.r1}, poss[2] = {pos0, pos1};
+  const float invs[2] = {1.0f / l0, 1.0f / l1};
 #pragma unroll
-    for (int nd = 0; nd < D / 8; ++nd)
-      store2<T>(p + nd * 8 + 2 * q4, o[nd][0] * inv, o[nd][1] * inv);
-  }
-  if (pos1 >= 0) {
-    const float inv = 1.0f / l1;
-    T* p = out + ((static_cast<int64_t>(b) * a.H + kvh * G + cx.r1 % G) * a.T + t0 + cx.r1 / G) * D;
+  for (int h = 0; h < 2; ++h) {  // rows lane / 4 (o[*][0..1]) and lane / 4 + 8 (o[*][2..3])
+    if (poss[h] < 0) continue;
+    const float inv = invs[h];
+    T* p = out +
+           ((static_cast<int64_t>(b) * a.H + kvh * G + rows[h] % G) * a.T + t0 + rows[h] / G) * D;
+    if constexpr (kF32<T>) {  // o[nd][2h + e] is dim (D / 8)(2 q4 + e) + nd (the P·V permutation)
 #pragma unroll
-    for (int nd = 0; nd < D / 8; ++nd)
-      store2<T>(p + nd * 8 + 2 * q4, o[nd][2] * inv, o[nd][3] * inv);
+      for (int e = 0; e < 2; ++e) {
+        float* pe = p + (D / 8) * (2 * q4 + e);
+#pragma unroll
+        for (int n4 = 0; n4 < D / 32; ++n4)
+          *reinterpret_cast<float4*>(pe + 4 * n4) =
+              make_float4(o[4 * n4][2 * h + e] * inv, o[4 * n4 + 1][2 * h + e] * inv,
+                          o[4 * n4 + 2][2 * h + e] * inv, o[4 * n4 + 3][2 * h + e] * inv);
+      }
+    } else {
+#pragma unroll
+      for (int nd = 0; nd < D / 8; ++nd)
+        store2<T>(p + nd * 8 + 2 * q4, o[nd][2 * h] * inv, o[nd][2 * h + 1] * inv);
+    }
   }
 }
 
