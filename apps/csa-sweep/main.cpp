@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
          "One-sided confidence level of the dense-matching bound, e.g. 0.95: a level matches "
          "only when the upper confidence bound of Δ ppl and of every position bucket (standard "
          "errors over clusters of overlapping windows; docs/metrics.md) is within its "
-         "tolerance. 0 or in [0.5, 1) (default 0: point estimates)")
+         "tolerance. 0 (point estimates) or in [0.5, 1) (default 0.9)")
       ->check(csa::app::number_in(0, 1, false, true));
   app.add_option("--start", opts.start, "First level tried (default: the policy's own)")
       ->check(csa::app::number_at_least(1e-9));
