@@ -9,6 +9,7 @@
 #   bash scripts/quality_refine.sh ../shared/models/pythia-mini pythia-mini 2048 [OUT_DIR]
 #   SWEEP_TOKENS=65536 bash scripts/quality_refine.sh ../shared/models/pythia-mini pythia-mini 2048 results/quality/refine65k
 #   DEVICE=cuda CSA_BIN=build-gpu/apps bash scripts/quality_refine.sh models/qwen2-mini/model.pt qwen2-mini 2048
+#   SWEEP_ARGS="--confidence 0.95" ...: more csa-sweep options (EVAL_ARGS: more csa-eval options)
 # Writes OUT_DIR/LABEL.{policy,swept,sweep,eval}.json (default results/quality/refine; the
 # committed records leave out LABEL.policy.json, whose curves the swept policy carries);
 # scripts/quality_refine_report.py tabulates them.
@@ -24,9 +25,10 @@ DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
 mkdir -p "$OUT"
 "$B/csa-calibrate" "$MODEL" "$C/wikitext2-valid.tokens" "${DEV[@]}" -q -o "$P.policy.json"
 "$B/csa-sweep" "$MODEL" "$P.policy.json" "$C/wikitext2-valid.tokens" "${DEV[@]}" \
-  --tokens "${SWEEP_TOKENS:-32768}" --candidate greedy:rel_err+unbanded -q -o "$P.swept.json" --results "$P.sweep.json"
+  --tokens "${SWEEP_TOKENS:-32768}" --candidate greedy:rel_err+unbanded ${SWEEP_ARGS:-} -q -o "$P.swept.json" \
+  --results "$P.sweep.json"
 UNI=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['uniform_sweep']['best_cap'] or '')" "$P.sweep.json")
 BASE=()
 for k in $UNI ${EXTRA_UNIFORM:-}; do BASE+=(--baseline "uniform:$k"); done
 "$B/csa-eval" "$MODEL" "$C/wikitext2-test.raw" "${DEV[@]}" --policy "$P.swept.json" "${BASE[@]}" \
-  -q -o "$P.eval.json"
+  ${EVAL_ARGS:-} -q -o "$P.eval.json"

@@ -68,12 +68,13 @@ def test_check(e):
     return "; ".join(cells)
 
 
-rows, evals, uni_probes, vs_before, slice_tokens = [], [], [], [], set()
+rows, evals, uni_probes, vs_before, slice_tokens, levels = [], [], [], [], set(), set()
 for name in sorted(os.listdir(D)):
     if not name.endswith(".sweep.json"):
         continue
     label = name[: -len(".sweep.json")]
     s = load(os.path.join(D, name))
+    levels.add(s.get("criteria", {}).get("confidence", 0))
     cands = s.get("candidates") or [{"rule": s["rule"], "sweep": s["policy_sweep"]}]
     parts = []
     for c in cands:
@@ -126,7 +127,10 @@ out = [
     "the device of each run beside the model, commands recorded in each file). Sweep slice: "
     + " / ".join(f"{t:,}" for t in sorted(slice_tokens))
     + " tokens of wikitext2-valid after the 10k "
-    "calibration tokens; criteria 0.5% ppl, 1% per position bucket. 'Before': the same model's run in "
+    "calibration tokens; criteria 0.5% ppl, 1% per position bucket"
+    + ("".join(f" (one-sided {100 * c:g}% upper confidence bounds in the sweep)" for c in sorted(levels) if c)
+       if any(levels) else " (point estimates)")
+    + ". 'Before': the same model's run in "
     + (f"{OLD.rstrip('/')}" if len(sys.argv) > 2 else "results/quality (fixed band weights)")
     + ", policy vs uniform reads.",
     "",
