@@ -181,14 +181,4 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
-// Two floats stored as the element type at p (4- or 8-byte aligned).
-template <typename T>
-__device__ __forceinline__ void store2(T* p, float lo, float hi) {
-  if constexpr (std::is_same_v<T, float>) {
-    *reinterpret_cast<float2*>(p) = make_float2(lo, hi);
-  } else {
-    *reinterpret_cast<uint32_t*>(p) = pack2<T>(lo, hi);
-  }
-}
-
 }  // namespace csa::cuda

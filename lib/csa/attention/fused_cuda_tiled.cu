@@ -694,7 +694,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     } else {
 #pragma unroll
       for (int nd = 0; nd < D / 8; ++nd)
-        store2<T>(p + nd * 8 + 2 * q4, o[nd][2 * h] * inv, o[nd][2 * h + 1] * inv);
+        *reinterpret_cast<uint32_t*>(p + nd * 8 + 2 * q4) =
+            pack2<T>(o[nd][2 * h] * inv, o[nd][2 * h + 1] * inv);
     }
   }
 }
