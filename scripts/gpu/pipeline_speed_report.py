@@ -30,9 +30,7 @@ out["calibrate_median_seconds"] = statistics.median(out["calibrate_seconds"])
 out["sweep_median_seconds"] = statistics.median(out["sweep_seconds"])
 ev = {}
 for dt in ("float32", "bfloat16"):
-    # eval.DT.N.json (N runs; medians), or the one eval.DT.json of runs before EVALS
-    es = [json.load(open(f)) for f in sorted(glob.glob(f"{D}/eval.{dt}.*.json"))] or \
-        [json.load(open(f"{D}/eval.{dt}.json"))]
+    es = [json.load(open(f)) for f in sorted(glob.glob(f"{D}/eval.{dt}.*.json"))]  # EVALS runs
     dense = [e["dense"]["tokens_per_second"] for e in es]
     pol = [e["runs"][0]["tokens_per_second"] for e in es]
     ev[dt] = {"dense_tokens_per_second": statistics.median(dense),
@@ -41,7 +39,7 @@ for dt in ("float32", "bfloat16"):
               "policy_ppl": es[0]["runs"][0]["ppl"], "dense_ppl": es[0]["dense"]["ppl"],
               "command": es[0]["run"]["command"]}
 hf_runs = {}
-for f in sorted(glob.glob(f"{D}/hf_65536*.json")):
+for f in sorted(glob.glob(f"{D}/hf_65536.*.json")):
     for r in json.load(open(f))["runs"]:
         hf_runs.setdefault(r["label"], []).append(r)
 hf = {k: {"tokens_per_second": statistics.median(r["tokens_per_second"] for r in rs),

@@ -211,22 +211,23 @@ Comparison compare(const PassResult& dense, const PassResult& sparse, double z) 
     const size_t W = dense.window_nll.size();
     const auto K = static_cast<size_t>(dense.cluster_windows);
     const size_t C = (W + K - 1) / K;
-    std::vector<double> d(C, 0.0);
-    std::vector<int64_t> n(C, 0);
-    for (size_t w = 0; w < W; ++w) {
-      d[w / K] += sparse.window_nll[w] - dense.window_nll[w];
-      n[w / K] += dense.window_scored[w];
-    }
-    c.delta_se = ratio_se(d, n);
-    for (size_t b = 0; b < B; ++b) {
-      std::fill(d.begin(), d.end(), 0.0);
-      std::fill(n.begin(), n.end(), 0);
+    // The SE of one quantity from its per-window sums: entry w * stride + offset of the NLL and
+    // count vectors (the scored targets: stride 1; bucket b: stride B, offset b).
+    auto clustered_se = [&](const std::vector<double>& s_nll, const std::vector<double>& d_nll,
+                            const std::vector<int64_t>& count, size_t stride, size_t offset) {
+      std::vector<double> d(C, 0.0);
+      std::vector<int64_t> n(C, 0);
       for (size_t w = 0; w < W; ++w) {
-        d[w / K] += sparse.window_bucket_nll[w * B + b] - dense.window_bucket_nll[w * B + b];
-        n[w / K] += dense.window_bucket_count[w * B + b];
+        const size_t i = w * stride + offset;
+        d[w / K] += s_nll[i] - d_nll[i];
+        n[w / K] += count[i];
       }
-      c.bucket_se[b] = ratio_se(d, n);
-    }
+      return ratio_se(d, n);
+    };
+    c.delta_se = clustered_se(sparse.window_nll, dense.window_nll, dense.window_scored, 1, 0);
+    for (size_t b = 0; b < B; ++b)
+      c.bucket_se[b] = clustered_se(sparse.window_bucket_nll, dense.window_bucket_nll,
+                                    dense.window_bucket_count, B, b);
   }
   c.delta_rel_upper = upper_rel(c.delta_rel, z, c.delta_se);
   for (size_t b = 0; b < B; ++b) {
