@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Page-granular selection's quality and reads (issue 14, docs/decoding.md): the calibrated policy
-# of results/quality (LABEL.swept.json) swept again to dense-matching quality on the same held-out
+# of results/quality (LABEL.swept.json.gz) swept again to dense-matching quality on the same held-out
 # slice twice in one run, token-granular and page-granular (--select page:P for each of PAGES),
 # then all evaluated on WikiText-2 test, and greedy generation with each paged policy against
 # dense. The reads ratio page / token at matching quality is the decoder's price for fetching
@@ -8,7 +8,7 @@
 # price of whole pages from the price of the page summaries' ranking.
 #   bash scripts/quality_pages.sh MODEL LABEL CTX [OUT]
 #   env: SELECTS="page:16 page:16:oracle" (default), DEVICE=cuda, EVAL_TOKENS, SWEEP_TOKENS,
-#        POLICY (default results/quality/LABEL.swept.json)
+#        POLICY (default results/quality/LABEL.swept.json.gz)
 #   e.g. DEVICE=cuda bash scripts/quality_pages.sh models/qwen2-mini/model.pt qwen2-mini 2048
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,11 @@ SHARED=${CSA_SHARED:-../shared}
 C=$SHARED/corpora
 B=${CSA_BIN:-build/apps}
 DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
-POLICY=${POLICY:-results/quality/$LABEL.swept.json}
+POLICY=${POLICY:-results/quality/$LABEL.swept.json.gz}
+if [ "${POLICY%.gz}" != "$POLICY" ]; then  # stored gzipped: unpack to a temporary file
+  T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+  gunzip -c "$POLICY" > "$T/$LABEL.swept.json" || exit 1; POLICY=$T/$LABEL.swept.json
+fi
 P=$OUT/$LABEL
 mkdir -p "$OUT"
 log() { echo "== $(date -u +%T) $LABEL: $*" >&2; }
@@ -78,4 +82,6 @@ for sel in selects:
 json.dump(s, open(f"{p}.summary.json", "w"), indent=1)
 print(json.dumps(s, indent=1))
 PY
+# The swept policies are stored gzipped (each carries its need curves: 0.5-0.9 MB of JSON).
+gzip -9nf "$P".*swept.json
 log done

@@ -32,3 +32,5 @@ BASE=()
 for k in $UNI ${EXTRA_UNIFORM:-}; do BASE+=(--baseline "uniform:$k"); done
 "$B/csa-eval" "$MODEL" "$C/wikitext2-test.raw" "${DEV[@]}" --policy "$P.swept.json" "${BASE[@]}" \
   ${EVAL_ARGS:-} -q -o "$P.eval.json"
+# The swept policies are stored gzipped (each carries its need curves: 0.5-0.9 MB of JSON).
+gzip -9nf "$P.swept.json"

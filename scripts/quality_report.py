@@ -11,6 +11,7 @@ results/quality/rules (the rule exploration, scripts/quality_rules.sh) is tabula
 Uses Debian's python3-matplotlib / python3-numpy.
 usage: /usr/bin/python3 scripts/quality_report.py [results/quality]"""
 import glob
+import gzip
 import json
 import os
 import sys
@@ -26,7 +27,12 @@ TEXTS = ["wikitext2-test", "code-heldout-2", "docs-heldout"]
 
 
 def load(p):
-    return json.load(open(p)) if os.path.exists(p) else None
+    """A JSON file, or None; swept policies are stored gzipped (p + ".gz")."""
+    if os.path.exists(p):
+        return json.load(open(p))
+    if os.path.exists(p + ".gz"):
+        return json.load(gzip.open(p + ".gz", "rt"))
+    return None
 
 
 def best(sweep):

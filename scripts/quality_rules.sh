@@ -83,4 +83,6 @@ for t in "wikitext2-test|$C/wikitext2-test.raw|0" "code-heldout-2|$C/code-heldou
   "$B/csa-eval" "$MODEL" "$file" --device "${DEVICE:-cpu}" --ctx "$CTX" --offset "$offset" "${LIMIT[@]}" "${SWEPT[@]}" "${BASE[@]}" \
     -q -o "$P.eval.$tag.json" || [ $? -eq 7 ] || exit 1
 done
+# The swept policies are stored gzipped (each carries its need curves: 0.5-0.9 MB of JSON).
+gzip -9nf "$P".*swept.json
 log done

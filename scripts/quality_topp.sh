@@ -40,3 +40,5 @@ if [[ "${EVAL:-0}" == 1 ]]; then
   "$B/csa-eval" "$MODEL" "$C/wikitext2-test.raw" "${DEV[@]}" --policy "$P.swept.json" "${BASE[@]}" \
     -q -o "$P.eval.json"
 fi
+# The swept policies are stored gzipped (each carries its need curves: 0.5-0.9 MB of JSON).
+gzip -9nf "$P.swept.json"
