@@ -14,7 +14,7 @@
 #
 #   bash scripts/quality.sh MODEL LABEL CTX [OUT_DIR]
 #   DEVICE=cuda bash scripts/quality.sh ../shared/models/pythia-mini pythia-mini 2048
-# Writes OUT_DIR/LABEL.{policy,swept,sweep}.json, LABEL.kv.*, LABEL.mixed.* and
+# Writes OUT_DIR/LABEL.{policy,sweep}.json, LABEL.swept.json.gz, LABEL.kv.*, LABEL.mixed.* and
 # LABEL.eval.<text>.json (default OUT_DIR results/quality); scripts/quality_report.py summarises.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -65,4 +65,6 @@ for t in "wikitext2-test|$C/wikitext2-test.raw|0" "code-heldout-2|$C/code-heldou
   "$B/csa-eval" "$MODEL" "$file" --device "${DEVICE:-cpu}" --ctx "$CTX" --offset "$offset" \
     "${LIMIT[@]}" "${POLICIES[@]}" "${BASE[@]}" -q -o "$P.eval.$tag.json" || [ $? -eq 7 ] || exit 1
 done
+# The swept policies are stored gzipped (each carries its need curves: 0.5-0.9 MB of JSON).
+gzip -9nf "$P".*swept.json
 log done

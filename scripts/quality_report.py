@@ -2,7 +2,8 @@
 """Summarises results/quality (written by scripts/quality.sh through scripts/gpu/run_quality.sh)
 into results/quality/summary.json, summary.md and plots:
   reads_vs_dppl.png      every sweep probe of every candidate rule and of uniform top-k, per model:
-                         reads vs the worst position bucket's change (the binding criterion);
+                         reads vs the worst position bucket's change (the binding criterion; its
+                         upper confidence bound where the sweep bounds its verdicts);
   budgets.png            per-(layer, head) budget per position band of each swept policy;
   need_curves.MODEL.png  the calibrated need curves (mean relative output error vs budget, one line
                          per position band), one small panel per (layer, head);
@@ -170,15 +171,18 @@ for ax, m in zip(axes[0], ms):
     series.append(("uniform top-k", sw["uniform_sweep"]))
     for name, s in series:
         pr = sorted(s["probes"], key=lambda p: p["reads_fraction"])
+        # the value the sweep judged: the upper confidence bound where it bounds, else the point
         ax.plot([100 * p["reads_fraction"] for p in pr],
-                [100 * p["max_bucket_worsening_rel"] for p in pr], "o-" if "uniform" not in name else "s--",
+                [100 * p.get("max_bucket_worsening_upper", p["max_bucket_worsening_rel"]) for p in pr],
+                "o-" if "uniform" not in name else "s--",
                 ms=3, lw=1, label=name, color="black" if "uniform" in name else None)
     ax.axhline(1.0, color="red", lw=0.8, ls=":")
     ax.set_xscale("log"); ax.set_yscale("symlog", linthresh=1)
     ax.set_title(m); ax.set_xlabel("% of dense reads (query side)")
-    ax.set_ylabel("worst position bucket Δppl %")
+    ax.set_ylabel("worst position bucket Δppl % (upper bound)")
     ax.legend(fontsize=6)
-fig.suptitle("Sweep probes: reads vs worst bucket (red: 1% tolerance)")
+fig.suptitle("Sweep probes: reads vs worst bucket, the upper confidence bound the sweep judges "
+             "(red: 1% tolerance)")
 fig.tight_layout(); fig.savefig(f"{D}/reads_vs_dppl.png", dpi=110); plt.close(fig)
 
 # budget heat maps per swept policy

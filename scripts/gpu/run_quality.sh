@@ -5,6 +5,10 @@
 # run stopped at its time limit still returns what finished); unpack it into results/quality/rules
 # here. Carry .dev: debs/ (scripts/gpu/fetch_debs.sh), shared/corpora/ and shared/models/<name>/
 # (the embedded models/qwen2-mini/model.pt needs nothing carried).
+# The shared minis (25-33 MB each) and the tree (about 46 MB) do not fit one call's 64 MiB: the
+# sixth session's run shipped them in calls of their own while the machine stayed warm (ignored
+# paths stay between calls), with models/, results/ and tests/fixtures moved out of the local tree
+# for those calls (the quality run needs none of them), then ran the three at once (PARALLEL=1).
 #   run: bash scripts/gpu/run_quality.sh qwen2-mini [pythia-mini ...]
 #   DEADLINE=540: seconds after which no further model starts (and a running one is stopped).
 #   PARALLEL=1: every model at once (the minis leave an H200 mostly idle; one call's time limit
