@@ -56,59 +56,38 @@ at::Tensor token_nll(const at::Tensor& logits, const at::Tensor& target) {
   return nll;
 }
 
-}  // namespace
+// Logits of at most this many elements at a time on CUDA (1 GiB of float32): the NLL of a
+// batch's windows in one reduction and one copy to the host, where one window at a time paid a
+// device synchronisation per window. The CPU takes one window at a time (its peak memory).
+constexpr int64_t kCudaLogitElems = int64_t{1} << 28;
 
-void warm_up(const Decoder& decoder, const std::vector<int64_t>& ids, const EvalProtocol& p) {
-  const at::Device device = decoder.model().device;
-  if (!device.is_cuda() || ids.empty()) return;
-  const std::vector<Window> windows =
-      plan_windows(static_cast<int64_t>(ids.size()), p.ctx, p.stride);
-  const std::vector<Window> first(windows.begin(),
-                                  windows.begin() + std::min<int64_t>(p.batch, windows.size()));
-  c10::NoGradGuard no_grad;
-  for_each_batch(first, ids, p.batch, [&](const WindowBatch& batch) {
-    at::Tensor hidden = decoder.hidden(batch.tokens.to(device), nullptr);
-    (void)decoder.logits(hidden[0]).sum().item<double>();  // waits for the device
-  });
-}
-
-PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids,
-                         const EvalProtocol& p, SparseAttentionHook* hook,
-                         const std::string& label) {
-  const auto start = std::chrono::steady_clock::now();
-  PassResult r;
-  r.label = label;
-  r.bucket_nll.assign(static_cast<size_t>(p.buckets), 0.0);
-  r.bucket_count.assign(static_cast<size_t>(p.buckets), 0);
-  if (hook != nullptr) hook->reset_tally();
-  const std::vector<Window> windows =
-      plan_windows(static_cast<int64_t>(ids.size()), p.ctx, p.stride);
+// Runs one batch of windows and adds its NLL to r (totals, buckets, per-window sums). `hidden`
+// is decoder.hidden of the batch's tokens.
+void score_batch(const Decoder& decoder, const std::vector<Window>& windows,
+                 const WindowBatch& batch, const at::Tensor& hidden, const EvalProtocol& p,
+                 PassResult& r) {
+  const int64_t B = static_cast<int64_t>(batch.count), len = batch.length, n = len - 1;
   const size_t n_buckets = static_cast<size_t>(p.buckets);
-  r.window_nll.assign(windows.size(), 0.0);
-  r.window_scored.assign(windows.size(), 0);
-  r.window_bucket_nll.assign(windows.size() * n_buckets, 0.0);
-  r.window_bucket_count.assign(windows.size() * n_buckets, 0);
-  r.cluster_windows = (p.ctx + p.stride - 1) / p.stride;
-  const at::Device device = decoder.model().device;
-  int64_t total_tokens = 0;
-  for (const auto& w : windows) total_tokens += w.end - w.begin;
-  Progress progress(label, total_tokens);
-  ProfileSection section(label);
-  c10::NoGradGuard no_grad;
-
-  for_each_batch(windows, ids, p.batch, [&](const WindowBatch& batch) {
-    const int64_t B = static_cast<int64_t>(batch.count), len = batch.length;
-    at::Tensor hidden = decoder.hidden(batch.tokens.to(device), hook);  // [B, len, C]
-    if (hook != nullptr) hook->count_pass(B, len);
-    for (int64_t b = 0; b < B; ++b) {
-      const size_t wi = batch.first + static_cast<size_t>(b);
+  const at::Device device = hidden.device();
+  const int64_t per =
+      device.is_cuda()
+          ? std::max<int64_t>(
+                1, kCudaLogitElems /
+                       std::max<int64_t>(1, n * std::max<int64_t>(1, decoder.config().vocab_size)))
+          : 1;
+  // Targets are tokens 1..len-1, predicted from positions 0..len-2.
+  const at::Tensor targets = batch.tokens.narrow(1, 1, n).to(device);  // [B, len-1]
+  for (int64_t b0 = 0; b0 < B; b0 += per) {
+    const int64_t nb = std::min(per, B - b0);
+    at::Tensor h = hidden.narrow(0, b0, nb).narrow(1, 0, n).reshape({nb * n, hidden.size(2)});
+    at::Tensor logits = decoder.logits(h);  // [nb * (len-1), V]
+    at::Tensor target = targets.narrow(0, b0, nb).reshape({nb * n, 1});
+    CSA_PROFILE_SCOPE("nll");
+    at::Tensor nll = token_nll(logits, target);  // [nb * (len-1)] float64 on the CPU
+    for (int64_t bb = 0; bb < nb; ++bb) {
+      const size_t wi = batch.first + static_cast<size_t>(b0 + bb);
       const Window& w = windows[wi];
-      // Targets are tokens 1..len-1, predicted from positions 0..len-2.
-      at::Tensor logits = decoder.logits(hidden[b].narrow(0, 0, len - 1));  // [len-1, V]
-      at::Tensor target = batch.tokens[b].narrow(0, 1, len - 1).to(device).unsqueeze(1);
-      CSA_PROFILE_SCOPE("nll");
-      at::Tensor nll = token_nll(logits, target);  // [len-1] float64 on the CPU
-      const double* v = nll.data_ptr<double>();
+      const double* v = nll.data_ptr<double>() + bb * n;
       double window_nll = 0;
       int64_t window_scored = 0;
       double* wb_nll = r.window_bucket_nll.data() + wi * n_buckets;
@@ -130,6 +109,63 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
       r.window_nll[wi] = window_nll;
       r.window_scored[wi] = window_scored;
     }
+  }
+}
+
+// An empty result shaped for `windows`.
+PassResult empty_pass(const std::vector<Window>& windows, const EvalProtocol& p,
+                      const std::string& label) {
+  PassResult r;
+  r.label = label;
+  const size_t n_buckets = static_cast<size_t>(p.buckets);
+  r.bucket_nll.assign(n_buckets, 0.0);
+  r.bucket_count.assign(n_buckets, 0);
+  r.window_nll.assign(windows.size(), 0.0);
+  r.window_scored.assign(windows.size(), 0);
+  r.window_bucket_nll.assign(windows.size() * n_buckets, 0.0);
+  r.window_bucket_count.assign(windows.size() * n_buckets, 0);
+  r.cluster_windows = (p.ctx + p.stride - 1) / p.stride;
+  return r;
+}
+
+}  // namespace
+
+void warm_up(const Decoder& decoder, const std::vector<int64_t>& ids, const EvalProtocol& p) {
+  const at::Device device = decoder.model().device;
+  if (!device.is_cuda() || ids.empty()) return;
+  const std::vector<Window> windows =
+      plan_windows(static_cast<int64_t>(ids.size()), p.ctx, p.stride);
+  const std::vector<Window> first(windows.begin(),
+                                  windows.begin() + std::min<int64_t>(p.batch, windows.size()));
+  c10::NoGradGuard no_grad;
+  PassResult scratch = empty_pass(first, p, "warm-up");
+  for_each_batch(first, ids, p.batch, [&](const WindowBatch& batch) {
+    // The timed passes' whole path, NLL included (its kernels load on first use), then a wait.
+    score_batch(decoder, first, batch, decoder.hidden(batch.tokens.to(device), nullptr), p,
+                scratch);
+  });
+}
+
+PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids,
+                         const EvalProtocol& p, SparseAttentionHook* hook,
+                         const std::string& label) {
+  const auto start = std::chrono::steady_clock::now();
+  if (hook != nullptr) hook->reset_tally();
+  const std::vector<Window> windows =
+      plan_windows(static_cast<int64_t>(ids.size()), p.ctx, p.stride);
+  PassResult r = empty_pass(windows, p, label);
+  const at::Device device = decoder.model().device;
+  int64_t total_tokens = 0;
+  for (const auto& w : windows) total_tokens += w.end - w.begin;
+  Progress progress(label, total_tokens);
+  ProfileSection section(label);
+  c10::NoGradGuard no_grad;
+
+  for_each_batch(windows, ids, p.batch, [&](const WindowBatch& batch) {
+    const int64_t B = static_cast<int64_t>(batch.count), len = batch.length;
+    at::Tensor hidden = decoder.hidden(batch.tokens.to(device), hook);  // [B, len, C]
+    if (hook != nullptr) hook->count_pass(B, len);
+    score_batch(decoder, windows, batch, hidden, p, r);
     r.windows += B;
     ++r.forward_passes;
     r.tokens_processed += B * len;

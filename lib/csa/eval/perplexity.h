@@ -46,9 +46,10 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
                          const EvalProtocol& protocol, SparseAttentionHook* hook,
                          const std::string& label);
 
-// On CUDA: one untimed dense forward of the first batch of windows, so that the process's
-// one-time set-up (cuBLAS handles, kernel modules, the fused paths' first calls) is not timed
-// as part of the first pass; nothing elsewhere (the CPU's first pass is timed as it runs).
+// On CUDA: one untimed dense pass over the first batch of windows, NLL included, so that the
+// process's one-time set-up (cuBLAS handles, kernel modules loaded on first use, the fused
+// paths' first calls) is not timed as part of the first pass; nothing elsewhere (the CPU's first
+// pass is timed as it runs).
 void warm_up(const Decoder& decoder, const std::vector<int64_t>& ids, const EvalProtocol& protocol);
 
 // Dense vs sparse on the same windows.
