@@ -255,3 +255,33 @@ TEST_CASE("evaluate_pass records per-window sums that add up to its totals", "[u
   CHECK(c.delta_rel_upper > c.delta_rel);
   CHECK(c.delta_rel == Approx(std::expm1((s.nll_sum - r.nll_sum) / r.scored)).epsilon(1e-9));
 }
+
+TEST_CASE("Comparison::margin is the matching rule as one number", "[unit]") {
+  Comparison c;
+  c.delta_rel_upper = 0.004;
+  c.max_bucket_worsening_upper = 0.006;
+  CHECK(c.margin(0.005, 0.01) == Approx(0.8));  // the overall delta binds
+  CHECK(c.meets(0.005, 0.01));
+  CHECK(c.margin(0.005, 0.003) == Approx(2.0));  // the bucket binds
+  CHECK_FALSE(c.meets(0.005, 0.003));
+  // At the tolerance exactly: a match (<=).
+  CHECK(c.margin(0.004, 0.006) == 1.0);
+  CHECK(c.meets(0.004, 0.006));
+  // Tolerance 0: any worsening is infinitely far, none (or an improvement) is 0.
+  CHECK(std::isinf(c.margin(0, 0.01)));
+  CHECK_FALSE(c.meets(0, 0.01));
+  Comparison better;
+  better.delta_rel_upper = -0.02;
+  better.max_bucket_worsening_upper = 0;
+  CHECK(better.margin(0, 0) == 0);
+  CHECK(better.meets(0, 0));
+  CHECK(better.margin(0.005, 0.01) == 0);  // the bucket term (never below 0) binds
+  // NaN never matches, whichever side it is on.
+  Comparison nan = c;
+  nan.max_bucket_worsening_upper = std::nan("");
+  CHECK(std::isinf(nan.margin(0.005, 0.01)));
+  CHECK_FALSE(nan.meets(0.005, 0.01));
+  nan = c;
+  nan.delta_rel_upper = std::nan("");
+  CHECK_FALSE(nan.meets(0.005, 0.01));
+}

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -177,8 +178,42 @@ PassResult evaluate_pass(const Decoder& decoder, const std::vector<int64_t>& ids
   return r;
 }
 
+double Comparison::margin(double tolerance, double position_tolerance) const {
+  const auto units = [](double x, double tol) {
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    if (std::isnan(x)) return kInf;
+    if (tol > 0) return x / tol;
+    return x <= 0 ? 0.0 : kInf;
+  };
+  return std::max(units(delta_rel_upper, tolerance),
+                  units(max_bucket_worsening_upper, position_tolerance));
+}
+
 bool Comparison::meets(double tolerance, double position_tolerance) const {
-  return delta_rel_upper <= tolerance && max_bucket_worsening_upper <= position_tolerance;
+  return margin(tolerance, position_tolerance) <= 1;
+}
+
+Json Comparison::to_json() const {
+  return {{"ppl", sparse_ppl},
+          {"delta_ppl", delta},
+          {"delta_rel", delta_rel},
+          {"bucket_delta_rel", bucket_delta_rel},
+          {"max_abs_bucket_delta_rel", max_abs_bucket_delta_rel},
+          {"max_bucket_worsening_rel", max_bucket_worsening_rel},
+          {"delta_rel_upper", delta_rel_upper},
+          {"max_bucket_worsening_upper", max_bucket_worsening_upper},
+          {"bucket_delta_rel_upper", bucket_delta_rel_upper},
+          {"delta_se", delta_se},
+          {"bucket_se", bucket_se}};
+}
+
+Json Comparison::summary_json() const {
+  return {{"ppl", sparse_ppl},
+          {"delta_rel", delta_rel},
+          {"max_abs_bucket_delta_rel", max_abs_bucket_delta_rel},
+          {"max_bucket_worsening_rel", max_bucket_worsening_rel},
+          {"delta_rel_upper", delta_rel_upper},
+          {"max_bucket_worsening_upper", max_bucket_worsening_upper}};
 }
 
 namespace {

@@ -72,6 +72,14 @@ struct Comparison {
   // both on the upper bounds (the point values at z = 0). One-sided: a sparse run that is better
   // than dense matches; the signed deltas are reported.
   bool meets(double tolerance, double position_tolerance) const;
+  // The same rule as one number, the sweep's quality margin: the larger of the two upper bounds
+  // in units of its tolerance (a tolerance of 0 counts any worsening as infinitely far, none as
+  // 0; NaN as infinitely far). meets() is margin() <= 1.
+  double margin(double tolerance, double position_tolerance) const;
+  // Every field for results JSON (ppl, deltas, buckets, upper bounds, standard errors), and the
+  // scalar summary of a chosen level (ppl, overall and worst-bucket deltas and their bounds).
+  Json to_json() const;
+  Json summary_json() const;
 };
 // `z`: the one-sided normal quantile of the confidence bound (confidence_z); 0: point estimates.
 Comparison compare(const PassResult& dense, const PassResult& sparse, double z = 0);

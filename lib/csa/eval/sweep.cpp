@@ -22,12 +22,7 @@ namespace {
 Json slices_json(const SweepProbe& p) {
   Json out = Json::array();
   if (p.slices.size() < 2) return out;
-  for (const Comparison& c : p.slices)
-    out.push_back({{"ppl", c.sparse_ppl},
-                   {"delta_rel", c.delta_rel},
-                   {"max_bucket_worsening_rel", c.max_bucket_worsening_rel},
-                   {"delta_rel_upper", c.delta_rel_upper},
-                   {"max_bucket_worsening_upper", c.max_bucket_worsening_upper}});
+  for (const Comparison& c : p.slices) out.push_back(c.summary_json());
   return out;
 }
 
@@ -44,26 +39,17 @@ Json SweepResult::to_json() const {
   auto level_json = [&](double x) { return integer ? Json(std::llround(x)) : Json(x); };
   Json probes_j = Json::array();
   for (const auto& p : probes) {
-    probes_j.push_back({{axis, level_json(p.level)},
-                        {"ppl", p.comparison.sparse_ppl},
-                        {"delta_ppl", p.comparison.delta},
-                        {"delta_rel", p.comparison.delta_rel},
-                        {"max_abs_bucket_delta_rel", p.comparison.max_abs_bucket_delta_rel},
-                        {"max_bucket_worsening_rel", p.comparison.max_bucket_worsening_rel},
-                        {"bucket_delta_rel", p.comparison.bucket_delta_rel},
-                        {"delta_rel_upper", p.comparison.delta_rel_upper},
-                        {"max_bucket_worsening_upper", p.comparison.max_bucket_worsening_upper},
-                        {"bucket_delta_rel_upper", p.comparison.bucket_delta_rel_upper},
-                        {"delta_se", p.comparison.delta_se},
-                        {"bucket_se", p.comparison.bucket_se},
-                        {"margin", p.margin},
-                        {"slices", slices_json(p)},
-                        {"reads_fraction", p.reads_fraction},
-                        {"kv_reads_fraction", p.kv_reads_fraction},
-                        {"mean_budget", p.mean_budget},
-                        {"matches_dense", p.matches},
-                        {"forward_passes", p.forward_passes},
-                        {"wall_seconds", p.seconds}});
+    Json pj = {{axis, level_json(p.level)}};
+    pj.update(p.comparison.to_json());
+    pj.update(Json{{"margin", p.margin},
+                   {"slices", slices_json(p)},
+                   {"reads_fraction", p.reads_fraction},
+                   {"kv_reads_fraction", p.kv_reads_fraction},
+                   {"mean_budget", p.mean_budget},
+                   {"matches_dense", p.matches},
+                   {"forward_passes", p.forward_passes},
+                   {"wall_seconds", p.seconds}});
+    probes_j.push_back(std::move(pj));
     if (!p.setting.is_null()) probes_j.back()["setting"] = p.setting;
   }
   Json j = {{"label", label},
@@ -74,15 +60,10 @@ Json SweepResult::to_json() const {
             {"wall_seconds", seconds}};
   if (integer) j["best_cap"] = best ? level_json(*best) : Json(nullptr);  // the older key
   if (const SweepProbe* b = best_probe()) {
-    j["best"] = {{axis, level_json(b->level)},
-                 {"ppl", b->comparison.sparse_ppl},
-                 {"delta_rel", b->comparison.delta_rel},
-                 {"max_abs_bucket_delta_rel", b->comparison.max_abs_bucket_delta_rel},
-                 {"max_bucket_worsening_rel", b->comparison.max_bucket_worsening_rel},
-                 {"delta_rel_upper", b->comparison.delta_rel_upper},
-                 {"max_bucket_worsening_upper", b->comparison.max_bucket_worsening_upper},
-                 {"reads_fraction", b->reads_fraction},
-                 {"kv_reads_fraction", b->kv_reads_fraction}};
+    j["best"] = {{axis, level_json(b->level)}};
+    j["best"].update(b->comparison.summary_json());
+    j["best"].update(
+        Json{{"reads_fraction", b->reads_fraction}, {"kv_reads_fraction", b->kv_reads_fraction}});
     if (!b->setting.is_null()) j["best"]["setting"] = b->setting;
   }
   return j;
@@ -105,8 +86,7 @@ SweepResult sweep_levels(const Decoder& decoder, const std::vector<SweepSlice>& 
       const std::string what = slices.size() > 1 ? name + " " + sl.name : name;
       PassResult pass = evaluate_pass(decoder, sl.ids, protocol, &hook, what);
       Comparison cmp = compare(sl.dense, pass, z);
-      const double margin = std::max(cmp.delta_rel_upper / o.tolerance,
-                                     cmp.max_bucket_worsening_upper / o.position_tolerance);
+      const double margin = cmp.margin(o.tolerance, o.position_tolerance);
       if (margin > p.margin) p.margin = margin, p.comparison = cmp;
       p.matches = p.matches && cmp.meets(o.tolerance, o.position_tolerance);
       p.slices.push_back(cmp);

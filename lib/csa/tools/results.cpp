@@ -8,18 +8,9 @@
 namespace csa {
 
 Json comparison_json(const Comparison& c, double tol, double pos_tol) {
-  return {{"ppl", c.sparse_ppl},
-          {"delta_ppl", c.delta},
-          {"delta_rel", c.delta_rel},
-          {"bucket_delta_rel", c.bucket_delta_rel},
-          {"max_abs_bucket_delta_rel", c.max_abs_bucket_delta_rel},
-          {"max_bucket_worsening_rel", c.max_bucket_worsening_rel},
-          {"delta_rel_upper", c.delta_rel_upper},
-          {"max_bucket_worsening_upper", c.max_bucket_worsening_upper},
-          {"bucket_delta_rel_upper", c.bucket_delta_rel_upper},
-          {"delta_se", c.delta_se},
-          {"bucket_se", c.bucket_se},
-          {"matches_dense", c.meets(tol, pos_tol)}};
+  Json j = c.to_json();
+  j["matches_dense"] = c.meets(tol, pos_tol);
+  return j;
 }
 
 Json results_header(const char* kind, const Model& model) {

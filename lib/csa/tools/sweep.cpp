@@ -233,15 +233,10 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
                {"criteria", results["criteria"]},
                {"chosen", chosen},
                {"level", *level},
-               {"dense_ppl", b->comparison.dense_ppl},
-               {"ppl", b->comparison.sparse_ppl},
-               {"delta_rel", b->comparison.delta_rel},
-               {"max_abs_bucket_delta_rel", b->comparison.max_abs_bucket_delta_rel},
-               {"max_bucket_worsening_rel", b->comparison.max_bucket_worsening_rel},
-               {"delta_rel_upper", b->comparison.delta_rel_upper},
-               {"max_bucket_worsening_upper", b->comparison.max_bucket_worsening_upper},
-               {"reads_fraction", b->reads_fraction},
-               {"kv_reads_fraction", b->kv_reads_fraction}};
+               {"dense_ppl", b->comparison.dense_ppl}};
+    p.sweep.update(b->comparison.summary_json());
+    p.sweep.update(
+        Json{{"reads_fraction", b->reads_fraction}, {"kv_reads_fraction", b->kv_reads_fraction}});
     p.run = results["run"];
     out.policy = p.to_json();
   }
