@@ -23,7 +23,9 @@ def phases(tool):
 
 
 out = {"device": open(f"{D}/environment.txt").read().strip(),
-       "script": "bash scripts/gpu/run_pipeline_speed.sh; /usr/bin/python3 scripts/gpu/pipeline_speed_report.py",
+       "script": (open(f"{D}/invocation.txt").read().strip() if glob.glob(f"{D}/invocation.txt")
+                  else "bash scripts/gpu/run_pipeline_speed.sh") +
+                 f"; /usr/bin/python3 scripts/gpu/pipeline_speed_report.py {D}",
        "calibrate_seconds": walls("calibrate"), "calibrate_phases": phases("calibrate"),
        "sweep_seconds": walls("sweep"), "sweep_phases": phases("sweep")}
 out["calibrate_median_seconds"] = statistics.median(out["calibrate_seconds"])

@@ -9,16 +9,20 @@
 #   3. the peer: Hugging Face eager attention with the per-head top-k mask, eager and SDPA dense
 #      (scripts/bench_vs_hf.py), on an HF directory rebuilt from the archive's weights and config,
 #      HF_RUNS runs (default 3).
-# Everything lands in $OUT/speed.tar.gz (REPS, SWEEPS: the runs of 1).
+# Everything lands in $OUT/LABEL.tar.gz (REPS, SWEEPS: the runs of 1).
 #   run: bash scripts/gpu/run_pipeline_speed.sh
+# Another model: MODEL=.dev/shared/models/llama-mini LABEL=speed-llama-mini CTX=2048 (an HF
+# directory is its own peer, no conversion; carry it, e.g. in a call of its own beforehand).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-W=${OUT:-/tmp/csa-out}/speed
+LABEL=${LABEL:-speed}
+W=${OUT:-/tmp/csa-out}/$LABEL
 mkdir -p "$W"
 ( time bash scripts/gpu/build.sh ) > "$W/build.log" 2>&1 || { tail -30 "$W/build.log"; exit 1; }
 source scripts/gpu/env.sh
-B=build-gpu/apps M=models/qwen2-mini/model.pt C=.dev/shared/corpora
-DEV=(--device cuda --ctx 2048)
+B=build-gpu/apps M=${MODEL:-models/qwen2-mini/model.pt} C=.dev/shared/corpora
+DEV=(--device cuda --ctx "${CTX:-2048}")
+echo "MODEL=$M LABEL=$LABEL CTX=${CTX:-2048} REPS=${REPS:-3} SWEEPS=${SWEEPS:-2} EVALS=${EVALS:-5} HF_RUNS=${HF_RUNS:-3} bash scripts/gpu/run_pipeline_speed.sh" > "$W/invocation.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$W/environment.txt"
 wall() {  # NAME cmd...: the command's wall seconds into $W/NAME.wall
   local name=$1; shift
@@ -43,6 +47,9 @@ for i in $(seq 1 "${EVALS:-5}"); do
       --max-tokens 65536 "${DEV[@]}" --dtype "$dt" --policy "$W/swept.json" -q -o "$W/eval.$dt.$i.json"
   done
 done
+HF=$M
+if [ -f "$M" ]; then  # a TorchScript archive: an HF directory from its weights and config
+HF=$W/hf-model
 timeout 120 python3 - "$M" "$W/hf-model" > "$W/hf_convert.log" 2>&1 <<'PY'
 import json, sys, torch, transformers
 files = {n: "" for n in ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")}
@@ -64,10 +71,11 @@ for n in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
     if files[n]: open(f"{sys.argv[2]}/{n}", "w").write(files[n] if isinstance(files[n], str) else files[n].decode())
 PY
 echo "hf convert rc=$?"; tail -2 "$W/hf_convert.log"
+fi
 for i in $(seq 1 "${HF_RUNS:-3}"); do
-  timeout 240 python3 scripts/bench_vs_hf.py "$W/hf-model" "$W/test.ids.json" "$W/swept.json" \
-    --max-tokens 65536 --out "$W/hf_65536.$i.json" > "$W/hf.$i.log" 2>&1
+  timeout 240 python3 scripts/bench_vs_hf.py "$HF" "$W/test.ids.json" "$W/swept.json" \
+    --max-tokens 65536 --ctx "${CTX:-2048}" --out "$W/hf_65536.$i.json" > "$W/hf.$i.log" 2>&1
   echo "hf $i rc=$?"; tail -1 "$W/hf.$i.log"
 done
 rm -rf "$W/hf-model" "$W/test.ids.json"
-tar -C "$W/.." -czf "$W/../speed.tar.gz" speed && rm -rf "$W"  # one file comes back
+tar -C "$W/.." -czf "$W/../$LABEL.tar.gz" "$LABEL" && rm -rf "$W"  # one file comes back
