@@ -18,16 +18,8 @@
 # LABEL.eval.<text>.json (default OUT_DIR results/quality); scripts/quality_report.py summarises.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-MODEL=$1; LABEL=$2; CTX=$3
-OUT=${4:-results/quality}
-SHARED=${CSA_SHARED:-../shared}
-C=$SHARED/corpora
-B=${CSA_BIN:-build/apps}
-DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
+source scripts/quality_common.sh results/quality "$@"
 SWEEP=(${SWEEP_ARGS:---candidate greedy:rel_err_p95 --candidate greedy:res_rel --candidate greedy:rel_err+unbanded})
-P=$OUT/$LABEL
-mkdir -p "$OUT"
-log() { echo "== $(date -u +%T) $LABEL: $*" >&2; }
 sweep() {  # sweep POLICY OUT_PREFIX CORPORA... [-- ARGS...]
   "$B/csa-sweep" "$MODEL" "$@" "${DEV[@]}" -q
   local rc=$?; [ $rc -eq 0 ] || [ $rc -eq 7 ] || exit $rc

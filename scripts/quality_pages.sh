@@ -12,20 +12,12 @@
 #   e.g. DEVICE=cuda bash scripts/quality_pages.sh models/qwen2-mini/model.pt qwen2-mini 2048
 set -uo pipefail
 cd "$(dirname "$0")/.."
-MODEL=$1; LABEL=$2; CTX=$3
-OUT=${4:-results/decode-quality}
-SHARED=${CSA_SHARED:-../shared}
-C=$SHARED/corpora
-B=${CSA_BIN:-build/apps}
-DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
+source scripts/quality_common.sh results/decode-quality "$@"
 POLICY=${POLICY:-results/quality/$LABEL.swept.json.gz}
 if [ "${POLICY%.gz}" != "$POLICY" ]; then  # stored gzipped: unpack to a temporary file
   T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
   gunzip -c "$POLICY" > "$T/$LABEL.swept.json" || exit 1; POLICY=$T/$LABEL.swept.json
 fi
-P=$OUT/$LABEL
-mkdir -p "$OUT"
-log() { echo "== $(date -u +%T) $LABEL: $*" >&2; }
 sweep() {  # SELECT TAG
   log "sweep $1"
   "$B/csa-sweep" "$MODEL" "$POLICY" "$C/wikitext2-valid.tokens" --select "$1" --no-uniform \

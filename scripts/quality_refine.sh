@@ -15,14 +15,7 @@
 # scripts/quality_refine_report.py tabulates them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODEL=$1; LABEL=$2; CTX=$3
-OUT=${4:-results/quality/refine}
-SHARED=${CSA_SHARED:-../shared}
-C=$SHARED/corpora
-B=${CSA_BIN:-build/apps}
-P=$OUT/$LABEL
-DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
-mkdir -p "$OUT"
+source scripts/quality_common.sh results/quality/refine "$@"
 "$B/csa-calibrate" "$MODEL" "$C/wikitext2-valid.tokens" "${DEV[@]}" -q -o "$P.policy.json"
 "$B/csa-sweep" "$MODEL" "$P.policy.json" "$C/wikitext2-valid.tokens" "${DEV[@]}" \
   --tokens "${SWEEP_TOKENS:-32768}" --candidate greedy:rel_err+unbanded ${SWEEP_ARGS:-} -q -o "$P.swept.json" \

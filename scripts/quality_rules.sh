@@ -18,15 +18,7 @@
 # LABEL.eval.<text>.json (default OUT_DIR results/quality/rules).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-MODEL=$1; LABEL=$2; CTX=$3
-OUT=${4:-results/quality/rules}
-SHARED=${CSA_SHARED:-../shared}
-C=$SHARED/corpora
-B=${CSA_BIN:-build/apps}
-DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
-P=$OUT/$LABEL
-mkdir -p "$OUT"
-log() { echo "== $(date -u +%T) $LABEL: $*" >&2; }
+source scripts/quality_common.sh results/quality/rules "$@"
 
 log calibrate
 CAL=(--tokens "${CAL_TOKENS:-10000}")

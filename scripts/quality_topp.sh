@@ -12,15 +12,8 @@
 # to $TMPDIR, the swept one carries its curves); scripts/quality_topp_report.py tabulates them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODEL=$1; LABEL=$2; CTX=$3
-OUT=${4:-results/quality/topp}
-SHARED=${CSA_SHARED:-../shared}
-C=$SHARED/corpora
-B=${CSA_BIN:-build/apps}
-P=$OUT/$LABEL
-DEV=(--device "${DEVICE:-cpu}" --ctx "$CTX")
+source scripts/quality_common.sh results/quality/topp "$@"
 CAL=$(mktemp -d)/$LABEL.policy.json
-mkdir -p "$OUT"
 if [[ "${SWEEP:-1}" != 0 ]]; then
   "$B/csa-calibrate" "$MODEL" "$C/wikitext2-valid.tokens" "${DEV[@]}" -q -o "$CAL"
   "$B/csa-sweep" "$MODEL" "$CAL" "$C/wikitext2-valid.tokens" "${DEV[@]}" \
