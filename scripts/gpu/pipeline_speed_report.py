@@ -4,8 +4,10 @@ results/gpu/pipeline/summary.json: issue 13's pipeline figures — whole-process
 csa-calibrate and csa-sweep with their largest phases, csa-eval tokens/s (dense and the swept
 policy, float32 and bfloat16; medians over the runs) and the Hugging Face peers'
 (scripts/bench_vs_hf.py, float32; medians), with the ratios the issue's targets name (of medians).
+A plot beside it (pipeline.png: the same tokens/s, every run as a dot).
 usage: /usr/bin/python3 scripts/gpu/pipeline_speed_report.py [results/gpu/pipeline]"""
 import glob
+import os
 import json
 import statistics
 import sys
@@ -56,3 +58,31 @@ for dt in ev:
                                        ev[dt]["dense_tokens_per_second"])
 json.dump(out, open(f"{D}/summary.json", "w"), indent=1)
 print(json.dumps(out, indent=1))
+
+# The plot beside it: tokens/s of csa (dense, policy; float32 and bfloat16) and the HF peers
+# (float32), medians with every run as a dot, the ratios the targets name in the title.
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:  # the GPU machine's python may lack it; the JSON is the record
+    sys.exit(0)
+bars = [(f"csa dense {dt}", ev[dt]["dense_tokens_per_second"], ev[dt]["dense_tokens_per_second_runs"])
+        for dt in ev] + \
+       [(f"csa policy {dt}", ev[dt]["policy_tokens_per_second"], ev[dt]["policy_tokens_per_second_runs"])
+        for dt in ev] + \
+       [(k + " fp32", v["tokens_per_second"], v["tokens_per_second_runs"]) for k, v in sorted(hf.items())]
+fig, ax = plt.subplots(figsize=(8, 3.6))
+for i, (name, med, runs) in enumerate(bars):
+    ax.barh(i, med / 1e3, color="tab:blue" if name.startswith("csa policy") else
+            ("tab:gray" if name.startswith("csa") else "tab:orange"))
+    ax.plot([r / 1e3 for r in runs], [i] * len(runs), "k.", ms=3)
+ax.set_yticks(range(len(bars)))
+ax.set_yticklabels([b[0] for b in bars], fontsize=8)
+ax.set_xlabel("thousand tokens / s (median; dots: runs)")
+ax.set_title(f"{os.path.basename(os.path.normpath(D))}: policy / HF eager-topk "
+             f"{ev['float32']['policy_over_hf_eager_topk']:.2f}x (fp32); policy / dense "
+             f"{ev['float32']['policy_over_csa_dense']:.2f}x fp32, "
+             f"{ev['bfloat16']['policy_over_csa_dense']:.2f}x bf16", fontsize=8)
+fig.tight_layout()
+fig.savefig(f"{D}/pipeline.png", dpi=110)
