@@ -193,20 +193,6 @@ bool Comparison::meets(double tolerance, double position_tolerance) const {
   return margin(tolerance, position_tolerance) <= 1;
 }
 
-Json Comparison::to_json() const {
-  return {{"ppl", sparse_ppl},
-          {"delta_ppl", delta},
-          {"delta_rel", delta_rel},
-          {"bucket_delta_rel", bucket_delta_rel},
-          {"max_abs_bucket_delta_rel", max_abs_bucket_delta_rel},
-          {"max_bucket_worsening_rel", max_bucket_worsening_rel},
-          {"delta_rel_upper", delta_rel_upper},
-          {"max_bucket_worsening_upper", max_bucket_worsening_upper},
-          {"bucket_delta_rel_upper", bucket_delta_rel_upper},
-          {"delta_se", delta_se},
-          {"bucket_se", bucket_se}};
-}
-
 Json Comparison::summary_json() const {
   return {{"ppl", sparse_ppl},
           {"delta_rel", delta_rel},
@@ -214,6 +200,25 @@ Json Comparison::summary_json() const {
           {"max_bucket_worsening_rel", max_bucket_worsening_rel},
           {"delta_rel_upper", delta_rel_upper},
           {"max_bucket_worsening_upper", max_bucket_worsening_upper}};
+}
+
+Json Comparison::to_json() const {
+  Json j = summary_json();
+  j.update(Json{{"delta_ppl", delta},
+                {"bucket_delta_rel", bucket_delta_rel},
+                {"bucket_delta_rel_upper", bucket_delta_rel_upper},
+                {"delta_se", delta_se},
+                {"bucket_se", bucket_se}});
+  return j;
+}
+
+std::string Comparison::upper_bounds_note() const {
+  if (delta_rel_upper == delta_rel && max_bucket_worsening_upper == max_bucket_worsening_rel)
+    return "";
+  char buf[96];
+  std::snprintf(buf, sizeof buf, " (upper bounds %+.3f%%, %+.3f%%)", 100 * delta_rel_upper,
+                100 * max_bucket_worsening_upper);
+  return buf;
 }
 
 namespace {

@@ -76,10 +76,14 @@ struct Comparison {
   // in units of its tolerance (a tolerance of 0 counts any worsening as infinitely far, none as
   // 0; NaN as infinitely far). meets() is margin() <= 1.
   double margin(double tolerance, double position_tolerance) const;
-  // Every field for results JSON (ppl, deltas, buckets, upper bounds, standard errors), and the
-  // scalar summary of a chosen level (ppl, overall and worst-bucket deltas and their bounds).
-  Json to_json() const;
+  // The scalar summary of a chosen level (ppl, overall and worst-bucket deltas and their
+  // bounds), and every field for results JSON (the summary, buckets, standard errors).
   Json summary_json() const;
+  Json to_json() const;
+  // For log lines: " (upper bounds +a%, +b%)" of the overall and worst-bucket deltas where they
+  // differ from the point values; empty where they equal them (point estimates, or too few
+  // clusters for a standard error).
+  std::string upper_bounds_note() const;
 };
 // `z`: the one-sided normal quantile of the confidence bound (confidence_z); 0: point estimates.
 Comparison compare(const PassResult& dense, const PassResult& sparse, double z = 0);

@@ -127,16 +127,10 @@ SweepResult search_levels(const SweepAxis& axis, const SweepOptions& o, const st
     result.forward_passes += p.forward_passes;
     result.probes.push_back(p);
     const Comparison& pc = p.comparison;
-    const bool bounded = pc.delta_rel_upper != pc.delta_rel ||
-                         pc.max_bucket_worsening_upper != pc.max_bucket_worsening_rel;
     spdlog::info("{}: ppl {:.4f} ({:+.3f}%), worst bucket {:+.3f}%{}, reads {:.2f}% -> {}",
                  probe_name(label, axis, level), pc.sparse_ppl, 100 * pc.delta_rel,
-                 100 * pc.max_bucket_worsening_rel,
-                 bounded
-                     ? fmt::format(" (upper bounds {:+.3f}%, {:+.3f}%)", 100 * pc.delta_rel_upper,
-                                   100 * pc.max_bucket_worsening_upper)
-                     : std::string(),
-                 100 * p.reads_fraction, p.matches ? "matches dense" : "misses");
+                 100 * pc.max_bucket_worsening_rel, pc.upper_bounds_note(), 100 * p.reads_fraction,
+                 p.matches ? "matches dense" : "misses");
     // std::vector reallocates: rebuild the index (a level probed twice: its latest probe).
     tried.clear();
     for (const auto& q : result.probes) tried[q.level] = &q;
