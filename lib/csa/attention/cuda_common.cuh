@@ -50,10 +50,33 @@ __device__ __forceinline__ float round_to(float x) {
 }
 
 // Order key of a float: a larger float gives a larger key; -0 and +0 give the same key (they
-// compare equal, as in select.cpp).
+// compare equal, as in select.cpp). Three instructions: f + 0 turns -0 into +0 (round to
+// nearest), then the sign bit spread over the word flips a negative float's bits and sets a
+// positive one's top bit.
 __device__ __forceinline__ uint32_t order_key(float f) {
-  const uint32_t u = __float_as_uint(f == 0.0f ? 0.0f : f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  const uint32_t u = __float_as_uint(__fadd_rn(f, 0.0f));
+  return u ^ (static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u);
+}
+
+// The float X with (s >= X) == (order_key(s) >= key) for every float s that is not NaN, for key
+// in [0, 2^32]: -inf below the key of -inf, NaN (every comparison false) above the key of +inf.
+__device__ __forceinline__ float key_floor(uint64_t key) {
+  if (key <= 0x007fffffull) return -INFINITY;
+  if (key > 0xff800000ull) return __uint_as_float(0x7fffffffu);
+  const uint32_t k = static_cast<uint32_t>(key);
+  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
+// The float whose order key is u (u a key order_key gives: -0 comes back as +0).
+__device__ __forceinline__ float key_value(uint32_t u) {
+  return __uint_as_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u);
+}
+
+// 2^x by the special-function unit (ex2.approx.ftz: about 2 ulp; 2^-inf = +0).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
 }
 
 // Elements of T in 16 bytes, and 16 raw bytes of T as that many floats.

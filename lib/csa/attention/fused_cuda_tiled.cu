@@ -56,6 +56,7 @@ constexpr int kBN = 64;                 // keys per tile
 constexpr int kBins = 256;              // 8-bit radix digits
 constexpr int kHistStride = kBins + 1;  // padded: rows of one warp hit different banks
 constexpr int kGatherCap = 128;         // candidates per row for the exact ranking
+constexpr int kFoldCap = 64;            // candidates per row ranked after the attention pass
 constexpr int kPasses = 6;              // 4 digits of the order key, 2 of the key index (S <= 2^16)
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -70,6 +71,7 @@ struct RowState {
   int active[kBM];               // selection unresolved
   int pos[kBM];                  // position of the row's query (-1: padding)
   unsigned long long kept[kBM];  // attention pass: the row's kept keys of the tile (KV union)
+  int snap[kBM];                 // attention pass: the row's candidates marked for the union
   int wmax[kWarps];
 };
 
@@ -90,9 +92,11 @@ struct Layout {
   static constexpr int kHistBytes = kWarps * 16 * kHistStride * 4;
   static constexpr int kGatherBytes = kBM * kGatherCap * 8;
   static constexpr int kVBytes = 2 * kStageBytes;
+  static constexpr int kFoldBytes = kBM * kFoldCap * 8;  // after V: the folded candidates
+  static constexpr int kAttBytes = kVBytes + kFoldBytes;
   static constexpr int kUBytes = kHistBytes > kGatherBytes
-                                     ? (kHistBytes > kVBytes ? kHistBytes : kVBytes)
-                                     : (kGatherBytes > kVBytes ? kGatherBytes : kVBytes);
+                                     ? (kHistBytes > kAttBytes ? kHistBytes : kAttBytes)
+                                     : (kGatherBytes > kAttBytes ? kGatherBytes : kAttBytes);
   static constexpr int kBytes = kUOff + kUBytes;
 };
 
@@ -408,6 +412,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   uint32_t* hist = reinterpret_cast<uint32_t*>(uni);
   uint2* gbuf = reinterpret_cast<uint2*>(uni);
   T* sv = reinterpret_cast<T*>(uni);
+  uint2* fbuf = reinterpret_cast<uint2*>(uni + L::kVBytes);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g4 = lane >> 2, q4 = lane & 3;
   const int rb = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);  // late rows first
@@ -492,6 +497,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (tid < kBM && rs.pos[tid] >= 0) rs.tau[tid] = 0, rs.jcut[tid] = 0, rs.active[tid] = 0;
     __syncthreads();
   }
+  bool fold = false;  // rows still active rank their candidates after the attention pass
+  int digits = 0;     // the bytes of the order key their prefix holds
   for (int pass = 0; pass < kPasses; ++pass) {
     const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
     int wm = max(a0 ? cx.pos0 : -1, a1 ? cx.pos1 : -1);
@@ -499,7 +506,15 @@ __global__ void __launch_bounds__(kThreads, 2)
     for (int off = 16; off > 0; off >>= 1) wm = max(wm, __shfl_xor_sync(0xffffffffu, wm, off));
     if (lane == 0) rs.wmax[warp] = wm;
     const int small = (tid < kBM && rs.active[tid] && rs.cnt[tid] > kGatherCap) ? 0 : 1;
+    const int tiny = (tid < kBM && rs.active[tid] && rs.cnt[tid] > kFoldCap) ? 0 : 1;
     if (__syncthreads_count(a0 || a1) == 0) break;
+    // Every unresolved row's prefix (of whole bytes of the order key) holds at most kFoldCap
+    // keys: the attention pass gathers them and ranks them after (no gather pass).
+    if (pass <= 4 && __syncthreads_and(tiny) != 0) {
+      fold = true;
+      digits = pass;
+      break;
+    }
     const bool gather = __syncthreads_and(small) != 0;
     const int bmax = max(max(rs.wmax[0], rs.wmax[1]), max(rs.wmax[2], rs.wmax[3]));
     const int n_tiles = bmax / kBN + 1;
@@ -531,11 +546,31 @@ __global__ void __launch_bounds__(kThreads, 2)
     __syncthreads();
   }
   __syncthreads();      // selection done; the union region now holds V tiles
-  if (dbg & 1) return;  // profiling: selection alone
+  if (dbg & 1) return;  // profiling: selection alone (without the folded candidates' ranking)
+  if (fold && tid < kBM) rs.cnt[tid] = 0, rs.snap[tid] = 0;  // (for_tiles' barrier orders it)
 
   // ---- attention over the kept keys ----
-  const uint32_t tau0 = rs.tau[cx.r0], jc0 = rs.jcut[cx.r0];
-  const uint32_t tau1 = rs.tau[cx.r1], jc1 = rs.jcut[cx.r1];
+  // Per row, keep iff score >= hi, or score >= lo and j >= jc: a resolved row's (tau, jcut) as
+  // floats (lo = tau, hi = the next key); a folding row's prefix [lo, hi) holds its candidates,
+  // gathered here (jc never met) and ranked after the pass.
+  float lo0, hi0, lo1, hi1;
+  uint32_t jc0, jc1;
+  bool fold0, fold1;
+  {
+    const auto bounds = [&](int r, float& lo, float& hi, uint32_t& jc, bool& fr) {
+      fr = fold && rs.active[r] != 0;
+      if (fr) {
+        const uint64_t w = 1ull << (32 - 8 * digits);
+        const uint64_t p = static_cast<uint64_t>(rs.upre[r]) & ~(w - 1);
+        lo = key_floor(p), hi = key_floor(p + w), jc = 0xffffffffu;
+      } else {
+        const uint32_t tau = rs.tau[r];
+        lo = key_floor(tau), hi = key_floor(static_cast<uint64_t>(tau) + 1), jc = rs.jcut[r];
+      }
+    };
+    bounds(cx.r0, lo0, hi0, jc0, fold0);
+    bounds(cx.r1, lo1, hi1, jc1, fold1);
+  }
   const int pos0 = cx.pos0, pos1 = cx.pos1;
   int wpos = max(pos0, pos1);
 #pragma unroll
@@ -550,6 +585,11 @@ __global__ void __launch_bounds__(kThreads, 2)
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
   unsigned long long union_reads = 0;
   const int i8 = lane >> 3, rr8 = lane & 7;
+  const auto candidate = [&](int r, float x, int j) {
+    const int slot = atomicAdd(&rs.cnt[r], 1);
+    if (slot < kFoldCap)
+      fbuf[r * kFoldCap + slot] = make_uint2(order_key(x), static_cast<uint32_t>(j));
+  };
 
   for_tiles<T, D>(
       bpos / kBN + 1, sk, cx.K, a.k_ss, sv, V, a.v_ss, a.S,
@@ -560,23 +600,24 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
         float c[8][4];
         score_tile<T, D>(qa, skt, a.scale, c);
-        unsigned long long k0 = 0, k1 = 0;
+        unsigned long long k0 = 0, k1 = 0;  // bit nb * 8 + e: key nb * 8 + 2 q4 + e
         float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
         for (int nb = 0; nb < 8; ++nb)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const int jl = nb * 8 + 2 * q4 + e;
-            const uint32_t j = static_cast<uint32_t>(j0 + jl);
-            const uint32_t u0 = order_key(c[nb][e]), u1 = order_key(c[nb][2 + e]);
+            const int j = j0 + nb * 8 + 2 * q4 + e;
+            const float x0 = c[nb][e], x1 = c[nb][2 + e];
             const bool keep0 =
-                static_cast<int>(j) <= pos0 && (u0 > tau0 || (u0 == tau0 && j >= jc0));
+                j <= pos0 && (x0 >= hi0 || (x0 >= lo0 && static_cast<uint32_t>(j) >= jc0));
             const bool keep1 =
-                static_cast<int>(j) <= pos1 && (u1 > tau1 || (u1 == tau1 && j >= jc1));
+                j <= pos1 && (x1 >= hi1 || (x1 >= lo1 && static_cast<uint32_t>(j) >= jc1));
+            if (fold0 && j <= pos0 && x0 >= lo0 && !(x0 >= hi0)) candidate(cx.r0, x0, j);
+            if (fold1 && j <= pos1 && x1 >= lo1 && !(x1 >= hi1)) candidate(cx.r1, x1, j);
             if (!keep0) c[nb][e] = -INFINITY;
             if (!keep1) c[nb][2 + e] = -INFINITY;
-            k0 |= static_cast<unsigned long long>(keep0) << jl;
-            k1 |= static_cast<unsigned long long>(keep1) << jl;
+            k0 |= static_cast<unsigned long long>(keep0) << (nb * 8 + e);
+            k1 |= static_cast<unsigned long long>(keep1) << (nb * 8 + e);
             mx0 = fmaxf(mx0, c[nb][e]);
             mx1 = fmaxf(mx1, c[nb][2 + e]);
           }
@@ -588,16 +629,16 @@ __global__ void __launch_bounds__(kThreads, 2)
         // n == -inf: no key kept so far; probabilities stay 0 and the state is unchanged
         const float ms0 = n0 == -INFINITY ? 0.0f : n0 * kLog2e;
         const float ms1 = n1 == -INFINITY ? 0.0f : n1 * kLog2e;
-        const float al0 = n0 == -INFINITY ? 1.0f : exp2f(m0 * kLog2e - ms0);
-        const float al1 = n1 == -INFINITY ? 1.0f : exp2f(m1 * kLog2e - ms1);
+        const float al0 = n0 == -INFINITY ? 1.0f : fast_exp2(m0 * kLog2e - ms0);
+        const float al1 = n1 == -INFINITY ? 1.0f : fast_exp2(m1 * kLog2e - ms1);
         m0 = n0, m1 = n1;
         float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
         for (int nb = 0; nb < 8; ++nb) {
-          c[nb][0] = exp2f(c[nb][0] * kLog2e - ms0);
-          c[nb][1] = exp2f(c[nb][1] * kLog2e - ms0);
-          c[nb][2] = exp2f(c[nb][2] * kLog2e - ms1);
-          c[nb][3] = exp2f(c[nb][3] * kLog2e - ms1);
+          c[nb][0] = fast_exp2(c[nb][0] * kLog2e - ms0);
+          c[nb][1] = fast_exp2(c[nb][1] * kLog2e - ms0);
+          c[nb][2] = fast_exp2(c[nb][2] * kLog2e - ms1);
+          c[nb][3] = fast_exp2(c[nb][3] * kLog2e - ms1);
           s0 += c[nb][0] + c[nb][1];
           s1 += c[nb][2] + c[nb][3];
         }
@@ -649,6 +690,7 @@ __global__ void __launch_bounds__(kThreads, 2)
           }
         }
         if (G > 1) {
+          k0 <<= 2 * q4, k1 <<= 2 * q4;
 #pragma unroll
           for (int off = 1; off <= 2; off <<= 1) {
             k0 |= __shfl_xor_sync(0xffffffffu, k0, off);
@@ -657,14 +699,140 @@ __global__ void __launch_bounds__(kThreads, 2)
           if (q4 == 0) rs.kept[cx.r0] = k0, rs.kept[cx.r1] = k1;
         }
       },
-      [&](int) {
-        // KV union: per position of the block, the keys any head of the group keeps.
+      [&](int j0) {
+        // KV union: per position of the block, the keys any head of the group keeps; the
+        // tile's new candidates of folding rows marked (bit 31) when that union holds them.
         if (G > 1 && tid < P && rs.pos[tid * G] >= 0) {
           unsigned long long m = 0;
           for (int g = 0; g < G; ++g) m |= rs.kept[tid * G + g];
           union_reads += static_cast<unsigned long long>(__popcll(m));
+          if (fold) {
+            for (int g = 0; g < G; ++g) {
+              const int r = tid * G + g, n = min(rs.cnt[r], kFoldCap);
+              for (int i = rs.snap[r]; i < n; ++i) {
+                const uint32_t y = fbuf[r * kFoldCap + i].y;
+                fbuf[r * kFoldCap + i].y =
+                    y | (static_cast<uint32_t>((m >> ((y & 0xffffu) - j0)) & 1u) << 31);
+              }
+              rs.snap[r] = n;
+            }
+          }
         }
       });
+
+  // Folding rows: rank the candidates (at most kFoldCap, two a lane), then add the kept ones
+  // in rank order (their scores from the order keys, V rows from global memory), a row at a
+  // time by the row's four lanes; bit 30 marks a kept candidate for the KV union below.
+  if (fold) {
+    __syncthreads();  // the last tile's candidates are marked
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      float& mh = hh == 0 ? m0 : m1;
+      float& lh = hh == 0 ? l0 : l1;
+      for (int r8 = 0; r8 < 8; ++r8) {
+        const int r = warp * 16 + hh * 8 + r8;
+        if (!rs.active[r]) continue;
+        const int n = min(rs.cnt[r], kFoldCap), kk = rs.kk[r];
+        if (n < 1 || kk < 1) continue;
+        uint2* fb = fbuf + r * kFoldCap;
+        uint2 e[2];
+        unsigned long long key[2];
+        int rank[2] = {0, 0};
+#pragma unroll
+        for (int s2 = 0; s2 < 2; ++s2) {  // candidates lane and lane + 32
+          e[s2] = lane + 32 * s2 < n ? fb[lane + 32 * s2] : make_uint2(0u, 0u);
+          key[s2] = (static_cast<unsigned long long>(e[s2].x) << 32) | (e[s2].y & 0xffffu);
+        }
+        for (int i = 0; i < n; ++i) {
+          const unsigned long long ki = __shfl_sync(0xffffffffu, i < 32 ? key[0] : key[1], i & 31);
+          rank[0] += ki > key[0];
+          rank[1] += ki > key[1];
+        }
+        bool kept[2];
+#pragma unroll
+        for (int s2 = 0; s2 < 2; ++s2) {
+          kept[s2] = lane + 32 * s2 < n && rank[s2] < kk;
+          if (kept[s2]) fb[lane + 32 * s2].y = e[s2].y | (1u << 30);
+        }
+        // The candidate of rank t (kept: t < kk), broadcast to the warp.
+        const auto ranked = [&](int t, uint32_t& u, uint32_t& j) {
+          const unsigned b0 = __ballot_sync(0xffffffffu, kept[0] && rank[0] == t);
+          const unsigned b1 = __ballot_sync(0xffffffffu, kept[1] && rank[1] == t);
+          const bool second = b0 == 0;
+          const int src = __ffs(second ? b1 : b0) - 1;
+          u = __shfl_sync(0xffffffffu, second ? e[1].x : e[0].x, src);
+          j = __shfl_sync(0xffffffffu, second ? e[1].y : e[0].y, src) & 0xffffu;
+        };
+        const bool own = g4 == r8;
+        uint32_t utop, jtop;
+        ranked(0, utop, jtop);
+        const float top = key_value(utop);
+        const float mn = fmaxf(mh, top), msn = mn * kLog2e;
+        const float al = fast_exp2(mh * kLog2e - msn);  // 0 when nothing was kept before
+        if (own) {
+#pragma unroll
+          for (int nd = 0; nd < D / 8; ++nd) o[nd][2 * hh] *= al, o[nd][2 * hh + 1] *= al;
+          lh *= al;
+          mh = mn;
+        }
+        for (int t = 0; t < kk && t < n; ++t) {
+          uint32_t ut, jt;
+          ranked(t, ut, jt);
+          if (!own) continue;
+          const float p = fast_exp2(key_value(ut) * kLog2e - msn);
+          if (q4 == 0) lh += p;
+          const T* vr = V + static_cast<int64_t>(jt) * a.v_ss;
+          if constexpr (kF32<T>) {  // o[nd][2 hh + e2] is dim (D / 8)(2 q4 + e2) + nd
+#pragma unroll
+            for (int e2 = 0; e2 < 2; ++e2) {
+              const float* ve = vr + (D / 8) * (2 * q4 + e2);
+#pragma unroll
+              for (int n4 = 0; n4 < D / 32; ++n4) {
+                const float4 v4 = *reinterpret_cast<const float4*>(ve + 4 * n4);
+                o[4 * n4][2 * hh + e2] += p * v4.x;
+                o[4 * n4 + 1][2 * hh + e2] += p * v4.y;
+                o[4 * n4 + 2][2 * hh + e2] += p * v4.z;
+                o[4 * n4 + 3][2 * hh + e2] += p * v4.w;
+              }
+            }
+          } else {  // o[nd][2 hh + e2] is dim 8 nd + 2 q4 + e2
+            using H2 = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+#pragma unroll
+            for (int nd = 0; nd < D / 8; ++nd) {
+              const float2 f = to_float2(*reinterpret_cast<const H2*>(vr + 8 * nd + 2 * q4));
+              o[nd][2 * hh] += p * f.x;
+              o[nd][2 * hh + 1] += p * f.y;
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();  // kept marks written
+    // KV union: each kept candidate outside its position's union of the other keys, counted
+    // once over the group's heads.
+    if (G > 1 && tid < P && rs.pos[tid * G] >= 0) {
+      for (int g = 0; g < G; ++g) {
+        const int r = tid * G + g;
+        if (!rs.active[r]) continue;
+        const int n = min(rs.cnt[r], kFoldCap);
+        for (int i = 0; i < n; ++i) {
+          const uint32_t y = fbuf[r * kFoldCap + i].y;
+          if ((y >> 30) != 1u) continue;  // kept (bit 30) and not in the union (bit 31)
+          bool dup = false;
+          for (int g2 = 0; g2 < g && !dup; ++g2) {
+            const int r2 = tid * G + g2;
+            if (!rs.active[r2]) continue;
+            const int n2 = min(rs.cnt[r2], kFoldCap);
+            for (int i2 = 0; i2 < n2 && !dup; ++i2) {
+              const uint32_t y2 = fbuf[r2 * kFoldCap + i2].y;
+              dup = (y2 >> 30) == 1u && (y2 & 0xffffu) == (y & 0xffffu);
+            }
+          }
+          if (!dup) ++union_reads;
+        }
+      }
+    }
+  }
   if (G > 1 && tid < P && union_reads > 0) atomicAdd(&a.kv_reads[kvh], union_reads);
 
   // Normalise and store (rows lane / 4 and lane / 4 + 8 of the warp's 16).

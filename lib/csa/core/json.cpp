@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "csa/core/file.h"
+#include "csa/core/profile.h"
 
 namespace csa {
 namespace {
@@ -67,6 +68,7 @@ std::string dump_json(const Json& j) {
 }
 
 void write_json_file(const std::string& path, const Json& j) {
+  CSA_PROFILE_SCOPE("write");
   write_file_atomic(path, dump_json(j));
 }
 

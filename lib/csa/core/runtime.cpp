@@ -2,9 +2,13 @@
 
 #include <ATen/Parallel.h>
 #include <torch/version.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "csa/core/error.h"
@@ -19,6 +23,26 @@ int set_threads(int n) {
   return at::get_num_threads();
 }
 
+namespace {
+std::atomic<bool> g_cuda_chosen{false};
+}  // namespace
+
+bool cuda_chosen() { return g_cuda_chosen.load(); }
+
+DeviceWarmUp::DeviceWarmUp(const at::Device& device) {
+  if (!device.is_cuda()) return;
+  thread_ = std::thread([device] {
+    try {
+      (void)at::empty({1}, at::TensorOptions().device(device));
+    } catch (...) {  // the caller's first CUDA call reports it
+    }
+  });
+}
+
+DeviceWarmUp::~DeviceWarmUp() {
+  if (thread_.joinable()) thread_.join();
+}
+
 at::Device parse_device(const std::string& spec) {
   at::Device device(at::kCPU);
   try {
@@ -30,6 +54,7 @@ at::Device parse_device(const std::string& spec) {
     if (!at::hasCUDA())
       throw InputError("--device " + spec +
                        ": this build of csa has no CUDA support or no GPU is visible");
+    g_cuda_chosen = true;
   } else if (!device.is_cpu()) {
     throw UsageError("--device: '" + spec + "' is not supported (use cpu or cuda)");
   }
@@ -82,6 +107,23 @@ std::string load_average() {
   std::string a, b, c;
   if (!(f >> a >> b >> c)) return "unknown";
   return a + " " + b + " " + c;
+}
+
+double process_age_seconds() {
+  std::ifstream stat("/proc/self/stat"), up("/proc/uptime");
+  std::string line;
+  double uptime = 0;
+  if (!std::getline(stat, line) || !(up >> uptime)) return -1;
+  // field 22 (starttime, clock ticks after boot), counted after the ')' that ends field 2
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22; ++i)
+    if (!(rest >> field)) return -1;
+  const long ticks = sysconf(_SC_CLK_TCK);
+  if (ticks <= 0) return -1;
+  return uptime - std::strtod(field.c_str(), nullptr) / static_cast<double>(ticks);
 }
 
 double process_cpu_seconds() {

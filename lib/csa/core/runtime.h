@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "csa/core/json.h"
@@ -18,8 +19,25 @@ std::string torch_version();   // libtorch the binary was built against
 // Sets the intra-op thread count; n <= 0 means "all cores". Returns the count in effect.
 int set_threads(int n);
 
-// Parses "cpu", "cuda" or "cuda:N"; an unavailable device is an InputError.
+// Parses "cpu", "cuda" or "cuda:N"; an unavailable device is an InputError. A CUDA device is
+// remembered (cuda_chosen) for the apps' exit.
 at::Device parse_device(const std::string& spec);
+bool cuda_chosen();
+
+// Starts a CUDA device's context (and the caching allocator) on a helper thread while the caller
+// does host work, e.g. reads a checkpoint; the first CUDA call of another thread waits for it.
+// Nothing for other devices. Joins on destruction; errors are left to the caller's own CUDA
+// calls, which meet them again.
+class DeviceWarmUp {
+ public:
+  explicit DeviceWarmUp(const at::Device& device);
+  ~DeviceWarmUp();
+  DeviceWarmUp(const DeviceWarmUp&) = delete;
+  DeviceWarmUp& operator=(const DeviceWarmUp&) = delete;
+
+ private:
+  std::thread thread_;
+};
 // Parses "float32" / "fp32", "bfloat16" / "bf16", "float16" / "fp16".
 at::ScalarType parse_dtype(const std::string& spec);
 std::string dtype_name(at::ScalarType t);
@@ -30,6 +48,10 @@ std::string cpu_model_name();
 std::string load_average();
 // CPU seconds used by this process so far, all threads (CLOCK_PROCESS_CPUTIME_ID).
 double process_cpu_seconds();
+// Seconds since this process started (/proc/self/stat against /proc/uptime, 10 ms steps), or -1
+// where not readable: what start-up (the dynamic loader, libtorch's static initialisers) took
+// before main when called first thing.
+double process_age_seconds();
 
 // Shell-quoted command line, as recorded in every JSON output.
 std::string command_line(const std::vector<std::string>& argv);

@@ -7,6 +7,7 @@
 #include "csa/core/error.h"
 #include "csa/core/file.h"
 #include "csa/core/hash.h"
+#include "csa/core/profile.h"
 #include "csa/core/utf8.h"
 #include "csa/tokenizer/tokenizer.h"
 
@@ -63,6 +64,7 @@ std::vector<int64_t> Corpus::slice(int64_t offset, int64_t count, int64_t minimu
 }
 
 Corpus load_corpus(const std::string& path, const Model& model, const CorpusOptions& options) {
+  CSA_PROFILE_SCOPE("load/corpus");  // read, hash, tokenize or parse
   Corpus c;
   c.path = path;  // as given: "-" or /dev/fd/63 for streamed input (the sha256 says what was read)
   const std::string name = input_label(path);

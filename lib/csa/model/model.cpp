@@ -5,6 +5,7 @@
 
 #include "csa/core/error.h"
 #include "csa/core/hash.h"
+#include "csa/core/profile.h"
 #include "csa/core/runtime.h"
 #include "csa/model/family.h"
 
@@ -228,6 +229,7 @@ Model build_model(Checkpoint&& ck, const LoadOptions& options) {
 }
 
 Model load_model(const std::string& path, const LoadOptions& options) {
+  const DeviceWarmUp warm(options.device);  // the device starts while the file is read and hashed
   return build_model(read_checkpoint(path, options.config_path), options);
 }
 
@@ -236,6 +238,7 @@ Model load_model(const std::string& path, const LoadOptions& options) {
 namespace csa {
 
 Model ModelArgs::load() const {
+  CSA_PROFILE_SCOPE("load/model");  // read, check, bind (and the device's start on first use)
   LoadOptions o;
   o.config_path = config;
   o.device = parse_device(device);
