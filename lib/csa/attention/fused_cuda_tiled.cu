@@ -14,16 +14,22 @@
 // select over that 48-bit composite key: a pass histograms the next 8-bit digit of the rows'
 // candidates (per-warp shared-memory histograms, 16 rows x 256 bins), then each row keeps its
 // bin holding the rank. A row is resolved when its bin's count equals the rank left (the whole bin
-// is kept); when every unresolved row's bin holds at most kGatherCap keys, one more pass gathers
-// them (key, index) into shared memory and ranks them exactly instead of more histograms. The
-// result per row is (tau, jcut): key j with order key u is kept iff u > tau or (u == tau and
+// is kept). When every unresolved row's bin (a prefix of whole bytes of the order key) holds at
+// most kFoldCap keys, selection ends there: the attention pass keeps every key above the bin,
+// gathers the bin's keys (order key, index) into shared memory, and after the pass they are
+// ranked exactly and the rank's kept ones added (scores from their order keys, V rows from
+// global memory, in rank order) — no further pass over QK^T. Otherwise, when every bin holds at
+// most kGatherCap keys, a gather pass ranks them before the attention pass. A resolved row's
+// result is (tau, jcut): key j with order key u is kept iff u > tau or (u == tau and
 // j >= jcut), exactly the budget's keys. Rows whose budget covers their causal keys skip it.
 //
 // Attention: a flash-attention pass over the same tiles with the online softmax over kept keys
 // only (others get probability 0) and P·V on the tensor cores (P rounded to the input type; split
 // hi + lo for float32).
 // Reads are counted here: the budget per query row, and per KV head the union of the group's
-// kept keys (a 64-bit kept mask per row and tile in shared memory, OR-ed over the group).
+// kept keys (a 64-bit kept mask per row and tile in shared memory, OR-ed over the group; a kept
+// bin key of a folding row counts when no key above the bins and no other head's kept bin key
+// of the same position already holds it).
 // Histogram counts and reads are integers and every floating-point reduction runs in a fixed
 // order, so the output is bit-identical run to run.
 #include <cuda_bf16.h>
@@ -720,120 +726,105 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
       });
 
-  // Folding rows: rank the candidates (at most kFoldCap, two a lane), then add the kept ones
-  // in rank order (their scores from the order keys, V rows from global memory), a row at a
-  // time by the row's four lanes; bit 30 marks a kept candidate for the KV union below.
+  // Folding rows: each row's candidates (at most kFoldCap) ranked by the warp, two a lane, and
+  // the kept ones (rank < kk) written back in rank order; then every thread adds its two rows'
+  // kept candidates in that order (scores from the order keys, V rows from global memory), all
+  // rows at once.
   if (fold) {
     __syncthreads();  // the last tile's candidates are marked
+    for (int rr = 0; rr < 16; ++rr) {
+      const int r = warp * 16 + rr;
+      if (!rs.active[r]) continue;
+      const int n = min(rs.cnt[r], kFoldCap), kk = min(rs.kk[r], n);
+      uint2* fb = fbuf + r * kFoldCap;
+      uint2 e[2];
+      unsigned long long key[2];
+      int rank[2] = {0, 0};
+#pragma unroll
+      for (int s2 = 0; s2 < 2; ++s2) {  // candidates lane and lane + 32
+        e[s2] = lane + 32 * s2 < n ? fb[lane + 32 * s2] : make_uint2(0u, 0u);
+        key[s2] = (static_cast<unsigned long long>(e[s2].x) << 32) | (e[s2].y & 0xffffu);
+      }
+      for (int i = 0; i < n; ++i) {
+        const unsigned long long ki = __shfl_sync(0xffffffffu, i < 32 ? key[0] : key[1], i & 31);
+        rank[0] += ki > key[0];
+        rank[1] += ki > key[1];
+      }
+      __syncwarp();  // every candidate read before the kept ones move
+#pragma unroll
+      for (int s2 = 0; s2 < 2; ++s2)
+        if (lane + 32 * s2 < n && rank[s2] < kk) fb[rank[s2]] = e[s2];
+    }
+    __syncwarp();
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh) {
+      const int r = hh == 0 ? cx.r0 : cx.r1;
+      if (!rs.active[r]) continue;
+      const int kk = min(rs.kk[r], min(rs.cnt[r], kFoldCap));
+      if (kk < 1) continue;
+      const uint2* fb = fbuf + r * kFoldCap;
       float& mh = hh == 0 ? m0 : m1;
       float& lh = hh == 0 ? l0 : l1;
-      for (int r8 = 0; r8 < 8; ++r8) {
-        const int r = warp * 16 + hh * 8 + r8;
-        if (!rs.active[r]) continue;
-        const int n = min(rs.cnt[r], kFoldCap), kk = rs.kk[r];
-        if (n < 1 || kk < 1) continue;
-        uint2* fb = fbuf + r * kFoldCap;
-        uint2 e[2];
-        unsigned long long key[2];
-        int rank[2] = {0, 0};
+      const float mn = fmaxf(mh, key_value(fb[0].x)), msn = mn * kLog2e;
+      const float al = fast_exp2(mh * kLog2e - msn);  // 0 when nothing was kept before
 #pragma unroll
-        for (int s2 = 0; s2 < 2; ++s2) {  // candidates lane and lane + 32
-          e[s2] = lane + 32 * s2 < n ? fb[lane + 32 * s2] : make_uint2(0u, 0u);
-          key[s2] = (static_cast<unsigned long long>(e[s2].x) << 32) | (e[s2].y & 0xffffu);
-        }
-        for (int i = 0; i < n; ++i) {
-          const unsigned long long ki = __shfl_sync(0xffffffffu, i < 32 ? key[0] : key[1], i & 31);
-          rank[0] += ki > key[0];
-          rank[1] += ki > key[1];
-        }
-        bool kept[2];
+      for (int nd = 0; nd < D / 8; ++nd) o[nd][2 * hh] *= al, o[nd][2 * hh + 1] *= al;
+      lh *= al;
+      mh = mn;
+#pragma unroll 2
+      for (int t = 0; t < kk; ++t) {
+        const uint2 cand = fb[t];
+        const float p = fast_exp2(key_value(cand.x) * kLog2e - msn);
+        if (q4 == 0) lh += p;
+        const T* vr = V + static_cast<int64_t>(cand.y & 0xffffu) * a.v_ss;
+        if constexpr (kF32<T>) {  // o[nd][2 hh + e2] is dim (D / 8)(2 q4 + e2) + nd
 #pragma unroll
-        for (int s2 = 0; s2 < 2; ++s2) {
-          kept[s2] = lane + 32 * s2 < n && rank[s2] < kk;
-          if (kept[s2]) fb[lane + 32 * s2].y = e[s2].y | (1u << 30);
-        }
-        // The candidate of rank t (kept: t < kk), broadcast to the warp.
-        const auto ranked = [&](int t, uint32_t& u, uint32_t& j) {
-          const unsigned b0 = __ballot_sync(0xffffffffu, kept[0] && rank[0] == t);
-          const unsigned b1 = __ballot_sync(0xffffffffu, kept[1] && rank[1] == t);
-          const bool second = b0 == 0;
-          const int src = __ffs(second ? b1 : b0) - 1;
-          u = __shfl_sync(0xffffffffu, second ? e[1].x : e[0].x, src);
-          j = __shfl_sync(0xffffffffu, second ? e[1].y : e[0].y, src) & 0xffffu;
-        };
-        const bool own = g4 == r8;
-        uint32_t utop, jtop;
-        ranked(0, utop, jtop);
-        const float top = key_value(utop);
-        const float mn = fmaxf(mh, top), msn = mn * kLog2e;
-        const float al = fast_exp2(mh * kLog2e - msn);  // 0 when nothing was kept before
-        if (own) {
+          for (int e2 = 0; e2 < 2; ++e2) {
+            const float* ve = vr + (D / 8) * (2 * q4 + e2);
 #pragma unroll
-          for (int nd = 0; nd < D / 8; ++nd) o[nd][2 * hh] *= al, o[nd][2 * hh + 1] *= al;
-          lh *= al;
-          mh = mn;
-        }
-        for (int t = 0; t < kk && t < n; ++t) {
-          uint32_t ut, jt;
-          ranked(t, ut, jt);
-          if (!own) continue;
-          const float p = fast_exp2(key_value(ut) * kLog2e - msn);
-          if (q4 == 0) lh += p;
-          const T* vr = V + static_cast<int64_t>(jt) * a.v_ss;
-          if constexpr (kF32<T>) {  // o[nd][2 hh + e2] is dim (D / 8)(2 q4 + e2) + nd
-#pragma unroll
-            for (int e2 = 0; e2 < 2; ++e2) {
-              const float* ve = vr + (D / 8) * (2 * q4 + e2);
-#pragma unroll
-              for (int n4 = 0; n4 < D / 32; ++n4) {
-                const float4 v4 = *reinterpret_cast<const float4*>(ve + 4 * n4);
-                o[4 * n4][2 * hh + e2] += p * v4.x;
-                o[4 * n4 + 1][2 * hh + e2] += p * v4.y;
-                o[4 * n4 + 2][2 * hh + e2] += p * v4.z;
-                o[4 * n4 + 3][2 * hh + e2] += p * v4.w;
-              }
+            for (int n4 = 0; n4 < D / 32; ++n4) {
+              const float4 v4 = *reinterpret_cast<const float4*>(ve + 4 * n4);
+              o[4 * n4][2 * hh + e2] += p * v4.x;
+              o[4 * n4 + 1][2 * hh + e2] += p * v4.y;
+              o[4 * n4 + 2][2 * hh + e2] += p * v4.z;
+              o[4 * n4 + 3][2 * hh + e2] += p * v4.w;
             }
-          } else {  // o[nd][2 hh + e2] is dim 8 nd + 2 q4 + e2
-            using H2 = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+          }
+        } else {  // o[nd][2 hh + e2] is dim 8 nd + 2 q4 + e2
+          using H2 = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
 #pragma unroll
-            for (int nd = 0; nd < D / 8; ++nd) {
-              const float2 f = to_float2(*reinterpret_cast<const H2*>(vr + 8 * nd + 2 * q4));
-              o[nd][2 * hh] += p * f.x;
-              o[nd][2 * hh + 1] += p * f.y;
-            }
+          for (int nd = 0; nd < D / 8; ++nd) {
+            const float2 f = to_float2(*reinterpret_cast<const H2*>(vr + 8 * nd + 2 * q4));
+            o[nd][2 * hh] += p * f.x;
+            o[nd][2 * hh + 1] += p * f.y;
           }
         }
       }
     }
-    __syncthreads();  // kept marks written
-    // KV union: each kept candidate outside its position's union of the other keys, counted
-    // once over the group's heads.
-    if (G > 1 && tid < P && rs.pos[tid * G] >= 0) {
-      for (int g = 0; g < G; ++g) {
-        const int r = tid * G + g;
-        if (!rs.active[r]) continue;
-        const int n = min(rs.cnt[r], kFoldCap);
-        for (int i = 0; i < n; ++i) {
-          const uint32_t y = fbuf[r * kFoldCap + i].y;
-          if ((y >> 30) != 1u) continue;  // kept (bit 30) and not in the union (bit 31)
-          bool dup = false;
-          for (int g2 = 0; g2 < g && !dup; ++g2) {
-            const int r2 = tid * G + g2;
-            if (!rs.active[r2]) continue;
-            const int n2 = min(rs.cnt[r2], kFoldCap);
-            for (int i2 = 0; i2 < n2 && !dup; ++i2) {
-              const uint32_t y2 = fbuf[r2 * kFoldCap + i2].y;
-              dup = (y2 >> 30) == 1u && (y2 & 0xffffu) == (y & 0xffffu);
-            }
+    // KV union: each kept candidate outside its position's union of the other keys (bit 31
+    // clear), counted once over the group's heads: a thread per (row, rank).
+    if (G > 1) {
+      __syncthreads();  // every row's kept list in place
+      for (int idx = tid; idx < kBM * kFoldCap; idx += kThreads) {
+        const int r = idx / kFoldCap, t = idx - r * kFoldCap;
+        if (!rs.active[r] || t >= min(rs.kk[r], min(rs.cnt[r], kFoldCap))) continue;
+        const uint32_t y = fbuf[idx].y;
+        if (y >> 31) continue;
+        const int p = r / G;
+        bool dup = false;
+        for (int r2 = p * G; r2 < r && !dup; ++r2) {
+          if (!rs.active[r2]) continue;
+          const int kk2 = min(rs.kk[r2], min(rs.cnt[r2], kFoldCap));
+          for (int t2 = 0; t2 < kk2 && !dup; ++t2) {
+            const uint32_t y2 = fbuf[r2 * kFoldCap + t2].y;
+            dup = (y2 >> 31) == 0 && (y2 & 0xffffu) == (y & 0xffffu);
           }
-          if (!dup) ++union_reads;
         }
+        if (!dup) ++union_reads;
       }
     }
   }
-  if (G > 1 && tid < P && union_reads > 0) atomicAdd(&a.kv_reads[kvh], union_reads);
+  if (G > 1 && union_reads > 0) atomicAdd(&a.kv_reads[kvh], union_reads);
 
   // Normalise and store (rows lane / 4 and lane / 4 + 8 of the warp's 16).
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
