@@ -9,6 +9,7 @@
 
 #include "csa/core/error.h"
 #include "csa/core/json.h"
+#include "csa/tokenizer/bpe.h"
 #include "csa/tokenizer/tokenizer.h"
 
 namespace {
@@ -404,4 +405,31 @@ TEST_CASE("a corrupt tokenizer.model is a FormatError naming it", "[unit][tokeni
     message = e.what();
   }
   CHECK_THAT(message, Catch::Contains("broken/tokenizer.model"));
+}
+
+// BpeModel::merge_all splits a word where no merge can join its neighbours (crossing_: the units
+// a merge's left part can end with against those its right part can begin with, closed over
+// merged tokens) and merges the parts on their own; the ids must be those of one heap over the
+// word (hand-derived here with HF's rule: lowest rank first, then leftmost).
+TEST_CASE("BPE merges a word part by part where no merge crosses, as one heap would",
+          "[unit][tokenizer]") {
+  const std::string s = "\xe2\x96\x81";  // U+2581, the Metaspace replacement
+  csa::tok::BpeConfig c;
+  c.vocab = {{"a", 0},     {"b", 1},           {s, 2},     {"ab", 3},
+             {s + "a", 4}, {s + "a" + "b", 5}, {s + s, 6}, {"ab" + s, 7}};
+  c.merges = {{"a", "b"}, {s, "a"}, {s + "a", "b"}, {s, s}, {"ab", s}};
+  const csa::tok::BpeModel bpe(std::move(c), "test");
+  const auto ids = [&](const std::string& word) {
+    std::vector<int32_t> out;
+    bpe.tokenize(word, out);
+    return out;
+  };
+  // "ab ▁": b then ▁ can join only through the merged "ab" (the closure), so no split there
+  CHECK(ids("ab" + s + "b") == std::vector<int32_t>{7, 1});
+  // ▁ ▁ joins: no split between them
+  CHECK(ids("b" + s + s) == std::vector<int32_t>{1, 6});
+  // "a b" (rank 0) twice; "▁ a" finds ab to its right (stale), the last ▁ a merges; then
+  // "ab ▁" twice (the second ▁ of the run, whose right neighbour became ▁a)
+  CHECK(ids("ab" + s + "ab" + s + s + "a") == std::vector<int32_t>{7, 7, 4});
+  CHECK(ids("ba" + s + "a") == std::vector<int32_t>{1, 0, 4});
 }

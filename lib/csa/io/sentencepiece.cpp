@@ -108,6 +108,84 @@ const Api& api() {
   return a;
 }
 
+// The fields of the serialized ModelProto that decide whether a text may be encoded in parts
+// (proto2 defaults where a field is absent); found = false if the bytes do not parse.
+struct SpecFlags {
+  bool found = false;
+  bool identity = false;  // normalizer_spec.name "identity" and no precompiled charsmap
+  bool add_dummy_prefix = true, escape_whitespaces = true, treat_whitespace_as_suffix = false;
+};
+
+// One protobuf field: number, wire type, and its varint value or length-delimited bytes.
+bool next_field(std::string_view& in, uint32_t& field, uint32_t& wire, uint64_t& value,
+                std::string_view& bytes) {
+  const auto varint = [&](uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
+      const auto b = static_cast<unsigned char>(in.front());
+      in.remove_prefix(1);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  };
+  uint64_t key = 0;
+  if (!varint(key)) return false;
+  field = static_cast<uint32_t>(key >> 3), wire = static_cast<uint32_t>(key & 7);
+  switch (wire) {
+    case 0:
+      return varint(value);
+    case 1:
+    case 5: {
+      const size_t n = wire == 1 ? 8 : 4;
+      if (in.size() < n) return false;
+      in.remove_prefix(n);
+      return true;
+    }
+    case 2:
+      if (!varint(value) || value > in.size()) return false;
+      bytes = in.substr(0, static_cast<size_t>(value));
+      in.remove_prefix(static_cast<size_t>(value));
+      return true;
+    default:
+      return false;
+  }
+}
+
+SpecFlags spec_flags(std::string_view model) {
+  SpecFlags f;
+  uint32_t field = 0, wire = 0;
+  uint64_t value = 0;
+  std::string_view bytes;
+  bool normalizer = false;
+  while (!model.empty()) {
+    if (!next_field(model, field, wire, value, bytes)) return {};
+    if (wire != 2) continue;
+    if (field == 2) {  // trainer_spec: treat_whitespace_as_suffix = 24
+      for (std::string_view t = bytes; !t.empty();) {
+        if (!next_field(t, field, wire, value, bytes)) return {};
+        if (field == 24 && wire == 0) f.treat_whitespace_as_suffix = value != 0;
+      }
+    } else if (field == 3) {  // normalizer_spec: name 1, precompiled_charsmap 2, flags 3 / 5
+      normalizer = true;
+      std::string name;
+      bool charsmap = false;
+      for (std::string_view t = bytes; !t.empty();) {
+        if (!next_field(t, field, wire, value, bytes)) return {};
+        if (field == 1 && wire == 2) name = std::string(bytes);
+        if (field == 2 && wire == 2) charsmap = !bytes.empty();
+        if (field == 3 && wire == 0) f.add_dummy_prefix = value != 0;
+        if (field == 5 && wire == 0) f.escape_whitespaces = value != 0;
+      }
+      f.identity = name == "identity" && !charsmap;
+    }
+  }
+  f.found = normalizer;
+  return f;
+}
+
+constexpr size_t kEncodePart = 1 << 12;  // bytes per part of a long text
+
 }  // namespace
 
 std::string SentencePieceModel::module_path() { return api().path; }
@@ -117,6 +195,16 @@ SentencePieceModel::SentencePieceModel(std::string_view model, const std::string
   char err[512] = {0};
   handle_ = api().load(model.data(), model.size(), err, sizeof err);
   if (handle_ == nullptr) throw FormatError(origin + ": not a valid SentencePiece model: " + err);
+  const SpecFlags f = spec_flags(model);
+  if (!f.found || !f.identity || !f.escape_whitespaces || f.treat_whitespace_as_suffix) return;
+  const std::string ws = "\xe2\x96\x81";  // U+2581
+  for (int32_t id = 0, n = piece_size(); id < n; ++id) {
+    const std::string p = id_to_piece(id);
+    for (size_t at = p.find(ws, 1); at != std::string::npos; at = p.find(ws, at + 1))
+      if (at < ws.size() || p.compare(at - ws.size(), ws.size(), ws) != 0) return;
+  }
+  split_at_spaces_ = true;
+  dummy_prefix_ = f.add_dummy_prefix;
 }
 
 SentencePieceModel::~SentencePieceModel() {
@@ -124,6 +212,27 @@ SentencePieceModel::~SentencePieceModel() {
 }
 
 std::vector<int32_t> SentencePieceModel::encode(std::string_view text) const {
+  if (!split_at_spaces_ || text.size() <= kEncodePart) return encode_whole(text);
+  std::vector<int32_t> ids;
+  for (size_t begin = 0; begin < text.size();) {
+    size_t end = text.size(), next = end;
+    // the first space at least kEncodePart on with a non-space on both sides, not after a
+    // literal U+2581 (which pieces of U+2581 runs could join to the space's)
+    for (size_t p = begin + kEncodePart; p + 1 < text.size(); ++p)
+      if (text[p] == ' ' && text[p - 1] != ' ' && text[p + 1] != ' ' &&
+          text.substr(p - 3, 3) != "\xe2\x96\x81") {
+        end = p;
+        next = dummy_prefix_ ? p + 1 : p;  // the dummy prefix stands for the space
+        break;
+      }
+    const std::vector<int32_t> part = encode_whole(text.substr(begin, end - begin));
+    ids.insert(ids.end(), part.begin(), part.end());
+    begin = next;
+  }
+  return ids;
+}
+
+std::vector<int32_t> SentencePieceModel::encode_whole(std::string_view text) const {
   char err[512] = {0};
   std::vector<int32_t> ids(text.size() + 8);
   int64_t n = api().encode(handle_, text.data(), text.size(), ids.data(),
