@@ -10,6 +10,7 @@
 #include "csa/core/hash.h"
 #include "csa/core/json.h"
 #include "csa/core/profile.h"
+#include "csa/core/runtime.h"
 #include "csa/core/utf8.h"
 #include "support.h"
 
@@ -162,6 +163,18 @@ TEST_CASE("profile scopes add up per phase and per section only while enabled", 
   CHECK_FALSE(j["phases"]["test/inner"].contains("thread_seconds"));  // all on this thread
   profile_reset();
   CHECK(profile_json()["sections"].empty());
+}
+
+// The start-up figure of --profile (process.start_up_seconds): this process's age, read from
+// /proc, grows with wall time and is never negative here (-1 means unreadable).
+TEST_CASE("process_age_seconds reads this process's age from /proc", "[unit]") {
+  const double a = csa::process_age_seconds();
+  REQUIRE(a >= 0);
+  CHECK(a < 24 * 3600);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  const double b = csa::process_age_seconds();
+  CHECK(b >= a + 0.05);  // /proc/uptime and starttime move in 10 ms steps
+  CHECK(b < a + 5);
 }
 
 TEST_CASE("the reusing CPU allocator hands a freed large block out again", "[unit]") {

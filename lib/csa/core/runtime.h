@@ -38,6 +38,7 @@ class DeviceWarmUp {
  private:
   std::thread thread_;
 };
+
 // Parses "float32" / "fp32", "bfloat16" / "bf16", "float16" / "fp16".
 at::ScalarType parse_dtype(const std::string& spec);
 std::string dtype_name(at::ScalarType t);
