@@ -5,12 +5,14 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "csa/core/error.h"
 #include "csa/core/file.h"
+#include "csa/io/sentencepiece.h"
 #include "csa/tokenizer/tokenizer.h"
 #include "support.h"
 
@@ -170,5 +172,51 @@ TEST_CASE("byte-level BPE tokenizers round-trip every corpus", "[model][tokenize
       const std::string text = csa::read_file(shared_path(std::string("corpora/") + corpus));
       CHECK(tok->decode(tok->encode(text, {false, false})) == text);
     }
+  }
+}
+
+// SentencePieceModel::encode cuts long texts into parts at single spaces when the model allows it
+// (split_at_spaces: identity normalizer, whitespace as prefix, no piece with U+2581 after another
+// character). The parts must give the library's ids for the whole text, also on texts made to
+// stress the cut: runs of spaces, literal U+2581 before and after spaces, newlines, tabs, long
+// stretches without a space, characters outside the vocabulary (byte fallback), digits.
+TEST_CASE("SentencePiece encodes long texts in parts with the whole text's ids",
+          "[model][tokenizer]") {
+  const std::vector<std::string> words = {"the",
+                                          "a",
+                                          "Ġx",
+                                          "\xe2\x96\x81",
+                                          "\xe2\x96\x81\xe2\x96\x81",
+                                          "token",
+                                          "12345",
+                                          "\n",
+                                          "\t",
+                                          "\xe4\xb8\xad\xe6\x96\x87",
+                                          "\xf0\x9f\x98\x80",
+                                          "naïve",
+                                          "x\xe2\x96\x81y",
+                                          "--",
+                                          "(a)",
+                                          std::string(600, 'z')};
+  const std::vector<std::string> gaps = {" ", " ", " ", "  ", "   ", "", "\n", " \n "};
+  std::mt19937 rng(7);
+  std::string text;
+  while (text.size() < 60000) {
+    text += words[std::uniform_int_distribution<size_t>(0, words.size() - 1)(rng)];
+    text += gaps[std::uniform_int_distribution<size_t>(0, gaps.size() - 1)(rng)];
+  }
+  for (const char* file :
+       {"models/llama-mini/tokenizer.model", "tokenizers/llama2/tokenizer.model"}) {
+    INFO(file);
+    const csa::SentencePieceModel model(csa::read_file(shared_path(file)), file);
+    CHECK(model.split_at_spaces());  // both are identity-normalized Llama models
+    for (size_t cut : {size_t{4097}, size_t{20000}, text.size()}) {
+      const std::string_view t(text.data(), cut);
+      CHECK(model.encode(t) == model.encode_whole(t));
+    }
+    // The first space past the part size right after a literal U+2581: no cut there (the
+    // space's U+2581 and the literal one form a piece)
+    const std::string run = std::string(5000, 'z') + "\xe2\x96\x81 word " + std::string(5000, 'y');
+    CHECK(model.encode(run) == model.encode_whole(run));
   }
 }

@@ -27,6 +27,8 @@ class SentencePieceModel {
   // prefix (not treat_whitespace_as_suffix), and no piece holds U+2581 right after another
   // character, so no piece can span the cut.
   bool split_at_spaces() const { return split_at_spaces_; }
+  // The library's encoder on the whole text in one call: what encode must equal.
+  std::vector<int32_t> encode_whole(std::string_view text) const;
   std::string decode(const std::vector<int32_t>& ids) const;
   int32_t piece_size() const;
   int32_t bos_id() const;  // -1 if none
@@ -39,7 +41,6 @@ class SentencePieceModel {
   static std::string module_path();
 
  private:
-  std::vector<int32_t> encode_whole(std::string_view text) const;
   void* handle_ = nullptr;
   std::string origin_;
   bool split_at_spaces_ = false;
