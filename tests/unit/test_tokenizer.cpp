@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -432,4 +433,56 @@ TEST_CASE("BPE merges a word part by part where no merge crosses, as one heap wo
   // "ab ▁" twice (the second ▁ of the run, whose right neighbour became ▁a)
   CHECK(ids("ab" + s + "ab" + s + s + "a") == std::vector<int32_t>{7, 7, 4});
   CHECK(ids("ba" + s + "a") == std::vector<int32_t>{1, 0, 4});
+}
+
+// The same on random merge tables: BpeModel against the rule written out (merge the lowest-rank
+// adjacent pair, the leftmost among equals, until none is left), over random words — part
+// splitting, the closure over merged tokens and the single-byte lookups all on the line.
+TEST_CASE("BPE on random merge tables equals lowest rank first, leftmost first",
+          "[unit][tokenizer]") {
+  const std::string s = "\xe2\x96\x81";
+  const std::vector<std::string> chars = {"a", "b", "c", s};
+  std::mt19937 rng(3);
+  for (int table = 0; table < 20; ++table) {
+    csa::tok::BpeConfig c;
+    std::vector<std::string> tokens = chars;
+    for (const auto& t : tokens) c.vocab.emplace(t, static_cast<int32_t>(c.vocab.size()));
+    std::map<std::pair<std::string, std::string>, size_t> rank;
+    for (int m = 0; m < 40; ++m) {
+      std::uniform_int_distribution<size_t> pick(0, tokens.size() - 1);
+      const std::string l = tokens[pick(rng)], r = tokens[pick(rng)];
+      if (rank.count({l, r}) != 0 || l.size() + r.size() > 12) continue;
+      rank[{l, r}] = c.merges.size();
+      c.merges.emplace_back(l, r);
+      if (c.vocab.emplace(l + r, static_cast<int32_t>(c.vocab.size())).second)
+        tokens.push_back(l + r);
+    }
+    const std::map<std::string, int32_t> vocab(c.vocab.begin(), c.vocab.end());
+    const csa::tok::BpeModel bpe(std::move(c), "random");
+    for (int w = 0; w < 50; ++w) {
+      std::vector<std::string> sym;
+      const int n = std::uniform_int_distribution<int>(1, 120)(rng);
+      std::string word;
+      for (int i = 0; i < n; ++i) {
+        sym.push_back(chars[std::uniform_int_distribution<size_t>(0, chars.size() - 1)(rng)]);
+        word += sym.back();
+      }
+      for (;;) {  // the rule
+        size_t best = sym.size(), best_rank = 0;
+        for (size_t i = 0; i + 1 < sym.size(); ++i) {
+          auto it = rank.find({sym[i], sym[i + 1]});
+          if (it != rank.end() && (best == sym.size() || it->second < best_rank))
+            best = i, best_rank = it->second;
+        }
+        if (best == sym.size()) break;
+        sym[best] += sym[best + 1];
+        sym.erase(sym.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+      }
+      std::vector<int32_t> want, got;
+      for (const auto& t : sym) want.push_back(vocab.at(t));
+      bpe.tokenize(word, got);
+      INFO("table " << table << ", word " << word);
+      REQUIRE(got == want);
+    }
+  }
 }
