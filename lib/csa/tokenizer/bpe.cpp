@@ -97,6 +97,8 @@ BpeModel::BpeModel(BpeConfig config, const std::string& origin)
     return it->second;
   };
   merges_.reserve(config.merges.size());
+  std::vector<std::array<int32_t, 3>> triples;  // left, right, merged: for crossing_ below
+  triples.reserve(config.merges.size());
   for (size_t rank = 0; rank < config.merges.size(); ++rank) {
     const auto& [a, b] = config.merges[rank];
     if (b.size() < prefix_.size() || b.compare(0, prefix_.size(), prefix_) != 0) {
@@ -108,6 +110,7 @@ BpeModel::BpeModel(BpeConfig config, const std::string& origin)
     const int32_t merged = id_of(a + b.substr(prefix_.size()), rank);
     // Later duplicates overwrite earlier ones, as collecting into HF's MergeMap does.
     merges_.set(pair_key(left, right), {static_cast<int32_t>(rank), merged});
+    triples.push_back({left, right, merged});
   }
   // Which units a token can begin and end with: itself, and through every merge that makes it
   // what its left part begins with / its right part ends with (to a fixed point).
@@ -126,12 +129,6 @@ BpeModel::BpeModel(BpeConfig config, const std::string& origin)
       if (std::find(dst.begin(), dst.end(), u) == dst.end()) dst.push_back(u), grew = true;
     return grew;
   };
-  std::vector<std::array<int32_t, 3>> triples;  // left, right, merged
-  triples.reserve(config.merges.size());
-  for (size_t rank = 0; rank < config.merges.size(); ++rank) {
-    const auto& [a, b] = config.merges[rank];
-    triples.push_back({vocab_.at(a), vocab_.at(b), vocab_.at(a + b.substr(prefix_.size()))});
-  }
   for (bool grew = true; grew;) {
     grew = false;
     for (const auto& [l, r, m] : triples) {
