@@ -58,18 +58,17 @@ __device__ __forceinline__ uint32_t order_key(float f) {
   return u ^ (static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u);
 }
 
+// The float whose order key is u (u a key order_key gives: -0 comes back as +0).
+__device__ __forceinline__ float key_value(uint32_t u) {
+  return __uint_as_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u);
+}
+
 // The float X with (s >= X) == (order_key(s) >= key) for every float s that is not NaN, for key
 // in [0, 2^32]: -inf below the key of -inf, NaN (every comparison false) above the key of +inf.
 __device__ __forceinline__ float key_floor(uint64_t key) {
   if (key <= 0x007fffffull) return -INFINITY;
   if (key > 0xff800000ull) return __uint_as_float(0x7fffffffu);
-  const uint32_t k = static_cast<uint32_t>(key);
-  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
-}
-
-// The float whose order key is u (u a key order_key gives: -0 comes back as +0).
-__device__ __forceinline__ float key_value(uint32_t u) {
-  return __uint_as_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u);
+  return key_value(static_cast<uint32_t>(key));
 }
 
 // 2^x by the special-function unit (ex2.approx.ftz: about 2 ulp; 2^-inf = +0).

@@ -730,11 +730,14 @@ __global__ void __launch_bounds__(kThreads, 2)
   // kept candidates in that order (scores from the order keys, V rows from global memory), all
   // rows at once.
   if (fold) {
+    // a folding row's candidates (the attention pass counted them) and kept ones among them
+    const auto gathered = [&](int r) { return min(rs.cnt[r], kFoldCap); };
+    const auto kept = [&](int r) { return min(rs.kk[r], gathered(r)); };
     __syncthreads();  // the last tile's candidates are marked
     for (int rr = 0; rr < 16; ++rr) {
       const int r = warp * 16 + rr;
       if (!rs.active[r]) continue;
-      const int n = min(rs.cnt[r], kFoldCap), kk = min(rs.kk[r], n);
+      const int n = gathered(r), kk = kept(r);
       uint2* fb = fbuf + r * kFoldCap;
       uint2 e[2];
       unsigned long long key[2];
@@ -759,7 +762,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     for (int hh = 0; hh < 2; ++hh) {
       const int r = hh == 0 ? cx.r0 : cx.r1;
       if (!rs.active[r]) continue;
-      const int kk = min(rs.kk[r], min(rs.cnt[r], kFoldCap));
+      const int kk = kept(r);
       if (kk < 1) continue;
       const uint2* fb = fbuf + r * kFoldCap;
       float& mh = hh == 0 ? m0 : m1;
@@ -806,14 +809,14 @@ __global__ void __launch_bounds__(kThreads, 2)
       __syncthreads();  // every row's kept list in place
       for (int idx = tid; idx < kBM * kFoldCap; idx += kThreads) {
         const int r = idx / kFoldCap, t = idx - r * kFoldCap;
-        if (!rs.active[r] || t >= min(rs.kk[r], min(rs.cnt[r], kFoldCap))) continue;
+        if (!rs.active[r] || t >= kept(r)) continue;
         const uint32_t y = fbuf[idx].y;
         if (y >> 31) continue;
         const int p = r / G;
         bool dup = false;
         for (int r2 = p * G; r2 < r && !dup; ++r2) {
           if (!rs.active[r2]) continue;
-          const int kk2 = min(rs.kk[r2], min(rs.cnt[r2], kFoldCap));
+          const int kk2 = kept(r2);
           for (int t2 = 0; t2 < kk2 && !dup; ++t2) {
             const uint32_t y2 = fbuf[r2 * kFoldCap + t2].y;
             dup = (y2 >> 31) == 0 && (y2 & 0xffffu) == (y & 0xffffu);
