@@ -35,6 +35,12 @@ std::string probe_name(const std::string& label, const SweepAxis& axis, double l
 
 }  // namespace
 
+Json SweepProbe::summary_json() const {
+  Json j = comparison.summary_json();
+  j.update(Json{{"reads_fraction", reads_fraction}, {"kv_reads_fraction", kv_reads_fraction}});
+  return j;
+}
+
 Json SweepResult::to_json() const {
   auto level_json = [&](double x) { return integer ? Json(std::llround(x)) : Json(x); };
   Json probes_j = Json::array();
@@ -61,9 +67,7 @@ Json SweepResult::to_json() const {
   if (integer) j["best_cap"] = best ? level_json(*best) : Json(nullptr);  // the older key
   if (const SweepProbe* b = best_probe()) {
     j["best"] = {{axis, level_json(b->level)}};
-    j["best"].update(b->comparison.summary_json());
-    j["best"].update(
-        Json{{"reads_fraction", b->reads_fraction}, {"kv_reads_fraction", b->kv_reads_fraction}});
+    j["best"].update(b->summary_json());
     if (!b->setting.is_null()) j["best"]["setting"] = b->setting;
   }
   return j;

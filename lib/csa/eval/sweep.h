@@ -79,6 +79,9 @@ struct SweepProbe {
   // values without a confidence bound): <= 1 matches
   double margin = 0;
   Json setting;  // the adapting axis's state for this probe (null otherwise)
+  // The binding comparison's summary (Comparison::summary_json) and the reads: a chosen level's
+  // record (the sweep's best, the swept policy's sweep block).
+  Json summary_json() const;
 };
 
 struct SweepResult {

@@ -234,9 +234,7 @@ SweepOutputs run_sweep(const SweepToolOptions& o, const std::string& command) {
                {"chosen", chosen},
                {"level", *level},
                {"dense_ppl", b->comparison.dense_ppl}};
-    p.sweep.update(b->comparison.summary_json());
-    p.sweep.update(
-        Json{{"reads_fraction", b->reads_fraction}, {"kv_reads_fraction", b->kv_reads_fraction}});
+    p.sweep.update(b->summary_json());
     p.run = results["run"];
     out.policy = p.to_json();
   }
