@@ -408,12 +408,9 @@ TEST_CASE("a corrupt tokenizer.model is a FormatError naming it", "[unit][tokeni
   CHECK_THAT(message, Catch::Contains("broken/tokenizer.model"));
 }
 
-// BpeModel::merge_all splits a word where no merge can join its neighbours (crossing_: the units
-// a merge's left part can end with against those its right part can begin with, closed over
-// merged tokens) and merges the parts on their own; the ids must be those of one heap over the
-// word (hand-derived here with HF's rule: lowest rank first, then leftmost).
-TEST_CASE("BPE merges a word part by part where no merge crosses, as one heap would",
-          "[unit][tokenizer]") {
+// BpeModel on a Metaspace-like word (U+2581 runs, merges of merged tokens, stale heap entries):
+// the ids HF's rule gives, derived by hand (lowest rank first, then leftmost).
+TEST_CASE("BPE merges U+2581 runs and merged tokens by HF's rule", "[unit][tokenizer]") {
   const std::string s = "\xe2\x96\x81";  // U+2581, the Metaspace replacement
   csa::tok::BpeConfig c;
   c.vocab = {{"a", 0},     {"b", 1},           {s, 2},     {"ab", 3},
@@ -425,9 +422,9 @@ TEST_CASE("BPE merges a word part by part where no merge crosses, as one heap wo
     bpe.tokenize(word, out);
     return out;
   };
-  // "ab ▁": b then ▁ can join only through the merged "ab" (the closure), so no split there
+  // b and ▁ join only through the merged "ab"
   CHECK(ids("ab" + s + "b") == std::vector<int32_t>{7, 1});
-  // ▁ ▁ joins: no split between them
+  // a run of ▁ joins
   CHECK(ids("b" + s + s) == std::vector<int32_t>{1, 6});
   // "a b" (rank 0) twice; "▁ a" finds ab to its right (stale), the last ▁ a merges; then
   // "ab ▁" twice (the second ▁ of the run, whose right neighbour became ▁a)
@@ -436,8 +433,7 @@ TEST_CASE("BPE merges a word part by part where no merge crosses, as one heap wo
 }
 
 // The same on random merge tables: BpeModel against the rule written out (merge the lowest-rank
-// adjacent pair, the leftmost among equals, until none is left), over random words — part
-// splitting, the closure over merged tokens and the single-byte lookups all on the line.
+// adjacent pair, the leftmost among equals, until none is left), over random words.
 TEST_CASE("BPE on random merge tables equals lowest rank first, leftmost first",
           "[unit][tokenizer]") {
   const std::string s = "\xe2\x96\x81";

@@ -1,9 +1,6 @@
 #include "csa/tokenizer/bpe.h"
 
-#include <algorithm>
-#include <array>
 #include <queue>
-#include <unordered_map>
 
 #include "csa/core/error.h"
 #include "csa/tokenizer/unicode.h"
@@ -97,8 +94,6 @@ BpeModel::BpeModel(BpeConfig config, const std::string& origin)
     return it->second;
   };
   merges_.reserve(config.merges.size());
-  std::vector<std::array<int32_t, 3>> triples;  // left, right, merged: for crossing_ below
-  triples.reserve(config.merges.size());
   for (size_t rank = 0; rank < config.merges.size(); ++rank) {
     const auto& [a, b] = config.merges[rank];
     if (b.size() < prefix_.size() || b.compare(0, prefix_.size(), prefix_) != 0) {
@@ -110,42 +105,6 @@ BpeModel::BpeModel(BpeConfig config, const std::string& origin)
     const int32_t merged = id_of(a + b.substr(prefix_.size()), rank);
     // Later duplicates overwrite earlier ones, as collecting into HF's MergeMap does.
     merges_.set(pair_key(left, right), {static_cast<int32_t>(rank), merged});
-    triples.push_back({left, right, merged});
-  }
-  // Which units a token can begin and end with: itself, and through every merge that makes it
-  // what its left part begins with / its right part ends with (to a fixed point).
-  std::unordered_map<int32_t, std::vector<int32_t>> first, last;
-  const auto units = [](std::unordered_map<int32_t, std::vector<int32_t>>& m, int32_t id) {
-    auto it = m.find(id);
-    if (it == m.end()) it = m.emplace(id, std::vector<int32_t>{id}).first;
-    return it;
-  };
-  const auto absorb = [&](std::unordered_map<int32_t, std::vector<int32_t>>& m, int32_t to,
-                          int32_t from) {
-    const std::vector<int32_t> add = units(m, from)->second;
-    std::vector<int32_t>& dst = units(m, to)->second;
-    bool grew = false;
-    for (int32_t u : add)
-      if (std::find(dst.begin(), dst.end(), u) == dst.end()) dst.push_back(u), grew = true;
-    return grew;
-  };
-  for (bool grew = true; grew;) {
-    grew = false;
-    for (const auto& [l, r, m] : triples) {
-      grew = absorb(first, m, l) || grew;
-      grew = absorb(last, m, r) || grew;
-    }
-  }
-  crossing_.reserve(triples.size() * 2);
-  for (const auto& [l, r, m] : triples)
-    for (int32_t u : units(last, l)->second)
-      for (int32_t v : units(first, r)->second) crossing_.set(pair_key(u, v), {0, 0});
-  if (prefix_.empty() && suffix_.empty()) {
-    ascii_.assign(128, -1);
-    for (int c = 0; c < 128; ++c) {
-      auto it = vocab_.find(std::string(1, static_cast<char>(c)));
-      if (it != vocab_.end()) ascii_[static_cast<size_t>(c)] = it->second;
-    }
   }
 }
 
@@ -187,14 +146,6 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<Symbol>& symbo
   std::optional<std::pair<int32_t, int32_t>> unk;  // pending (unk id, byte length)
   std::string piece;
   for (size_t i = 0; i < word.size();) {
-    const auto byte = static_cast<unsigned char>(word[i]);
-    if (byte < 128 && !ascii_.empty() && ascii_[byte] >= 0) {  // add_char_or_fallback's first case
-      if (unk) symbols.push_back({unk->first, -1, -1, unk->second});
-      unk.reset();
-      symbols.push_back({ascii_[byte], -1, -1, 1});
-      ++i;
-      continue;
-    }
     const size_t n = code_point_length(word, i);
     const bool is_first = i == 0, is_last = i + n >= word.size();
     piece.clear();
@@ -244,26 +195,12 @@ void BpeModel::add_char_or_fallback(const std::string& piece, size_t byte_len,
   unk = std::make_pair(*unk_id_, len);
 }
 
-// word.rs, Word::merge_all() without dropout, part by part (crossing_).
+// word.rs, Word::merge_all() without dropout.
 void BpeModel::merge_all(std::vector<Symbol>& symbols) const {
-  const auto n = static_cast<int32_t>(symbols.size());
-  int32_t begin = 0;
-  for (int32_t k = 0; k + 1 < n; ++k) {
-    if (crossing_.find(pair_key(symbols[k].id, symbols[k + 1].id)) != nullptr) continue;
-    merge_range(symbols, begin, k + 1);
-    begin = k + 1;
-  }
-  merge_range(symbols, begin, n);
-}
-
-void BpeModel::merge_range(std::vector<Symbol>& symbols, int32_t begin, int32_t end) const {
-  if (end - begin < 2) return;
-  symbols[begin].prev = -1;
-  symbols[end - 1].next = -1;
   std::priority_queue<MergeCandidate> queue;
-  for (int32_t k = begin; k + 1 < end; ++k) {
+  for (size_t k = 0; k + 1 < symbols.size(); ++k) {
     if (const auto* m = find_merge(symbols[k].id, symbols[k + 1].id))
-      queue.push({k, m->first, m->second});
+      queue.push({static_cast<int32_t>(k), m->first, m->second});
   }
   while (!queue.empty()) {
     const MergeCandidate top = queue.top();

@@ -48,8 +48,6 @@ class BpeModel {
   void add_char_or_fallback(const std::string& piece, size_t byte_len, std::vector<Symbol>& symbols,
                             std::optional<std::pair<int32_t, int32_t>>& unk) const;
   void merge_all(std::vector<Symbol>& symbols) const;
-  // Merges symbols [begin, end) among themselves (links cut at both ends).
-  void merge_range(std::vector<Symbol>& symbols, int32_t begin, int32_t end) const;
   const std::pair<int32_t, int32_t>* find_merge(int32_t left, int32_t right) const;
 
   std::unordered_map<std::string, int32_t> vocab_;
@@ -74,13 +72,6 @@ class BpeModel {
     int shift_ = 64;  // 64 - log2(slots_.size())
   };
   PairTable merges_;
-  // (u, v) for every merge (L, R), u a unit L can end with, v a unit R can begin with (units: the
-  // ids initial_symbols gives). No merge ever joins a symbol ending in unit u to one beginning
-  // with unit v when (u, v) is absent, so a word splits there into parts merged independently:
-  // the same ids as one heap over the word (a Metaspace word without splits is a whole text).
-  PairTable crossing_;
-  // Single-byte characters' vocabulary ids (-1: not a token), when no prefix / suffix applies.
-  std::vector<int32_t> ascii_;
   std::optional<int32_t> unk_id_;
   std::string prefix_, suffix_;
   bool fuse_unk_, byte_fallback_, ignore_merges_;
