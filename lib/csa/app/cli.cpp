@@ -42,17 +42,6 @@ void write_profile(const std::string& path, const std::string& load_start, const
   j["sections"] = p["sections"];
   write_json_file(path, j);
 }
-// A successful run on CUDA ends here, once its outputs are flushed: the exit's teardown (the
-// CUDA context, libtorch's static destructors) takes about a quarter of a second after every
-// file is written and closed, and nothing of it is the tool's.
-int finish(int rc) {
-  if (rc != 0 || !cuda_chosen()) return rc;
-  std::cout.flush();
-  std::cerr.flush();
-  spdlog::default_logger()->flush();
-  std::fflush(nullptr);
-  std::_Exit(rc);
-}
 }  // namespace
 
 void add_common_options(CLI::App& app, CommonOptions& options) {
@@ -150,14 +139,14 @@ int run_main(CLI::App& app, CommonOptions& common, int argc, char** argv,
       const char* env = std::getenv("CSA_PROFILE");
       if (env != nullptr) common.profile = env;
     }
-    if (common.profile.empty()) return finish(body());
+    if (common.profile.empty()) return body();
     const std::string load_start = load_average();
     profile_enable(true);
     const int rc = body();
     profile_enable(false);
     write_profile(common.profile, load_start,
                   {{"start_up_seconds", start_up}, {"main_seconds", main_clock.seconds()}});
-    return finish(rc);
+    return rc;
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
     return e.exit_code();

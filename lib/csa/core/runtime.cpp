@@ -4,7 +4,6 @@
 #include <torch/version.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -23,26 +22,6 @@ int set_threads(int n) {
   return at::get_num_threads();
 }
 
-namespace {
-std::atomic<bool> g_cuda_chosen{false};
-}  // namespace
-
-bool cuda_chosen() { return g_cuda_chosen.load(); }
-
-DeviceWarmUp::DeviceWarmUp(const at::Device& device) {
-  if (!device.is_cuda()) return;
-  thread_ = std::thread([device] {
-    try {
-      (void)at::empty({1}, at::TensorOptions().device(device));
-    } catch (...) {  // the caller's first CUDA call reports it
-    }
-  });
-}
-
-DeviceWarmUp::~DeviceWarmUp() {
-  if (thread_.joinable()) thread_.join();
-}
-
 at::Device parse_device(const std::string& spec) {
   at::Device device(at::kCPU);
   try {
@@ -54,7 +33,6 @@ at::Device parse_device(const std::string& spec) {
     if (!at::hasCUDA())
       throw InputError("--device " + spec +
                        ": this build of csa has no CUDA support or no GPU is visible");
-    g_cuda_chosen = true;
   } else if (!device.is_cpu()) {
     throw UsageError("--device: '" + spec + "' is not supported (use cpu or cuda)");
   }

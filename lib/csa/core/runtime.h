@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "csa/core/json.h"
@@ -19,26 +18,8 @@ std::string torch_version();   // libtorch the binary was built against
 // Sets the intra-op thread count; n <= 0 means "all cores". Returns the count in effect.
 int set_threads(int n);
 
-// Parses "cpu", "cuda" or "cuda:N"; an unavailable device is an InputError. A CUDA device is
-// remembered (cuda_chosen) for the apps' exit.
+// Parses "cpu", "cuda" or "cuda:N"; an unavailable device is an InputError.
 at::Device parse_device(const std::string& spec);
-bool cuda_chosen();
-
-// Starts a CUDA device's context (and the caching allocator) on a helper thread while the caller
-// does host work, e.g. reads a checkpoint; the first CUDA call of another thread waits for it.
-// Nothing for other devices. Joins on destruction; errors are left to the caller's own CUDA
-// calls, which meet them again.
-class DeviceWarmUp {
- public:
-  explicit DeviceWarmUp(const at::Device& device);
-  ~DeviceWarmUp();
-  DeviceWarmUp(const DeviceWarmUp&) = delete;
-  DeviceWarmUp& operator=(const DeviceWarmUp&) = delete;
-
- private:
-  std::thread thread_;
-};
-
 // Parses "float32" / "fp32", "bfloat16" / "bf16", "float16" / "fp16".
 at::ScalarType parse_dtype(const std::string& spec);
 std::string dtype_name(at::ScalarType t);

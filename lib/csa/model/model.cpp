@@ -229,7 +229,6 @@ Model build_model(Checkpoint&& ck, const LoadOptions& options) {
 }
 
 Model load_model(const std::string& path, const LoadOptions& options) {
-  const DeviceWarmUp warm(options.device);  // the device starts while the file is read and hashed
   return build_model(read_checkpoint(path, options.config_path), options);
 }
 
