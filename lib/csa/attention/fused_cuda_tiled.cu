@@ -37,6 +37,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <type_traits>
 
@@ -46,14 +47,44 @@
 namespace csa::cuda {
 namespace {
 
-// Profiling switches, compiled in (the results are wrong with any set, so no environment or
-// option can turn them on in a normal build): 1 selection only, 2 attention only (no
-// selection), 4 the first radix pass only, 8 histogram passes without their atomics. Build with
-// CSA_CMAKE_ARGS="-DCMAKE_CUDA_FLAGS=-DCSA_TILED_PROFILE=N" to measure the parts.
+// Profiling switches, compiled in (the results are wrong with 1, 2, 4 or 8 set, so no
+// environment or option can turn them on in a normal build): 1 selection only, 2 attention only
+// (no selection), 4 the first radix pass only, 8 histogram passes without their atomics; 16
+// selection statistics (results unchanged, kernel slower), printed per launch. Build with
+// CSA_CMAKE_ARGS="-DCMAKE_CUDA_FLAGS=-DCSA_TILED_PROFILE=N" to measure the parts
+// (scripts/gpu/profile_tiled_parts.sh).
 #ifndef CSA_TILED_PROFILE
 #define CSA_TILED_PROFILE 0
 #endif
 constexpr int kTiledProfile = CSA_TILED_PROFILE;
+#if (CSA_TILED_PROFILE & 16) != 0
+// Profiling switch 16: selection statistics summed over each launch's blocks, printed by the
+// launch's last block as "CSA_TILED_STATS <shape> <the TiledStat counts in order>". Rows are
+// query rows whose budget is under their causal keys. Margin: the keys within e of a row's
+// final bin (folding rows, outside it) or of its k-th score (resolved rows), e = 2^-9 scale |q|
+// max_j |k_j| (float32; 0 for the 2-byte types) — the keys a selection on one-TF32-product
+// scores would have to rank exactly; Over: rows where those and the bin's keys pass kFoldCap.
+__device__ unsigned long long g_tiled_stats[16];
+__device__ unsigned int g_tiled_ticket;
+#endif
+enum TiledStat {
+  kStatBlocks,
+  kStatRowsSelecting,
+  kStatFoldBlocks,
+  kStatGatherBlocks,
+  kStatHistPasses,
+  kStatRowsFolded,
+  kStatFoldCandidates,
+  kStatFoldMargin,
+  kStatFoldOver,
+  kStatRowsResolved,
+  kStatResolvedMargin,
+  kStatResolvedOver,
+  kStatPass1,
+  kStatPass2,
+  kStatPass3Plus,
+  kStatFoldDigits
+};
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
@@ -504,6 +535,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
   bool fold = false;  // rows still active rank their candidates after the attention pass
   int digits = 0;     // the bytes of the order key their prefix holds
+  int hist_passes = 0, gathered_pass = 0;  // (profiling switch 16)
   for (int pass = 0; pass < kPasses; ++pass) {
     const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
     int wm = max(a0 ? cx.pos0 : -1, a1 ? cx.pos1 : -1);
@@ -525,8 +557,10 @@ __global__ void __launch_bounds__(kThreads, 2)
     const int n_tiles = bmax / kBN + 1;
     if (gather) {
       gather_pass<T, D>(cx, qa, gbuf, pass, n_tiles, wm);
+      gathered_pass = 1;
       break;
     }
+    ++hist_passes;
     switch (pass) {
       case 0:
         hist_pass<0, T, D>(cx, qa, hist, n_tiles, wm);
@@ -584,6 +618,40 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int r = 0; r < kBM; ++r) bpos = max(bpos, rs.pos[r]);
   const T* V = static_cast<const T*>(a.v) + b * a.v_sb + kvh * a.v_sh;
 
+  // (profiling switch 16: the rows that select, their bound e and margin counts)
+  float e0 = 0.0f, e1 = 0.0f;
+  unsigned mg0 = 0, mg1 = 0;
+  const auto selecting = [&](int r) {
+    return rs.pos[r] >= 0 && (rs.active[r] != 0 || rs.tau[r] != 0u || rs.jcut[r] != 0u);
+  };
+  const bool sel0 = selecting(cx.r0), sel1 = selecting(cx.r1);
+  if constexpr ((dbg & 16) != 0 && kF32<T>) {
+    __shared__ unsigned int kmax_bits;
+    if (tid == 0) kmax_bits = 0u;
+    __syncthreads();
+    float km = 0.0f;
+    for (int j = tid; j <= bpos; j += kThreads) {
+      const T* kr = cx.K + static_cast<int64_t>(j) * a.k_ss;
+      float s2 = 0.0f;
+      for (int d = 0; d < D; ++d) s2 += kr[d] * kr[d];
+      km = fmaxf(km, s2);
+    }
+    atomicMax(&kmax_bits, __float_as_uint(km));
+    __syncthreads();
+    float q0s = 0.0f, q1s = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < D / 8; ++ks) {
+      q0s += qa[ks][0] * qa[ks][0] + qa[ks][2] * qa[ks][2];
+      q1s += qa[ks][1] * qa[ks][1] + qa[ks][3] * qa[ks][3];
+    }
+    q0s += __shfl_xor_sync(0xffffffffu, q0s, 1);
+    q0s += __shfl_xor_sync(0xffffffffu, q0s, 2);
+    q1s += __shfl_xor_sync(0xffffffffu, q1s, 1);
+    q1s += __shfl_xor_sync(0xffffffffu, q1s, 2);
+    const float kn = sqrtf(__uint_as_float(kmax_bits)) * a.scale * 0x1p-9f;
+    e0 = sqrtf(q0s) * kn, e1 = sqrtf(q1s) * kn;
+  }
+
   float o[D / 8][4];
 #pragma unroll
   for (int nd = 0; nd < D / 8; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
@@ -619,6 +687,14 @@ __global__ void __launch_bounds__(kThreads, 2)
                 j <= pos1 && (x1 >= hi1 || (x1 >= lo1 && static_cast<uint32_t>(j) >= jc1));
             if (fold0 && j <= pos0 && x0 >= lo0 && !(x0 >= hi0)) candidate(cx.r0, x0, j);
             if (fold1 && j <= pos1 && x1 >= lo1 && !(x1 >= hi1)) candidate(cx.r1, x1, j);
+            if constexpr ((dbg & 16) != 0) {
+              const auto margin = [](bool fr, float x, float lo, float hi, float e) {
+                return fr ? ((x >= lo - e && x < lo) || (x >= hi && x < hi + e))
+                          : fabsf(x - lo) <= e;
+              };
+              if (sel0 && j <= pos0) mg0 += margin(fold0, x0, lo0, hi0, e0);
+              if (sel1 && j <= pos1) mg1 += margin(fold1, x1, lo1, hi1, e1);
+            }
             if (!keep0) c[nb][e] = -INFINITY;
             if (!keep1) c[nb][2 + e] = -INFINITY;
             k0 |= static_cast<unsigned long long>(keep0) << (nb * 8 + e);
@@ -827,6 +903,60 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
   }
   if (G > 1 && union_reads > 0) atomicAdd(&a.kv_reads[kvh], union_reads);
+#if (CSA_TILED_PROFILE & 16) != 0
+  {
+    unsigned long long* st = g_tiled_stats;
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+      mg0 += __shfl_xor_sync(0xffffffffu, mg0, off);
+      mg1 += __shfl_xor_sync(0xffffffffu, mg1, off);
+    }
+    if (q4 == 0) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = h == 0 ? cx.r0 : cx.r1;
+        const unsigned mg = h == 0 ? mg0 : mg1;
+        if (!(h == 0 ? sel0 : sel1)) continue;
+        atomicAdd(&st[kStatRowsSelecting], 1ull);
+        if (fold && rs.active[r] != 0) {
+          atomicAdd(&st[kStatRowsFolded], 1ull);
+          atomicAdd(&st[kStatFoldCandidates], static_cast<unsigned long long>(rs.cnt[r]));
+          atomicAdd(&st[kStatFoldMargin], static_cast<unsigned long long>(mg));
+          if (rs.cnt[r] + static_cast<int>(mg) > kFoldCap) atomicAdd(&st[kStatFoldOver], 1ull);
+        } else {
+          atomicAdd(&st[kStatRowsResolved], 1ull);
+          atomicAdd(&st[kStatResolvedMargin], static_cast<unsigned long long>(mg));
+          if (static_cast<int>(mg) > kFoldCap) atomicAdd(&st[kStatResolvedOver], 1ull);
+        }
+      }
+    }
+    if (tid == 0) {
+      atomicAdd(&st[kStatBlocks], 1ull);
+      atomicAdd(&st[kStatFoldBlocks], fold ? 1ull : 0ull);
+      atomicAdd(&st[kStatGatherBlocks], static_cast<unsigned long long>(gathered_pass));
+      atomicAdd(&st[kStatHistPasses], static_cast<unsigned long long>(hist_passes));
+      atomicAdd(&st[hist_passes <= 1   ? kStatPass1
+                    : hist_passes == 2 ? kStatPass2
+                                       : kStatPass3Plus],
+                1ull);
+      if (fold) atomicAdd(&st[kStatFoldDigits], static_cast<unsigned long long>(digits));
+    }
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+      const unsigned total = gridDim.x * gridDim.y * gridDim.z;
+      if (atomicAdd(&g_tiled_ticket, 1u) == total - 1) {
+        __threadfence();
+        printf("CSA_TILED_STATS T=%d S=%d H=%d Hkv=%d D=%d f32=%d", a.T, a.S, a.H, a.Hkv, D,
+               kF32<T> ? 1 : 0);
+        for (int i = 0; i < 16; ++i) printf(" %llu", st[i]);
+        printf("\n");
+        for (int i = 0; i < 16; ++i) st[i] = 0;
+        g_tiled_ticket = 0;
+      }
+    }
+  }
+#endif
 
   // Normalise and store (rows lane / 4 and lane / 4 + 8 of the warp's 16).
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Summarises a scripts/gpu/profile_tiled_parts.sh run (its $OUT/tiled_parts folder) as JSON.
+
+  python3 scripts/gpu/tiled_parts_report.py DIR OUT.json [--command "how DIR was made"]
+      [--stat-names a,b,...]
+
+Per profiling variant and dtype: the dense and the policy pass of each csa-eval run (wall
+milliseconds, medians, the policy's speed over dense) and perplexities; per variant with the
+statistics switch (16) every launch's CSA_TILED_STATS counts by name, their sums and the per-row
+means derived from them. Stat names default to fused_cuda_tiled.cu's TiledStat order.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+
+STAT_NAMES = ("blocks rows_selecting fold_blocks gather_blocks hist_passes rows_folded "
+              "fold_candidates fold_margin fold_over rows_resolved resolved_margin resolved_over "
+              "blocks_1_hist_pass blocks_2_hist_passes blocks_3plus_hist_passes fold_digits").split()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("out")
+    ap.add_argument("--command", default="")
+    ap.add_argument("--stat-names", default=",".join(STAT_NAMES))
+    args = ap.parse_args()
+    names = args.stat_names.split(",")
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(args.dir, "eval.*.json"))):
+        m = re.match(r"eval\.(\d+)\.(\w+)\.(\d+)\.json$", os.path.basename(path))
+        if not m:
+            continue
+        variant, dtype, rep = m.groups()
+        d = json.load(open(path))
+        entry = runs.setdefault(f"profile_{variant}", {}).setdefault(dtype, {"runs": []})
+        cmd_path = os.path.join(args.dir, f"command.{variant}.{dtype}.{rep}.txt")
+        if os.path.exists(cmd_path):
+            entry["command"] = open(cmd_path).read().strip()
+        pol = d["runs"][0]
+        entry["runs"].append({
+            "dense_ms": d["dense"]["wall_seconds"] * 1e3,
+            "policy_ms": pol["wall_seconds"] * 1e3,
+            "dense_ppl": d["dense"]["ppl"],
+            "policy_ppl": pol["ppl"],
+            "policy_label": pol["label"],
+        })
+    for variant in runs.values():
+        for entry in variant.values():
+            dense = [r["dense_ms"] for r in entry["runs"]]
+            pol = [r["policy_ms"] for r in entry["runs"]]
+            entry["dense_ms_median"] = statistics.median(dense)
+            entry["policy_ms_median"] = statistics.median(pol)
+            entry["policy_over_dense_speed"] = statistics.median(dense) / statistics.median(pol)
+    stats = {}
+    for path in sorted(glob.glob(os.path.join(args.dir, "stdout.*.txt"))):
+        m = re.match(r"stdout\.(\d+)\.(\w+)\.(\d+)\.txt$", os.path.basename(path))
+        launches = []
+        for line in open(path):
+            if not line.startswith("CSA_TILED_STATS"):
+                continue
+            parts = line.split()
+            shape = dict(p.split("=") for p in parts[1:7])
+            counts = [int(x) for x in parts[7:]]
+            launches.append({"shape": shape, "counts": dict(zip(names, counts))})
+        if not launches:
+            continue
+        total = {n: sum(la["counts"][n] for la in launches) for n in names}
+        derived = {}
+        if "rows_folded" in total and total["rows_folded"]:
+            derived["fold_candidates_per_folded_row"] = (
+                total["fold_candidates"] / total["rows_folded"])
+            if "fold_margin" in total:
+                derived["fold_margin_per_folded_row"] = total["fold_margin"] / total["rows_folded"]
+                derived["folded_rows_over_cap_fraction"] = total["fold_over"] / total["rows_folded"]
+        if total.get("rows_resolved") and "resolved_margin" in total:
+            derived["resolved_margin_per_row"] = total["resolved_margin"] / total["rows_resolved"]
+            derived["resolved_rows_over_cap_fraction"] = (
+                total["resolved_over"] / total["rows_resolved"])
+        if total.get("blocks"):
+            derived["hist_passes_per_block"] = total["hist_passes"] / total["blocks"]
+            derived["gather_block_fraction"] = total["gather_blocks"] / total["blocks"]
+            derived["fold_block_fraction"] = total["fold_blocks"] / total["blocks"]
+        stats[f"profile_{m.group(1)}.{m.group(2)}.{m.group(3)}"] = {
+            "launches": launches, "total": total, "derived": derived}
+    out = {"script": args.command, "source": os.path.abspath(args.dir), "runs": runs,
+           "stats": stats}
+    env = os.path.join(args.dir, "environment.txt")
+    if os.path.exists(env):
+        out["environment"] = open(env).read()
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
