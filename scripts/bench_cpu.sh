@@ -2,8 +2,8 @@
 # CPU targets of the performance issue, on this machine: calibrate 10k tokens; policy eval of the
 # first 65,536 WikiText-2 test tokens of llama-mini at ctx 2048; peak RSS of each (GNU time).
 # Writes results/cpu/bench.json (+ the tools' own JSON beside it). Policy: the swept llama-mini
-# policy from results/quality (made on the GPU machine; same weights; stored gzipped, unpacked to a
-# temporary file). The committed bench.json predates the need-based policies (its policy was
+# policy from results/quality (made on the GPU machine; same weights; stored gzipped, read as it
+# is). The committed bench.json predates the need-based policies (its policy was
 # llama-mini.mass_keys.swept.json, since replaced).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,9 +11,6 @@ SHARED=${CSA_SHARED:-../shared}
 B=build/apps
 O=results/cpu
 mkdir -p "$O"
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-gunzip -c results/quality/llama-mini.swept.json.gz > "$W/llama-mini.swept.json"
 run() {  # name, command...
   local name=$1; shift
   /usr/bin/time -v "$@" 2> "$O/$name.time" > /dev/null
@@ -31,7 +28,7 @@ PY
 run calibrate_qwen2_10k $B/csa-calibrate models/qwen2-mini/model.pt "$SHARED/corpora/wikitext2-valid.tokens" -q -o "$O/calibrate_qwen2.json"
 run calibrate_llama_10k $B/csa-calibrate "$SHARED/models/llama-mini" "$SHARED/corpora/wikitext2-valid.tokens" -q -o "$O/calibrate_llama.json"
 run eval_llama_65536_policy $B/csa-eval "$SHARED/models/llama-mini" "$SHARED/corpora/wikitext2-test.raw" \
-  --max-tokens 65536 --policy "$W/llama-mini.swept.json" -q -o "$O/eval_llama_65536.json"
+  --max-tokens 65536 --policy results/quality/llama-mini.swept.json.gz -q -o "$O/eval_llama_65536.json"
 python3 - "$O" <<'PY'
 import json, sys, platform, subprocess
 o = sys.argv[1]

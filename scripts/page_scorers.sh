@@ -15,10 +15,9 @@ trap 'rm -rf "$W"' EXIT
 for m in qwen2-mini llama-mini gpt2-mini pythia-mini; do
   path=$SHARED/models/$m
   [ "$m" = qwen2-mini ] && path=models/qwen2-mini/model.pt
-  mkdir -p "$W/policies"  # the swept policies are stored gzipped
-  gunzip -c "results/quality/$m.swept.json.gz" > "$W/policies/$m.swept.json"
-  for sel in ${SELECTS:-token page:16 page:16:oracle}; do
-    "$B/csa-eval" "$path" "$SHARED/corpora/wikitext2-test.raw" --policy "$W/policies/$m.swept.json" \
+  for sel in ${SELECTS:-token page:16 page:16:oracle}; do  # (csa reads the .json.gz as it is)
+    "$B/csa-eval" "$path" "$SHARED/corpora/wikitext2-test.raw" \
+      --policy "results/quality/$m.swept.json.gz" \
       --select "$sel" --max-tokens "${TOKENS:-8192}" -q -o "$W/$m.${sel//:/-}.json"
   done
 done

@@ -13,11 +13,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/quality_common.sh results/decode-quality "$@"
-POLICY=${POLICY:-results/quality/$LABEL.swept.json.gz}
-if [ "${POLICY%.gz}" != "$POLICY" ]; then  # stored gzipped: unpack to a temporary file
-  T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-  gunzip -c "$POLICY" > "$T/$LABEL.swept.json" || exit 1; POLICY=$T/$LABEL.swept.json
-fi
+POLICY=${POLICY:-results/quality/$LABEL.swept.json.gz}  # (csa reads .json.gz as it is)
 sweep() {  # SELECT TAG
   log "sweep $1"
   "$B/csa-sweep" "$MODEL" "$POLICY" "$C/wikitext2-valid.tokens" --select "$1" --no-uniform \

@@ -153,3 +153,36 @@ TEST_CASE("stdin misuse is refused clearly, with no output file", "[cli]") {
     CHECK_FALSE(file_exists(e.dir.file("o" + std::to_string(i) + ".json")));
   CHECK_FALSE(file_exists(e.dir.file("o1.md")));
 }
+
+TEST_CASE("policies stored gzipped: .gz outputs are written so, gzipped inputs read as JSON",
+          "[cli]") {
+  Env e;
+  const std::string story = test::quote(e.story);
+  const std::string eval = e.app("csa-eval") + " " + e.model + " " + story +
+                           " --max-tokens 96 --tolerance 1 --position-tolerance 1" + kCommon;
+  const test::RunResult r = test::run_bash(
+      e.app("csa-calibrate") + " " + e.model + " " + story + " --tokens 128" + kCommon + " -o " +
+      e.q("p.json.gz") + " && " + eval + " --policy " + e.q("p.json.gz") + " -o " + e.q("gz.json") +
+      " && gzip -dc " + e.q("p.json.gz") + " > " + e.q("p.json") + " && " + eval + " --policy " +
+      e.q("p.json") + " -o " + e.q("plain.json") + " && cat " + e.q("p.json.gz") + " | " + eval +
+      " --policy - -o " + e.q("stdin.json"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(read_file(e.dir.file("p.json.gz")).substr(0, 2) == "\x1f\x8b");
+  CHECK(read_file(e.dir.file("p.json")).substr(0, 1) == "{");
+  const Json plain = read_json_file(e.dir.file("plain.json"));
+  for (const char* name : {"gz.json", "stdin.json"}) {
+    const Json j = read_json_file(e.dir.file(name));
+    CHECK(j["runs"][0]["ppl"] == plain["runs"][0]["ppl"]);
+    CHECK(j["runs"][0]["reads"] == plain["runs"][0]["reads"]);
+  }
+  // A truncated gzip policy: exit 4 naming the file, no output.
+  const std::string gz = read_file(e.dir.file("p.json.gz"));
+  test::write_text(e.dir.file("cut.json.gz"), gz.substr(0, gz.size() / 2));
+  const test::RunResult bad =
+      test::run_bash(eval + " --policy " + e.q("cut.json.gz") + " -o " + e.q("cut.json"));
+  INFO(bad.output);
+  CHECK(bad.exit_code == 4);
+  CHECK(bad.output.find("cut.json.gz: gzip data ends early (truncated)") != std::string::npos);
+  CHECK_FALSE(file_exists(e.dir.file("cut.json")));
+}

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "csa/core/compress.h"
 #include "csa/core/cpu_allocator.h"
 #include "csa/core/error.h"
 #include "csa/core/file.h"
@@ -114,6 +115,55 @@ TEST_CASE("pipes and /dev/fd/N are read to their end, not by st_size", "[unit]")
   CHECK(is_regular_file(dir.file("f.txt")));
   CHECK_FALSE(is_regular_file(dir.path()));
   CHECK_THROWS_WITH(read_file(dir.path()), Catch::Contains("is a directory"));
+}
+
+TEST_CASE("JSON inputs may be gzipped, .gz outputs are, bad streams name the file", "[unit]") {
+  test::TempDir dir;
+  const Json j = parse_json(R"({"a": [1, 2, 3], "s": "x\u00e9"})", "t");
+  write_json_file(dir.file("p.json.gz"), j);
+  write_json_file(dir.file("p.json"), j);
+  const std::string gz = read_file(dir.file("p.json.gz")), plain = read_file(dir.file("p.json"));
+  CHECK(is_gzip(gz));
+  CHECK_FALSE(is_gzip(plain));
+  CHECK(plain == dump_json(j));
+  CHECK(gzip_bytes(plain) == gz);  // no name, no time stamp: the same bytes every time
+  CHECK(inflate_bytes(gz, DeflateWrapper::kGzip, 1 << 20, "t") == plain);
+  // read by content, whatever the name; through a pipe too
+  CHECK(read_json_file(dir.file("p.json.gz")) == j);
+  test::write_text(dir.file("plain.json.gz"), plain);
+  CHECK(read_json_file(dir.file("plain.json.gz")) == j);
+  test::write_text(dir.file("gz.json"), gz);
+  CHECK(read_json_file(dir.file("gz.json")) == j);
+  CHECK(read_through_pipe(gz, [](const std::string& p) { return read_json_file(p).dump(); }) ==
+        j.dump());
+  // members one after another (gzip allows it) inflate to their concatenation
+  CHECK(inflate_bytes(gzip_bytes("ab") + gzip_bytes("cd"), DeflateWrapper::kGzip, 100, "t") ==
+        "abcd");
+  // truncated, corrupt, too large: FormatError naming the file
+  test::write_text(dir.file("cut.json.gz"), gz.substr(0, gz.size() / 2));
+  CHECK_THROWS_WITH(read_json_file(dir.file("cut.json.gz")),
+                    Catch::Contains("cut.json.gz") && Catch::Contains("truncated"));
+  std::string bad = gz;
+  bad[bad.size() - 6] = static_cast<char>(bad[bad.size() - 6] ^ 0x5a);  // the CRC-32
+  test::write_text(dir.file("bad.json.gz"), bad);
+  CHECK_THROWS_WITH(read_json_file(dir.file("bad.json.gz")),
+                    Catch::Contains("bad.json.gz") && Catch::Contains("corrupt gzip data"));
+  test::write_text(dir.file("empty.json.gz"), gzip_bytes(" \n"));
+  CHECK_THROWS_WITH(read_json_file(dir.file("empty.json.gz")),
+                    Catch::Contains("empty, expected JSON"));
+  const std::string zeros = gzip_bytes(std::string(1 << 20, '\0'));  // 1 MB from ~1 KB
+  CHECK(inflate_bytes(zeros, DeflateWrapper::kGzip, 1 << 20, "t").size() == 1 << 20);
+  CHECK_THROWS_WITH(inflate_bytes(zeros, DeflateWrapper::kGzip, 1000, "bomb.gz"),
+                    Catch::Contains("bomb.gz") && Catch::Contains("inflates past 1000 bytes"));
+  // raw DEFLATE (ZIP entries): a gzip stream less its 10-byte header and 8-byte trailer
+  const std::string raw = gz.substr(10, gz.size() - 18);
+  CHECK(inflate_bytes(raw, DeflateWrapper::kRaw, plain.size(), "t", plain.size()) == plain);
+  CHECK_THROWS_WITH(inflate_bytes(raw + "x", DeflateWrapper::kRaw, 1 << 20, "entry 'e'"),
+                    Catch::Contains("entry 'e'") && Catch::Contains("bytes after the end"));
+  CHECK_THROWS_WITH(inflate_bytes(raw, DeflateWrapper::kRaw, plain.size() - 1, "t"),
+                    Catch::Contains("inflates past"));
+  // a failed .gz write leaves nothing behind
+  CHECK_THROWS_AS(write_json_file(dir.file("missing/p.json.gz"), j), IoError);
 }
 
 TEST_CASE("JSON reader errors name the file and field", "[unit]") {

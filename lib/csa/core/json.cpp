@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "csa/core/compress.h"
 #include "csa/core/file.h"
 #include "csa/core/profile.h"
 
@@ -52,8 +53,14 @@ Json parse_json(std::string_view text, const std::string& origin) {
   }
 }
 
+// A gzipped JSON input inflates to at most this (csa's largest JSON, a swept policy with its need
+// curves, is about 1 MB).
+constexpr size_t kMaxJsonBytes = size_t(1) << 30;
+
 Json read_json_file(const std::string& path) {
-  const std::string text = read_file(path);
+  std::string text = read_file(path);
+  if (is_gzip(text))
+    text = inflate_bytes(text, DeflateWrapper::kGzip, kMaxJsonBytes, input_label(path));
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw FormatError(input_label(path) + ": empty, expected JSON" +
                       (is_stdin_path(path) || !is_regular_file(path)
@@ -69,7 +76,8 @@ std::string dump_json(const Json& j) {
 
 void write_json_file(const std::string& path, const Json& j) {
   CSA_PROFILE_SCOPE("write");
-  write_file_atomic(path, dump_json(j));
+  const bool gz = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
+  write_file_atomic(path, gz ? gzip_bytes(dump_json(j)) : dump_json(j));
 }
 
 void JsonReader::fail(const std::string& key, const std::string& problem) const {

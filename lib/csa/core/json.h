@@ -15,11 +15,12 @@ using Json = nlohmann::ordered_json;
 
 // Parses `text`; a syntax error is a FormatError naming `origin` and the byte position.
 Json parse_json(std::string_view text, const std::string& origin);
-// Reads and parses a JSON file (IoError / FormatError naming `path`).
+// Reads and parses a JSON file (IoError / FormatError naming `path`); gzipped content (by its
+// magic bytes, whatever the name) is inflated first.
 Json read_json_file(const std::string& path);
 // Two-space indented, trailing newline.
 std::string dump_json(const Json& j);
-// Writes JSON atomically to `path` ("-" = stdout).
+// Writes JSON atomically to `path` ("-" = stdout), gzipped when `path` ends in ".gz".
 void write_json_file(const std::string& path, const Json& j);
 
 // Typed access that names `origin` and the field on error.

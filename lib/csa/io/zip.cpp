@@ -1,9 +1,8 @@
 #include "csa/io/zip.h"
 
-#include <zlib.h>
-
 #include <cstring>
 
+#include "csa/core/compress.h"
 #include "csa/core/error.h"
 
 namespace csa {
@@ -141,17 +140,13 @@ std::string ZipArchive::read(const Entry& e) const {
     throw FormatError(path() + ": entry '" + e.name + "' claims an implausible size (" +
                       std::to_string(e.size) + " bytes from " + std::to_string(e.compressed_size) +
                       " compressed)");
-  std::string out(e.size, '\0');
-  z_stream zs{};
-  if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw IoError(path() + ": zlib init failed");
-  zs.next_in = const_cast<Bytef*>(src);
-  zs.avail_in = static_cast<uInt>(e.compressed_size);
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = inflate(&zs, Z_FINISH);
-  inflateEnd(&zs);
-  if (rc != Z_STREAM_END || zs.total_out != e.size)
-    throw FormatError(path() + ": corrupt compressed ZIP entry '" + e.name + "'");
+  const std::string_view data(reinterpret_cast<const char*>(src), e.compressed_size);
+  std::string out = inflate_bytes(data, DeflateWrapper::kRaw, e.size,
+                                  path() + ": entry '" + e.name + "'", e.size);
+  if (out.size() != e.size)
+    throw FormatError(path() + ": corrupt compressed ZIP entry '" + e.name + "' (" +
+                      std::to_string(out.size()) + " bytes inflated, " + std::to_string(e.size) +
+                      " claimed)");
   return out;
 }
 
