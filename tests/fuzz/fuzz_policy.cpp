@@ -1,11 +1,22 @@
-// Policy JSON reader (lib/csa/calib/policy.h Policy::from_json) on arbitrary bytes. An accepted
+// Policy JSON reader (lib/csa/calib/policy.h Policy::from_json) on arbitrary bytes, gzipped ones
+// inflated first as read_json_file does (core/compress.h; capped at 1 MiB here). An accepted
 // policy must survive to_json -> from_json unchanged and re-capping.
+#include <string>
+
 #include "csa/calib/policy.h"
+#include "csa/core/compress.h"
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return csa::fuzz::guarded([&] {
-    csa::Json j = csa::parse_json(csa::fuzz::as_view(data, size), "fuzz/policy.json");
+    std::string_view text = csa::fuzz::as_view(data, size);
+    std::string inflated;
+    if (csa::is_gzip(text)) {
+      inflated = csa::inflate_bytes(text, csa::DeflateWrapper::kGzip, size_t(1) << 20,
+                                    "fuzz/policy.json.gz");
+      text = inflated;
+    }
+    csa::Json j = csa::parse_json(text, "fuzz/policy.json");
     csa::Policy p = csa::Policy::from_json(j, "fuzz/policy.json");
     const std::string once = csa::dump_json(p.to_json());
     csa::Policy again = csa::Policy::from_json(p.to_json(), "fuzz/policy.json (round trip)");

@@ -6,8 +6,9 @@ records, extra/ files), so that they stay a few KB instead of the fixtures' 100+
 
     python3 tests/fuzz/make_seeds.py          # from the repository root
 
-The policy seeds are csa-calibrate outputs (stories260K, --tokens 2048) and cuts of them; they
-are not regenerated here. Keep the corpora small (< 200 KB in all): libFuzzer grows its own
+The policy seeds are csa-calibrate outputs (stories260K, --tokens 2048) and cuts of them, and
+small-kv-group.json gzipped (small-kv-group.json.gz: Python's gzip.compress at level 9, mtime
+0); they are not regenerated here. Keep the corpora small (< 200 KB in all): libFuzzer grows its own
 working corpus under build-fuzz/corpus/.
 """
 import json
