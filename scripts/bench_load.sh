@@ -33,12 +33,10 @@ OLD_DIR=${OLD_DIR:-$TMP/csa-bench-load-old}
 OUT=results/cpu/load_1b.json
 CKPT=$(mktemp -d "$TMP/csa-load-1b.XXXXXX")
 WORK=$(mktemp -d "$TMP/csa-load-work.XXXXXX")
-created_old=0
+source scripts/old_worktree.sh
 cleanup() {
   rm -rf "$CKPT" "$WORK"
-  if [ "$created_old" = 1 ] && [ "${KEEP_OLD:-0}" != 1 ]; then
-    git worktree remove --force "$OLD_DIR" 2>/dev/null || rm -rf "$OLD_DIR"
-  fi
+  old_worktree_remove
 }
 trap cleanup EXIT
 
@@ -47,13 +45,7 @@ free_kb=$(df -Pk "$TMP" | awk 'NR==2 {print $4}')
 [ "$free_kb" -gt 4000000 ] || { echo "bench_load: under 4 GB free in $TMP" >&2; exit 2; }
 
 # The old commit's library and a driver against it.
-old_sha=$(git rev-parse "$OLD_COMMIT")
-if [ ! -d "$OLD_DIR" ]; then
-  git worktree add --detach "$OLD_DIR" "$old_sha" >&2
-  created_old=1
-fi
-[ "$(git -C "$OLD_DIR" rev-parse HEAD)" = "$old_sha" ] ||
-  { echo "bench_load: $OLD_DIR is not at $OLD_COMMIT" >&2; exit 2; }
+old_worktree_add bench_load
 mkdir -p "$OLD_DIR/load_driver"
 cat > "$OLD_DIR/load_driver/main.cpp" <<'CPP'
 // csa-bench --load's measurement, against the csa library of the tree it is built in.

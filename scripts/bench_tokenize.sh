@@ -23,23 +23,15 @@ OLD_COMMIT=${OLD_COMMIT:-91b4a19~1}
 OLD_DIR=${OLD_DIR:-$(cd .. && pwd)/csa-bench-tokenize-old}
 OUT=results/cpu/tokenize_parts.json
 WORK=$(mktemp -d)
-created_old=0
+source scripts/old_worktree.sh
 cleanup() {
   rm -rf "$WORK"
-  if [ "$created_old" = 1 ] && [ "${KEEP_OLD:-0}" != 1 ]; then
-    git worktree remove --force "$OLD_DIR" 2>/dev/null || rm -rf "$OLD_DIR"
-  fi
+  old_worktree_remove
 }
 trap cleanup EXIT
 [[ -x "$BIN/csa-tokenize" ]] || { echo "bench_tokenize: no $BIN/csa-tokenize (build first)" >&2; exit 2; }
 
-old_sha=$(git rev-parse "$OLD_COMMIT")
-if [ ! -d "$OLD_DIR" ]; then
-  git worktree add --detach "$OLD_DIR" "$old_sha" >&2
-  created_old=1
-fi
-[ "$(git -C "$OLD_DIR" rev-parse HEAD)" = "$old_sha" ] ||
-  { echo "bench_tokenize: $OLD_DIR is not at $OLD_COMMIT" >&2; exit 2; }
+old_worktree_add bench_tokenize
 GENERATOR=()
 command -v ninja >/dev/null && GENERATOR=(-G Ninja)
 [ -f "$OLD_DIR/build/CMakeCache.txt" ] ||
