@@ -184,7 +184,8 @@ SpecFlags spec_flags(std::string_view model) {
   return f;
 }
 
-constexpr size_t kEncodePart = 1 << 12;  // bytes per part of a long text
+constexpr size_t kEncodePart = 1 << 12;                  // bytes per part of a long text
+constexpr std::string_view kSpaceMark = "\xe2\x96\x81";  // U+2581, SentencePiece's escaped space
 
 }  // namespace
 
@@ -197,7 +198,7 @@ SentencePieceModel::SentencePieceModel(std::string_view model, const std::string
   if (handle_ == nullptr) throw FormatError(origin + ": not a valid SentencePiece model: " + err);
   const SpecFlags f = spec_flags(model);
   if (!f.found || !f.identity || !f.escape_whitespaces || f.treat_whitespace_as_suffix) return;
-  const std::string ws = "\xe2\x96\x81";  // U+2581
+  const std::string_view ws = kSpaceMark;
   for (int32_t id = 0, n = piece_size(); id < n; ++id) {
     const std::string p = id_to_piece(id);
     for (size_t at = p.find(ws, 1); at != std::string::npos; at = p.find(ws, at + 1))
@@ -220,7 +221,7 @@ std::vector<int32_t> SentencePieceModel::encode(std::string_view text) const {
     // literal U+2581 (which pieces of U+2581 runs could join to the space's)
     for (size_t p = begin + kEncodePart; p + 1 < text.size(); ++p)
       if (text[p] == ' ' && text[p - 1] != ' ' && text[p + 1] != ' ' &&
-          text.substr(p - 3, 3) != "\xe2\x96\x81") {
+          text.substr(p - kSpaceMark.size(), kSpaceMark.size()) != kSpaceMark) {
         end = p;
         next = dummy_prefix_ ? p + 1 : p;  // the dummy prefix stands for the space
         break;
