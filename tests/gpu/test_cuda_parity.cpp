@@ -248,6 +248,15 @@ TEST_CASE("CUDA fused top-k kernel equals the explicit path", "[.][gpu]") {
   }
 }
 
+// The tiled kernel's float32 products split each operand into TF32 hi and lo by integer adds on
+// the bits (fused_cuda_tiled.cu: split_tf32), meant to equal cvt.rna.tf32.f32's rounding: checked
+// on all 2^32 bit patterns against the instruction itself.
+TEST_CASE("CUDA 3xTF32 split equals cvt.rna.tf32.f32 on every float32", "[.][gpu]") {
+  REQUIRE(at::hasCUDA());
+  REQUIRE(fused_cuda_built());
+  CHECK(tf32_split_mismatches_cuda() == 0);
+}
+
 // The tiled tensor-core kernel (fused_cuda_tiled.cu: bf16 / fp16 / fp32, head_dim 64 and 128)
 // against the explicit path (float32 scores) over random shapes: ctx 1 to 40K, GQA groups
 // 1/2/3/4/6/8, windows whose queries start mid-sequence (T < S), budgets 1 to beyond the row. On

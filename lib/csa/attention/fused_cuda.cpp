@@ -30,9 +30,19 @@ at::Tensor fused_attention_cuda(const at::Tensor&, const at::Tensor&, const at::
   return {};
 }
 
+int64_t tf32_split_mismatches_cuda() {
+  throw std::logic_error("tf32_split_mismatches_cuda: this build has no CUDA kernels");
+}
+
 #else
 
 bool fused_cuda_built() { return true; }
+
+int64_t tf32_split_mismatches_cuda() {
+  const int64_t n = cuda::tiled_tf32_split_mismatches();
+  if (n < 0) throw std::runtime_error("tf32_split_mismatches_cuda: a CUDA call failed");
+  return n;
+}
 
 bool kernel_elem_type(at::ScalarType st, cuda::ElemType* type) {
   switch (st) {

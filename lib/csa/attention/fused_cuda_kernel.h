@@ -45,5 +45,8 @@ const char* topk_attention(const TopKAttentionArgs& args, void* stream);
 bool topk_attention_tiled_supported(const TopKAttentionArgs& args);
 int64_t topk_attention_tiled_smem_bytes(int D, ElemType type);
 const char* topk_attention_tiled(const TopKAttentionArgs& args, void* stream);
+// Test hook: the tiled kernel's float32 split (3xTF32 hi / lo) against cvt.rna.tf32.f32 over
+// every float32 bit pattern on the current device; the count that differ, -1 on a CUDA error.
+int64_t tiled_tf32_split_mismatches();
 
 }  // namespace csa::cuda

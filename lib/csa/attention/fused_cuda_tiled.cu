@@ -164,10 +164,16 @@ __device__ __forceinline__ void load_tile(T* dst, const T* src, int64_t ss, int 
 template <typename T, int D>
 using QFrag = std::conditional_t<kF32<T>, float[D / 8][4], uint32_t[D / 16][4]>;
 
-// x = hi + lo with both parts TF32 (round to nearest): the 3xTF32 split, about 2^-22 |x| off.
+// x = hi + lo with both parts TF32, each rounded to nearest with ties away from zero (cvt.rna's
+// rounding, bit for bit): the 3xTF32 split, about 2^-22 |x| off. Integer adds on the bits instead
+// of cvt.rna.tf32.f32, which sm_90 emulates with a longer dependent sequence (results/gpu/
+// tf32_split). NaN stays NaN: hi's add may wrap a NaN's bits, but lo = x - hi is then the canonical
+// NaN 0x7fffffff, which the min keeps from wrapping (every other float's bits, as int32, are below
+// it), so hi * b + lo * b is NaN as with cvt; inf splits into (inf, NaN) as with cvt.
 __device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
-  hi = to_tf32(x);
-  lo = to_tf32(x - __uint_as_float(hi));
+  hi = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;
+  const int l = static_cast<int>(__float_as_uint(__fsub_rn(x, __uint_as_float(hi))));
+  lo = (static_cast<uint32_t>(min(l, 0x7fffefff)) + 0x1000u) & 0xffffe000u;
 }
 
 // c += a * b by 3xTF32 (the small products first): a given as hi / lo fragments, b as raw floats.
@@ -1007,7 +1013,43 @@ const char* launch(const TopKAttentionArgs& a, cudaStream_t stream) {
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
+// split_tf32 against two cvt.rna.tf32.f32 (hi, then the remainder) for every float32 bit pattern
+// (a grid-stride loop); counts into *bad the patterns whose parts differ (a NaN
+// part against a NaN part counts as equal: inf's remainder) or, for a NaN, whose parts hold no
+// NaN.
+__global__ void split_check_kernel(unsigned long long* bad) {
+  unsigned long long n = 0;
+  const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+  for (uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (1ull << 32);
+       i += stride) {
+    const float x = __uint_as_float(static_cast<uint32_t>(i));
+    uint32_t hi, lo, rh, rl;
+    split_tf32(x, hi, lo);
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(rh) : "f"(x));
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(rl) : "f"(__fsub_rn(x, __uint_as_float(rh))));
+    const auto nan = [](uint32_t u) { return isnan(__uint_as_float(u)); };
+    const bool ok =
+        isnan(x) ? (nan(hi) || nan(lo)) : (hi == rh && (lo == rl || (nan(lo) && nan(rl))));
+    n += ok ? 0u : 1u;
+  }
+  if (n > 0) atomicAdd(bad, n);
+}
+
 }  // namespace
+
+int64_t tiled_tf32_split_mismatches() {
+  unsigned long long* d = nullptr;
+  if (cudaMalloc(&d, sizeof(*d)) != cudaSuccess) return -1;
+  unsigned long long h = 0;
+  bool ok = cudaMemset(d, 0, sizeof(*d)) == cudaSuccess;
+  if (ok) {
+    split_check_kernel<<<4096, 256>>>(d);
+    ok = cudaGetLastError() == cudaSuccess &&
+         cudaMemcpy(&h, d, sizeof(h), cudaMemcpyDeviceToHost) == cudaSuccess;
+  }
+  cudaFree(d);
+  return ok ? static_cast<int64_t>(h) : -1;
+}
 
 int64_t topk_attention_tiled_smem_bytes(int D, ElemType type) {
   if (type == ElemType::kFloat32)
