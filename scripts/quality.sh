@@ -16,6 +16,8 @@
 #   DEVICE=cuda bash scripts/quality.sh ../shared/models/pythia-mini pythia-mini 2048
 # Writes OUT_DIR/LABEL.{policy,sweep}.json, LABEL.swept.json.gz, LABEL.kv.*, LABEL.mixed.* and
 # LABEL.eval.<text>.json (default OUT_DIR results/quality); scripts/quality_report.py summarises.
+# The swept policies are written gzipped by csa-sweep itself (an -o path ending in .gz: each
+# carries its need curves, 0.5-0.9 MB of JSON), and csa reads them as they are.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/quality_common.sh results/quality "$@"
@@ -32,18 +34,18 @@ log calibrate
 GQA=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['model']; print(int(m['n_head_kv'] < m['n_head']))" "$P.policy.json")
 
 log sweep
-sweep "$P.policy.json" "$C/wikitext2-valid.tokens" "${SWEEP[@]}" -o "$P.swept.json" --results "$P.sweep.json"
-POLICIES=(--policy "$P.swept.json")
+sweep "$P.policy.json" "$C/wikitext2-valid.tokens" "${SWEEP[@]}" -o "$P.swept.json.gz" --results "$P.sweep.json"
+POLICIES=(--policy "$P.swept.json.gz")
 if [ "$GQA" = 1 ]; then
   log "sweep KV-aware"
   sweep "$P.policy.json" "$C/wikitext2-valid.tokens" --rule greedy --kv-aware \
-    --candidate greedy:rel_err_p95+kv --candidate greedy:res_rel+kv --no-uniform -o "$P.kv.swept.json" --results "$P.kv.sweep.json"
-  [ -f "$P.kv.swept.json" ] && POLICIES+=(--policy "$P.kv.swept.json")
+    --candidate greedy:rel_err_p95+kv --candidate greedy:res_rel+kv --no-uniform -o "$P.kv.swept.json.gz" --results "$P.kv.sweep.json"
+  [ -f "$P.kv.swept.json.gz" ] && POLICIES+=(--policy "$P.kv.swept.json.gz")
 fi
 log "sweep prose + code"
 sweep "$P.mixed.policy.json" "$C/wikitext2-valid.tokens" "$C/code-heldout.txt" "${SWEEP[@]}" \
-  --no-uniform -o "$P.mixed.swept.json" --results "$P.mixed.sweep.json"
-[ -f "$P.mixed.swept.json" ] && POLICIES+=(--policy "$P.mixed.swept.json")
+  --no-uniform -o "$P.mixed.swept.json.gz" --results "$P.mixed.sweep.json"
+[ -f "$P.mixed.swept.json.gz" ] && POLICIES+=(--policy "$P.mixed.swept.json.gz")
 
 UNI=$(python3 -c "import json,sys; u=json.load(open(sys.argv[1])).get('uniform_sweep') or {}; print(u.get('best_cap') or '')" "$P.sweep.json")
 BASE=(--baseline window:256,sinks:4 --baseline topp:0.95)
@@ -57,6 +59,4 @@ for t in "wikitext2-test|$C/wikitext2-test.raw|0" "code-heldout-2|$C/code-heldou
   "$B/csa-eval" "$MODEL" "$file" --device "${DEVICE:-cpu}" --ctx "$CTX" --offset "$offset" \
     "${LIMIT[@]}" "${POLICIES[@]}" "${BASE[@]}" -q -o "$P.eval.$tag.json" || [ $? -eq 7 ] || exit 1
 done
-# The swept policies are stored gzipped (each carries its need curves: 0.5-0.9 MB of JSON).
-gzip -9nf "$P".*swept.json
 log done

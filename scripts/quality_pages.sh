@@ -17,17 +17,17 @@ POLICY=${POLICY:-results/quality/$LABEL.swept.json.gz}  # (csa reads .json.gz as
 sweep() {  # SELECT TAG
   log "sweep $1"
   "$B/csa-sweep" "$MODEL" "$POLICY" "$C/wikitext2-valid.tokens" --select "$1" --no-uniform \
-    "${DEV[@]}" ${SWEEP_TOKENS:+--tokens "$SWEEP_TOKENS"} -q -o "$P.$2.swept.json" \
+    "${DEV[@]}" ${SWEEP_TOKENS:+--tokens "$SWEEP_TOKENS"} -q -o "$P.$2.swept.json.gz" \
     --results "$P.$2.sweep.json"
   local rc=$?; [ $rc -eq 0 ] || [ $rc -eq 7 ] || exit $rc
 }
 sweep token token
-POLICIES=(--policy "$P.token.swept.json")
+POLICIES=(--policy "$P.token.swept.json.gz")
 SELECTS=${SELECTS:-page:16 page:16:oracle}
 for sel in $SELECTS; do
   tag=${sel//:/-}
   sweep "$sel" "$tag"
-  [ -f "$P.$tag.swept.json" ] && POLICIES+=(--policy "$P.$tag.swept.json")
+  [ -f "$P.$tag.swept.json.gz" ] && POLICIES+=(--policy "$P.$tag.swept.json.gz")
 done
 LIMIT=(); [ -n "${EVAL_TOKENS:-}" ] && LIMIT=(--max-tokens "$EVAL_TOKENS")
 log "eval wikitext2-test"
@@ -35,9 +35,9 @@ log "eval wikitext2-test"
   -o "$P.eval.wikitext2-test.json" || [ $? -eq 7 ] || exit 1
 for sel in $SELECTS; do
   tag=${sel//:/-}
-  [ -f "$P.$tag.swept.json" ] || continue
+  [ -f "$P.$tag.swept.json.gz" ] || continue
   log "generate $sel"
-  "$B/csa-generate" "$MODEL" --device "${DEVICE:-cpu}" --policy "$P.$tag.swept.json" \
+  "$B/csa-generate" "$MODEL" --device "${DEVICE:-cpu}" --policy "$P.$tag.swept.json.gz" \
     --prompt "The history of the city begins in the early" --max-new-tokens 128 --json -q \
     > "$P.$tag.generate.json" || exit 1
 done
@@ -70,6 +70,4 @@ for sel in selects:
 json.dump(s, open(f"{p}.summary.json", "w"), indent=1)
 print(json.dumps(s, indent=1))
 PY
-# The swept policies are stored gzipped (each carries its need curves: 0.5-0.9 MB of JSON).
-gzip -9nf "$P".*swept.json
 log done
