@@ -9,13 +9,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return csa::fuzz::guarded([&] {
-    std::string_view text = csa::fuzz::as_view(data, size);
-    std::string inflated;
-    if (csa::is_gzip(text)) {
-      inflated = csa::inflate_bytes(text, csa::DeflateWrapper::kGzip, size_t(1) << 20,
-                                    "fuzz/policy.json.gz");
-      text = inflated;
-    }
+    const std::string text = csa::inflate_if_gzip(std::string(csa::fuzz::as_view(data, size)),
+                                                  size_t(1) << 20, "fuzz/policy.json.gz");
     csa::Json j = csa::parse_json(text, "fuzz/policy.json");
     csa::Policy p = csa::Policy::from_json(j, "fuzz/policy.json");
     const std::string once = csa::dump_json(p.to_json());

@@ -128,6 +128,8 @@ TEST_CASE("JSON inputs may be gzipped, .gz outputs are, bad streams name the fil
   CHECK(plain == dump_json(j));
   CHECK(gzip_bytes(plain) == gz);  // no name, no time stamp: the same bytes every time
   CHECK(inflate_bytes(gz, DeflateWrapper::kGzip, 1 << 20, "t") == plain);
+  CHECK(inflate_if_gzip(gz, 1 << 20, "t") == plain);
+  CHECK(inflate_if_gzip(plain, 1, "t") == plain);  // not gzipped: as it is, whatever the bound
   // read by content, whatever the name; through a pipe too
   CHECK(read_json_file(dir.file("p.json.gz")) == j);
   test::write_text(dir.file("plain.json.gz"), plain);

@@ -68,6 +68,11 @@ std::string inflate_bytes(std::string_view in, DeflateWrapper wrapper, size_t ma
   return out;
 }
 
+std::string inflate_if_gzip(std::string bytes, size_t max_out, const std::string& origin) {
+  if (!is_gzip(bytes)) return bytes;
+  return inflate_bytes(bytes, DeflateWrapper::kGzip, max_out, origin);
+}
+
 std::string gzip_bytes(std::string_view in) {
   if (in.size() > std::numeric_limits<uInt>::max())
     throw UsageError("gzip: " + std::to_string(in.size()) + " bytes is more than one call takes");

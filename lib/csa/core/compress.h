@@ -20,6 +20,10 @@ bool is_gzip(std::string_view bytes);
 std::string inflate_bytes(std::string_view in, DeflateWrapper wrapper, size_t max_out,
                           const std::string& origin, size_t size_hint = 0);
 
+// `bytes` inflated (inflate_bytes, gzip, at most `max_out`) when they are gzipped (is_gzip), else
+// as they are: how a JSON input is read, whatever its name.
+std::string inflate_if_gzip(std::string bytes, size_t max_out, const std::string& origin);
+
 // gzip of `in` at level 9, header without a name or a time stamp: the same bytes for the same
 // input.
 std::string gzip_bytes(std::string_view in);

@@ -58,9 +58,7 @@ Json parse_json(std::string_view text, const std::string& origin) {
 constexpr size_t kMaxJsonBytes = size_t(1) << 30;
 
 Json read_json_file(const std::string& path) {
-  std::string text = read_file(path);
-  if (is_gzip(text))
-    text = inflate_bytes(text, DeflateWrapper::kGzip, kMaxJsonBytes, input_label(path));
+  const std::string text = inflate_if_gzip(read_file(path), kMaxJsonBytes, input_label(path));
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw FormatError(input_label(path) + ": empty, expected JSON" +
                       (is_stdin_path(path) || !is_regular_file(path)
