@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from eval_passes import medians, passes  # noqa: E402
 
 D = sys.argv[1] if len(sys.argv) > 1 else "results/gpu/tf32_split"
 LABELS = ["integer", "cvt", "integer-again"]
@@ -37,18 +38,10 @@ for key, by in points.items():
     calls.append(entry)
 evals = {}
 for label in LABELS:
-    runs = []
-    for f in sorted(glob.glob(f"{D}/eval.{label}.*.json")):
-        e = json.load(open(f))
-        pol = e["runs"][0]
-        runs.append({"dense_ms": e["dense"]["wall_seconds"] * 1e3,
-                     "policy_ms": pol["wall_seconds"] * 1e3, "policy_ppl": pol["ppl"],
-                     "file": os.path.basename(f)})
+    runs = [{**passes(json.load(open(f))), "file": os.path.basename(f)}
+            for f in sorted(glob.glob(f"{D}/eval.{label}.*.json"))]
     if runs:
-        dense = statistics.median(r["dense_ms"] for r in runs)
-        policy = statistics.median(r["policy_ms"] for r in runs)
-        evals[label] = {"runs": runs, "dense_ms_median": dense, "policy_ms_median": policy,
-                        "policy_over_dense_speed": dense / policy,
+        evals[label] = {"runs": runs, **medians(runs),
                         "policy_ppl": sorted({r["policy_ppl"] for r in runs})}
 out = {
     "kind": "csa-gpu-tf32-split-ab",

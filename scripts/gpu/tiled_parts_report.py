@@ -14,7 +14,8 @@ import glob
 import json
 import os
 import re
-import statistics
+
+from eval_passes import medians, passes
 
 STAT_NAMES = ("blocks rows_selecting fold_blocks gather_blocks hist_passes rows_folded "
               "fold_candidates fold_margin fold_over rows_resolved resolved_margin resolved_over "
@@ -40,21 +41,10 @@ def main():
         cmd_path = os.path.join(args.dir, f"command.{variant}.{dtype}.{rep}.txt")
         if os.path.exists(cmd_path):
             entry["command"] = open(cmd_path).read().strip()
-        pol = d["runs"][0]
-        entry["runs"].append({
-            "dense_ms": d["dense"]["wall_seconds"] * 1e3,
-            "policy_ms": pol["wall_seconds"] * 1e3,
-            "dense_ppl": d["dense"]["ppl"],
-            "policy_ppl": pol["ppl"],
-            "policy_label": pol["label"],
-        })
+        entry["runs"].append(passes(d))
     for variant in runs.values():
         for entry in variant.values():
-            dense = [r["dense_ms"] for r in entry["runs"]]
-            pol = [r["policy_ms"] for r in entry["runs"]]
-            entry["dense_ms_median"] = statistics.median(dense)
-            entry["policy_ms_median"] = statistics.median(pol)
-            entry["policy_over_dense_speed"] = statistics.median(dense) / statistics.median(pol)
+            entry.update(medians(entry["runs"]))
     stats = {}
     for path in sorted(glob.glob(os.path.join(args.dir, "stdout.*.txt"))):
         m = re.match(r"stdout\.(\d+)\.(\w+)\.(\d+)\.txt$", os.path.basename(path))
