@@ -2,12 +2,13 @@
 // (fused_cuda_kernel.h: topk_attention dispatches here). One block of 4 warps takes 64 query rows
 // of one KV head: the KV group's query heads packed with the positions (row r is position t0 + r /
 // G of query head kvh * G + r % G), so K and V tiles are loaded once for the whole group. Every
-// pass walks the causal key tiles (64 keys, cp.async double-buffered in shared memory) and
-// recomputes the scores S = Q K^T with mma.sync m16n8k16 (fp32 accumulation, Q in registers); no
-// score leaves the chip. float32 inputs take mma.sync m16n8k8 on TF32 with each operand split into
-// a TF32 high part and a TF32 remainder (3xTF32: hi*hi + hi*lo + lo*hi, about 2^-21 relative per
-// product, the float32 explicit path's accuracy to within a few units; exact on small integers),
-// for the scores and for P·V alike.
+// pass walks the causal key tiles (64 keys, 32 for float32; cp.async double-buffered in shared
+// memory) and recomputes the scores S = Q K^T with mma.sync m16n8k16 (fp32 accumulation, Q in
+// registers); no score leaves the chip. float32 inputs take mma.sync m16n8k8 on TF32 with each
+// operand split into a TF32 high part and a TF32 remainder (3xTF32: hi*hi + hi*lo + lo*hi, about
+// 2^-21 relative per product, the float32 explicit path's accuracy to within a few units; exact on
+// small integers), for the scores and for P·V alike; K and V are split once a tile in shared memory
+// (split_stage), Q once in registers, P per warp.
 //
 // Selection: each row's k-th largest score in the order of (order_key(score), key index) — the
 // CPU rule of select.h (higher score first, ties to the larger key index) — found by a radix
@@ -89,7 +90,6 @@ enum TiledStat {
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kBM = 16 * kWarps;        // rows per block (16 per warp: one mma row tile)
-constexpr int kBN = 64;                 // keys per tile
 constexpr int kBins = 256;              // 8-bit radix digits
 constexpr int kHistStride = kBins + 1;  // padded: rows of one warp hit different banks
 constexpr int kGatherCap = 128;         // candidates per row for the exact ranking
@@ -103,17 +103,25 @@ struct RowState {
   uint32_t jcut[kBM];
   uint32_t upre[kBM];  // radix prefix of the rank's order key and key index so far
   uint32_t jpre[kBM];
-  int kk[kBM];                   // rank still wanted inside the prefix (1-based)
-  int cnt[kBM];                  // keys inside the prefix; the gather pass's slot counter
-  int active[kBM];               // selection unresolved
-  int pos[kBM];                  // position of the row's query (-1: padding)
-  unsigned long long kept[kBM];  // attention pass: the row's kept keys of the tile (KV union)
-  int snap[kBM];                 // attention pass: the row's candidates marked for the union
+  int kk[kBM];                      // rank still wanted inside the prefix (1-based)
+  int cnt[kBM];                     // keys inside the prefix; the gather pass's slot counter
+  int active[kBM];                  // selection unresolved
+  int pos[kBM];                     // position of the row's query (-1: padding)
+  unsigned long long kept[2][kBM];  // attention pass: the row's kept keys of a tile (KV union),
+                                    // by the tile's parity
+  int snap[kBM];                    // attention pass: the row's candidates marked for the union
   int wmax[kWarps];
 };
 
 template <typename T>
 constexpr bool kF32 = std::is_same_v<T, float>;
+
+// Keys per tile: 64 for the 2-byte types; 32 for float32, whose stages hold each tile split once
+// into its TF32 high parts and remainders (two arrays), so a stage takes the same bytes.
+template <typename T>
+constexpr int kBN = kF32<T> ? 32 : 64;
+template <typename T>
+constexpr int kNB = kBN<T> / 8;  // 8-key column blocks of a tile
 
 template <typename T, int D>
 struct Layout {
@@ -121,8 +129,10 @@ struct Layout {
   // banks); for float32 a 32-byte one, so a row is 8 banks on from the one before and the K
   // fragment loads (8-byte, rows g = 0..7) of 16 lanes hit 32 banks.
   static constexpr int kLds = D + 8;
-  static constexpr int kStage = kBN * kLds;  // elements of one K (or V) tile
-  static constexpr int kStageBytes = static_cast<int>(sizeof(T)) * kStage;
+  static constexpr int kStage = kBN<T> * kLds;  // elements of one K (or V) tile
+  // One stage: the tile; for float32 its TF32 high parts, then (kStage on) its remainders.
+  static constexpr int kStageElems = kStage * (kF32<T> ? 2 : 1);
+  static constexpr int kStageBytes = static_cast<int>(sizeof(T)) * kStageElems;
   static constexpr int kRowBytes = (sizeof(RowState) + 127) / 128 * 128;
   static constexpr int kKOff = kRowBytes;                // K: 2 stages
   static constexpr int kUOff = kKOff + 2 * kStageBytes;  // union: histograms | gather | V
@@ -145,7 +155,7 @@ template <typename T, int D>
 __device__ __forceinline__ void load_tile(T* dst, const T* src, int64_t ss, int j0, int S) {
   constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // elements per 16-byte copy
   constexpr int kChunksPerRow = D / kVec;
-  constexpr int kChunks = kBN * kChunksPerRow;
+  constexpr int kChunks = kBN<T> * kChunksPerRow;
 #pragma unroll
   for (int c = threadIdx.x; c < kChunks; c += kThreads) {
     const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * kVec;
@@ -176,26 +186,49 @@ __device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) 
   lo = (static_cast<uint32_t>(min(l, 0x7fffefff)) + 0x1000u) & 0xffffe000u;
 }
 
-// c += a * b by 3xTF32 (the small products first): a given as hi / lo fragments, b as raw floats.
-__device__ __forceinline__ void mma_3xtf32(float (&c)[4], const uint32_t (&ah)[4],
-                                           const uint32_t (&al)[4], float b0, float b1) {
-  uint32_t bh0, bl0, bh1, bl1;
-  split_tf32(b0, bh0, bl0);
-  split_tf32(b1, bh1, bl1);
-  mma1688_tf32(c, al, bh0, bh1);
-  mma1688_tf32(c, ah, bl0, bl1);
-  mma1688_tf32(c, ah, bh0, bh1);
+// float32: the stage's tile (as load_tile left it, once this thread's copies have landed) split
+// in place into TF32 high parts and, kStage elements on, remainders; each thread splits the
+// chunks it copied, so the barrier after this makes the whole split tile visible. Every warp
+// then reads split operands: each value is split once a block, not once a warp.
+template <typename T, int D>
+__device__ __forceinline__ void split_stage(T* dst) {
+  if constexpr (kF32<T>) {
+    constexpr int kChunksPerRow = D / 4;
+    constexpr int kChunks = kBN<T> * kChunksPerRow;
+#pragma unroll
+    for (int c = threadIdx.x; c < kChunks; c += kThreads) {
+      float* p = dst + (c / kChunksPerRow) * Layout<T, D>::kLds + (c % kChunksPerRow) * 4;
+      const float4 x = *reinterpret_cast<const float4*>(p);
+      uint4 h, l;
+      split_tf32(x.x, h.x, l.x);
+      split_tf32(x.y, h.y, l.y);
+      split_tf32(x.z, h.z, l.z);
+      split_tf32(x.w, h.w, l.w);
+      *reinterpret_cast<uint4*>(p) = h;
+      *reinterpret_cast<uint4*>(p + Layout<T, D>::kStage) = l;
+    }
+  }
 }
 
-// The warp's 16 x 64 score tile: c[nb][*] holds keys nb * 8 + 2 * (lane % 4) + {0, 1} of rows
-// lane / 4 ({0, 1}) and lane / 4 + 8 ({2, 3}), each q·k * scale (rounded as one product).
+// c += a * b by 3xTF32 (the small products first), both operands given as hi / lo parts.
+__device__ __forceinline__ void mma_3xtf32(float (&c)[4], const uint32_t (&ah)[4],
+                                           const uint32_t (&al)[4], float bh0, float bh1, float bl0,
+                                           float bl1) {
+  mma1688_tf32(c, al, __float_as_uint(bh0), __float_as_uint(bh1));
+  mma1688_tf32(c, ah, __float_as_uint(bl0), __float_as_uint(bl1));
+  mma1688_tf32(c, ah, __float_as_uint(bh0), __float_as_uint(bh1));
+}
+
+// The warp's 16 x kBN score tile (float32: from the split stage): c[nb][*] holds keys nb * 8 +
+// 2 * (lane % 4) + {0, 1} of rows lane / 4 ({0, 1}) and lane / 4 + 8 ({2, 3}), each q·k * scale
+// (rounded as one product).
 template <typename T, int D>
 __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, float scale,
-                                           float (&c)[8][4]) {
+                                           float (&c)[kNB<T>][4]) {
   constexpr int kLds = Layout<T, D>::kLds;
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int nb = 0; nb < 8; ++nb) c[nb][0] = c[nb][1] = c[nb][2] = c[nb][3] = 0.0f;
+  for (int nb = 0; nb < kNB<T>; ++nb) c[nb][0] = c[nb][1] = c[nb][2] = c[nb][3] = 0.0f;
   if constexpr (kF32<T>) {
     const int g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -204,11 +237,12 @@ __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, f
 #pragma unroll
       for (int e = 0; e < 4; ++e) split_tf32(qa[ks][e], ah[e], al[e]);
 #pragma unroll
-      for (int nb = 0; nb < 8; ++nb) {
+      for (int nb = 0; nb < kNB<T>; ++nb) {
         // B: k = t (dim 8 ks + 2t) and t + 4 (the next dim), n = key nb * 8 + g
-        const float2 kv =
-            *reinterpret_cast<const float2*>(sk + (nb * 8 + g) * kLds + 8 * ks + 2 * t);
-        mma_3xtf32(c[nb], ah, al, kv.x, kv.y);
+        const float* kp = sk + (nb * 8 + g) * kLds + 8 * ks + 2 * t;
+        const float2 kh = *reinterpret_cast<const float2*>(kp);
+        const float2 kl = *reinterpret_cast<const float2*>(kp + Layout<T, D>::kStage);
+        mma_3xtf32(c[nb], ah, al, kh.x, kh.y, kl.x, kl.y);
       }
     }
   } else {
@@ -216,7 +250,7 @@ __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, f
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
 #pragma unroll
-      for (int np = 0; np < 4; ++np) {
+      for (int np = 0; np < kNB<T> / 2; ++np) {
         uint32_t b0, b1, b2, b3;
         ldsm_x4(sk + ((2 * np + (i >> 1)) * 8 + rr) * kLds + 16 * ks + 8 * (i & 1), b0, b1, b2, b3);
         mma16816<T>(c[2 * np], qa[ks], b0, b1);
@@ -225,34 +259,54 @@ __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, f
     }
   }
 #pragma unroll
-  for (int nb = 0; nb < 8; ++nb)
+  for (int nb = 0; nb < kNB<T>; ++nb)
 #pragma unroll
     for (int e = 0; e < 4; ++e) c[nb][e] = __fmul_rn(c[nb][e], scale);
 }
 
+// An `after` of for_tiles that does nothing (the selection passes).
+struct NoAfter {
+  __device__ void operator()(int) const {}
+};
+
 // Walks key tiles 0 .. n_tiles - 1 (K, and V when sv != nullptr) through two shared stages:
-// body(stage, j0) between barriers, then after(j0) once every warp is past body.
+// body(stage, j0), then after(j0) once every warp is past that body. Tile it + 1 is copied while
+// body(it) runs; after it, each thread waits for its own copies and (float32) splits them
+// (split_stage), and one barrier both publishes tile it + 1 and frees tile it's stage. after(it)
+// runs beside body(it + 1) unless sync_after (a barrier behind it), so what body writes for after
+// is then double-buffered by the tile's parity.
 template <typename T, int D, typename Body, typename After>
 __device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_t k_ss, T* sv,
-                                          const T* V, int64_t v_ss, int S, Body body, After after) {
-  constexpr int kStage = Layout<T, D>::kStage;
+                                          const T* V, int64_t v_ss, int S, Body body, After after,
+                                          bool sync_after) {
+  constexpr int kStage = Layout<T, D>::kStageElems;
   load_tile<T, D>(sk, K, k_ss, 0, S);
   if (sv != nullptr) load_tile<T, D>(sv, V, v_ss, 0, S);
   cp_async_commit();
+  cp_async_wait<0>();
+  split_stage<T, D>(sk);
+  if (sv != nullptr) split_stage<T, D>(sv);
+  __syncthreads();
   for (int it = 0; it < n_tiles; ++it) {
-    if (it + 1 < n_tiles) {
-      const int st = (it + 1) & 1;
-      load_tile<T, D>(sk + st * kStage, K, k_ss, (it + 1) * kBN, S);
-      if (sv != nullptr) load_tile<T, D>(sv + st * kStage, V, v_ss, (it + 1) * kBN, S);
+    const bool next = it + 1 < n_tiles;
+    T* nk = sk + ((it + 1) & 1) * kStage;
+    T* nv = sv == nullptr ? nullptr : sv + ((it + 1) & 1) * kStage;
+    if (next) {
+      load_tile<T, D>(nk, K, k_ss, (it + 1) * kBN<T>, S);
+      if (nv != nullptr) load_tile<T, D>(nv, V, v_ss, (it + 1) * kBN<T>, S);
       cp_async_commit();
-      cp_async_wait<1>();
-    } else {
+    }
+    body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, it * kBN<T>);
+    if (next) {
       cp_async_wait<0>();
+      split_stage<T, D>(nk);
+      if (nv != nullptr) split_stage<T, D>(nv);
     }
     __syncthreads();
-    body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, it * kBN);
-    __syncthreads();
-    after(it * kBN);
+    if constexpr (!std::is_same_v<After, NoAfter>) {
+      after(it * kBN<T>);
+      if (sync_after) __syncthreads();
+    }
   }
 }
 
@@ -316,10 +370,10 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
       n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
       [&](const T* sk, const T*, int j0) {
         if (j0 > wmax) return;  // no unresolved row of this warp sees these keys
-        float c[8][4];
+        float c[kNB<T>][4];
         score_tile<T, D>(qa, sk, cx.scale, c);
 #pragma unroll
-        for (int nb = 0; nb < 8; ++nb)
+        for (int nb = 0; nb < kNB<T>; ++nb)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int j = j0 + nb * 8 + 2 * q4 + e;
@@ -333,7 +387,7 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
               atomicAdd(h1 + d, 1u);
           }
       },
-      [](int) {});
+      NoAfter{}, false);
   // Each warp reads its own histograms: the rank's bin per unresolved row (a suffix scan over
   // lanes holding 8 bins each), then clears them for the next pass.
   uint32_t* hw = hist + warp * 16 * kHistStride;
@@ -403,10 +457,10 @@ __device__ void gather_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint2* b
       n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
       [&](const T* sk, const T*, int j0) {
         if (j0 > wmax) return;
-        float c[8][4];
+        float c[kNB<T>][4];
         score_tile<T, D>(qa, sk, cx.scale, c);
 #pragma unroll
-        for (int nb = 0; nb < 8; ++nb)
+        for (int nb = 0; nb < kNB<T>; ++nb)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const uint32_t j = static_cast<uint32_t>(j0 + nb * 8 + 2 * q4 + e);
@@ -421,7 +475,7 @@ __device__ void gather_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint2* b
             }
           }
       },
-      [](int) {});
+      NoAfter{}, false);
   for (int rr = 0; rr < 16; ++rr) {
     const int r = warp * 16 + rr;
     if (!rs.active[r]) continue;
@@ -560,7 +614,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
     const bool gather = __syncthreads_and(small) != 0;
     const int bmax = max(max(rs.wmax[0], rs.wmax[1]), max(rs.wmax[2], rs.wmax[3]));
-    const int n_tiles = bmax / kBN + 1;
+    const int n_tiles = bmax / kBN<T> + 1;
     if (gather) {
       gather_pass<T, D>(cx, qa, gbuf, pass, n_tiles, wm);
       gathered_pass = 1;
@@ -671,18 +725,19 @@ __global__ void __launch_bounds__(kThreads, 2)
   };
 
   for_tiles<T, D>(
-      bpos / kBN + 1, sk, cx.K, a.k_ss, sv, V, a.v_ss, a.S,
+      bpos / kBN<T> + 1, sk, cx.K, a.k_ss, sv, V, a.v_ss, a.S,
       [&](const T* skt, const T* svt, int j0) {
+        const unsigned par = kF32<T> ? static_cast<unsigned>(j0) / kBN<T> % 2u : 0u;
         if (j0 > wpos) {
-          if (G > 1 && q4 == 0) rs.kept[cx.r0] = rs.kept[cx.r1] = 0;
+          if (G > 1 && q4 == 0) rs.kept[par][cx.r0] = rs.kept[par][cx.r1] = 0;
           return;
         }
-        float c[8][4];
+        float c[kNB<T>][4];
         score_tile<T, D>(qa, skt, a.scale, c);
         unsigned long long k0 = 0, k1 = 0;  // bit nb * 8 + e: key nb * 8 + 2 q4 + e
         float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
-        for (int nb = 0; nb < 8; ++nb)
+        for (int nb = 0; nb < kNB<T>; ++nb)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int j = j0 + nb * 8 + 2 * q4 + e;
@@ -721,7 +776,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         m0 = n0, m1 = n1;
         float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
-        for (int nb = 0; nb < 8; ++nb) {
+        for (int nb = 0; nb < kNB<T>; ++nb) {
           c[nb][0] = fast_exp2(c[nb][0] * kLog2e - ms0);
           c[nb][1] = fast_exp2(c[nb][1] * kLog2e - ms0);
           c[nb][2] = fast_exp2(c[nb][2] * kLog2e - ms1);
@@ -736,13 +791,13 @@ __global__ void __launch_bounds__(kThreads, 2)
           o[nd][0] *= al0, o[nd][1] *= al0, o[nd][2] *= al1, o[nd][3] *= al1;
         }
         if constexpr (kF32<T>) {
-      // P (16 x 64) as m16n8k8 A fragments per 8 keys, the k index permuted so that the
+      // P (16 x kBN) as m16n8k8 A fragments per 8 keys, the k index permuted so that the
       // score tile's layout is the fragment: column t is key 2t, column t + 4 key 2t + 1
       // (V's rows follow the same permutation). The output dims are permuted too: column n
       // of dim block nd is dim (D / 8) n + nd, so a thread's V values of a row (n = g) are
       // D / 8 adjacent floats (16-byte loads) and its outputs D / 8 adjacent dims.
 #pragma unroll
-          for (int nb = 0; nb < 8; ++nb) {
+          for (int nb = 0; nb < kNB<T>; ++nb) {
             uint32_t ph[4], pl[4];
             split_tf32(c[nb][0], ph[0], pl[0]);
             split_tf32(c[nb][2], ph[1], pl[1]);
@@ -750,18 +805,20 @@ __global__ void __launch_bounds__(kThreads, 2)
             split_tf32(c[nb][3], ph[3], pl[3]);
             const float* vr = svt + (nb * 8 + 2 * q4) * L::kLds + (D / 8) * g4;
 #pragma unroll
-            for (int n4 = 0; n4 < D / 32; ++n4) {
-              const float4 v0 = *reinterpret_cast<const float4*>(vr + 4 * n4);
-              const float4 v1 = *reinterpret_cast<const float4*>(vr + L::kLds + 4 * n4);
-              mma_3xtf32(o[4 * n4], ph, pl, v0.x, v1.x);
-              mma_3xtf32(o[4 * n4 + 1], ph, pl, v0.y, v1.y);
-              mma_3xtf32(o[4 * n4 + 2], ph, pl, v0.z, v1.z);
-              mma_3xtf32(o[4 * n4 + 3], ph, pl, v0.w, v1.w);
+            for (int n4 = 0; n4 < D / 32; ++n4) {  // V split: high parts, remainders kStage on
+              const float4 h0 = *reinterpret_cast<const float4*>(vr + 4 * n4);
+              const float4 h1 = *reinterpret_cast<const float4*>(vr + L::kLds + 4 * n4);
+              const float4 r0 = *reinterpret_cast<const float4*>(vr + L::kStage + 4 * n4);
+              const float4 r1 = *reinterpret_cast<const float4*>(vr + L::kStage + L::kLds + 4 * n4);
+              mma_3xtf32(o[4 * n4], ph, pl, h0.x, h1.x, r0.x, r1.x);
+              mma_3xtf32(o[4 * n4 + 1], ph, pl, h0.y, h1.y, r0.y, r1.y);
+              mma_3xtf32(o[4 * n4 + 2], ph, pl, h0.z, h1.z, r0.z, r1.z);
+              mma_3xtf32(o[4 * n4 + 3], ph, pl, h0.w, h1.w, r0.w, r1.w);
             }
           }
         } else {
 #pragma unroll
-          for (int kc = 0; kc < 4; ++kc) {
+          for (int kc = 0; kc < kNB<T> / 2; ++kc) {
             const uint32_t pa[4] = {pack2<T>(c[2 * kc][0], c[2 * kc][1]),
                                     pack2<T>(c[2 * kc][2], c[2 * kc][3]),
                                     pack2<T>(c[2 * kc + 1][0], c[2 * kc + 1][1]),
@@ -783,7 +840,7 @@ __global__ void __launch_bounds__(kThreads, 2)
             k0 |= __shfl_xor_sync(0xffffffffu, k0, off);
             k1 |= __shfl_xor_sync(0xffffffffu, k1, off);
           }
-          if (q4 == 0) rs.kept[cx.r0] = k0, rs.kept[cx.r1] = k1;
+          if (q4 == 0) rs.kept[par][cx.r0] = k0, rs.kept[par][cx.r1] = k1;
         }
       },
       [&](int j0) {
@@ -791,7 +848,8 @@ __global__ void __launch_bounds__(kThreads, 2)
         // tile's new candidates of folding rows marked (bit 31) when that union holds them.
         if (G > 1 && tid < P && rs.pos[tid * G] >= 0) {
           unsigned long long m = 0;
-          for (int g = 0; g < G; ++g) m |= rs.kept[tid * G + g];
+          for (int g = 0; g < G; ++g)
+            m |= rs.kept[kF32<T> ? static_cast<unsigned>(j0) / kBN<T> % 2u : 0u][tid * G + g];
           union_reads += static_cast<unsigned long long>(__popcll(m));
           if (fold) {
             for (int g = 0; g < G; ++g) {
@@ -805,7 +863,11 @@ __global__ void __launch_bounds__(kThreads, 2)
             }
           }
         }
-      });
+      },
+      // float32 (32-key tiles, where a barrier a tile costs most): after(it) beside body(it + 1)
+      // unless rows fold (the candidates' marking reads counts the next body would move); the
+      // 2-byte types (64-key tiles, registers at their limit at head dim 128) keep the barrier
+      !kF32<T> || fold);
 
   // Folding rows: each row's candidates (at most kFoldCap) ranked by the warp, two a lane, and
   // the kept ones (rank < kk) written back in rank order; then every thread adds its two rows'

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# On the GPU machine (carry .dev/debs and .dev/shared/corpora): a change to the tiled kernel
+# measured against the code it replaced, in one run: the tree as it is, then with PATCH applied
+# (the old code), then as it is again (each an incremental build of build-gpu), and for each:
+# one attention call, csa-bench medians of 5 — Llama-3.2-1B's head layout in float32 (top-10% and
+# every key kept at ctx 4096 batch 4, top-10% at ctx 16384 batch 1), Qwen2.5-1.5B's (head dim
+# 128) in float32 top-10% at ctx 4096 batch 4, and both in bf16 top-10% (a control where the
+# change touches float32 only) — then csa-eval of the embedded qwen2-mini with the swept policy
+# of results/quality on the first 65,536 WikiText-2 test tokens, float32, EVALS runs (default 3).
+# AGAIN=0: no third build (the tree is then restored but build-gpu holds PATCH's code).
+# Writes $OUT/NAME/{bench.jsonl, eval.LABEL.N.json, build.LABEL.log};
+# scripts/gpu/kernel_ab_report.py summarises. The build tree is left as the tree is.
+#   run: bash scripts/gpu/kernel_ab.sh NAME PATCH TREE_LABEL PATCHED_LABEL
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+[ $# -eq 4 ] || { sed -n 2,12p "$0"; exit 2; }
+NAME=$1 PATCH=$2 TREE=$3 PATCHED=$4
+source scripts/gpu/env.sh
+O=${OUT:-/tmp/csa-out}/$NAME
+mkdir -p "$O"
+POLICY=$(mktemp)
+gunzip -c results/quality/qwen2-mini.swept.json.gz > "$POLICY"
+measure() {  # LABEL
+  local label=$1 spec
+  for spec in "llama-3.2-1b float32 4 4096 410" "llama-3.2-1b float32 4 4096 4096" \
+    "llama-3.2-1b float32 1 16384 1638" "qwen2.5-1.5b float32 4 4096 410" \
+    "llama-3.2-1b bfloat16 4 4096 410" "qwen2.5-1.5b bfloat16 4 4096 410"; do
+    set -- $spec
+    csa_bench_point "$O/bench.jsonl" 120 "$label" --device cuda --repeats 5 -q \
+      --config "configs/$1.json" --dtype "$2" --batch "$3" --ctx "$4" --mode top_k --budget "$5"
+  done
+  for i in $(seq "${EVALS:-3}"); do
+    timeout 120 build-gpu/apps/csa-eval models/qwen2-mini/model.pt \
+      .dev/shared/corpora/wikitext2-test.raw --device cuda --ctx 2048 --max-tokens 65536 \
+      --dtype float32 --policy "$POLICY" -q -o "$O/eval.$label.$i.json" || echo "eval $label $i failed"
+  done
+}
+build() { bash scripts/gpu/build.sh > "$O/build.$1.log" 2>&1 || { tail -20 "$O/build.$1.log"; exit 1; }; }
+build "$TREE"
+measure "$TREE"
+patch -p1 < "$PATCH" || exit 1
+build "$PATCHED"
+measure "$PATCHED"
+patch -p1 -R < "$PATCH" || exit 1
+if [ "${AGAIN:-1}" = 1 ]; then
+  build "$TREE-again"
+  measure "$TREE-again"
+fi
+rm -f "$POLICY"
+wc -l "$O/bench.jsonl"

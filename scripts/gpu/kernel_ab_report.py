@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""A kernel A/B run (scripts/gpu/kernel_ab.sh NAME PATCH TREE PATCHED on the GPU machine, its
+$OUT/NAME copied to DIR here: bench.jsonl, eval.LABEL.N.json) -> DIR/summary.json and DIR/PLOT:
+per attention-call point the csa-bench median of each build (TREE, PATCHED, TREE-again),
+PATCHED's time over the mean of the two TREE runs, and csa-eval's float32 dense and policy pass
+times (medians over the runs), the policy's speed over dense and its perplexity per build.
+usage: /usr/bin/python3 scripts/gpu/kernel_ab_report.py DIR TREE PATCHED KIND PLOT SCRIPT"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from eval_passes import medians, passes  # noqa: E402
+
+
+def report(d, tree, patched, kind, plot, script):
+    labels = [tree, patched, f"{tree}-again"]
+    rows = [json.loads(line) for line in open(f"{d}/bench.jsonl")]
+    points = {}
+    for r in rows:
+        if "error" in r:
+            continue
+        heads = f"H{r['heads']}/{r['kv_heads']} d{r['head_dim']} " if "heads" in r else ""
+        key = f"{heads}{r['dtype']} b{r['batch']} ctx{r['ctx']} k{r['budgets'][0]}"
+        points.setdefault(key, {})[r["label"]] = {"ms": r["median_seconds"] * 1e3,
+                                                  "command": r["command"]}
+    calls = []
+    for key, by in points.items():
+        trees = [by[x]["ms"] for x in (tree, f"{tree}-again") if x in by]
+        entry = {"point": key, **{f"{x}_ms": by[x]["ms"] for x in labels if x in by}}
+        if trees and patched in by:
+            entry[f"{patched}_over_{tree}"] = by[patched]["ms"] / statistics.mean(trees)
+        entry["command"] = by[tree]["command"] if tree in by else None
+        calls.append(entry)
+    evals = {}
+    for label in labels:
+        runs = [{**passes(json.load(open(f))), "file": os.path.basename(f)}
+                for f in sorted(glob.glob(f"{d}/eval.{label}.*.json"))]
+        if runs:
+            evals[label] = {"runs": runs, **medians(runs),
+                            "policy_ppl": sorted({r["policy_ppl"] for r in runs})}
+    out = {
+        "kind": kind,
+        "script": script,
+        "eval_command": "csa-eval models/qwen2-mini/model.pt wikitext2-test.raw --device cuda "
+                        "--ctx 2048 --max-tokens 65536 --dtype float32 --policy <results/quality/"
+                        "qwen2-mini.swept.json.gz, gunzipped> -q -o eval.LABEL.N.json",
+        "attention_calls": calls,
+        "csa_eval_qwen2_mini_float32": evals,
+    }
+    json.dump(out, open(f"{d}/summary.json", "w"), indent=1)
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
+    xs = range(len(calls))
+    w = 0.27
+    for i, label in enumerate(labels):
+        ax[0].bar([x + (i - 1) * w for x in xs], [c.get(f"{label}_ms", 0) for c in calls], w,
+                  label=label)
+    ax[0].set_xticks(list(xs))
+    ax[0].set_xticklabels([c["point"] for c in calls], rotation=20, fontsize=7)
+    ax[0].set_ylabel("ms (median of 5)")
+    ax[0].set_title("one attention call")
+    ax[0].legend()
+    labs = [x for x in labels if x in evals]
+    ax[1].bar(labs, [evals[x]["policy_ms_median"] for x in labs], label="policy pass")
+    ax[1].bar(labs, [evals[x]["dense_ms_median"] for x in labs], 0.4, label="dense pass")
+    ax[1].set_ylabel("ms per 65,536 tokens")
+    ax[1].set_title("csa-eval qwen2-mini float32, swept policy")
+    ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(f"{d}/{plot}", dpi=110)
+    print(json.dumps({c["point"]: round(c.get(f"{patched}_over_{tree}", 0), 3) for c in calls}))
+    print({k: (round(v["policy_ms_median"], 1), round(v["policy_over_dense_speed"], 3))
+           for k, v in evals.items()})
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 7:
+        sys.exit(__doc__)
+    report(*sys.argv[1:])
