@@ -8,10 +8,14 @@
 // probabilities differ in the last bits (measured: max |diff| 1e-5 on a [128, 64] x [64, 512]
 // product; libtorch's softmax, batched matmul and reductions were bit-identical). csa's own
 // reductions do not depend on the thread count (calib/stats.cpp sums per (batch, head), then
-// serially), so the outputs differ at float32 rounding level only; checked below. Both runs of a
-// pair use the same --threads: run.threads records it, and reproducing a file exactly needs it.
+// serially), so the outputs differ at float32 rounding level only, except where a rounding
+// difference flips a discrete choice (below: a budget, a near-tie in a need curve's selection);
+// checked below. Both runs of a pair use the same --threads: run.threads records it, and
+// reproducing a file exactly needs it.
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <vector>
 
 #include "cli/cli_support.h"
 #include "csa/core/file.h"
@@ -93,6 +97,52 @@ void check_close(const Json& a, const Json& b, double rel, const std::string& wh
   }
 }
 
+// The numbers of a nested array, in order; false when a leaf is not a number.
+bool numeric_leaves(const Json& j, std::vector<double>* out) {
+  if (j.is_number()) {
+    out->push_back(j.get<double>());
+    return true;
+  }
+  if (!j.is_array()) return false;
+  for (const auto& x : j)
+    if (!numeric_leaves(x, out)) return false;
+  return true;
+}
+
+// The need curves (calib/need.cpp) are means over a band's rows of quantities that depend on
+// which keys each budget keeps, so a rounding difference that flips a near-tie between two keys of
+// one row moves that row's term: an entry may differ by one row's share of the field's range
+// (measured on an AMD EPYC with 2 threads against 1: rel_err 0.0015 on 0.93, at 154 of 3,200
+// entries a difference at all). Checked per numeric field: every entry within 1e-4 relative plus
+// 1% of the field's largest magnitude (a few rows' flips), and the field as a whole — its summed
+// |differences| — within 1e-4 of its summed magnitudes (rounding level, flips rare).
+void check_curves_close(const Json& a, const Json& b) {
+  REQUIRE(a.is_object());
+  REQUIRE(b.is_object());
+  REQUIRE(a.size() == b.size());
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    const std::string where = "policy.need_curves." + it.key();
+    REQUIRE(b.contains(it.key()));
+    std::vector<double> xs, ys;
+    if (!it.value().is_array() || !numeric_leaves(it.value(), &xs)) {
+      check_close(it.value(), b.at(it.key()), 1e-4, where);
+      continue;
+    }
+    INFO(where);
+    REQUIRE(numeric_leaves(b.at(it.key()), &ys));
+    REQUIRE(xs.size() == ys.size());
+    double big = 0, sum_d = 0, sum_m = 0;
+    for (size_t i = 0; i < xs.size(); ++i) big = std::max({big, std::abs(xs[i]), std::abs(ys[i])});
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double d = std::abs(xs[i] - ys[i]), m = std::max(std::abs(xs[i]), std::abs(ys[i]));
+      if (d > 1e-4 * m + 1e-2 * big) FAIL_CHECK("entry " << i << ": " << xs[i] << " vs " << ys[i]);
+      sum_d += d;
+      sum_m += m;
+    }
+    CHECK(sum_d <= 1e-4 * sum_m);
+  }
+}
+
 }  // namespace
 
 // A check of this test's own helper, so it lives (and runs) with the test it serves.
@@ -157,5 +207,7 @@ TEST_CASE("csa-calibrate and csa-eval write identical JSON on identical runs", "
     (*j)["allocation"].erase("predicted_reads_fraction");
     (*j)["allocation"].erase("predicted_kv_reads_fraction");
   }
+  check_curves_close(a["need_curves"], b["need_curves"]);
+  for (Json* j : {&a, &b}) j->erase("need_curves");
   check_close(a, b, 1e-4, "policy");
 }
