@@ -7,13 +7,13 @@
 # 128) in float32 top-10% at ctx 4096 batch 4, and both in bf16 top-10% (a control where the
 # change touches float32 only) — then csa-eval of the embedded qwen2-mini with the swept policy
 # of results/quality on the first 65,536 WikiText-2 test tokens, float32, EVALS runs (default 3).
-# AGAIN=0: no third build (the tree is then restored but build-gpu holds PATCH's code).
 # Writes $OUT/NAME/{bench.jsonl, eval.LABEL.N.json, build.LABEL.log};
-# scripts/gpu/kernel_ab_report.py summarises. The build tree is left as the tree is.
+# scripts/gpu/kernel_ab_report.py summarises. The build tree is left as the tree is, except with
+# AGAIN=0: no third build (the sources are restored, build-gpu keeps PATCH's code).
 #   run: bash scripts/gpu/kernel_ab.sh NAME PATCH TREE_LABEL PATCHED_LABEL
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -eq 4 ] || { sed -n 2,12p "$0"; exit 2; }
+[ $# -eq 4 ] || { sed -n 2,14p "$0"; exit 2; }
 NAME=$1 PATCH=$2 TREE=$3 PATCHED=$4
 source scripts/gpu/env.sh
 O=${OUT:-/tmp/csa-out}/$NAME
