@@ -13,7 +13,7 @@
 #   run: bash scripts/gpu/kernel_ab.sh NAME PATCH TREE_LABEL PATCHED_LABEL
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -eq 4 ] || { sed -n 2,14p "$0"; exit 2; }
+[ $# -eq 4 ] || { sed -n 2,13p "$0"; exit 2; }
 NAME=$1 PATCH=$2 TREE=$3 PATCHED=$4
 source scripts/gpu/env.sh
 O=${OUT:-/tmp/csa-out}/$NAME
