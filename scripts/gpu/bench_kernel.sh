@@ -12,7 +12,7 @@
 # SKIP_FORWARD=1 leave those points out (a second run over other budgets); the explicit sequence
 # runs up to EXPLICIT_MAX_CTX (default: every ctx). POINT_TIMEOUT: seconds per point (120);
 # APPEND=1 appends to kernel.jsonl. CSA_TILED_* variables in the environment (a build's
-# profiling switch, fused_cuda_tiled.cu's CSA_TILED_PROFILE, named by the caller) are recorded
+# profiling switch, fused_cuda_tiled.cuh's CSA_TILED_PROFILE, named by the caller) are recorded
 # with each point.
 set -uo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine: where the tiled top-k kernel's time goes in a real csa-eval pass. Builds
-# csa once per profiling switch of fused_cuda_tiled.cu (CSA_TILED_PROFILE: 0 the normal kernel,
+# csa once per profiling switch of fused_cuda_tiled.cuh (CSA_TILED_PROFILE: 0 the normal kernel,
 # 1 selection only, 2 attention only over every causal key, 4 the first radix pass only, 16 the
 # normal kernel printing per-launch selection statistics, CSA_TILED_STATS lines) and runs
 # csa-eval with a policy on each, REPS times per dtype. Writes $OUT/tiled_parts/: the eval and

@@ -2,7 +2,7 @@
 """Opcode counts of the tiled top-k kernel's instantiations in a `cuobjdump -sass` listing: the
 static instruction mix per kernel (results/gpu/tf32_split/profile, trials).
 usage (GPU machine, after scripts/gpu/build.sh):
-  cuobjdump -sass $(find build-gpu -name fused_cuda_tiled.cu.o) > sass.txt
+  cuobjdump -sass $(find build-gpu -name 'fused_cuda_tiled_*.cu.o') > sass.txt
   python3 scripts/gpu/sass_opcodes.py sass.txt > sass_opcodes.txt"""
 import collections
 import re

@@ -183,7 +183,7 @@ KernelRun run_attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 }  // namespace
 
 // The fused kernels against the explicit path in float32 (head_dim 64 and 128: the tiled kernel,
-// fused_cuda_tiled.cu, on 3xTF32 tensor-core products; head_dim 80: the row kernel,
+// fused_cuda_tiled.cuh, on 3xTF32 tensor-core products; head_dim 80: the row kernel,
 // fused_cuda_kernel.cu) over random shapes: ctx 1 to 16K, GQA groups 1/2/4/8, head dims 64/80/128,
 // rows that start mid-sequence, banded budgets from 1 to beyond the row; float32 outputs within
 // 1e-5, identical reads. On integer-valued inputs (exact scores, many exact ties) the kept sets
@@ -249,7 +249,7 @@ TEST_CASE("CUDA fused top-k kernel equals the explicit path", "[.][gpu]") {
 }
 
 // The tiled kernel's float32 products split each operand into TF32 hi and lo by integer adds on
-// the bits (fused_cuda_tiled.cu: split_tf32), meant to equal cvt.rna.tf32.f32's rounding: checked
+// the bits (fused_cuda_tiled.cuh: split_tf32), meant to equal cvt.rna.tf32.f32's rounding: checked
 // on all 2^32 bit patterns against the instruction itself.
 TEST_CASE("CUDA 3xTF32 split equals cvt.rna.tf32.f32 on every float32", "[.][gpu]") {
   REQUIRE(at::hasCUDA());
@@ -257,7 +257,7 @@ TEST_CASE("CUDA 3xTF32 split equals cvt.rna.tf32.f32 on every float32", "[.][gpu
   CHECK(tf32_split_mismatches_cuda() == 0);
 }
 
-// The tiled tensor-core kernel (fused_cuda_tiled.cu: bf16 / fp16 / fp32, head_dim 64 and 128)
+// The tiled tensor-core kernel (fused_cuda_tiled.cuh: bf16 / fp16 / fp32, head_dim 64 and 128)
 // against the explicit path (float32 scores) over random shapes: ctx 1 to 40K, GQA groups
 // 1/2/3/4/6/8, windows whose queries start mid-sequence (T < S), budgets 1 to beyond the row. On
 // integer-valued inputs the scores are exact (many exact ties), so the kept sets must be the CPU

@@ -28,7 +28,7 @@ bool kernel_elem_type(at::ScalarType st, cuda::ElemType* type);
 at::Tensor device_budget_schedule(const LayerRule& rule, int64_t H, int64_t S,
                                   const at::Device& device);
 
-// The tiled kernel's float32 operand split (3xTF32, fused_cuda_tiled.cu) against the device's
+// The tiled kernel's float32 operand split (3xTF32, fused_cuda_tiled.cuh) against the device's
 // cvt.rna.tf32.f32 on every float32 bit pattern: how many differ (NaN inputs: the split must keep
 // the NaN in hi or lo). Runs on the current CUDA device; GPU builds only (std::logic_error
 // elsewhere); a CUDA error is std::runtime_error.

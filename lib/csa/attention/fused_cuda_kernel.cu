@@ -1,5 +1,5 @@
 // Fused causal top-k attention on CUDA, the row kernel (float32, and head dims or layouts that the
-// tiled tensor-core kernel of fused_cuda_tiled.cu does not take): one block per (query row, KV
+// tiled tensor-core kernel of fused_cuda_tiled.cuh does not take): one block per (query row, KV
 // head, batch), looping over the KV group's query heads. For each head the block computes the row's
 // causal scores into shared memory (never HBM), finds the budget's k-th largest score by a radix
 // select on the scores' order keys (four 8-bit passes of a shared histogram), keeps every key above

@@ -29,7 +29,7 @@ struct TopKAttentionArgs {
 };
 
 // Whether topk_attention takes these arguments: the tiled tensor-core kernel
-// (fused_cuda_tiled.cu: fp32 / bf16 / fp16, head_dim 64 or 128, 16-byte aligned rows,
+// (fused_cuda_tiled.cuh: fp32 / bf16 / fp16, head_dim 64 or 128, 16-byte aligned rows,
 // S <= 65536), else
 // the row kernel (fused_cuda_kernel.cu) when the row's scores fit one block's shared memory.
 bool topk_attention_supported(const TopKAttentionArgs& args);
@@ -41,7 +41,7 @@ int64_t topk_attention_smem_limit();
 // Returns a CUDA error string, or nullptr on success.
 const char* topk_attention(const TopKAttentionArgs& args, void* stream);
 
-// The tiled kernel alone (fused_cuda_tiled.cu).
+// The tiled kernel alone (fused_cuda_tiled.cu; the kernel: fused_cuda_tiled.cuh).
 bool topk_attention_tiled_supported(const TopKAttentionArgs& args);
 int64_t topk_attention_tiled_smem_bytes(int D, ElemType type);
 const char* topk_attention_tiled(const TopKAttentionArgs& args, void* stream);

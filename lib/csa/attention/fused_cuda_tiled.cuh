@@ -1,0 +1,1083 @@
+// Tiled tensor-core top-k attention for bf16 / fp16 / fp32, head_dim 64 and 128
+// (fused_cuda_kernel.h: topk_attention dispatches here). One block of 4 warps takes 64 query rows
+// of one KV head: the KV group's query heads packed with the positions (row r is position t0 + r /
+// G of query head kvh * G + r % G), so K and V tiles are loaded once for the whole group. Every
+// pass walks the causal key tiles (64 keys, 32 for float32; cp.async double-buffered in shared
+// memory) and recomputes the scores S = Q K^T with mma.sync m16n8k16 (fp32 accumulation, Q in
+// registers); no score leaves the chip. float32 inputs take mma.sync m16n8k8 on TF32 with each
+// operand split into a TF32 high part and a TF32 remainder (3xTF32: hi*hi + hi*lo + lo*hi, about
+// 2^-21 relative per product, the float32 explicit path's accuracy to within a few units; exact on
+// small integers), for the scores and for P·V alike; K and V are split once a tile in shared memory
+// (split_stage), Q once in registers, P per warp.
+//
+// Selection: each row's k-th largest score in the order of (order_key(score), key index) — the
+// CPU rule of select.h (higher score first, ties to the larger key index) — found by a radix
+// select over that 48-bit composite key: a pass histograms the next 8-bit digit of the rows'
+// candidates (per-warp shared-memory histograms, 16 rows x 256 bins), then each row keeps its
+// bin holding the rank. A row is resolved when its bin's count equals the rank left (the whole bin
+// is kept). When every unresolved row's bin (a prefix of whole bytes of the order key) holds at
+// most kFoldCap keys, selection ends there: the attention pass keeps every key above the bin,
+// gathers the bin's keys (order key, index) into shared memory, and after the pass they are
+// ranked exactly and the rank's kept ones added (scores from their order keys, V rows from
+// global memory, in rank order) — no further pass over QK^T. Otherwise, when every bin holds at
+// most kGatherCap keys, a gather pass ranks them before the attention pass. A resolved row's
+// result is (tau, jcut): key j with order key u is kept iff u > tau or (u == tau and
+// j >= jcut), exactly the budget's keys. Rows whose budget covers their causal keys skip it.
+//
+// Attention: a flash-attention pass over the same tiles with the online softmax over kept keys
+// only (others get probability 0) and P·V on the tensor cores (P rounded to the input type; split
+// hi + lo for float32).
+// Reads are counted here: the budget per query row, and per KV head the union of the group's
+// kept keys (a 64-bit kept mask per row and tile in shared memory, OR-ed over the group; a kept
+// bin key of a folding row counts when no key above the bins and no other head's kept bin key
+// of the same position already holds it).
+// Histogram counts and reads are integers and every floating-point reduction runs in a fixed
+// order, so the output is bit-identical run to run.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <type_traits>
+
+#include "csa/attention/cuda_common.cuh"
+#include "csa/attention/fused_cuda_kernel.h"
+
+namespace csa::cuda::tiled {
+
+// Profiling switches, compiled in (the results are wrong with 1, 2, 4 or 8 set, so no
+// environment or option can turn them on in a normal build): 1 selection only, 2 attention only
+// (no selection), 4 the first radix pass only, 8 histogram passes without their atomics; 16
+// selection statistics (results unchanged, kernel slower), printed per launch. Build with
+// CSA_CMAKE_ARGS="-DCMAKE_CUDA_FLAGS=-DCSA_TILED_PROFILE=N" to measure the parts
+// (scripts/gpu/profile_tiled_parts.sh).
+#ifndef CSA_TILED_PROFILE
+#define CSA_TILED_PROFILE 0
+#endif
+constexpr int kTiledProfile = CSA_TILED_PROFILE;
+#if (CSA_TILED_PROFILE & 16) != 0
+// Profiling switch 16: selection statistics summed over each launch's blocks, printed by the
+// launch's last block as "CSA_TILED_STATS <shape> <the TiledStat counts in order>". Rows are
+// query rows whose budget is under their causal keys. Margin: the keys within e of a row's
+// final bin (folding rows, outside it) or of its k-th score (resolved rows), e = 2^-9 scale |q|
+// max_j |k_j| (float32; 0 for the 2-byte types) — the keys a selection on one-TF32-product
+// scores would have to rank exactly; Over: rows where those and the bin's keys pass kFoldCap.
+static __device__ unsigned long long g_tiled_stats[16];  // (one per translation unit)
+static __device__ unsigned int g_tiled_ticket;
+#endif
+enum TiledStat {
+  kStatBlocks,
+  kStatRowsSelecting,
+  kStatFoldBlocks,
+  kStatGatherBlocks,
+  kStatHistPasses,
+  kStatRowsFolded,
+  kStatFoldCandidates,
+  kStatFoldMargin,
+  kStatFoldOver,
+  kStatRowsResolved,
+  kStatResolvedMargin,
+  kStatResolvedOver,
+  kStatPass1,
+  kStatPass2,
+  kStatPass3Plus,
+  kStatFoldDigits
+};
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kBM = 16 * kWarps;        // rows per block (16 per warp: one mma row tile)
+constexpr int kBins = 256;              // 8-bit radix digits
+constexpr int kHistStride = kBins + 1;  // padded: rows of one warp hit different banks
+constexpr int kGatherCap = 128;         // candidates per row for the exact ranking
+constexpr int kFoldCap = 64;            // candidates per row ranked after the attention pass
+constexpr int kPasses = 6;              // 4 digits of the order key, 2 of the key index (S <= 2^16)
+constexpr float kLog2e = 1.4426950408889634f;
+
+// Per-row selection state in shared memory (row r of the block).
+struct RowState {
+  uint32_t tau[kBM];  // kept: u > tau || (u == tau && j >= jcut)
+  uint32_t jcut[kBM];
+  uint32_t upre[kBM];  // radix prefix of the rank's order key and key index so far
+  uint32_t jpre[kBM];
+  int kk[kBM];                      // rank still wanted inside the prefix (1-based)
+  int cnt[kBM];                     // keys inside the prefix; the gather pass's slot counter
+  int active[kBM];                  // selection unresolved
+  int pos[kBM];                     // position of the row's query (-1: padding)
+  unsigned long long kept[2][kBM];  // attention pass: the row's kept keys of a tile (KV union),
+                                    // by the tile's parity
+  int snap[kBM];                    // attention pass: the row's candidates marked for the union
+  int wmax[kWarps];
+};
+
+template <typename T>
+constexpr bool kF32 = std::is_same_v<T, float>;
+
+// Keys per tile: 64 for the 2-byte types; 32 for float32, whose stages hold each tile split once
+// into its TF32 high parts and remainders (two arrays), so a stage takes the same bytes.
+template <typename T>
+constexpr int kBN = kF32<T> ? 32 : 64;
+template <typename T>
+constexpr int kNB = kBN<T> / 8;  // 8-key column blocks of a tile
+
+template <typename T, int D>
+struct Layout {
+  // Shared row stride in elements, 8 past D: for the 2-byte types a 16-byte pad (ldmatrix hits 32
+  // banks); for float32 a 32-byte one, so a row is 8 banks on from the one before and the K
+  // fragment loads (8-byte, rows g = 0..7) of 16 lanes hit 32 banks.
+  static constexpr int kLds = D + 8;
+  static constexpr int kStage = kBN<T> * kLds;  // elements of one K (or V) tile
+  // One stage: the tile; for float32 its TF32 high parts, then (kStage on) its remainders.
+  static constexpr int kStageElems = kStage * (kF32<T> ? 2 : 1);
+  static constexpr int kStageBytes = static_cast<int>(sizeof(T)) * kStageElems;
+  static constexpr int kRowBytes = (sizeof(RowState) + 127) / 128 * 128;
+  static constexpr int kKOff = kRowBytes;                // K: 2 stages
+  static constexpr int kUOff = kKOff + 2 * kStageBytes;  // union: histograms | gather | V
+  static constexpr int kHistBytes = kWarps * 16 * kHistStride * 4;
+  static constexpr int kGatherBytes = kBM * kGatherCap * 8;
+  static constexpr int kVBytes = 2 * kStageBytes;
+  static constexpr int kFoldBytes = kBM * kFoldCap * 8;  // after V: the folded candidates
+  static constexpr int kAttBytes = kVBytes + kFoldBytes;
+  static constexpr int kUBytes = kHistBytes > kGatherBytes
+                                     ? (kHistBytes > kAttBytes ? kHistBytes : kAttBytes)
+                                     : (kGatherBytes > kAttBytes ? kGatherBytes : kAttBytes);
+  static constexpr int kBytes = kUOff + kUBytes;
+};
+
+// ---- tiles ----
+
+// Keys j0 .. j0 + kBN - 1 of one head ([S, D], row stride ss elements) into a shared stage;
+// rows at or past S are zero-filled (their scores are masked, and P·V multiplies them by 0).
+template <typename T, int D>
+__device__ __forceinline__ void load_tile(T* dst, const T* src, int64_t ss, int j0, int S) {
+  constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // elements per 16-byte copy
+  constexpr int kChunksPerRow = D / kVec;
+  constexpr int kChunks = kBN<T> * kChunksPerRow;
+#pragma unroll
+  for (int c = threadIdx.x; c < kChunks; c += kThreads) {
+    const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * kVec;
+    const int j = j0 + row;
+    const T* s = src + static_cast<int64_t>(j < S ? j : S - 1) * ss + col;
+    cp_async16(dst + row * Layout<T, D>::kLds + col, s, j < S);
+  }
+}
+
+// The thread's Q operand for its two rows: m16n8k16 A fragments (packed pairs) for the 2-byte
+// types; for float32 the raw values of the m16n8k8 A fragments, split into TF32 parts at use.
+// q·k sums over the head dims in any order, so the float32 fragments take the dims permuted:
+// A column t of k-step ks is dim 8 ks + 2t and column t + 4 is dim 8 ks + 2t + 1 (g = lane / 4,
+// t = lane % 4; qa[ks] = rows g, g + 8 at column t, then at t + 4), and K's B fragment the same,
+// so a thread's two K values are adjacent (one 8-byte load).
+template <typename T, int D>
+using QFrag = std::conditional_t<kF32<T>, float[D / 8][4], uint32_t[D / 16][4]>;
+
+// x = hi + lo with both parts TF32, each rounded to nearest with ties away from zero (cvt.rna's
+// rounding, bit for bit): the 3xTF32 split, about 2^-22 |x| off. Integer adds on the bits instead
+// of cvt.rna.tf32.f32, which sm_90 emulates with a longer dependent sequence (results/gpu/
+// tf32_split). NaN stays NaN: hi's add may wrap a NaN's bits, but lo = x - hi is then the canonical
+// NaN 0x7fffffff, which the min keeps from wrapping (every other float's bits, as int32, are below
+// it), so hi * b + lo * b is NaN as with cvt; inf splits into (inf, NaN) as with cvt.
+__device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
+  hi = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;
+  const int l = static_cast<int>(__float_as_uint(__fsub_rn(x, __uint_as_float(hi))));
+  lo = (static_cast<uint32_t>(min(l, 0x7fffefff)) + 0x1000u) & 0xffffe000u;
+}
+
+// float32: the stage's tile (as load_tile left it, once this thread's copies have landed) split
+// in place into TF32 high parts and, kStage elements on, remainders; each thread splits the
+// chunks it copied, so the barrier after this makes the whole split tile visible. Every warp
+// then reads split operands: each value is split once a block, not once a warp.
+template <typename T, int D>
+__device__ __forceinline__ void split_stage(T* dst) {
+  if constexpr (kF32<T>) {
+    constexpr int kChunksPerRow = D / 4;
+    constexpr int kChunks = kBN<T> * kChunksPerRow;
+#pragma unroll
+    for (int c = threadIdx.x; c < kChunks; c += kThreads) {
+      float* p = dst + (c / kChunksPerRow) * Layout<T, D>::kLds + (c % kChunksPerRow) * 4;
+      const float4 x = *reinterpret_cast<const float4*>(p);
+      uint4 h, l;
+      split_tf32(x.x, h.x, l.x);
+      split_tf32(x.y, h.y, l.y);
+      split_tf32(x.z, h.z, l.z);
+      split_tf32(x.w, h.w, l.w);
+      *reinterpret_cast<uint4*>(p) = h;
+      *reinterpret_cast<uint4*>(p + Layout<T, D>::kStage) = l;
+    }
+  }
+}
+
+// c += a * b by 3xTF32 (the small products first), both operands given as hi / lo parts.
+__device__ __forceinline__ void mma_3xtf32(float (&c)[4], const uint32_t (&ah)[4],
+                                           const uint32_t (&al)[4], float bh0, float bh1, float bl0,
+                                           float bl1) {
+  mma1688_tf32(c, al, __float_as_uint(bh0), __float_as_uint(bh1));
+  mma1688_tf32(c, ah, __float_as_uint(bl0), __float_as_uint(bl1));
+  mma1688_tf32(c, ah, __float_as_uint(bh0), __float_as_uint(bh1));
+}
+
+// The warp's 16 x kBN score tile (float32: from the split stage): c[nb][*] holds keys nb * 8 +
+// 2 * (lane % 4) + {0, 1} of rows lane / 4 ({0, 1}) and lane / 4 + 8 ({2, 3}), each q·k * scale
+// (rounded as one product).
+template <typename T, int D>
+__device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, float scale,
+                                           float (&c)[kNB<T>][4]) {
+  constexpr int kLds = Layout<T, D>::kLds;
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int nb = 0; nb < kNB<T>; ++nb) c[nb][0] = c[nb][1] = c[nb][2] = c[nb][3] = 0.0f;
+  if constexpr (kF32<T>) {
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int ks = 0; ks < D / 8; ++ks) {
+      uint32_t ah[4], al[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) split_tf32(qa[ks][e], ah[e], al[e]);
+#pragma unroll
+      for (int nb = 0; nb < kNB<T>; ++nb) {
+        // B: k = t (dim 8 ks + 2t) and t + 4 (the next dim), n = key nb * 8 + g
+        const float* kp = sk + (nb * 8 + g) * kLds + 8 * ks + 2 * t;
+        const float2 kh = *reinterpret_cast<const float2*>(kp);
+        const float2 kl = *reinterpret_cast<const float2*>(kp + Layout<T, D>::kStage);
+        mma_3xtf32(c[nb], ah, al, kh.x, kh.y, kl.x, kl.y);
+      }
+    }
+  } else {
+    const int i = lane >> 3, rr = lane & 7;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+#pragma unroll
+      for (int np = 0; np < kNB<T> / 2; ++np) {
+        uint32_t b0, b1, b2, b3;
+        ldsm_x4(sk + ((2 * np + (i >> 1)) * 8 + rr) * kLds + 16 * ks + 8 * (i & 1), b0, b1, b2, b3);
+        mma16816<T>(c[2 * np], qa[ks], b0, b1);
+        mma16816<T>(c[2 * np + 1], qa[ks], b2, b3);
+      }
+    }
+  }
+#pragma unroll
+  for (int nb = 0; nb < kNB<T>; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) c[nb][e] = __fmul_rn(c[nb][e], scale);
+}
+
+// An `after` of for_tiles that does nothing (the selection passes).
+struct NoAfter {
+  __device__ void operator()(int) const {}
+};
+
+// Walks key tiles 0 .. n_tiles - 1 (K, and V when sv != nullptr) through two shared stages:
+// body(stage, j0), then after(j0) once every warp is past that body. Tile it + 1 is copied while
+// body(it) runs; after it, each thread waits for its own copies and (float32) splits them
+// (split_stage), and one barrier both publishes tile it + 1 and frees tile it's stage. after(it)
+// runs beside body(it + 1) unless sync_after (a barrier behind it), so what body writes for after
+// is then double-buffered by the tile's parity.
+template <typename T, int D, typename Body, typename After>
+__device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_t k_ss, T* sv,
+                                          const T* V, int64_t v_ss, int S, Body body, After after,
+                                          bool sync_after) {
+  constexpr int kStage = Layout<T, D>::kStageElems;
+  load_tile<T, D>(sk, K, k_ss, 0, S);
+  if (sv != nullptr) load_tile<T, D>(sv, V, v_ss, 0, S);
+  cp_async_commit();
+  cp_async_wait<0>();
+  split_stage<T, D>(sk);
+  if (sv != nullptr) split_stage<T, D>(sv);
+  __syncthreads();
+  for (int it = 0; it < n_tiles; ++it) {
+    const bool next = it + 1 < n_tiles;
+    T* nk = sk + ((it + 1) & 1) * kStage;
+    T* nv = sv == nullptr ? nullptr : sv + ((it + 1) & 1) * kStage;
+    if (next) {
+      load_tile<T, D>(nk, K, k_ss, (it + 1) * kBN<T>, S);
+      if (nv != nullptr) load_tile<T, D>(nv, V, v_ss, (it + 1) * kBN<T>, S);
+      cp_async_commit();
+    }
+    body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, it * kBN<T>);
+    if (next) {
+      cp_async_wait<0>();
+      split_stage<T, D>(nk);
+      if (nv != nullptr) split_stage<T, D>(nv);
+    }
+    __syncthreads();
+    if constexpr (!std::is_same_v<After, NoAfter>) {
+      after(it * kBN<T>);
+      if (sync_after) __syncthreads();
+    }
+  }
+}
+
+// Digit kPass (0 = the order key's top byte ... 3 = its low byte, 4 and 5 = the key index's high
+// and low byte) of the composite key (u, j), and whether (u, j) lies inside the prefix of the
+// digits before it.
+template <int kPass>
+__device__ __forceinline__ bool pass_digit(uint32_t u, uint32_t j, uint32_t upre, uint32_t jpre,
+                                           int* digit) {
+  if constexpr (kPass < 4) {
+    *digit = static_cast<int>((u >> (24 - 8 * kPass)) & 255u);
+    if constexpr (kPass == 0) {
+      return true;
+    } else {
+      return (u >> (32 - 8 * kPass)) == (upre >> (32 - 8 * kPass));
+    }
+  } else if constexpr (kPass == 4) {
+    *digit = static_cast<int>(j >> 8);
+    return u == upre;
+  } else {
+    *digit = static_cast<int>(j & 255u);
+    return u == upre && (j >> 8) == (jpre >> 8);
+  }
+}
+
+// Whether (u, j) lies inside the prefix of the first `digits` digits (runtime count).
+__device__ __forceinline__ bool in_prefix(int digits, uint32_t u, uint32_t j, uint32_t upre,
+                                          uint32_t jpre) {
+  if (digits == 0) return true;
+  if (digits < 4) return (u >> (32 - 8 * digits)) == (upre >> (32 - 8 * digits));
+  if (digits == 4) return u == upre;
+  return u == upre && (j >> 8) == (jpre >> 8);
+}
+
+template <typename T, int D>
+struct Ctx {
+  RowState* rs;
+  T* sk;
+  const T* K;
+  int64_t k_ss;
+  int S;
+  float scale;
+  int r0, r1;      // the thread's two rows
+  int pos0, pos1;  // their positions (-1: padding)
+};
+
+// One histogram pass over the causal tiles of the unresolved rows, then each warp picks its rows'
+// bins (RowState updated; resolved rows leave `active`).
+template <int kPass, typename T, int D>
+__device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* hist, int n_tiles,
+                          int wmax) {
+  RowState& rs = *cx.rs;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3, g4 = lane >> 2;
+  const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
+  const uint32_t up0 = rs.upre[cx.r0], jp0 = rs.jpre[cx.r0];
+  const uint32_t up1 = rs.upre[cx.r1], jp1 = rs.jpre[cx.r1];
+  const int lim0 = a0 ? cx.pos0 : -1, lim1 = a1 ? cx.pos1 : -1;
+  uint32_t* h0 = hist + (warp * 16 + g4) * kHistStride;
+  uint32_t* h1 = h0 + 8 * kHistStride;
+  for_tiles<T, D>(
+      n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
+      [&](const T* sk, const T*, int j0) {
+        if (j0 > wmax) return;  // no unresolved row of this warp sees these keys
+        float c[kNB<T>][4];
+        score_tile<T, D>(qa, sk, cx.scale, c);
+#pragma unroll
+        for (int nb = 0; nb < kNB<T>; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int j = j0 + nb * 8 + 2 * q4 + e;
+            int d;
+            // (profiling switch 8: no atomics)
+            if (j <= lim0 && pass_digit<kPass>(order_key(c[nb][e]), j, up0, jp0, &d) &&
+                ((kTiledProfile & 8) == 0 || d == kTiledProfile + 1000))
+              atomicAdd(h0 + d, 1u);
+            if (j <= lim1 && pass_digit<kPass>(order_key(c[nb][2 + e]), j, up1, jp1, &d) &&
+                ((kTiledProfile & 8) == 0 || d == kTiledProfile + 1000))
+              atomicAdd(h1 + d, 1u);
+          }
+      },
+      NoAfter{}, false);
+  // Each warp reads its own histograms: the rank's bin per unresolved row (a suffix scan over
+  // lanes holding 8 bins each), then clears them for the next pass.
+  uint32_t* hw = hist + warp * 16 * kHistStride;
+  for (int rr = 0; rr < 16; ++rr) {
+    const int r = warp * 16 + rr;
+    if (!rs.active[r]) continue;
+    const int kk = rs.kk[r];
+    int v[8], s = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) s += v[i] = static_cast<int>(hw[rr * kHistStride + lane * 8 + i]);
+    int suf = s;  // keys in this lane's bins and every higher lane's
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+      const int x = __shfl_down_sync(0xffffffffu, suf, off);
+      if (lane + off < 32) suf += x;
+    }
+    int acc = suf - s;
+    if (acc < kk && suf >= kk) {  // exactly one lane holds the rank's bin
+      int bin = -1, cnt = 0, kk2 = 0;
+#pragma unroll
+      for (int i = 7; i >= 0; --i) {
+        if (bin >= 0) continue;
+        if (acc + v[i] >= kk) {
+          bin = lane * 8 + i;
+          cnt = v[i];
+          kk2 = kk - acc;
+        } else {
+          acc += v[i];
+        }
+      }
+      uint32_t upre = rs.upre[r], jpre = rs.jpre[r];
+      if constexpr (kPass < 4) {
+        upre |= static_cast<uint32_t>(bin) << (24 - 8 * kPass);
+      } else {
+        jpre |= static_cast<uint32_t>(bin) << (8 - 8 * (kPass - 4));
+      }
+      rs.upre[r] = upre;
+      rs.jpre[r] = jpre;
+      rs.kk[r] = kk2;
+      rs.cnt[r] = cnt;
+      if (cnt == kk2) {  // the whole bin is kept: keep (u, j) >= the prefix
+        rs.tau[r] = upre;
+        rs.jcut[r] = jpre;
+        rs.active[r] = 0;
+      }
+    }
+  }
+  __syncwarp();
+  for (int i = lane; i < 16 * kHistStride; i += 32) hw[i] = 0;
+}
+
+// The candidates inside each unresolved row's prefix (at most kGatherCap, checked by the caller)
+// gathered as (u, j) and ranked exactly: the rank-kk candidate is the row's (tau, jcut).
+template <typename T, int D>
+__device__ void gather_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint2* buf, int digits,
+                            int n_tiles, int wmax) {
+  RowState& rs = *cx.rs;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3;
+  const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
+  const uint32_t up0 = rs.upre[cx.r0], jp0 = rs.jpre[cx.r0];
+  const uint32_t up1 = rs.upre[cx.r1], jp1 = rs.jpre[cx.r1];
+  const int lim0 = a0 ? cx.pos0 : -1, lim1 = a1 ? cx.pos1 : -1;
+  __syncthreads();  // every thread has read cnt (the caller's decision) before it is reset
+  if (threadIdx.x < kBM) rs.cnt[threadIdx.x] = 0;
+  // (for_tiles' first barrier orders the reset before the first slot is taken)
+  for_tiles<T, D>(
+      n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
+      [&](const T* sk, const T*, int j0) {
+        if (j0 > wmax) return;
+        float c[kNB<T>][4];
+        score_tile<T, D>(qa, sk, cx.scale, c);
+#pragma unroll
+        for (int nb = 0; nb < kNB<T>; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const uint32_t j = static_cast<uint32_t>(j0 + nb * 8 + 2 * q4 + e);
+            const uint32_t u0 = order_key(c[nb][e]), u1 = order_key(c[nb][2 + e]);
+            if (static_cast<int>(j) <= lim0 && in_prefix(digits, u0, j, up0, jp0)) {
+              const int slot = atomicAdd(&rs.cnt[cx.r0], 1);
+              if (slot < kGatherCap) buf[cx.r0 * kGatherCap + slot] = make_uint2(u0, j);
+            }
+            if (static_cast<int>(j) <= lim1 && in_prefix(digits, u1, j, up1, jp1)) {
+              const int slot = atomicAdd(&rs.cnt[cx.r1], 1);
+              if (slot < kGatherCap) buf[cx.r1 * kGatherCap + slot] = make_uint2(u1, j);
+            }
+          }
+      },
+      NoAfter{}, false);
+  for (int rr = 0; rr < 16; ++rr) {
+    const int r = warp * 16 + rr;
+    if (!rs.active[r]) continue;
+    const int n = min(rs.cnt[r], kGatherCap), kk = rs.kk[r];
+    const uint2* b = buf + r * kGatherCap;
+    for (int i = lane; i < n; i += 32) {
+      const unsigned long long key = (static_cast<unsigned long long>(b[i].x) << 32) | b[i].y;
+      int rank = 0;
+      for (int m = 0; m < n; ++m)
+        rank += ((static_cast<unsigned long long>(b[m].x) << 32) | b[m].y) > key;
+      if (rank == kk - 1) {
+        rs.tau[r] = b[i].x;
+        rs.jcut[r] = b[i].y;
+      }
+    }
+    __syncwarp();
+    if (lane == 0) rs.active[r] = 0;
+  }
+  __syncthreads();
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads, 2)
+    tiled_topk_kernel(TopKAttentionArgs a, int G, int P) {
+  constexpr int dbg = kTiledProfile;  // compile-time: its tests vanish from normal builds
+  using L = Layout<T, D>;
+  extern __shared__ __align__(128) unsigned char smem[];
+  RowState& rs = *reinterpret_cast<RowState*>(smem);
+  T* sk = reinterpret_cast<T*>(smem + L::kKOff);
+  unsigned char* uni = smem + L::kUOff;
+  uint32_t* hist = reinterpret_cast<uint32_t*>(uni);
+  uint2* gbuf = reinterpret_cast<uint2*>(uni);
+  T* sv = reinterpret_cast<T*>(uni);
+  uint2* fbuf = reinterpret_cast<uint2*>(uni + L::kVBytes);
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g4 = lane >> 2, q4 = lane & 3;
+  const int rb = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);  // late rows first
+  const int kvh = blockIdx.y, b = blockIdx.z;
+  const int t0 = rb * P;
+  const int shift = a.S - a.T;  // query t sits at position shift + t
+
+  // Row setup: budget, "keeps every causal key", reads of the query side.
+  if (tid < kBM) {
+    const int r = tid, p = r / G, g = r - p * G, t = t0 + p;
+    int pos = -1, act = 0;
+    uint32_t tau = 0xffffffffu, jcut = 0xffffffffu;
+    int kb = 0;
+    if (p < P && t < a.T) {
+      const int h = kvh * G + g;
+      pos = shift + t;
+      const int n = pos + 1;
+      int band = 0;
+      while (band + 1 < a.NB && a.band_start[band + 1] <= pos) ++band;
+      kb = min(a.budget[h * a.NB + band], n);
+      atomicAdd(&a.q_reads[h], static_cast<unsigned long long>(kb));
+      if (G == 1) atomicAdd(&a.kv_reads[kvh], static_cast<unsigned long long>(kb));
+      if (kb >= n) {
+        tau = 0, jcut = 0;  // every causal key
+      } else {
+        act = 1;
+      }
+    }
+    rs.tau[r] = tau, rs.jcut[r] = jcut, rs.upre[r] = 0, rs.jpre[r] = 0;
+    rs.kk[r] = kb, rs.cnt[r] = pos + 1, rs.active[r] = act, rs.pos[r] = pos;
+  }
+  for (int i = tid; i < kWarps * 16 * kHistStride; i += kThreads) hist[i] = 0;
+  __syncthreads();
+
+  Ctx<T, D> cx;
+  cx.rs = &rs;
+  cx.sk = sk;
+  cx.K = static_cast<const T*>(a.k) + b * a.k_sb + kvh * a.k_sh;
+  cx.k_ss = a.k_ss;
+  cx.S = a.S;
+  cx.scale = a.scale;
+  cx.r0 = warp * 16 + g4;
+  cx.r1 = cx.r0 + 8;
+  cx.pos0 = rs.pos[cx.r0];
+  cx.pos1 = rs.pos[cx.r1];
+
+  // Q fragments (A operand of m16n8k16, or the raw m16n8k8 values for float32) of the thread's
+  // rows, straight from global memory.
+  QFrag<T, D> qa;
+  {
+    const T* qb = static_cast<const T*>(a.q) + b * a.q_sb;
+    const T* q0 = nullptr;
+    const T* q1 = nullptr;
+    if (cx.pos0 >= 0)
+      q0 = qb + (kvh * G + cx.r0 % G) * a.q_sh + static_cast<int64_t>(t0 + cx.r0 / G) * a.q_st;
+    if (cx.pos1 >= 0)
+      q1 = qb + (kvh * G + cx.r1 % G) * a.q_sh + static_cast<int64_t>(t0 + cx.r1 / G) * a.q_st;
+    if constexpr (kF32<T>) {
+#pragma unroll
+      for (int ks = 0; ks < D / 8; ++ks) {  // dims 8 ks + 2t, + 1 (QFrag)
+        const int c = 8 * ks + 2 * q4;
+        const float2 z = make_float2(0.0f, 0.0f);
+        const float2 x0 = q0 ? *reinterpret_cast<const float2*>(q0 + c) : z;
+        const float2 x1 = q1 ? *reinterpret_cast<const float2*>(q1 + c) : z;
+        qa[ks][0] = x0.x, qa[ks][1] = x1.x, qa[ks][2] = x0.y, qa[ks][3] = x1.y;
+      }
+    } else {
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks) {
+        const int c = 16 * ks + 2 * q4;
+        qa[ks][0] = q0 ? *reinterpret_cast<const uint32_t*>(q0 + c) : 0u;
+        qa[ks][1] = q1 ? *reinterpret_cast<const uint32_t*>(q1 + c) : 0u;
+        qa[ks][2] = q0 ? *reinterpret_cast<const uint32_t*>(q0 + c + 8) : 0u;
+        qa[ks][3] = q1 ? *reinterpret_cast<const uint32_t*>(q1 + c + 8) : 0u;
+      }
+    }
+  }
+
+  // ---- selection ----
+  if (dbg & 2) {  // profiling: no selection, every causal key kept
+    if (tid < kBM && rs.pos[tid] >= 0) rs.tau[tid] = 0, rs.jcut[tid] = 0, rs.active[tid] = 0;
+    __syncthreads();
+  }
+  bool fold = false;  // rows still active rank their candidates after the attention pass
+  int digits = 0;     // the bytes of the order key their prefix holds
+  int hist_passes = 0, gathered_pass = 0;  // (profiling switch 16)
+  for (int pass = 0; pass < kPasses; ++pass) {
+    const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
+    int wm = max(a0 ? cx.pos0 : -1, a1 ? cx.pos1 : -1);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) wm = max(wm, __shfl_xor_sync(0xffffffffu, wm, off));
+    if (lane == 0) rs.wmax[warp] = wm;
+    const int small = (tid < kBM && rs.active[tid] && rs.cnt[tid] > kGatherCap) ? 0 : 1;
+    const int tiny = (tid < kBM && rs.active[tid] && rs.cnt[tid] > kFoldCap) ? 0 : 1;
+    if (__syncthreads_count(a0 || a1) == 0) break;
+    // Every unresolved row's prefix (of whole bytes of the order key) holds at most kFoldCap
+    // keys: the attention pass gathers them and ranks them after (no gather pass).
+    if (pass <= 4 && __syncthreads_and(tiny) != 0) {
+      fold = true;
+      digits = pass;
+      break;
+    }
+    const bool gather = __syncthreads_and(small) != 0;
+    const int bmax = max(max(rs.wmax[0], rs.wmax[1]), max(rs.wmax[2], rs.wmax[3]));
+    const int n_tiles = bmax / kBN<T> + 1;
+    if (gather) {
+      gather_pass<T, D>(cx, qa, gbuf, pass, n_tiles, wm);
+      gathered_pass = 1;
+      break;
+    }
+    ++hist_passes;
+    switch (pass) {
+      case 0:
+        hist_pass<0, T, D>(cx, qa, hist, n_tiles, wm);
+        if (dbg & 4) pass = kPasses;  // profiling: the first pass alone
+        break;
+      case 1:
+        hist_pass<1, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+      case 2:
+        hist_pass<2, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+      case 3:
+        hist_pass<3, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+      case 4:
+        hist_pass<4, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+      default:
+        hist_pass<5, T, D>(cx, qa, hist, n_tiles, wm);
+        break;
+    }
+    __syncthreads();
+  }
+  __syncthreads();      // selection done; the union region now holds V tiles
+  if (dbg & 1) return;  // profiling: selection alone (without the folded candidates' ranking)
+  if (fold && tid < kBM) rs.cnt[tid] = 0, rs.snap[tid] = 0;  // (for_tiles' barrier orders it)
+
+  // ---- attention over the kept keys ----
+  // Per row, keep iff score >= hi, or score >= lo and j >= jc: a resolved row's (tau, jcut) as
+  // floats (lo = tau, hi = the next key); a folding row's prefix [lo, hi) holds its candidates,
+  // gathered here (jc never met) and ranked after the pass.
+  float lo0, hi0, lo1, hi1;
+  uint32_t jc0, jc1;
+  bool fold0, fold1;
+  {
+    const auto bounds = [&](int r, float& lo, float& hi, uint32_t& jc, bool& fr) {
+      fr = fold && rs.active[r] != 0;
+      if (fr) {
+        const uint64_t w = 1ull << (32 - 8 * digits);
+        const uint64_t p = static_cast<uint64_t>(rs.upre[r]) & ~(w - 1);
+        lo = key_floor(p), hi = key_floor(p + w), jc = 0xffffffffu;
+      } else {
+        const uint32_t tau = rs.tau[r];
+        lo = key_floor(tau), hi = key_floor(static_cast<uint64_t>(tau) + 1), jc = rs.jcut[r];
+      }
+    };
+    bounds(cx.r0, lo0, hi0, jc0, fold0);
+    bounds(cx.r1, lo1, hi1, jc1, fold1);
+  }
+  const int pos0 = cx.pos0, pos1 = cx.pos1;
+  int wpos = max(pos0, pos1);
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) wpos = max(wpos, __shfl_xor_sync(0xffffffffu, wpos, off));
+  int bpos = -1;
+  for (int r = 0; r < kBM; ++r) bpos = max(bpos, rs.pos[r]);
+  const T* V = static_cast<const T*>(a.v) + b * a.v_sb + kvh * a.v_sh;
+
+  // (profiling switch 16: the rows that select, their bound e and margin counts)
+  float e0 = 0.0f, e1 = 0.0f;
+  unsigned mg0 = 0, mg1 = 0;
+  const auto selecting = [&](int r) {
+    return rs.pos[r] >= 0 && (rs.active[r] != 0 || rs.tau[r] != 0u || rs.jcut[r] != 0u);
+  };
+  const bool sel0 = selecting(cx.r0), sel1 = selecting(cx.r1);
+  if constexpr ((dbg & 16) != 0 && kF32<T>) {
+    __shared__ unsigned int kmax_bits;
+    if (tid == 0) kmax_bits = 0u;
+    __syncthreads();
+    float km = 0.0f;
+    for (int j = tid; j <= bpos; j += kThreads) {
+      const T* kr = cx.K + static_cast<int64_t>(j) * a.k_ss;
+      float s2 = 0.0f;
+      for (int d = 0; d < D; ++d) s2 += kr[d] * kr[d];
+      km = fmaxf(km, s2);
+    }
+    atomicMax(&kmax_bits, __float_as_uint(km));
+    __syncthreads();
+    float q0s = 0.0f, q1s = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < D / 8; ++ks) {
+      q0s += qa[ks][0] * qa[ks][0] + qa[ks][2] * qa[ks][2];
+      q1s += qa[ks][1] * qa[ks][1] + qa[ks][3] * qa[ks][3];
+    }
+    q0s += __shfl_xor_sync(0xffffffffu, q0s, 1);
+    q0s += __shfl_xor_sync(0xffffffffu, q0s, 2);
+    q1s += __shfl_xor_sync(0xffffffffu, q1s, 1);
+    q1s += __shfl_xor_sync(0xffffffffu, q1s, 2);
+    const float kn = sqrtf(__uint_as_float(kmax_bits)) * a.scale * 0x1p-9f;
+    e0 = sqrtf(q0s) * kn, e1 = sqrtf(q1s) * kn;
+  }
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int nd = 0; nd < D / 8; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+  unsigned long long union_reads = 0;
+  const int i8 = lane >> 3, rr8 = lane & 7;
+  const auto candidate = [&](int r, float x, int j) {
+    const int slot = atomicAdd(&rs.cnt[r], 1);
+    if (slot < kFoldCap)
+      fbuf[r * kFoldCap + slot] = make_uint2(order_key(x), static_cast<uint32_t>(j));
+  };
+
+  for_tiles<T, D>(
+      bpos / kBN<T> + 1, sk, cx.K, a.k_ss, sv, V, a.v_ss, a.S,
+      [&](const T* skt, const T* svt, int j0) {
+        const unsigned par = kF32<T> ? static_cast<unsigned>(j0) / kBN<T> % 2u : 0u;
+        if (j0 > wpos) {
+          if (G > 1 && q4 == 0) rs.kept[par][cx.r0] = rs.kept[par][cx.r1] = 0;
+          return;
+        }
+        float c[kNB<T>][4];
+        score_tile<T, D>(qa, skt, a.scale, c);
+        unsigned long long k0 = 0, k1 = 0;  // bit nb * 8 + e: key nb * 8 + 2 q4 + e
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nb = 0; nb < kNB<T>; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int j = j0 + nb * 8 + 2 * q4 + e;
+            const float x0 = c[nb][e], x1 = c[nb][2 + e];
+            const bool keep0 =
+                j <= pos0 && (x0 >= hi0 || (x0 >= lo0 && static_cast<uint32_t>(j) >= jc0));
+            const bool keep1 =
+                j <= pos1 && (x1 >= hi1 || (x1 >= lo1 && static_cast<uint32_t>(j) >= jc1));
+            if (fold0 && j <= pos0 && x0 >= lo0 && !(x0 >= hi0)) candidate(cx.r0, x0, j);
+            if (fold1 && j <= pos1 && x1 >= lo1 && !(x1 >= hi1)) candidate(cx.r1, x1, j);
+            if constexpr ((dbg & 16) != 0) {
+              const auto margin = [](bool fr, float x, float lo, float hi, float e) {
+                return fr ? ((x >= lo - e && x < lo) || (x >= hi && x < hi + e))
+                          : fabsf(x - lo) <= e;
+              };
+              if (sel0 && j <= pos0) mg0 += margin(fold0, x0, lo0, hi0, e0);
+              if (sel1 && j <= pos1) mg1 += margin(fold1, x1, lo1, hi1, e1);
+            }
+            if (!keep0) c[nb][e] = -INFINITY;
+            if (!keep1) c[nb][2 + e] = -INFINITY;
+            k0 |= static_cast<unsigned long long>(keep0) << (nb * 8 + e);
+            k1 |= static_cast<unsigned long long>(keep1) << (nb * 8 + e);
+            mx0 = fmaxf(mx0, c[nb][e]);
+            mx1 = fmaxf(mx1, c[nb][2 + e]);
+          }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        // n == -inf: no key kept so far; probabilities stay 0 and the state is unchanged
+        const float ms0 = n0 == -INFINITY ? 0.0f : n0 * kLog2e;
+        const float ms1 = n1 == -INFINITY ? 0.0f : n1 * kLog2e;
+        const float al0 = n0 == -INFINITY ? 1.0f : fast_exp2(m0 * kLog2e - ms0);
+        const float al1 = n1 == -INFINITY ? 1.0f : fast_exp2(m1 * kLog2e - ms1);
+        m0 = n0, m1 = n1;
+        float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+        for (int nb = 0; nb < kNB<T>; ++nb) {
+          c[nb][0] = fast_exp2(c[nb][0] * kLog2e - ms0);
+          c[nb][1] = fast_exp2(c[nb][1] * kLog2e - ms0);
+          c[nb][2] = fast_exp2(c[nb][2] * kLog2e - ms1);
+          c[nb][3] = fast_exp2(c[nb][3] * kLog2e - ms1);
+          s0 += c[nb][0] + c[nb][1];
+          s1 += c[nb][2] + c[nb][3];
+        }
+        l0 = l0 * al0 + s0;
+        l1 = l1 * al1 + s1;
+#pragma unroll
+        for (int nd = 0; nd < D / 8; ++nd) {
+          o[nd][0] *= al0, o[nd][1] *= al0, o[nd][2] *= al1, o[nd][3] *= al1;
+        }
+        if constexpr (kF32<T>) {
+      // P (16 x kBN) as m16n8k8 A fragments per 8 keys, the k index permuted so that the
+      // score tile's layout is the fragment: column t is key 2t, column t + 4 key 2t + 1
+      // (V's rows follow the same permutation). The output dims are permuted too: column n
+      // of dim block nd is dim (D / 8) n + nd, so a thread's V values of a row (n = g) are
+      // D / 8 adjacent floats (16-byte loads) and its outputs D / 8 adjacent dims.
+#pragma unroll
+          for (int nb = 0; nb < kNB<T>; ++nb) {
+            uint32_t ph[4], pl[4];
+            split_tf32(c[nb][0], ph[0], pl[0]);
+            split_tf32(c[nb][2], ph[1], pl[1]);
+            split_tf32(c[nb][1], ph[2], pl[2]);
+            split_tf32(c[nb][3], ph[3], pl[3]);
+            const float* vr = svt + (nb * 8 + 2 * q4) * L::kLds + (D / 8) * g4;
+#pragma unroll
+            for (int n4 = 0; n4 < D / 32; ++n4) {  // V split: high parts, remainders kStage on
+              const float4 h0 = *reinterpret_cast<const float4*>(vr + 4 * n4);
+              const float4 h1 = *reinterpret_cast<const float4*>(vr + L::kLds + 4 * n4);
+              const float4 r0 = *reinterpret_cast<const float4*>(vr + L::kStage + 4 * n4);
+              const float4 r1 = *reinterpret_cast<const float4*>(vr + L::kStage + L::kLds + 4 * n4);
+              mma_3xtf32(o[4 * n4], ph, pl, h0.x, h1.x, r0.x, r1.x);
+              mma_3xtf32(o[4 * n4 + 1], ph, pl, h0.y, h1.y, r0.y, r1.y);
+              mma_3xtf32(o[4 * n4 + 2], ph, pl, h0.z, h1.z, r0.z, r1.z);
+              mma_3xtf32(o[4 * n4 + 3], ph, pl, h0.w, h1.w, r0.w, r1.w);
+            }
+          }
+        } else {
+#pragma unroll
+          for (int kc = 0; kc < kNB<T> / 2; ++kc) {
+            const uint32_t pa[4] = {pack2<T>(c[2 * kc][0], c[2 * kc][1]),
+                                    pack2<T>(c[2 * kc][2], c[2 * kc][3]),
+                                    pack2<T>(c[2 * kc + 1][0], c[2 * kc + 1][1]),
+                                    pack2<T>(c[2 * kc + 1][2], c[2 * kc + 1][3])};
+#pragma unroll
+            for (int ndp = 0; ndp < D / 16; ++ndp) {
+              uint32_t b0, b1, b2, b3;
+              ldsm_x4_t(svt + (16 * kc + (i8 & 1) * 8 + rr8) * L::kLds + 16 * ndp + (i8 >> 1) * 8,
+                        b0, b1, b2, b3);
+              mma16816<T>(o[2 * ndp], pa, b0, b1);
+              mma16816<T>(o[2 * ndp + 1], pa, b2, b3);
+            }
+          }
+        }
+        if (G > 1) {
+          k0 <<= 2 * q4, k1 <<= 2 * q4;
+#pragma unroll
+          for (int off = 1; off <= 2; off <<= 1) {
+            k0 |= __shfl_xor_sync(0xffffffffu, k0, off);
+            k1 |= __shfl_xor_sync(0xffffffffu, k1, off);
+          }
+          if (q4 == 0) rs.kept[par][cx.r0] = k0, rs.kept[par][cx.r1] = k1;
+        }
+      },
+      [&](int j0) {
+        // KV union: per position of the block, the keys any head of the group keeps; the
+        // tile's new candidates of folding rows marked (bit 31) when that union holds them.
+        if (G > 1 && tid < P && rs.pos[tid * G] >= 0) {
+          unsigned long long m = 0;
+          for (int g = 0; g < G; ++g)
+            m |= rs.kept[kF32<T> ? static_cast<unsigned>(j0) / kBN<T> % 2u : 0u][tid * G + g];
+          union_reads += static_cast<unsigned long long>(__popcll(m));
+          if (fold) {
+            for (int g = 0; g < G; ++g) {
+              const int r = tid * G + g, n = min(rs.cnt[r], kFoldCap);
+              for (int i = rs.snap[r]; i < n; ++i) {
+                const uint32_t y = fbuf[r * kFoldCap + i].y;
+                fbuf[r * kFoldCap + i].y =
+                    y | (static_cast<uint32_t>((m >> ((y & 0xffffu) - j0)) & 1u) << 31);
+              }
+              rs.snap[r] = n;
+            }
+          }
+        }
+      },
+      // float32 (32-key tiles, where a barrier a tile costs most): after(it) beside body(it + 1)
+      // unless rows fold (the candidates' marking reads counts the next body would move); the
+      // 2-byte types (64-key tiles, registers at their limit at head dim 128) keep the barrier
+      !kF32<T> || fold);
+
+  // Folding rows: each row's candidates (at most kFoldCap) ranked by the warp, two a lane, and
+  // the kept ones (rank < kk) written back in rank order; then every thread adds its two rows'
+  // kept candidates in that order (scores from the order keys, V rows from global memory), all
+  // rows at once.
+  if (fold) {
+    // a folding row's candidates (the attention pass counted them) and kept ones among them
+    const auto gathered = [&](int r) { return min(rs.cnt[r], kFoldCap); };
+    const auto kept = [&](int r) { return min(rs.kk[r], gathered(r)); };
+    __syncthreads();  // the last tile's candidates are marked
+    for (int rr = 0; rr < 16; ++rr) {
+      const int r = warp * 16 + rr;
+      if (!rs.active[r]) continue;
+      const int n = gathered(r), kk = kept(r);
+      uint2* fb = fbuf + r * kFoldCap;
+      uint2 e[2];
+      unsigned long long key[2];
+      int rank[2] = {0, 0};
+#pragma unroll
+      for (int s2 = 0; s2 < 2; ++s2) {  // candidates lane and lane + 32
+        e[s2] = lane + 32 * s2 < n ? fb[lane + 32 * s2] : make_uint2(0u, 0u);
+        key[s2] = (static_cast<unsigned long long>(e[s2].x) << 32) | (e[s2].y & 0xffffu);
+      }
+      for (int i = 0; i < n; ++i) {
+        const unsigned long long ki = __shfl_sync(0xffffffffu, i < 32 ? key[0] : key[1], i & 31);
+        rank[0] += ki > key[0];
+        rank[1] += ki > key[1];
+      }
+      __syncwarp();  // every candidate read before the kept ones move
+#pragma unroll
+      for (int s2 = 0; s2 < 2; ++s2)
+        if (lane + 32 * s2 < n && rank[s2] < kk) fb[rank[s2]] = e[s2];
+    }
+    __syncwarp();
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int r = hh == 0 ? cx.r0 : cx.r1;
+      if (!rs.active[r]) continue;
+      const int kk = kept(r);
+      if (kk < 1) continue;
+      const uint2* fb = fbuf + r * kFoldCap;
+      float& mh = hh == 0 ? m0 : m1;
+      float& lh = hh == 0 ? l0 : l1;
+      const float mn = fmaxf(mh, key_value(fb[0].x)), msn = mn * kLog2e;
+      const float al = fast_exp2(mh * kLog2e - msn);  // 0 when nothing was kept before
+#pragma unroll
+      for (int nd = 0; nd < D / 8; ++nd) o[nd][2 * hh] *= al, o[nd][2 * hh + 1] *= al;
+      lh *= al;
+      mh = mn;
+#pragma unroll 2
+      for (int t = 0; t < kk; ++t) {
+        const uint2 cand = fb[t];
+        const float p = fast_exp2(key_value(cand.x) * kLog2e - msn);
+        if (q4 == 0) lh += p;
+        const T* vr = V + static_cast<int64_t>(cand.y & 0xffffu) * a.v_ss;
+        if constexpr (kF32<T>) {  // o[nd][2 hh + e2] is dim (D / 8)(2 q4 + e2) + nd
+#pragma unroll
+          for (int e2 = 0; e2 < 2; ++e2) {
+            const float* ve = vr + (D / 8) * (2 * q4 + e2);
+#pragma unroll
+            for (int n4 = 0; n4 < D / 32; ++n4) {
+              const float4 v4 = *reinterpret_cast<const float4*>(ve + 4 * n4);
+              o[4 * n4][2 * hh + e2] += p * v4.x;
+              o[4 * n4 + 1][2 * hh + e2] += p * v4.y;
+              o[4 * n4 + 2][2 * hh + e2] += p * v4.z;
+              o[4 * n4 + 3][2 * hh + e2] += p * v4.w;
+            }
+          }
+        } else {  // o[nd][2 hh + e2] is dim 8 nd + 2 q4 + e2
+          using H2 = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+#pragma unroll
+          for (int nd = 0; nd < D / 8; ++nd) {
+            const float2 f = to_float2(*reinterpret_cast<const H2*>(vr + 8 * nd + 2 * q4));
+            o[nd][2 * hh] += p * f.x;
+            o[nd][2 * hh + 1] += p * f.y;
+          }
+        }
+      }
+    }
+    // KV union: each kept candidate outside its position's union of the other keys (bit 31
+    // clear), counted once over the group's heads: a thread per (row, rank).
+    if (G > 1) {
+      __syncthreads();  // every row's kept list in place
+      for (int idx = tid; idx < kBM * kFoldCap; idx += kThreads) {
+        const int r = idx / kFoldCap, t = idx - r * kFoldCap;
+        if (!rs.active[r] || t >= kept(r)) continue;
+        const uint32_t y = fbuf[idx].y;
+        if (y >> 31) continue;
+        const int p = r / G;
+        bool dup = false;
+        for (int r2 = p * G; r2 < r && !dup; ++r2) {
+          if (!rs.active[r2]) continue;
+          const int kk2 = kept(r2);
+          for (int t2 = 0; t2 < kk2 && !dup; ++t2) {
+            const uint32_t y2 = fbuf[r2 * kFoldCap + t2].y;
+            dup = (y2 >> 31) == 0 && (y2 & 0xffffu) == (y & 0xffffu);
+          }
+        }
+        if (!dup) ++union_reads;
+      }
+    }
+  }
+  if (G > 1 && union_reads > 0) atomicAdd(&a.kv_reads[kvh], union_reads);
+#if (CSA_TILED_PROFILE & 16) != 0
+  {
+    unsigned long long* st = g_tiled_stats;
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+      mg0 += __shfl_xor_sync(0xffffffffu, mg0, off);
+      mg1 += __shfl_xor_sync(0xffffffffu, mg1, off);
+    }
+    if (q4 == 0) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = h == 0 ? cx.r0 : cx.r1;
+        const unsigned mg = h == 0 ? mg0 : mg1;
+        if (!(h == 0 ? sel0 : sel1)) continue;
+        atomicAdd(&st[kStatRowsSelecting], 1ull);
+        if (fold && rs.active[r] != 0) {
+          atomicAdd(&st[kStatRowsFolded], 1ull);
+          atomicAdd(&st[kStatFoldCandidates], static_cast<unsigned long long>(rs.cnt[r]));
+          atomicAdd(&st[kStatFoldMargin], static_cast<unsigned long long>(mg));
+          if (rs.cnt[r] + static_cast<int>(mg) > kFoldCap) atomicAdd(&st[kStatFoldOver], 1ull);
+        } else {
+          atomicAdd(&st[kStatRowsResolved], 1ull);
+          atomicAdd(&st[kStatResolvedMargin], static_cast<unsigned long long>(mg));
+          if (static_cast<int>(mg) > kFoldCap) atomicAdd(&st[kStatResolvedOver], 1ull);
+        }
+      }
+    }
+    if (tid == 0) {
+      atomicAdd(&st[kStatBlocks], 1ull);
+      atomicAdd(&st[kStatFoldBlocks], fold ? 1ull : 0ull);
+      atomicAdd(&st[kStatGatherBlocks], static_cast<unsigned long long>(gathered_pass));
+      atomicAdd(&st[kStatHistPasses], static_cast<unsigned long long>(hist_passes));
+      atomicAdd(&st[hist_passes <= 1   ? kStatPass1
+                    : hist_passes == 2 ? kStatPass2
+                                       : kStatPass3Plus],
+                1ull);
+      if (fold) atomicAdd(&st[kStatFoldDigits], static_cast<unsigned long long>(digits));
+    }
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+      const unsigned total = gridDim.x * gridDim.y * gridDim.z;
+      if (atomicAdd(&g_tiled_ticket, 1u) == total - 1) {
+        __threadfence();
+        printf("CSA_TILED_STATS T=%d S=%d H=%d Hkv=%d D=%d f32=%d", a.T, a.S, a.H, a.Hkv, D,
+               kF32<T> ? 1 : 0);
+        for (int i = 0; i < 16; ++i) printf(" %llu", st[i]);
+        printf("\n");
+        for (int i = 0; i < 16; ++i) st[i] = 0;
+        g_tiled_ticket = 0;
+      }
+    }
+  }
+#endif
+
+  // Normalise and store (rows lane / 4 and lane / 4 + 8 of the warp's 16).
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  T* out = static_cast<T*>(a.out);
+  const int rows[2] = {cx.r0, cx.r1}, poss[2] = {pos0, pos1};
+  const float invs[2] = {1.0f / l0, 1.0f / l1};
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {  // rows lane / 4 (o[*][0..1]) and lane / 4 + 8 (o[*][2..3])
+    if (poss[h] < 0) continue;
+    const float inv = invs[h];
+    T* p = out +
+           ((static_cast<int64_t>(b) * a.H + kvh * G + rows[h] % G) * a.T + t0 + rows[h] / G) * D;
+    if constexpr (kF32<T>) {  // o[nd][2h + e] is dim (D / 8)(2 q4 + e) + nd (the P·V permutation)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        float* pe = p + (D / 8) * (2 * q4 + e);
+#pragma unroll
+        for (int n4 = 0; n4 < D / 32; ++n4)
+          *reinterpret_cast<float4*>(pe + 4 * n4) =
+              make_float4(o[4 * n4][2 * h + e] * inv, o[4 * n4 + 1][2 * h + e] * inv,
+                          o[4 * n4 + 2][2 * h + e] * inv, o[4 * n4 + 3][2 * h + e] * inv);
+      }
+    } else {
+#pragma unroll
+      for (int nd = 0; nd < D / 8; ++nd)
+        *reinterpret_cast<uint32_t*>(p + nd * 8 + 2 * q4) =
+            pack2<T>(o[nd][2 * h] * inv, o[nd][2 * h + 1] * inv);
+    }
+  }
+}
+
+template <typename T, int D>
+const char* launch(const TopKAttentionArgs& a, cudaStream_t stream) {
+  constexpr int kSmem = Layout<T, D>::kBytes;
+  cudaError_t e = cudaFuncSetAttribute(tiled_topk_kernel<T, D>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (e != cudaSuccess) return cudaGetErrorString(e);
+  const int G = a.H / a.Hkv, P = kBM / G;
+  const dim3 grid(static_cast<unsigned>((a.T + P - 1) / P), static_cast<unsigned>(a.Hkv),
+                  static_cast<unsigned>(a.B));
+  tiled_topk_kernel<T, D><<<grid, kThreads, kSmem, stream>>>(a, G, P);
+  e = cudaGetLastError();
+  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
+}
+
+// The launches of one element type (head dim 64 or 128), each defined in a translation unit of
+// its own (fused_cuda_tiled_{f32,bf16,f16}.cu) so that nvcc builds the three in parallel.
+const char* launch_f32(const TopKAttentionArgs& a, cudaStream_t stream);
+const char* launch_bf16(const TopKAttentionArgs& a, cudaStream_t stream);
+const char* launch_f16(const TopKAttentionArgs& a, cudaStream_t stream);
+
+}  // namespace csa::cuda::tiled
