@@ -15,7 +15,7 @@ RUNS = {  # folder: (tree label, patched label, patch, AGAIN)
     "trials/v1": ("shared", "per-warp", "per_warp_split.patch", 1),
     "trials/chains": ("two-chains", "one-chain", "one_chain.patch", 1),
     "trials/barriers": ("one-barrier", "two-barriers", "two_barriers.patch", 1),
-    "trials/v4": ("shared", "per-warp", "<b70456d's kernel>", 1),
+    "trials/v4": ("shared", "per-warp", "per_warp_split.patch", 1),
     "trials/v6_hybrid": ("shared", "per-warp", "per_warp_split.patch", 0),
 }
 for sub, (tree, patched, patch, again) in RUNS.items():
