@@ -724,13 +724,20 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (slot < kFoldCap)
       fbuf[r * kFoldCap + slot] = make_uint2(order_key(x), static_cast<uint32_t>(j));
   };
+  // float32 (32-key tiles, where a barrier a tile costs most): the KV-union step of a tile runs
+  // beside the next tile's body, so the kept masks alternate by tile parity; the 2-byte types
+  // (64-key tiles, registers at their limit at head dim 128) keep one set and a barrier behind it.
+  constexpr bool kUnionBeside = kF32<T>;
+  const auto kept_masks = [&](int j0) -> unsigned long long* {
+    return rs.kept[kUnionBeside ? static_cast<unsigned>(j0) / kBN<T> % 2u : 0u];
+  };
 
   for_tiles<T, D>(
       bpos / kBN<T> + 1, sk, cx.K, a.k_ss, sv, V, a.v_ss, a.S,
       [&](const T* skt, const T* svt, int j0) {
-        const unsigned par = kF32<T> ? static_cast<unsigned>(j0) / kBN<T> % 2u : 0u;
+        unsigned long long* kept = kept_masks(j0);
         if (j0 > wpos) {
-          if (G > 1 && q4 == 0) rs.kept[par][cx.r0] = rs.kept[par][cx.r1] = 0;
+          if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
           return;
         }
         float c[kNB<T>][4];
@@ -841,16 +848,16 @@ __global__ void __launch_bounds__(kThreads, 2)
             k0 |= __shfl_xor_sync(0xffffffffu, k0, off);
             k1 |= __shfl_xor_sync(0xffffffffu, k1, off);
           }
-          if (q4 == 0) rs.kept[par][cx.r0] = k0, rs.kept[par][cx.r1] = k1;
+          if (q4 == 0) kept[cx.r0] = k0, kept[cx.r1] = k1;
         }
       },
       [&](int j0) {
         // KV union: per position of the block, the keys any head of the group keeps; the
         // tile's new candidates of folding rows marked (bit 31) when that union holds them.
         if (G > 1 && tid < P && rs.pos[tid * G] >= 0) {
+          const unsigned long long* kept = kept_masks(j0);
           unsigned long long m = 0;
-          for (int g = 0; g < G; ++g)
-            m |= rs.kept[kF32<T> ? static_cast<unsigned>(j0) / kBN<T> % 2u : 0u][tid * G + g];
+          for (int g = 0; g < G; ++g) m |= kept[tid * G + g];
           union_reads += static_cast<unsigned long long>(__popcll(m));
           if (fold) {
             for (int g = 0; g < G; ++g) {
@@ -865,10 +872,8 @@ __global__ void __launch_bounds__(kThreads, 2)
           }
         }
       },
-      // float32 (32-key tiles, where a barrier a tile costs most): after(it) beside body(it + 1)
-      // unless rows fold (the candidates' marking reads counts the next body would move); the
-      // 2-byte types (64-key tiles, registers at their limit at head dim 128) keep the barrier
-      !kF32<T> || fold);
+      // (rows that fold: the candidates' marking reads counts the next body would move)
+      !kUnionBeside || fold);
 
   // Folding rows: each row's candidates (at most kFoldCap) ranked by the warp, two a lane, and
   // the kept ones (rank < kk) written back in rank order; then every thread adds its two rows'
