@@ -180,6 +180,23 @@ KernelRun run_attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   return {out.cpu(), hook.tally().q_sparse_total(), hook.tally().kv_sparse_total()};
 }
 
+// The tiled kernel against the explicit path on one call: both runs and the largest output
+// difference per row ([B, H, T], float32), after checking that the kernel takes the call (the
+// comparison would otherwise be vacuous).
+struct TiledComparison {
+  KernelRun fused, expl;
+  at::Tensor row_diff;
+};
+
+TiledComparison compare_tiled(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const SparsitySpec& spec) {
+  at::Tensor qr, kvr;
+  CHECK(fused_attention_cuda(q, k, v, 0.125, spec.layer_rule(0), &qr, &kvr).defined());
+  TiledComparison c{run_attend(q, k, v, spec, true), run_attend(q, k, v, spec, false), {}};
+  c.row_diff = (c.fused.out.to(at::kFloat) - c.expl.out.to(at::kFloat)).abs().amax(-1);
+  return c;
+}
+
 }  // namespace
 
 // The fused kernels against the explicit path in float32 (head_dim 64 and 128: the tiled kernel,
@@ -285,15 +302,8 @@ TEST_CASE("CUDA tiled top-k kernel (bf16, fp16, fp32) equals the explicit path",
       auto opts = at::TensorOptions().device(at::kCUDA).dtype(dt);
       const auto [q, k, v] = random_qkv(sh, opts, integer);
       const SparsitySpec spec = random_schedule(sh.H, sh.S, rng, true);
-      {  // the kernel takes this call
-        at::Tensor qr, kvr;
-        CHECK(fused_attention_cuda(q, k, v, 0.125, spec.layer_rule(0), &qr, &kvr).defined());
-      }
-      KernelRun fused = run_attend(q, k, v, spec, true);
-      KernelRun expl = run_attend(q, k, v, spec, false);
+      const auto [fused, expl, row_diff] = compare_tiled(q, k, v, spec);
       REQUIRE(fused.out.scalar_type() == dt);
-      const at::Tensor row_diff =
-          (fused.out.to(at::kFloat) - expl.out.to(at::kFloat)).abs().amax(-1);  // [B, H, T]
       CHECK(fused.q_reads == expl.q_reads);
       if (integer) {
         INFO("max diff " << row_diff.max().item<double>());
@@ -313,6 +323,52 @@ TEST_CASE("CUDA tiled top-k kernel (bf16, fp16, fp32) equals the explicit path",
       KernelRun again = run_attend(q, k, v, spec, true);
       CHECK(at::equal(again.out, fused.out));
       CHECK(again.kv_reads == fused.kv_reads);
+    }
+  }
+}
+
+// The tiled kernel's first selection pass histograms the order key's top 12 bits in two windows
+// (scores of magnitude 2^-16 to 2^16, either sign: fused_cuda_tiled.cuh, hist_pass<kFirstPass>);
+// a row whose k-th score lies outside them (beyond 2^16, within 2^-16 of 0, exactly 0) takes the
+// radix passes from the start while the rest of its block goes on from 12 bits. Here each query
+// row is scaled by 1, 2^11 or 2^-20, so rows of one block land in the windows, above them and
+// between them (and on exact zeros): reads must still be the explicit path's exactly
+// (integer-valued inputs times powers of two: exact scores and ties), and so must the outputs of
+// the rows scaled by 1 or 2^-20 (the latter nearly uniform over the kept keys: a changed kept set
+// shows). Rows scaled by 2^11 (scores past 2^16) are left out of the output check: there the
+// kernel's exp2(s log2 e - m log2 e) loses about |s| 2^-23 to rounding, percents of a weight.
+TEST_CASE("CUDA tiled top-k kernel is exact where scores leave its first pass's windows",
+          "[.][gpu]") {
+  REQUIRE(at::hasCUDA());
+  REQUIRE(fused_cuda_built());
+  std::mt19937 rng(17);
+  at::manual_seed(17);
+  const std::vector<Shape> shapes = {{1, 8, 2, 1024, 1024, 64},
+                                     {2, 12, 2, 600, 2048, 128},
+                                     {1, 4, 1, 300, 5000, 64},
+                                     {1, 6, 3, 70, 70, 64}};
+  int n = 0;
+  for (const Shape& sh : shapes) {
+    for (int rep = 0; rep < 2; ++rep) {
+      const int which = n++ % 3;
+      const auto dt = which == 0 ? at::kFloat : which == 1 ? at::kBFloat16 : at::kHalf;
+      INFO("B " << sh.B << " H " << sh.H << " Hkv " << sh.Hkv << " T " << sh.T << " S " << sh.S
+                << " D " << sh.D << " " << at::toString(dt));
+      auto opts = at::TensorOptions().device(at::kCUDA).dtype(dt);
+      auto [q, k, v] = random_qkv(sh, opts, true);
+      const at::Tensor scales = at::tensor({1.0f, 2048.0f, 0x1p-20f}).to(opts);
+      const at::Tensor scale_of = at::randint(0, 3, {sh.B, sh.H, sh.T, 1}, opts.dtype(at::kLong));
+      q = q * scales.index({scale_of});
+      const SparsitySpec spec = random_schedule(sh.H, sh.S, rng, true);
+      const auto [fused, expl, row_diff] = compare_tiled(q, k, v, spec);
+      const double diff =
+          row_diff.masked_select(scale_of.squeeze(-1).ne(1).cpu()).max().item<double>();
+      INFO("max diff " << diff << " (rows scaled by 1 or 2^-20)");
+      CHECK(diff <= (dt == at::kBFloat16 ? 0.05 : dt == at::kFloat ? 1e-4 : 0.01));
+      CHECK(fused.q_reads == expl.q_reads);
+      CHECK(fused.kv_reads == expl.kv_reads);
+      KernelRun again = run_attend(q, k, v, spec, true);
+      CHECK(at::equal(again.out, fused.out));
     }
   }
 }

@@ -12,17 +12,21 @@
 //
 // Selection: each row's k-th largest score in the order of (order_key(score), key index) — the
 // CPU rule of select.h (higher score first, ties to the larger key index) — found by a radix
-// select over that 48-bit composite key: a pass histograms the next 8-bit digit of the rows'
-// candidates (per-warp shared-memory histograms, 16 rows x 256 bins), then each row keeps its
-// bin holding the rank. A row is resolved when its bin's count equals the rank left (the whole bin
-// is kept). When every unresolved row's bin (a prefix of whole bytes of the order key) holds at
-// most kFoldCap keys, selection ends there: the attention pass keeps every key above the bin,
-// gathers the bin's keys (order key, index) into shared memory, and after the pass they are
-// ranked exactly and the rank's kept ones added (scores from their order keys, V rows from
-// global memory, in rank order) — no further pass over QK^T. Otherwise, when every bin holds at
-// most kGatherCap keys, a gather pass ranks them before the attention pass. A resolved row's
-// result is (tau, jcut): key j with order key u is kept iff u > tau or (u == tau and
-// j >= jcut), exactly the budget's keys. Rows whose budget covers their causal keys skip it.
+// select over that 48-bit composite key: a pass histograms the rows' candidates (per-warp
+// shared-memory histograms, 16 rows x 256 bins) and each row keeps the bin holding its rank, a
+// longer prefix of the composite key. The first pass takes the order key's top 12 bits (sign,
+// exponent, 3 mantissa bits: an eighth of an octave) in two windows of 256 values, scores of
+// magnitude 2^-16 to 2^16 of either sign, packed two counts a histogram word; a row whose rank
+// lies outside them starts from no prefix. Every later pass takes the next 8 bits after each
+// row's own prefix. A row is resolved when its bin's count equals the rank left (the whole bin
+// is kept). When every unresolved row's bin (a prefix of the order key) holds at most kFoldCap
+// keys, selection ends there: the attention pass keeps every key above the bin, gathers the
+// bin's keys (order key, index) into shared memory, and after the pass they are ranked exactly
+// and the rank's kept ones added (scores from their order keys, V rows from global memory, in
+// rank order) — no further pass over QK^T. On real attention rows one pass usually suffices
+// (results/gpu/first_pass). A resolved row's result is (tau, jcut): key j with order key u is
+// kept iff u > tau or (u == tau and j >= jcut), exactly the budget's keys. Rows whose budget
+// covers their causal keys skip it.
 //
 // Attention: a flash-attention pass over the same tiles with the online softmax over kept keys
 // only (others get probability 0) and P·V on the tensor cores (P rounded to the input type; split
@@ -73,7 +77,7 @@ enum TiledStat {
   kStatBlocks,
   kStatRowsSelecting,
   kStatFoldBlocks,
-  kStatGatherBlocks,
+  kStatFirstMissed,
   kStatHistPasses,
   kStatRowsFolded,
   kStatFoldCandidates,
@@ -85,7 +89,7 @@ enum TiledStat {
   kStatPass1,
   kStatPass2,
   kStatPass3Plus,
-  kStatFoldDigits
+  kStatFoldPrefixBits
 };
 
 constexpr int kWarps = 4;
@@ -93,9 +97,13 @@ constexpr int kThreads = 32 * kWarps;
 constexpr int kBM = 16 * kWarps;        // rows per block (16 per warp: one mma row tile)
 constexpr int kBins = 256;              // 8-bit radix digits
 constexpr int kHistStride = kBins + 1;  // padded: rows of one warp hit different banks
-constexpr int kGatherCap = 128;         // candidates per row for the exact ranking
 constexpr int kFoldCap = 64;            // candidates per row ranked after the attention pass
-constexpr int kPasses = 6;              // 4 digits of the order key, 2 of the key index (S <= 2^16)
+constexpr int kKeyBits = 48;            // the composite key: order key (32), key index (16)
+constexpr int kFirstBits = 12;          // the first pass's prefix (hist_pass<kFirstPass>)
+// The first pass's windows of 256 values of the order key's top 12 bits (sign, exponent, 3
+// mantissa bits): scores of magnitude 2^-16 to 2^16, positive and negative.
+constexpr uint32_t kPosBase = 0x800u + 8u * (127u - 16u);         // 2^-16
+constexpr uint32_t kNegBase = 0x7ffu - 8u * (127u - 16u) - 255u;  // just below -2^16
 constexpr float kLog2e = 1.4426950408889634f;
 
 // Per-row selection state in shared memory (row r of the block).
@@ -105,12 +113,13 @@ struct RowState {
   uint32_t upre[kBM];  // radix prefix of the rank's order key and key index so far
   uint32_t jpre[kBM];
   int kk[kBM];                      // rank still wanted inside the prefix (1-based)
-  int cnt[kBM];                     // keys inside the prefix; the gather pass's slot counter
+  int cnt[kBM];                     // keys inside the prefix; then the fold's slot counter
   int active[kBM];                  // selection unresolved
   int pos[kBM];                     // position of the row's query (-1: padding)
   unsigned long long kept[2][kBM];  // attention pass: the row's kept keys of a tile (KV union),
                                     // by the tile's parity
   int snap[kBM];                    // attention pass: the row's candidates marked for the union
+  int pb[kBM];                      // bits of the composite key its prefix holds (0 ... 48)
   int wmax[kWarps];
 };
 
@@ -136,15 +145,12 @@ struct Layout {
   static constexpr int kStageBytes = static_cast<int>(sizeof(T)) * kStageElems;
   static constexpr int kRowBytes = (sizeof(RowState) + 127) / 128 * 128;
   static constexpr int kKOff = kRowBytes;                // K: 2 stages
-  static constexpr int kUOff = kKOff + 2 * kStageBytes;  // union: histograms | gather | V
+  static constexpr int kUOff = kKOff + 2 * kStageBytes;  // union: histograms | V and fold
   static constexpr int kHistBytes = kWarps * 16 * kHistStride * 4;
-  static constexpr int kGatherBytes = kBM * kGatherCap * 8;
   static constexpr int kVBytes = 2 * kStageBytes;
   static constexpr int kFoldBytes = kBM * kFoldCap * 8;  // after V: the folded candidates
   static constexpr int kAttBytes = kVBytes + kFoldBytes;
-  static constexpr int kUBytes = kHistBytes > kGatherBytes
-                                     ? (kHistBytes > kAttBytes ? kHistBytes : kAttBytes)
-                                     : (kGatherBytes > kAttBytes ? kGatherBytes : kAttBytes);
+  static constexpr int kUBytes = kHistBytes > kAttBytes ? kHistBytes : kAttBytes;
   static constexpr int kBytes = kUOff + kUBytes;
 };
 
@@ -236,7 +242,14 @@ __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, f
     for (int ks = 0; ks < D / 8; ++ks) {
       uint32_t ah[4], al[4];
 #pragma unroll
-      for (int e = 0; e < 4; ++e) split_tf32(qa[ks][e], ah[e], al[e]);
+      for (int e = 0; e < 4; ++e) {
+        float qx = qa[ks][e];
+        // Head dim 128: Q split again each tile. Hoisted out of the tile loops (as nvcc does),
+        // Q's parts take 128 registers a thread and the kernel spills; an opaque move keeps the
+        // split here (1.06x faster at head dim 128; at 64 slower: results/gpu/first_pass).
+        if constexpr (D >= 128) asm volatile("mov.b32 %0, %0;" : "+f"(qx));
+        split_tf32(qx, ah[e], al[e]);
+      }
 #pragma unroll
       for (int nb = 0; nb < kNB<T>; ++nb) {
         // B: k = t (dim 8 ks + 2t) and t + 4 (the next dim), n = key nb * 8 + g
@@ -311,35 +324,31 @@ __device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_
   }
 }
 
-// Digit kPass (0 = the order key's top byte ... 3 = its low byte, 4 and 5 = the key index's high
-// and low byte) of the composite key (u, j), and whether (u, j) lies inside the prefix of the
-// digits before it.
-template <int kPass>
-__device__ __forceinline__ bool pass_digit(uint32_t u, uint32_t j, uint32_t upre, uint32_t jpre,
-                                           int* digit) {
-  if constexpr (kPass < 4) {
-    *digit = static_cast<int>((u >> (24 - 8 * kPass)) & 255u);
-    if constexpr (kPass == 0) {
-      return true;
-    } else {
-      return (u >> (32 - 8 * kPass)) == (upre >> (32 - 8 * kPass));
-    }
-  } else if constexpr (kPass == 4) {
-    *digit = static_cast<int>(j >> 8);
-    return u == upre;
-  } else {
-    *digit = static_cast<int>(j & 255u);
-    return u == upre && (j >> 8) == (jpre >> 8);
-  }
+// The composite key (u, j) as one 48-bit integer: the order key above, the key index below.
+__device__ __forceinline__ uint64_t composite(uint32_t u, uint32_t j) {
+  return (static_cast<uint64_t>(u) << 16) | j;
 }
 
-// Whether (u, j) lies inside the prefix of the first `digits` digits (runtime count).
-__device__ __forceinline__ bool in_prefix(int digits, uint32_t u, uint32_t j, uint32_t upre,
+// Whether (u, j) lies inside a prefix of pb bits (upre, jpre: the prefix's composite key).
+__device__ __forceinline__ bool in_prefix(int pb, uint32_t u, uint32_t j, uint32_t upre,
                                           uint32_t jpre) {
-  if (digits == 0) return true;
-  if (digits < 4) return (u >> (32 - 8 * digits)) == (upre >> (32 - 8 * digits));
-  if (digits == 4) return u == upre;
-  return u == upre && (j >> 8) == (jpre >> 8);
+  if (pb == 0) return true;
+  if (pb <= 32) return (u >> (32 - pb)) == (upre >> (32 - pb));
+  return (composite(u, j) >> (kKeyBits - pb)) == (composite(upre, jpre) >> (kKeyBits - pb));
+}
+
+// The radix digit after a prefix of pb bits: the 8 bits below it, or for pb > 40 the last
+// 48 - pb bits shifted to the digit's top (bins 2^(pb - 40) apart). kWide: the prefix may reach
+// past bit 24 (into the key index); otherwise the digit lies in the order key.
+template <bool kWide>
+__device__ __forceinline__ int next_digit(int pb, uint32_t u, uint32_t j) {
+  if constexpr (!kWide) {
+    return static_cast<int>((u >> (24 - pb)) & 255u);
+  } else {
+    const int sh = kKeyBits - 8 - pb;
+    const uint64_t k = composite(u, j);
+    return static_cast<int>((sh >= 0 ? k >> sh : k << -sh) & 255u);
+  }
 }
 
 template <typename T, int D>
@@ -354,19 +363,83 @@ struct Ctx {
   int pos0, pos1;  // their positions (-1: padding)
 };
 
+// The bin of a row's histogram (8 bins a lane, v) holding its rank kk, counting from the top bin
+// down: on every lane, the bin (-1 when the bins hold fewer than kk keys), its count, and the rank
+// left inside it.
+__device__ __forceinline__ void rank_bin(const int (&v)[8], int kk, int& bin, int& cnt, int& kk2) {
+  const int lane = threadIdx.x & 31;
+  int s = 0;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) s += v[i];
+  int suf = s;  // keys in this lane's bins and every higher lane's
+#pragma unroll
+  for (int off = 1; off < 32; off <<= 1) {
+    const int x = __shfl_down_sync(0xffffffffu, suf, off);
+    if (lane + off < 32) suf += x;
+  }
+  int acc = suf - s;
+  bin = -1, cnt = 0, kk2 = 0;
+  if (acc < kk && suf >= kk) {  // exactly one lane holds the rank's bin
+#pragma unroll
+    for (int i = 7; i >= 0; --i) {
+      if (bin >= 0) continue;
+      if (acc + v[i] >= kk) {
+        bin = lane * 8 + i;
+        cnt = v[i];
+        kk2 = kk - acc;
+      } else {
+        acc += v[i];
+      }
+    }
+  }
+  const unsigned holder = __ballot_sync(0xffffffffu, bin >= 0);
+  if (holder == 0) return;
+  const int src = __ffs(static_cast<int>(holder)) - 1;
+  bin = __shfl_sync(0xffffffffu, bin, src);
+  cnt = __shfl_sync(0xffffffffu, cnt, src);
+  kk2 = __shfl_sync(0xffffffffu, kk2, src);
+}
+
+enum PassKind { kFirstPass, kNarrowPass, kWidePass };
+
 // One histogram pass over the causal tiles of the unresolved rows, then each warp picks its rows'
 // bins (RowState updated; resolved rows leave `active`).
-template <int kPass, typename T, int D>
+// kNarrowPass / kWidePass: a radix pass, the digit after each row's prefix (next_digit; narrow:
+// every prefix of at most 24 bits); the rank's bin extends the prefix by 8 bits (the last 4 of 48
+// at the end).
+// kFirstPass (rows with no prefix yet): the order key's top 12 bits in two windows of 256 values,
+// positive scores of magnitude 2^-16 to 2^16 in the low halves of the row's histogram words,
+// negative ones in the high halves (a row's keys are fewer than 2^16: checked by the caller),
+// the keys above the positive window and those between the windows counted in the row's padding
+// word. A row whose rank lies in a window leaves with a 12-bit prefix; the others (scores at
+// the rank beyond 2^16 or within 2^-16 of 0) stay as they were, for the radix passes.
+template <int kKind, typename T, int D>
 __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* hist, int n_tiles,
                           int wmax) {
+  constexpr bool kFirst = kKind == kFirstPass;
   RowState& rs = *cx.rs;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3, g4 = lane >> 2;
   const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
   const uint32_t up0 = rs.upre[cx.r0], jp0 = rs.jpre[cx.r0];
   const uint32_t up1 = rs.upre[cx.r1], jp1 = rs.jpre[cx.r1];
+  const int pb0 = rs.pb[cx.r0], pb1 = rs.pb[cx.r1];
+  const auto prefix_mask = [](int pb) { return pb == 0 ? 0u : 0xffffffffu << (32 - pb); };
+  const uint32_t pm0 = prefix_mask(pb0), pm1 = prefix_mask(pb1);  // (narrow pass)
   const int lim0 = a0 ? cx.pos0 : -1, lim1 = a1 ? cx.pos1 : -1;
   uint32_t* h0 = hist + (warp * 16 + g4) * kHistStride;
   uint32_t* h1 = h0 + 8 * kHistStride;
+  uint32_t out0 = 0, out1 = 0;  // (first pass) keys above: low half; between the windows: high
+  // (first pass) a key's histogram word and count, or its count in the padding word
+  const auto first = [](uint32_t u, uint32_t* h, uint32_t& out) {
+    const uint32_t t = u >> (32 - kFirstBits);
+    if (t - kPosBase < 256u) {
+      atomicAdd(h + (t - kPosBase), 1u);
+    } else if (t - kNegBase < 256u) {
+      atomicAdd(h + (t - kNegBase), 0x10000u);
+    } else if (t >= kNegBase + 256u) {
+      out += t >= kPosBase + 256u ? 1u : 0x10000u;
+    }
+  };
   for_tiles<T, D>(
       n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
       [&](const T* sk, const T*, int j0) {
@@ -378,17 +451,33 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int j = j0 + nb * 8 + 2 * q4 + e;
-            int d;
-            // (profiling switch 8: no atomics)
-            if (j <= lim0 && pass_digit<kPass>(order_key(c[nb][e]), j, up0, jp0, &d) &&
-                ((kTiledProfile & 8) == 0 || d == kTiledProfile + 1000))
-              atomicAdd(h0 + d, 1u);
-            if (j <= lim1 && pass_digit<kPass>(order_key(c[nb][2 + e]), j, up1, jp1, &d) &&
-                ((kTiledProfile & 8) == 0 || d == kTiledProfile + 1000))
-              atomicAdd(h1 + d, 1u);
+            const uint32_t u0 = order_key(c[nb][e]), u1 = order_key(c[nb][2 + e]);
+            if constexpr (kFirst) {
+              if (j <= lim0) first(u0, h0, out0);
+              if (j <= lim1) first(u1, h1, out1);
+            } else if constexpr (kKind == kNarrowPass) {  // (masks: in_prefix for pb <= 32)
+              // (profiling switch 8: no atomics)
+              if (j <= lim0 && ((u0 ^ up0) & pm0) == 0u &&
+                  ((kTiledProfile & 8) == 0 || j == kTiledProfile + 1000))
+                atomicAdd(h0 + next_digit<false>(pb0, u0, 0u), 1u);
+              if (j <= lim1 && ((u1 ^ up1) & pm1) == 0u &&
+                  ((kTiledProfile & 8) == 0 || j == kTiledProfile + 1000))
+                atomicAdd(h1 + next_digit<false>(pb1, u1, 0u), 1u);
+            } else {
+              const uint32_t uj = static_cast<uint32_t>(j);
+              if (j <= lim0 && in_prefix(pb0, u0, uj, up0, jp0))
+                atomicAdd(h0 + next_digit<true>(pb0, u0, uj), 1u);
+              if (j <= lim1 && in_prefix(pb1, u1, uj, up1, jp1))
+                atomicAdd(h1 + next_digit<true>(pb1, u1, uj), 1u);
+            }
           }
       },
       NoAfter{}, false);
+  if constexpr (kFirst) {
+    if (out0 != 0) atomicAdd(h0 + kBins, out0);
+    if (out1 != 0) atomicAdd(h1 + kBins, out1);
+    __syncwarp();
+  }
   // Each warp reads its own histograms: the rank's bin per unresolved row (a suffix scan over
   // lanes holding 8 bins each), then clears them for the next pass.
   uint32_t* hw = hist + warp * 16 * kHistStride;
@@ -396,39 +485,53 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
     const int r = warp * 16 + rr;
     if (!rs.active[r]) continue;
     const int kk = rs.kk[r];
-    int v[8], s = 0;
+    uint32_t upre = rs.upre[r], jpre = rs.jpre[r];
+    int pb = rs.pb[r];
+    int v[8], bin, cnt, kk2;
+    if constexpr (kFirst) {
+      uint32_t w[8];
+      int np = 0, nn = 0;  // keys in the positive and the negative window
 #pragma unroll
-    for (int i = 0; i < 8; ++i) s += v[i] = static_cast<int>(hw[rr * kHistStride + lane * 8 + i]);
-    int suf = s;  // keys in this lane's bins and every higher lane's
+      for (int i = 0; i < 8; ++i) {
+        w[i] = hw[rr * kHistStride + lane * 8 + i];
+        np += static_cast<int>(w[i] & 0xffffu);
+        nn += static_cast<int>(w[i] >> 16);
+      }
+      np = __reduce_add_sync(0xffffffffu, np);
+      nn = __reduce_add_sync(0xffffffffu, nn);
+      const uint32_t out = hw[rr * kHistStride + kBins];
+      const int k1 = kk - static_cast<int>(out & 0xffffu);   // the rank below the keys above
+      const int k2 = k1 - np - static_cast<int>(out >> 16);  // ... below the positive window too
+      const bool pos_w = k1 >= 1 && k1 <= np, neg_w = k2 >= 1 && k2 <= nn;
+      if (!pos_w && !neg_w) {  // (warp-uniform) the radix passes take the row
+#if (CSA_TILED_PROFILE & 16) != 0
+        if (lane == 0) atomicAdd(&g_tiled_stats[kStatFirstMissed], 1ull);
+#endif
+        continue;
+      }
 #pragma unroll
-    for (int off = 1; off < 32; off <<= 1) {
-      const int x = __shfl_down_sync(0xffffffffu, suf, off);
-      if (lane + off < 32) suf += x;
+      for (int i = 0; i < 8; ++i) v[i] = static_cast<int>(pos_w ? w[i] & 0xffffu : w[i] >> 16);
+      rank_bin(v, pos_w ? k1 : k2, bin, cnt, kk2);
+      if (bin < 0) continue;  // (not met: the window holds the rank)
+      upre = ((pos_w ? kPosBase : kNegBase) + static_cast<uint32_t>(bin)) << (32 - kFirstBits);
+      pb = kFirstBits;
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = static_cast<int>(hw[rr * kHistStride + lane * 8 + i]);
+      rank_bin(v, kk, bin, cnt, kk2);
+      if (bin < 0) continue;  // (not met: the prefix holds the rank)
+      const int sh = kKeyBits - 8 - pb;
+      const uint64_t p = composite(upre, jpre) | (sh >= 0 ? static_cast<uint64_t>(bin) << sh
+                                                          : static_cast<uint64_t>(bin) >> -sh);
+      upre = static_cast<uint32_t>(p >> 16), jpre = static_cast<uint32_t>(p & 0xffffu);
+      pb = min(pb + 8, kKeyBits);
     }
-    int acc = suf - s;
-    if (acc < kk && suf >= kk) {  // exactly one lane holds the rank's bin
-      int bin = -1, cnt = 0, kk2 = 0;
-#pragma unroll
-      for (int i = 7; i >= 0; --i) {
-        if (bin >= 0) continue;
-        if (acc + v[i] >= kk) {
-          bin = lane * 8 + i;
-          cnt = v[i];
-          kk2 = kk - acc;
-        } else {
-          acc += v[i];
-        }
-      }
-      uint32_t upre = rs.upre[r], jpre = rs.jpre[r];
-      if constexpr (kPass < 4) {
-        upre |= static_cast<uint32_t>(bin) << (24 - 8 * kPass);
-      } else {
-        jpre |= static_cast<uint32_t>(bin) << (8 - 8 * (kPass - 4));
-      }
+    if (lane == 0) {
       rs.upre[r] = upre;
       rs.jpre[r] = jpre;
       rs.kk[r] = kk2;
       rs.cnt[r] = cnt;
+      rs.pb[r] = pb;
       if (cnt == kk2) {  // the whole bin is kept: keep (u, j) >= the prefix
         rs.tau[r] = upre;
         rs.jcut[r] = jpre;
@@ -440,62 +543,14 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
   for (int i = lane; i < 16 * kHistStride; i += 32) hw[i] = 0;
 }
 
-// The candidates inside each unresolved row's prefix (at most kGatherCap, checked by the caller)
-// gathered as (u, j) and ranked exactly: the rank-kk candidate is the row's (tau, jcut).
-template <typename T, int D>
-__device__ void gather_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint2* buf, int digits,
-                            int n_tiles, int wmax) {
-  RowState& rs = *cx.rs;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, q4 = lane & 3;
-  const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
-  const uint32_t up0 = rs.upre[cx.r0], jp0 = rs.jpre[cx.r0];
-  const uint32_t up1 = rs.upre[cx.r1], jp1 = rs.jpre[cx.r1];
-  const int lim0 = a0 ? cx.pos0 : -1, lim1 = a1 ? cx.pos1 : -1;
-  __syncthreads();  // every thread has read cnt (the caller's decision) before it is reset
-  if (threadIdx.x < kBM) rs.cnt[threadIdx.x] = 0;
-  // (for_tiles' first barrier orders the reset before the first slot is taken)
-  for_tiles<T, D>(
-      n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
-      [&](const T* sk, const T*, int j0) {
-        if (j0 > wmax) return;
-        float c[kNB<T>][4];
-        score_tile<T, D>(qa, sk, cx.scale, c);
+// The warp's largest causal limit among its rows (lim0 / lim1: the thread's two rows', -1 for
+// none), also left in rs.wmax[warp] for the caller's barrier to publish.
+__device__ __forceinline__ int warp_limit(RowState& rs, int lim0, int lim1) {
+  int wm = max(lim0, lim1);
 #pragma unroll
-        for (int nb = 0; nb < kNB<T>; ++nb)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const uint32_t j = static_cast<uint32_t>(j0 + nb * 8 + 2 * q4 + e);
-            const uint32_t u0 = order_key(c[nb][e]), u1 = order_key(c[nb][2 + e]);
-            if (static_cast<int>(j) <= lim0 && in_prefix(digits, u0, j, up0, jp0)) {
-              const int slot = atomicAdd(&rs.cnt[cx.r0], 1);
-              if (slot < kGatherCap) buf[cx.r0 * kGatherCap + slot] = make_uint2(u0, j);
-            }
-            if (static_cast<int>(j) <= lim1 && in_prefix(digits, u1, j, up1, jp1)) {
-              const int slot = atomicAdd(&rs.cnt[cx.r1], 1);
-              if (slot < kGatherCap) buf[cx.r1 * kGatherCap + slot] = make_uint2(u1, j);
-            }
-          }
-      },
-      NoAfter{}, false);
-  for (int rr = 0; rr < 16; ++rr) {
-    const int r = warp * 16 + rr;
-    if (!rs.active[r]) continue;
-    const int n = min(rs.cnt[r], kGatherCap), kk = rs.kk[r];
-    const uint2* b = buf + r * kGatherCap;
-    for (int i = lane; i < n; i += 32) {
-      const unsigned long long key = (static_cast<unsigned long long>(b[i].x) << 32) | b[i].y;
-      int rank = 0;
-      for (int m = 0; m < n; ++m)
-        rank += ((static_cast<unsigned long long>(b[m].x) << 32) | b[m].y) > key;
-      if (rank == kk - 1) {
-        rs.tau[r] = b[i].x;
-        rs.jcut[r] = b[i].y;
-      }
-    }
-    __syncwarp();
-    if (lane == 0) rs.active[r] = 0;
-  }
-  __syncthreads();
+  for (int off = 16; off > 0; off >>= 1) wm = max(wm, __shfl_xor_sync(0xffffffffu, wm, off));
+  if ((threadIdx.x & 31) == 0) rs.wmax[threadIdx.x >> 5] = wm;
+  return wm;
 }
 
 template <typename T, int D>
@@ -508,7 +563,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   T* sk = reinterpret_cast<T*>(smem + L::kKOff);
   unsigned char* uni = smem + L::kUOff;
   uint32_t* hist = reinterpret_cast<uint32_t*>(uni);
-  uint2* gbuf = reinterpret_cast<uint2*>(uni);
   T* sv = reinterpret_cast<T*>(uni);
   uint2* fbuf = reinterpret_cast<uint2*>(uni + L::kVBytes);
 
@@ -540,7 +594,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
     rs.tau[r] = tau, rs.jcut[r] = jcut, rs.upre[r] = 0, rs.jpre[r] = 0;
-    rs.kk[r] = kb, rs.cnt[r] = pos + 1, rs.active[r] = act, rs.pos[r] = pos;
+    rs.kk[r] = kb, rs.cnt[r] = pos + 1, rs.active[r] = act, rs.pos[r] = pos, rs.pb[r] = 0;
   }
   for (int i = tid; i < kWarps * 16 * kHistStride; i += kThreads) hist[i] = 0;
   __syncthreads();
@@ -594,56 +648,38 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (tid < kBM && rs.pos[tid] >= 0) rs.tau[tid] = 0, rs.jcut[tid] = 0, rs.active[tid] = 0;
     __syncthreads();
   }
-  bool fold = false;  // rows still active rank their candidates after the attention pass
-  int digits = 0;     // the bytes of the order key their prefix holds
-  int hist_passes = 0, gathered_pass = 0;  // (profiling switch 16)
-  for (int pass = 0; pass < kPasses; ++pass) {
+  bool fold = false;    // rows still active rank their candidates after the attention pass
+  int hist_passes = 0;  // (profiling switch 16)
+  // The first pass (12-bit windows) needs a row's keys to fit a histogram word's half.
+  int bmax = -1;
+  for (int r = 0; r < kBM; ++r) bmax = rs.active[r] != 0 ? max(bmax, rs.pos[r]) : bmax;
+  const bool first_fits = bmax < 65535;
+  // The first pass, then radix passes of 8 bits (4 at the end) until every row is resolved or
+  // every unresolved row's prefix (of the order key) holds at most kFoldCap keys: the attention
+  // pass then gathers them and ranks them after (fold). At most 7 passes: 12 bits, then 8 at a
+  // time to 48.
+  for (int pass = 0; pass < 8; ++pass) {
     const bool a0 = rs.active[cx.r0] != 0, a1 = rs.active[cx.r1] != 0;
-    int wm = max(a0 ? cx.pos0 : -1, a1 ? cx.pos1 : -1);
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) wm = max(wm, __shfl_xor_sync(0xffffffffu, wm, off));
-    if (lane == 0) rs.wmax[warp] = wm;
-    const int small = (tid < kBM && rs.active[tid] && rs.cnt[tid] > kGatherCap) ? 0 : 1;
-    const int tiny = (tid < kBM && rs.active[tid] && rs.cnt[tid] > kFoldCap) ? 0 : 1;
+    const int wm = warp_limit(rs, a0 ? cx.pos0 : -1, a1 ? cx.pos1 : -1);
+    const bool act = tid < kBM && rs.active[tid] != 0;
+    const int tiny = act && (rs.cnt[tid] > kFoldCap || rs.pb[tid] > 32) ? 0 : 1;
+    const int wide = act && rs.pb[tid] > 24 ? 1 : 0;
     if (__syncthreads_count(a0 || a1) == 0) break;
-    // Every unresolved row's prefix (of whole bytes of the order key) holds at most kFoldCap
-    // keys: the attention pass gathers them and ranks them after (no gather pass).
-    if (pass <= 4 && __syncthreads_and(tiny) != 0) {
+    if (__syncthreads_and(tiny) != 0) {
       fold = true;
-      digits = pass;
       break;
     }
-    const bool gather = __syncthreads_and(small) != 0;
-    const int bmax = max(max(rs.wmax[0], rs.wmax[1]), max(rs.wmax[2], rs.wmax[3]));
-    const int n_tiles = bmax / kBN<T> + 1;
-    if (gather) {
-      gather_pass<T, D>(cx, qa, gbuf, pass, n_tiles, wm);
-      gathered_pass = 1;
-      break;
-    }
+    const int n_tiles = max(max(rs.wmax[0], rs.wmax[1]), max(rs.wmax[2], rs.wmax[3])) / kBN<T> + 1;
     ++hist_passes;
-    switch (pass) {
-      case 0:
-        hist_pass<0, T, D>(cx, qa, hist, n_tiles, wm);
-        if (dbg & 4) pass = kPasses;  // profiling: the first pass alone
-        break;
-      case 1:
-        hist_pass<1, T, D>(cx, qa, hist, n_tiles, wm);
-        break;
-      case 2:
-        hist_pass<2, T, D>(cx, qa, hist, n_tiles, wm);
-        break;
-      case 3:
-        hist_pass<3, T, D>(cx, qa, hist, n_tiles, wm);
-        break;
-      case 4:
-        hist_pass<4, T, D>(cx, qa, hist, n_tiles, wm);
-        break;
-      default:
-        hist_pass<5, T, D>(cx, qa, hist, n_tiles, wm);
-        break;
+    if (pass == 0 && first_fits) {
+      hist_pass<kFirstPass, T, D>(cx, qa, hist, n_tiles, wm);
+    } else if (__syncthreads_or(wide) != 0) {
+      hist_pass<kWidePass, T, D>(cx, qa, hist, n_tiles, wm);
+    } else {
+      hist_pass<kNarrowPass, T, D>(cx, qa, hist, n_tiles, wm);
     }
     __syncthreads();
+    if (dbg & 4) break;  // profiling: the first pass alone
   }
   __syncthreads();      // selection done; the union region now holds V tiles
   if (dbg & 1) return;  // profiling: selection alone (without the folded candidates' ranking)
@@ -660,7 +696,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     const auto bounds = [&](int r, float& lo, float& hi, uint32_t& jc, bool& fr) {
       fr = fold && rs.active[r] != 0;
       if (fr) {
-        const uint64_t w = 1ull << (32 - 8 * digits);
+        const uint64_t w = 1ull << (32 - rs.pb[r]);
         const uint64_t p = static_cast<uint64_t>(rs.upre[r]) & ~(w - 1);
         lo = key_floor(p), hi = key_floor(p + w), jc = 0xffffffffu;
       } else {
@@ -1007,13 +1043,16 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (tid == 0) {
       atomicAdd(&st[kStatBlocks], 1ull);
       atomicAdd(&st[kStatFoldBlocks], fold ? 1ull : 0ull);
-      atomicAdd(&st[kStatGatherBlocks], static_cast<unsigned long long>(gathered_pass));
       atomicAdd(&st[kStatHistPasses], static_cast<unsigned long long>(hist_passes));
       atomicAdd(&st[hist_passes <= 1   ? kStatPass1
                     : hist_passes == 2 ? kStatPass2
                                        : kStatPass3Plus],
                 1ull);
-      if (fold) atomicAdd(&st[kStatFoldDigits], static_cast<unsigned long long>(digits));
+      if (fold) {
+        unsigned long long bits = 0;  // (the prefix bits of the block's folding rows)
+        for (int r = 0; r < kBM; ++r) bits += rs.active[r] != 0 ? rs.pb[r] : 0;
+        atomicAdd(&st[kStatFoldPrefixBits], bits);
+      }
     }
     __threadfence();
     __syncthreads();
