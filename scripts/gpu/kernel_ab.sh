@@ -8,12 +8,13 @@
 # change touches float32 only) — then csa-eval of the embedded qwen2-mini with the swept policy
 # of results/quality on the first 65,536 WikiText-2 test tokens, float32, EVALS runs (default 3).
 # Writes $OUT/NAME/{bench.jsonl, eval.LABEL.N.json, build.LABEL.log};
-# scripts/gpu/kernel_ab_report.py summarises. The build tree is left as the tree is, except with
-# AGAIN=0: no third build (the sources are restored, build-gpu keeps PATCH's code).
+# scripts/gpu/kernel_ab_report.py summarises. EXTRA="LABEL=PATCH ..." measures more variants
+# after PATCHED's, each the tree with its patch. The build tree is left as the tree is, except
+# with AGAIN=0: no last build (the sources are restored, build-gpu keeps the last patch's code).
 #   run: bash scripts/gpu/kernel_ab.sh NAME PATCH TREE_LABEL PATCHED_LABEL
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -eq 4 ] || { sed -n 2,13p "$0"; exit 2; }
+[ $# -eq 4 ] || { sed -n 2,14p "$0"; exit 2; }
 NAME=$1 PATCH=$2 TREE=$3 PATCHED=$4
 source scripts/gpu/env.sh
 O=${OUT:-/tmp/csa-out}/$NAME
@@ -42,6 +43,12 @@ patch -p1 < "$PATCH" || exit 1
 build "$PATCHED"
 measure "$PATCHED"
 patch -p1 -R < "$PATCH" || exit 1
+for spec in ${EXTRA:-}; do  # LABEL=PATCH: more variants, each the tree with its patch
+  patch -p1 < "${spec#*=}" || exit 1
+  build "${spec%%=*}"
+  measure "${spec%%=*}"
+  patch -p1 -R < "${spec#*=}" || exit 1
+done
 if [ "${AGAIN:-1}" = 1 ]; then
   build "$TREE-again"
   measure "$TREE-again"

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """A kernel A/B run (scripts/gpu/kernel_ab.sh NAME PATCH TREE PATCHED on the GPU machine, its
 $OUT/NAME copied to DIR here: bench.jsonl, eval.LABEL.N.json) -> DIR/summary.json and DIR/PLOT:
-per attention-call point the csa-bench median of each build (TREE, PATCHED, TREE-again),
-PATCHED's time over the mean of the two TREE runs, and csa-eval's float32 dense and policy pass
-times (medians over the runs), the policy's speed over dense and its perplexity per build.
-usage: /usr/bin/python3 scripts/gpu/kernel_ab_report.py DIR TREE PATCHED KIND PLOT SCRIPT"""
+per attention-call point the csa-bench median of each build (TREE, PATCHED, any EXTRA label,
+TREE-again), each other build's time over the mean of the TREE runs, and csa-eval's float32
+dense and policy pass times (medians over the runs), the policy's speed over dense and its
+perplexity per build.
+usage: /usr/bin/python3 scripts/gpu/kernel_ab_report.py DIR TREE PATCHED KIND PLOT SCRIPT [EXTRA...]"""
 import glob
 import json
 import os
@@ -18,8 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from eval_passes import medians, passes  # noqa: E402
 
 
-def report(d, tree, patched, kind, plot, script):
-    labels = [tree, patched, f"{tree}-again"]
+def report(d, tree, patched, kind, plot, script, *extra):
+    labels = [tree, patched, *extra, f"{tree}-again"]
     rows = [json.loads(line) for line in open(f"{d}/bench.jsonl")]
     points = {}
     for r in rows:
@@ -33,8 +34,9 @@ def report(d, tree, patched, kind, plot, script):
     for key, by in points.items():
         trees = [by[x]["ms"] for x in (tree, f"{tree}-again") if x in by]
         entry = {"point": key, **{f"{x}_ms": by[x]["ms"] for x in labels if x in by}}
-        if trees and patched in by:
-            entry[f"{patched}_over_{tree}"] = by[patched]["ms"] / statistics.mean(trees)
+        for other in (patched, *extra):
+            if trees and other in by:
+                entry[f"{other}_over_{tree}"] = by[other]["ms"] / statistics.mean(trees)
         entry["command"] = by[tree]["command"] if tree in by else None
         calls.append(entry)
     evals = {}
@@ -56,10 +58,11 @@ def report(d, tree, patched, kind, plot, script):
     json.dump(out, open(f"{d}/summary.json", "w"), indent=1)
     fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
     xs = range(len(calls))
-    w = 0.27
-    for i, label in enumerate(labels):
-        ax[0].bar([x + (i - 1) * w for x in xs], [c.get(f"{label}_ms", 0) for c in calls], w,
-                  label=label)
+    shown = [x for x in labels if any(f"{x}_ms" in c for c in calls)]
+    w = 0.8 / len(shown)
+    for i, label in enumerate(shown):
+        ax[0].bar([x + (i - (len(shown) - 1) / 2) * w for x in xs],
+                  [c.get(f"{label}_ms", 0) for c in calls], w, label=label)
     ax[0].set_xticks(list(xs))
     ax[0].set_xticklabels([c["point"] for c in calls], rotation=20, fontsize=7)
     ax[0].set_ylabel("ms (median of 5)")
@@ -79,6 +82,6 @@ def report(d, tree, patched, kind, plot, script):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 7:
+    if len(sys.argv) < 7:
         sys.exit(__doc__)
     report(*sys.argv[1:])

@@ -17,9 +17,9 @@ import re
 
 from eval_passes import medians, passes
 
-STAT_NAMES = ("blocks rows_selecting fold_blocks gather_blocks hist_passes rows_folded "
+STAT_NAMES = ("blocks rows_selecting fold_blocks first_pass_missed hist_passes rows_folded "
               "fold_candidates fold_margin fold_over rows_resolved resolved_margin resolved_over "
-              "blocks_1_hist_pass blocks_2_hist_passes blocks_3plus_hist_passes fold_digits").split()
+              "blocks_1_hist_pass blocks_2_hist_passes blocks_3plus_hist_passes fold_prefix_bits").split()
 
 
 def main():
