@@ -7,7 +7,9 @@
 Per profiling variant and dtype: the dense and the policy pass of each csa-eval run (wall
 milliseconds, medians, the policy's speed over dense) and perplexities; per variant with the
 statistics switch (16) every launch's CSA_TILED_STATS counts by name, their sums and the per-row
-means derived from them. Stat names default to fused_cuda_tiled.cuh's TiledStat order.
+means derived from them. Stat names default to fused_cuda_tiled.cuh's TiledStat order (since
+44dd69d; kernels before it printed gather_blocks and fold_digits in the 4th and 16th places, as
+in results/gpu/tiled_parts: pass --stat-names with those for their output).
 """
 import argparse
 import glob
