@@ -14,7 +14,7 @@ import os
 import sys
 
 from kernel_ab_report import report
-from tiled_parts_report import STAT_NAMES
+from tiled_parts_report import STAT_NAMES, launch_stats
 
 OLD_NAMES = [n if n != "first_pass_missed" else "gather_blocks" for n in STAT_NAMES]
 OLD_NAMES = [n if n != "fold_prefix_bits" else "fold_digits" for n in OLD_NAMES]
@@ -34,21 +34,14 @@ PATCHES = {".": "gather=results/gpu/first_pass/gather_pass.patch",
 
 
 def stats(folder, names):
-    """CSA_TILED_STATS lines of the folder's stdout files -> per dtype the summed counts."""
+    """The folder's stdout.16.DTYPE.N.txt -> per dtype the launches' summed counts, their number
+    and the means derived from them (tiled_parts_report.launch_stats)."""
     out = {}
     for path in sorted(glob.glob(os.path.join(folder, "stdout.16.*.txt"))):
-        dtype = os.path.basename(path).split(".")[2]
-        sums = [0] * len(names)
-        launches = 0
-        for line in open(path):
-            if line.startswith("CSA_TILED_STATS"):
-                vals = [int(x) for x in line.split()[7:]]
-                sums = [a + b for a, b in zip(sums, vals)]
-                launches += 1
-        s = dict(zip(names, sums))
-        s["launches"] = launches
-        s["hist_passes_per_block"] = s["hist_passes"] / max(s["blocks"], 1)
-        out[dtype] = s
+        st = launch_stats(path, names)
+        if st:
+            out[os.path.basename(path).split(".")[2]] = {
+                **st["total"], "launches": len(st["launches"]), **st["derived"]}
     return out
 
 

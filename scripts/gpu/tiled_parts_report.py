@@ -24,6 +24,42 @@ STAT_NAMES = ("blocks rows_selecting fold_blocks first_pass_missed hist_passes r
               "blocks_1_hist_pass blocks_2_hist_passes blocks_3plus_hist_passes fold_prefix_bits").split()
 
 
+def launch_stats(path, names):
+    """One run's stdout (CSA_TILED_STATS lines, one a launch) -> {launches, total, derived}: the
+    counts by name per launch, their sums, and per-row / per-block means of the sums; None when
+    the file holds no such line."""
+    launches = []
+    for line in open(path):
+        if not line.startswith("CSA_TILED_STATS"):
+            continue
+        parts = line.split()
+        shape = dict(p.split("=") for p in parts[1:7])
+        counts = [int(x) for x in parts[7:]]
+        launches.append({"shape": shape, "counts": dict(zip(names, counts))})
+    if not launches:
+        return None
+    total = {n: sum(la["counts"][n] for la in launches) for n in names}
+    derived = {}
+    if "rows_folded" in total and total["rows_folded"]:
+        derived["fold_candidates_per_folded_row"] = total["fold_candidates"] / total["rows_folded"]
+        if "fold_margin" in total:
+            derived["fold_margin_per_folded_row"] = total["fold_margin"] / total["rows_folded"]
+            derived["folded_rows_over_cap_fraction"] = total["fold_over"] / total["rows_folded"]
+    if total.get("rows_resolved") and "resolved_margin" in total:
+        derived["resolved_margin_per_row"] = total["resolved_margin"] / total["rows_resolved"]
+        derived["resolved_rows_over_cap_fraction"] = (
+            total["resolved_over"] / total["rows_resolved"])
+    if total.get("blocks"):
+        derived["hist_passes_per_block"] = total["hist_passes"] / total["blocks"]
+        derived["fold_block_fraction"] = total["fold_blocks"] / total["blocks"]
+        if "gather_blocks" in total:  # (kernels before 44dd69d)
+            derived["gather_block_fraction"] = total["gather_blocks"] / total["blocks"]
+    if total.get("rows_selecting") and "first_pass_missed" in total:
+        derived["first_pass_missed_fraction"] = (
+            total["first_pass_missed"] / total["rows_selecting"])
+    return {"launches": launches, "total": total, "derived": derived}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
@@ -50,34 +86,9 @@ def main():
     stats = {}
     for path in sorted(glob.glob(os.path.join(args.dir, "stdout.*.txt"))):
         m = re.match(r"stdout\.(\d+)\.(\w+)\.(\d+)\.txt$", os.path.basename(path))
-        launches = []
-        for line in open(path):
-            if not line.startswith("CSA_TILED_STATS"):
-                continue
-            parts = line.split()
-            shape = dict(p.split("=") for p in parts[1:7])
-            counts = [int(x) for x in parts[7:]]
-            launches.append({"shape": shape, "counts": dict(zip(names, counts))})
-        if not launches:
-            continue
-        total = {n: sum(la["counts"][n] for la in launches) for n in names}
-        derived = {}
-        if "rows_folded" in total and total["rows_folded"]:
-            derived["fold_candidates_per_folded_row"] = (
-                total["fold_candidates"] / total["rows_folded"])
-            if "fold_margin" in total:
-                derived["fold_margin_per_folded_row"] = total["fold_margin"] / total["rows_folded"]
-                derived["folded_rows_over_cap_fraction"] = total["fold_over"] / total["rows_folded"]
-        if total.get("rows_resolved") and "resolved_margin" in total:
-            derived["resolved_margin_per_row"] = total["resolved_margin"] / total["rows_resolved"]
-            derived["resolved_rows_over_cap_fraction"] = (
-                total["resolved_over"] / total["rows_resolved"])
-        if total.get("blocks"):
-            derived["hist_passes_per_block"] = total["hist_passes"] / total["blocks"]
-            derived["gather_block_fraction"] = total["gather_blocks"] / total["blocks"]
-            derived["fold_block_fraction"] = total["fold_blocks"] / total["blocks"]
-        stats[f"profile_{m.group(1)}.{m.group(2)}.{m.group(3)}"] = {
-            "launches": launches, "total": total, "derived": derived}
+        st = launch_stats(path, names)
+        if st:
+            stats[f"profile_{m.group(1)}.{m.group(2)}.{m.group(3)}"] = st
     out = {"script": args.command, "source": os.path.abspath(args.dir), "runs": runs,
            "stats": stats}
     env = os.path.join(args.dir, "environment.txt")
