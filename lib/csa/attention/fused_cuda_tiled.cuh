@@ -329,11 +329,16 @@ __device__ __forceinline__ uint64_t composite(uint32_t u, uint32_t j) {
   return (static_cast<uint64_t>(u) << 16) | j;
 }
 
+// The order-key bits a prefix of pb <= 32 bits fixes: u lies inside the prefix of upre iff
+// ((u ^ upre) & prefix_mask(pb)) == 0.
+__device__ __forceinline__ uint32_t prefix_mask(int pb) {
+  return pb == 0 ? 0u : 0xffffffffu << (32 - pb);
+}
+
 // Whether (u, j) lies inside a prefix of pb bits (upre, jpre: the prefix's composite key).
 __device__ __forceinline__ bool in_prefix(int pb, uint32_t u, uint32_t j, uint32_t upre,
                                           uint32_t jpre) {
-  if (pb == 0) return true;
-  if (pb <= 32) return (u >> (32 - pb)) == (upre >> (32 - pb));
+  if (pb <= 32) return ((u ^ upre) & prefix_mask(pb)) == 0u;
   return (composite(u, j) >> (kKeyBits - pb)) == (composite(upre, jpre) >> (kKeyBits - pb));
 }
 
@@ -423,8 +428,8 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
   const uint32_t up0 = rs.upre[cx.r0], jp0 = rs.jpre[cx.r0];
   const uint32_t up1 = rs.upre[cx.r1], jp1 = rs.jpre[cx.r1];
   const int pb0 = rs.pb[cx.r0], pb1 = rs.pb[cx.r1];
-  const auto prefix_mask = [](int pb) { return pb == 0 ? 0u : 0xffffffffu << (32 - pb); };
-  const uint32_t pm0 = prefix_mask(pb0), pm1 = prefix_mask(pb1);  // (narrow pass)
+  // (narrow pass: in_prefix's test with the rows' masks made once)
+  const uint32_t pm0 = prefix_mask(pb0), pm1 = prefix_mask(pb1);
   const int lim0 = a0 ? cx.pos0 : -1, lim1 = a1 ? cx.pos1 : -1;
   uint32_t* h0 = hist + (warp * 16 + g4) * kHistStride;
   uint32_t* h1 = h0 + 8 * kHistStride;
@@ -455,7 +460,7 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
             if constexpr (kFirst) {
               if (j <= lim0) first(u0, h0, out0);
               if (j <= lim1) first(u1, h1, out1);
-            } else if constexpr (kKind == kNarrowPass) {  // (masks: in_prefix for pb <= 32)
+            } else if constexpr (kKind == kNarrowPass) {
               // (profiling switch 8: no atomics)
               if (j <= lim0 && ((u0 ^ up0) & pm0) == 0u &&
                   ((kTiledProfile & 8) == 0 || j == kTiledProfile + 1000))
