@@ -21,7 +21,8 @@ from eval_passes import medians, passes
 
 STAT_NAMES = ("blocks rows_selecting fold_blocks first_pass_missed hist_passes rows_folded "
               "fold_candidates fold_margin fold_over rows_resolved resolved_margin resolved_over "
-              "blocks_1_hist_pass blocks_2_hist_passes blocks_3plus_hist_passes fold_prefix_bits").split()
+              "blocks_1_hist_pass blocks_2_hist_passes blocks_3plus_hist_passes fold_prefix_bits "
+              "warp_tiles warp_tiles_empty").split()
 
 
 def launch_stats(path, names):
@@ -38,7 +39,9 @@ def launch_stats(path, names):
         launches.append({"shape": shape, "counts": dict(zip(names, counts))})
     if not launches:
         return None
-    total = {n: sum(la["counts"][n] for la in launches) for n in names}
+    # (names past a launch's counts: kernels that printed fewer, 16 before the empty-tile skip)
+    total = {n: sum(la["counts"][n] for la in launches)
+             for n in names if all(n in la["counts"] for la in launches)}
     derived = {}
     if "rows_folded" in total and total["rows_folded"]:
         derived["fold_candidates_per_folded_row"] = total["fold_candidates"] / total["rows_folded"]
@@ -54,6 +57,8 @@ def launch_stats(path, names):
         derived["fold_block_fraction"] = total["fold_blocks"] / total["blocks"]
         if "gather_blocks" in total:  # (kernels before 44dd69d)
             derived["gather_block_fraction"] = total["gather_blocks"] / total["blocks"]
+    if total.get("warp_tiles"):
+        derived["warp_tiles_empty_fraction"] = total["warp_tiles_empty"] / total["warp_tiles"]
     if total.get("rows_selecting") and "first_pass_missed" in total:
         derived["first_pass_missed_fraction"] = (
             total["first_pass_missed"] / total["rows_selecting"])

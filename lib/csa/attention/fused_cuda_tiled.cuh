@@ -63,16 +63,6 @@ namespace csa::cuda::tiled {
 #define CSA_TILED_PROFILE 0
 #endif
 constexpr int kTiledProfile = CSA_TILED_PROFILE;
-#if (CSA_TILED_PROFILE & 16) != 0
-// Profiling switch 16: selection statistics summed over each launch's blocks, printed by the
-// launch's last block as "CSA_TILED_STATS <shape> <the TiledStat counts in order>". Rows are
-// query rows whose budget is under their causal keys. Margin: the keys within e of a row's
-// final bin (folding rows, outside it) or of its k-th score (resolved rows), e = 2^-9 scale |q|
-// max_j |k_j| (float32; 0 for the 2-byte types) — the keys a selection on one-TF32-product
-// scores would have to rank exactly; Over: rows where those and the bin's keys pass kFoldCap.
-static __device__ unsigned long long g_tiled_stats[16];  // (one per translation unit)
-static __device__ unsigned int g_tiled_ticket;
-#endif
 enum TiledStat {
   kStatBlocks,
   kStatRowsSelecting,
@@ -89,8 +79,21 @@ enum TiledStat {
   kStatPass1,
   kStatPass2,
   kStatPass3Plus,
-  kStatFoldPrefixBits
+  kStatFoldPrefixBits,
+  kStatWarpTiles,       // attention pass: (warp, tile) bodies within the warp's positions
+  kStatWarpTilesEmpty,  // ... of which no row of the warp keeps a key (skipped)
+  kStatCount
 };
+// Profiling switch 16: selection statistics summed over each launch's blocks, printed by the
+// launch's last block as "CSA_TILED_STATS <shape> <the TiledStat counts in order>". Rows are
+// query rows whose budget is under their causal keys. Margin: the keys within e of a row's
+// final bin (folding rows, outside it) or of its k-th score (resolved rows), e = 2^-9 scale |q|
+// max_j |k_j| (float32; 0 for the 2-byte types) — the keys a selection on one-TF32-product
+// scores would have to rank exactly; Over: rows where those and the bin's keys pass kFoldCap.
+#if (CSA_TILED_PROFILE & 16) != 0
+static __device__ unsigned long long g_tiled_stats[kStatCount];  // (one per translation unit)
+static __device__ unsigned int g_tiled_ticket;
+#endif
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
@@ -812,6 +815,20 @@ __global__ void __launch_bounds__(kThreads, 2)
             mx0 = fmaxf(mx0, c[nb][e]);
             mx1 = fmaxf(mx1, c[nb][2 + e]);
           }
+        // A tile of which no row of the warp keeps a key adds nothing: no softmax update, no
+        // P·V (the state stays as it is; the full step would scale it by exp2(m log2 e -
+        // m log2 e), 1 up to that product's rounding).
+        const bool any_kept = __any_sync(0xffffffffu, (k0 | k1) != 0ull);
+#if (CSA_TILED_PROFILE & 16) != 0
+        if (lane == 0) {
+          atomicAdd(&g_tiled_stats[kStatWarpTiles], 1ull);
+          if (!any_kept) atomicAdd(&g_tiled_stats[kStatWarpTilesEmpty], 1ull);
+        }
+#endif
+        if (!any_kept) {
+          if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
+          return;
+        }
         mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
         mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
         mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
@@ -1067,9 +1084,9 @@ __global__ void __launch_bounds__(kThreads, 2)
         __threadfence();
         printf("CSA_TILED_STATS T=%d S=%d H=%d Hkv=%d D=%d f32=%d", a.T, a.S, a.H, a.Hkv, D,
                kF32<T> ? 1 : 0);
-        for (int i = 0; i < 16; ++i) printf(" %llu", st[i]);
+        for (int i = 0; i < kStatCount; ++i) printf(" %llu", st[i]);
         printf("\n");
-        for (int i = 0; i < 16; ++i) st[i] = 0;
+        for (int i = 0; i < kStatCount; ++i) st[i] = 0;
         g_tiled_ticket = 0;
       }
     }
