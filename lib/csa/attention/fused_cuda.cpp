@@ -126,6 +126,11 @@ at::Tensor fused_attention_cuda(const at::Tensor& q, const at::Tensor& k, const 
   a.q_reads = c;
   a.kv_reads = c + H;
   if (!cuda::topk_attention_supported(a)) return {};
+  at::Tensor scratch;  // (the caching allocator: reused by this stream's next call)
+  if (const int64_t n = cuda::topk_attention_scratch_bytes(a); n > 0) {
+    scratch = at::empty({n}, q.options().dtype(at::kByte));
+    a.scratch = scratch.data_ptr();
+  }
   if (const char* err = cuda::topk_attention(a, at::cuda::getCurrentCUDAStream().stream()))
     throw std::runtime_error(std::string("CUDA top-k attention kernel: ") + err);
   *q_reads = counts.narrow(0, 0, H).to(at::kDouble);

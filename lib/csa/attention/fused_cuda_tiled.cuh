@@ -7,8 +7,9 @@
 // registers); no score leaves the chip. float32 inputs take mma.sync m16n8k8 on TF32 with each
 // operand split into a TF32 high part and a TF32 remainder (3xTF32: hi*hi + hi*lo + lo*hi, about
 // 2^-21 relative per product, the float32 explicit path's accuracy to within a few units; exact on
-// small integers), for the scores and for P·V alike; K and V are split once a tile in shared memory
-// (split_stage), Q once in registers, P per warp.
+// small integers), for the scores and for P·V alike; K and V are split once a call, before the
+// kernel (split_kv_kernel, into a scratch buffer: rows of high parts then remainders), so every
+// pass copies split tiles as they are; Q is split in registers, P per warp.
 //
 // Selection: each row's k-th largest score in the order of (order_key(score), key index) — the
 // CPU rule of select.h (higher score first, ties to the larger key index) — found by a radix
@@ -159,19 +160,38 @@ struct Layout {
 
 // ---- tiles ----
 
-// Keys j0 .. j0 + kBN - 1 of one head ([S, D], row stride ss elements) into a shared stage;
-// rows at or past S are zero-filled (their scores are masked, and P·V multiplies them by 0).
+// Keys j0 .. j0 + kBN - 1 of one head into a shared stage; rows at or past S are zero-filled
+// (their scores are masked, and P·V multiplies them by 0). The 2-byte types: src is the head's
+// [S, D] rows, ss elements apart. float32: src is the head's split rows (split_kv_kernel: 2D
+// floats a key, its TF32 high parts then remainders; ss = 2D), so a tile is one contiguous run
+// of kBN * 2D floats, copied to the stage's high parts and, kStage on, its remainders: each
+// thread's copies sit at fixed offsets from the tile's start.
 template <typename T, int D>
 __device__ __forceinline__ void load_tile(T* dst, const T* src, int64_t ss, int j0, int S) {
-  constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // elements per 16-byte copy
-  constexpr int kChunksPerRow = D / kVec;
-  constexpr int kChunks = kBN<T> * kChunksPerRow;
+  if constexpr (kF32<T>) {
+    constexpr int kRow = D / 2;                 // 16-byte copies a split row
+    constexpr int kRowsEach = kThreads / kRow;  // rows one round of copies covers
+    constexpr int kLds = Layout<T, D>::kLds;
+    const int row = static_cast<int>(threadIdx.x) / kRow;
+    const int col = static_cast<int>(threadIdx.x) % kRow * 4;  // of the split row
+    T* d = dst + row * kLds + (col < D ? col : Layout<T, D>::kStage + col - D);
+    const T* s = src + static_cast<int64_t>(j0) * (2 * D) + 4 * static_cast<int>(threadIdx.x);
 #pragma unroll
-  for (int c = threadIdx.x; c < kChunks; c += kThreads) {
-    const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * kVec;
-    const int j = j0 + row;
-    const T* s = src + static_cast<int64_t>(j < S ? j : S - 1) * ss + col;
-    cp_async16(dst + row * Layout<T, D>::kLds + col, s, j < S);
+    for (int i = 0; i < kBN<T> / kRowsEach; ++i) {
+      const bool ok = j0 + row + i * kRowsEach < S;
+      cp_async16(d + i * kRowsEach * kLds, ok ? s + i * 4 * kThreads : src, ok);
+    }
+  } else {
+    constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // elements per 16-byte copy
+    constexpr int kChunksPerRow = D / kVec;
+    constexpr int kChunks = kBN<T> * kChunksPerRow;
+#pragma unroll
+    for (int c = threadIdx.x; c < kChunks; c += kThreads) {
+      const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * kVec;
+      const int j = j0 + row;
+      const T* s = src + static_cast<int64_t>(j < S ? j : S - 1) * ss + col;
+      cp_async16(dst + row * Layout<T, D>::kLds + col, s, j < S);
+    }
   }
 }
 
@@ -196,28 +216,33 @@ __device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) 
   lo = (static_cast<uint32_t>(min(l, 0x7fffefff)) + 0x1000u) & 0xffffe000u;
 }
 
-// float32: the stage's tile (as load_tile left it, once this thread's copies have landed) split
-// in place into TF32 high parts and, kStage elements on, remainders; each thread splits the
-// chunks it copied, so the barrier after this makes the whole split tile visible. Every warp
-// then reads split operands: each value is split once a block, not once a warp.
-template <typename T, int D>
-__device__ __forceinline__ void split_stage(T* dst) {
-  if constexpr (kF32<T>) {
-    constexpr int kChunksPerRow = D / 4;
-    constexpr int kChunks = kBN<T> * kChunksPerRow;
-#pragma unroll
-    for (int c = threadIdx.x; c < kChunks; c += kThreads) {
-      float* p = dst + (c / kChunksPerRow) * Layout<T, D>::kLds + (c % kChunksPerRow) * 4;
-      const float4 x = *reinterpret_cast<const float4*>(p);
-      uint4 h, l;
-      split_tf32(x.x, h.x, l.x);
-      split_tf32(x.y, h.y, l.y);
-      split_tf32(x.z, h.z, l.z);
-      split_tf32(x.w, h.w, l.w);
-      *reinterpret_cast<uint4*>(p) = h;
-      *reinterpret_cast<uint4*>(p + Layout<T, D>::kStage) = l;
-    }
-  }
+// float32, before the kernel: K's and V's rows split into TF32 high parts and remainders
+// (split_tf32), each key a row of 2D floats (high parts, then remainders), [B, Hkv, S, 2D], K's
+// then V's, into out (topk_attention_scratch_bytes). One thread per 4 dims of a row; blockIdx.y:
+// 0 K, 1 V. Split once here instead of once a tile of every pass in every block.
+template <int D>
+__global__ void __launch_bounds__(256) split_kv_kernel(TopKAttentionArgs a, float* out) {
+  constexpr int kQuads = D / 4;
+  const int64_t rows = static_cast<int64_t>(a.B) * a.Hkv * a.S;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= rows * kQuads) return;
+  const int64_t row = i / kQuads;
+  const int c = static_cast<int>(i % kQuads) * 4;
+  const int s = static_cast<int>(row % a.S);
+  const int64_t bh = row / a.S;
+  const int h = static_cast<int>(bh % a.Hkv), b = static_cast<int>(bh / a.Hkv);
+  const bool v = blockIdx.y != 0;
+  const float* src = static_cast<const float*>(v ? a.v : a.k) + b * (v ? a.v_sb : a.k_sb) +
+                     h * (v ? a.v_sh : a.k_sh) + s * (v ? a.v_ss : a.k_ss) + c;
+  const float4 x = *reinterpret_cast<const float4*>(src);
+  uint4 hi, lo;
+  split_tf32(x.x, hi.x, lo.x);
+  split_tf32(x.y, hi.y, lo.y);
+  split_tf32(x.z, hi.z, lo.z);
+  split_tf32(x.w, hi.w, lo.w);
+  float* dst = out + (v ? rows * 2 * D : 0) + row * 2 * D + c;
+  *reinterpret_cast<uint4*>(dst) = hi;
+  *reinterpret_cast<uint4*>(dst + D) = lo;
 }
 
 // c += a * b by 3xTF32 (the small products first), both operands given as hi / lo parts.
@@ -286,10 +311,10 @@ struct NoAfter {
   __device__ void operator()(int) const {}
 };
 
-// Walks key tiles 0 .. n_tiles - 1 (K, and V when sv != nullptr) through two shared stages:
-// body(stage, j0), then after(j0) once every warp is past that body. Tile it + 1 is copied while
-// body(it) runs; after it, each thread waits for its own copies and (float32) splits them
-// (split_stage), and one barrier both publishes tile it + 1 and frees tile it's stage. after(it)
+// Walks key tiles 0 .. n_tiles - 1 (K, and V when sv != nullptr; as load_tile takes them) through
+// two shared stages: body(stage, j0), then after(j0) once every warp is past that body. Tile
+// it + 1 is copied while body(it) runs; after it, each thread waits for its own copies, and one
+// barrier both publishes tile it + 1 and frees tile it's stage. after(it)
 // runs beside body(it + 1) unless sync_after (a barrier behind it), so what body writes for after
 // is then double-buffered by the tile's parity.
 template <typename T, int D, typename Body, typename After>
@@ -301,8 +326,6 @@ __device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_
   if (sv != nullptr) load_tile<T, D>(sv, V, v_ss, 0, S);
   cp_async_commit();
   cp_async_wait<0>();
-  split_stage<T, D>(sk);
-  if (sv != nullptr) split_stage<T, D>(sv);
   __syncthreads();
   for (int it = 0; it < n_tiles; ++it) {
     const bool next = it + 1 < n_tiles;
@@ -314,11 +337,7 @@ __device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_
       cp_async_commit();
     }
     body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, it * kBN<T>);
-    if (next) {
-      cp_async_wait<0>();
-      split_stage<T, D>(nk);
-      if (nv != nullptr) split_stage<T, D>(nv);
-    }
+    if (next) cp_async_wait<0>();
     __syncthreads();
     if constexpr (!std::is_same_v<After, NoAfter>) {
       after(it * kBN<T>);
@@ -610,8 +629,22 @@ __global__ void __launch_bounds__(kThreads, 2)
   Ctx<T, D> cx;
   cx.rs = &rs;
   cx.sk = sk;
-  cx.K = static_cast<const T*>(a.k) + b * a.k_sb + kvh * a.k_sh;
-  cx.k_ss = a.k_ss;
+  // The tiles' sources (load_tile): K's and V's rows of the head, or for float32 their split
+  // rows in the scratch buffer (split_kv_kernel: K's, then V's).
+  const T* V = static_cast<const T*>(a.v) + b * a.v_sb + kvh * a.v_sh;
+  const T* v_tiles = V;
+  int64_t v_tiles_ss = a.v_ss;
+  if constexpr (kF32<T>) {
+    const int64_t head = (static_cast<int64_t>(b) * a.Hkv + kvh) * a.S * (2 * D);
+    cx.K = static_cast<const float*>(a.scratch) + head;
+    cx.k_ss = 2 * D;
+    v_tiles = static_cast<const float*>(a.scratch) +
+              static_cast<int64_t>(a.B) * a.Hkv * a.S * (2 * D) + head;
+    v_tiles_ss = 2 * D;
+  } else {
+    cx.K = static_cast<const T*>(a.k) + b * a.k_sb + kvh * a.k_sh;
+    cx.k_ss = a.k_ss;
+  }
   cx.S = a.S;
   cx.scale = a.scale;
   cx.r0 = warp * 16 + g4;
@@ -721,7 +754,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int off = 16; off > 0; off >>= 1) wpos = max(wpos, __shfl_xor_sync(0xffffffffu, wpos, off));
   int bpos = -1;
   for (int r = 0; r < kBM; ++r) bpos = max(bpos, rs.pos[r]);
-  const T* V = static_cast<const T*>(a.v) + b * a.v_sb + kvh * a.v_sh;
 
   // (profiling switch 16: the rows that select, their bound e and margin counts)
   float e0 = 0.0f, e1 = 0.0f;
@@ -736,7 +768,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     __syncthreads();
     float km = 0.0f;
     for (int j = tid; j <= bpos; j += kThreads) {
-      const T* kr = cx.K + static_cast<int64_t>(j) * a.k_ss;
+      const T* kr =
+          static_cast<const T*>(a.k) + b * a.k_sb + kvh * a.k_sh + static_cast<int64_t>(j) * a.k_ss;
       float s2 = 0.0f;
       for (int d = 0; d < D; ++d) s2 += kr[d] * kr[d];
       km = fmaxf(km, s2);
@@ -777,7 +810,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   };
 
   for_tiles<T, D>(
-      bpos / kBN<T> + 1, sk, cx.K, a.k_ss, sv, V, a.v_ss, a.S,
+      bpos / kBN<T> + 1, sk, cx.K, cx.k_ss, sv, v_tiles, v_tiles_ss, a.S,
       [&](const T* skt, const T* svt, int j0) {
         unsigned long long* kept = kept_masks(j0);
         if (j0 > wpos) {
@@ -1133,6 +1166,12 @@ const char* launch(const TopKAttentionArgs& a, cudaStream_t stream) {
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (e != cudaSuccess) return cudaGetErrorString(e);
   const int G = a.H / a.Hkv, P = kBM / G;
+  if constexpr (kF32<T>) {  // K and V split into the scratch buffer first
+    if (a.scratch == nullptr) return "the float32 tiled kernel needs its scratch buffer";
+    const int64_t n = static_cast<int64_t>(a.B) * a.Hkv * a.S * (D / 4);
+    split_kv_kernel<D><<<dim3(static_cast<unsigned>((n + 255) / 256), 2), 256, 0, stream>>>(
+        a, static_cast<float*>(a.scratch));
+  }
   const dim3 grid(static_cast<unsigned>((a.T + P - 1) / P), static_cast<unsigned>(a.Hkv),
                   static_cast<unsigned>(a.B));
   tiled_topk_kernel<T, D><<<grid, kThreads, kSmem, stream>>>(a, G, P);
