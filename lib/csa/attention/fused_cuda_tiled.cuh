@@ -455,17 +455,15 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
   const int lim0 = a0 ? cx.pos0 : -1, lim1 = a1 ? cx.pos1 : -1;
   uint32_t* h0 = hist + (warp * 16 + g4) * kHistStride;
   uint32_t* h1 = h0 + 8 * kHistStride;
-  uint32_t out0 = 0, out1 = 0;  // (first pass) keys above: low half; between the windows: high
-  // (first pass) a key's histogram word and count, or its count in the padding word
-  const auto first = [](uint32_t u, uint32_t* h, uint32_t& out) {
+  // (first pass) a key's histogram word and count, one atomic a key and no branch: its
+  // window's bin, else the padding word (keys above the positive window in its low half, those
+  // between the windows in its high half; those below the negative window add 0)
+  const auto first = [](uint32_t u, uint32_t* h, bool in) {
     const uint32_t t = u >> (32 - kFirstBits);
-    if (t - kPosBase < 256u) {
-      atomicAdd(h + (t - kPosBase), 1u);
-    } else if (t - kNegBase < 256u) {
-      atomicAdd(h + (t - kNegBase), 0x10000u);
-    } else if (t >= kNegBase + 256u) {
-      out += t >= kPosBase + 256u ? 1u : 0x10000u;
-    }
+    const bool pw = t - kPosBase < 256u, nw = t - kNegBase < 256u;
+    const uint32_t w = pw ? t - kPosBase : nw ? t - kNegBase : static_cast<uint32_t>(kBins);
+    const uint32_t inc = pw || t >= kPosBase + 256u ? 1u : t >= kNegBase ? 0x10000u : 0u;
+    if (in) atomicAdd(h + w, inc);
   };
   for_tiles<T, D>(
       n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
@@ -480,8 +478,8 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
             const int j = j0 + nb * 8 + 2 * q4 + e;
             const uint32_t u0 = order_key(c[nb][e]), u1 = order_key(c[nb][2 + e]);
             if constexpr (kFirst) {
-              if (j <= lim0) first(u0, h0, out0);
-              if (j <= lim1) first(u1, h1, out1);
+              first(u0, h0, j <= lim0);
+              first(u1, h1, j <= lim1);
             } else if constexpr (kKind == kNarrowPass) {
               // (profiling switch 8: no atomics)
               if (j <= lim0 && ((u0 ^ up0) & pm0) == 0u &&
@@ -500,11 +498,6 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
           }
       },
       NoAfter{}, false);
-  if constexpr (kFirst) {
-    if (out0 != 0) atomicAdd(h0 + kBins, out0);
-    if (out1 != 0) atomicAdd(h1 + kBins, out1);
-    __syncwarp();
-  }
   // Each warp reads its own histograms: the rank's bin per unresolved row (a suffix scan over
   // lanes holding 8 bins each), then clears them for the next pass.
   uint32_t* hw = hist + warp * 16 * kHistStride;
