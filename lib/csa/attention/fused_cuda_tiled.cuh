@@ -123,6 +123,7 @@ struct RowState {
   unsigned long long kept[2][kBM];  // attention pass: the row's kept keys of a tile (KV union),
                                     // by the tile's parity
   int snap[kBM];                    // attention pass: the row's candidates marked for the union
+  int tcnt[2][kBM];                 // ... float32: its candidate count after a tile, by parity
   int pb[kBM];                      // bits of the composite key its prefix holds (0 ... 48)
   int wmax[kWarps];
 };
@@ -802,137 +803,147 @@ __global__ void __launch_bounds__(kThreads, 2)
     return rs.kept[kUnionBeside ? static_cast<unsigned>(j0) / kBN<T> % 2u : 0u];
   };
 
-  for_tiles<T, D>(
-      bpos / kBN<T> + 1, sk, cx.K, cx.k_ss, sv, v_tiles, v_tiles_ss, a.S,
-      [&](const T* skt, const T* svt, int j0) {
-        unsigned long long* kept = kept_masks(j0);
-        if (j0 > wpos) {
-          if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
-          return;
+  // The attention pass's work on one tile (below, with the tile's candidate counts after it).
+  const auto attend_tile = [&](const T* skt, const T* svt, int j0) {
+    unsigned long long* kept = kept_masks(j0);
+    if (j0 > wpos) {
+      if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
+      return;
+    }
+    float c[kNB<T>][4];
+    score_tile<T, D>(qa, skt, a.scale, c);
+    unsigned long long k0 = 0, k1 = 0;  // bit nb * 8 + e: key nb * 8 + 2 q4 + e
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int nb = 0; nb < kNB<T>; ++nb)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int j = j0 + nb * 8 + 2 * q4 + e;
+        const float x0 = c[nb][e], x1 = c[nb][2 + e];
+        const bool keep0 =
+            j <= pos0 && (x0 >= hi0 || (x0 >= lo0 && static_cast<uint32_t>(j) >= jc0));
+        const bool keep1 =
+            j <= pos1 && (x1 >= hi1 || (x1 >= lo1 && static_cast<uint32_t>(j) >= jc1));
+        if (fold0 && j <= pos0 && x0 >= lo0 && !(x0 >= hi0)) candidate(cx.r0, x0, j);
+        if (fold1 && j <= pos1 && x1 >= lo1 && !(x1 >= hi1)) candidate(cx.r1, x1, j);
+        if constexpr ((dbg & 16) != 0) {
+          const auto margin = [](bool fr, float x, float lo, float hi, float e) {
+            return fr ? ((x >= lo - e && x < lo) || (x >= hi && x < hi + e)) : fabsf(x - lo) <= e;
+          };
+          if (sel0 && j <= pos0) mg0 += margin(fold0, x0, lo0, hi0, e0);
+          if (sel1 && j <= pos1) mg1 += margin(fold1, x1, lo1, hi1, e1);
         }
-        float c[kNB<T>][4];
-        score_tile<T, D>(qa, skt, a.scale, c);
-        unsigned long long k0 = 0, k1 = 0;  // bit nb * 8 + e: key nb * 8 + 2 q4 + e
-        float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-        for (int nb = 0; nb < kNB<T>; ++nb)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int j = j0 + nb * 8 + 2 * q4 + e;
-            const float x0 = c[nb][e], x1 = c[nb][2 + e];
-            const bool keep0 =
-                j <= pos0 && (x0 >= hi0 || (x0 >= lo0 && static_cast<uint32_t>(j) >= jc0));
-            const bool keep1 =
-                j <= pos1 && (x1 >= hi1 || (x1 >= lo1 && static_cast<uint32_t>(j) >= jc1));
-            if (fold0 && j <= pos0 && x0 >= lo0 && !(x0 >= hi0)) candidate(cx.r0, x0, j);
-            if (fold1 && j <= pos1 && x1 >= lo1 && !(x1 >= hi1)) candidate(cx.r1, x1, j);
-            if constexpr ((dbg & 16) != 0) {
-              const auto margin = [](bool fr, float x, float lo, float hi, float e) {
-                return fr ? ((x >= lo - e && x < lo) || (x >= hi && x < hi + e))
-                          : fabsf(x - lo) <= e;
-              };
-              if (sel0 && j <= pos0) mg0 += margin(fold0, x0, lo0, hi0, e0);
-              if (sel1 && j <= pos1) mg1 += margin(fold1, x1, lo1, hi1, e1);
-            }
-            if (!keep0) c[nb][e] = -INFINITY;
-            if (!keep1) c[nb][2 + e] = -INFINITY;
-            k0 |= static_cast<unsigned long long>(keep0) << (nb * 8 + e);
-            k1 |= static_cast<unsigned long long>(keep1) << (nb * 8 + e);
-            mx0 = fmaxf(mx0, c[nb][e]);
-            mx1 = fmaxf(mx1, c[nb][2 + e]);
-          }
-        // A tile of which no row of the warp keeps a key adds nothing: no softmax update, no
-        // P·V (the state stays as it is; the full step would scale it by exp2(m log2 e -
-        // m log2 e), 1 up to that product's rounding).
-        const bool any_kept = __any_sync(0xffffffffu, (k0 | k1) != 0ull);
+        if (!keep0) c[nb][e] = -INFINITY;
+        if (!keep1) c[nb][2 + e] = -INFINITY;
+        k0 |= static_cast<unsigned long long>(keep0) << (nb * 8 + e);
+        k1 |= static_cast<unsigned long long>(keep1) << (nb * 8 + e);
+        mx0 = fmaxf(mx0, c[nb][e]);
+        mx1 = fmaxf(mx1, c[nb][2 + e]);
+      }
+    // A tile of which no row of the warp keeps a key adds nothing: no softmax update, no
+    // P·V (the state stays as it is; the full step would scale it by exp2(m log2 e -
+    // m log2 e), 1 up to that product's rounding).
+    const bool any_kept = __any_sync(0xffffffffu, (k0 | k1) != 0ull);
 #if (CSA_TILED_PROFILE & 16) != 0
-        if (lane == 0) {
-          atomicAdd(&g_tiled_stats[kStatWarpTiles], 1ull);
-          if (!any_kept) atomicAdd(&g_tiled_stats[kStatWarpTilesEmpty], 1ull);
-        }
+    if (lane == 0) {
+      atomicAdd(&g_tiled_stats[kStatWarpTiles], 1ull);
+      if (!any_kept) atomicAdd(&g_tiled_stats[kStatWarpTilesEmpty], 1ull);
+    }
 #endif
-        if (!any_kept) {
-          if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
-          return;
-        }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-        // n == -inf: no key kept so far; probabilities stay 0 and the state is unchanged
-        const float ms0 = n0 == -INFINITY ? 0.0f : n0 * kLog2e;
-        const float ms1 = n1 == -INFINITY ? 0.0f : n1 * kLog2e;
-        const float al0 = n0 == -INFINITY ? 1.0f : fast_exp2(m0 * kLog2e - ms0);
-        const float al1 = n1 == -INFINITY ? 1.0f : fast_exp2(m1 * kLog2e - ms1);
-        m0 = n0, m1 = n1;
-        float s0 = 0.0f, s1 = 0.0f;
+    if (!any_kept) {
+      if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
+      return;
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+    // n == -inf: no key kept so far; probabilities stay 0 and the state is unchanged
+    const float ms0 = n0 == -INFINITY ? 0.0f : n0 * kLog2e;
+    const float ms1 = n1 == -INFINITY ? 0.0f : n1 * kLog2e;
+    const float al0 = n0 == -INFINITY ? 1.0f : fast_exp2(m0 * kLog2e - ms0);
+    const float al1 = n1 == -INFINITY ? 1.0f : fast_exp2(m1 * kLog2e - ms1);
+    m0 = n0, m1 = n1;
+    float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
-        for (int nb = 0; nb < kNB<T>; ++nb) {
-          c[nb][0] = fast_exp2(c[nb][0] * kLog2e - ms0);
-          c[nb][1] = fast_exp2(c[nb][1] * kLog2e - ms0);
-          c[nb][2] = fast_exp2(c[nb][2] * kLog2e - ms1);
-          c[nb][3] = fast_exp2(c[nb][3] * kLog2e - ms1);
-          s0 += c[nb][0] + c[nb][1];
-          s1 += c[nb][2] + c[nb][3];
-        }
-        l0 = l0 * al0 + s0;
-        l1 = l1 * al1 + s1;
+    for (int nb = 0; nb < kNB<T>; ++nb) {
+      c[nb][0] = fast_exp2(c[nb][0] * kLog2e - ms0);
+      c[nb][1] = fast_exp2(c[nb][1] * kLog2e - ms0);
+      c[nb][2] = fast_exp2(c[nb][2] * kLog2e - ms1);
+      c[nb][3] = fast_exp2(c[nb][3] * kLog2e - ms1);
+      s0 += c[nb][0] + c[nb][1];
+      s1 += c[nb][2] + c[nb][3];
+    }
+    l0 = l0 * al0 + s0;
+    l1 = l1 * al1 + s1;
 #pragma unroll
-        for (int nd = 0; nd < D / 8; ++nd) {
-          o[nd][0] *= al0, o[nd][1] *= al0, o[nd][2] *= al1, o[nd][3] *= al1;
-        }
-        if constexpr (kF32<T>) {
+    for (int nd = 0; nd < D / 8; ++nd) {
+      o[nd][0] *= al0, o[nd][1] *= al0, o[nd][2] *= al1, o[nd][3] *= al1;
+    }
+    if constexpr (kF32<T>) {
       // P (16 x kBN) as m16n8k8 A fragments per 8 keys, the k index permuted so that the
       // score tile's layout is the fragment: column t is key 2t, column t + 4 key 2t + 1
       // (V's rows follow the same permutation). The output dims are permuted too: column n
       // of dim block nd is dim (D / 8) n + nd, so a thread's V values of a row (n = g) are
       // D / 8 adjacent floats (16-byte loads) and its outputs D / 8 adjacent dims.
 #pragma unroll
-          for (int nb = 0; nb < kNB<T>; ++nb) {
-            uint32_t ph[4], pl[4];
-            split_tf32(c[nb][0], ph[0], pl[0]);
-            split_tf32(c[nb][2], ph[1], pl[1]);
-            split_tf32(c[nb][1], ph[2], pl[2]);
-            split_tf32(c[nb][3], ph[3], pl[3]);
-            const float* vr = svt + (nb * 8 + 2 * q4) * L::kLds + (D / 8) * g4;
+      for (int nb = 0; nb < kNB<T>; ++nb) {
+        uint32_t ph[4], pl[4];
+        split_tf32(c[nb][0], ph[0], pl[0]);
+        split_tf32(c[nb][2], ph[1], pl[1]);
+        split_tf32(c[nb][1], ph[2], pl[2]);
+        split_tf32(c[nb][3], ph[3], pl[3]);
+        const float* vr = svt + (nb * 8 + 2 * q4) * L::kLds + (D / 8) * g4;
 #pragma unroll
-            for (int n4 = 0; n4 < D / 32; ++n4) {  // V split: high parts, remainders kStage on
-              const float4 h0 = *reinterpret_cast<const float4*>(vr + 4 * n4);
-              const float4 h1 = *reinterpret_cast<const float4*>(vr + L::kLds + 4 * n4);
-              const float4 r0 = *reinterpret_cast<const float4*>(vr + L::kStage + 4 * n4);
-              const float4 r1 = *reinterpret_cast<const float4*>(vr + L::kStage + L::kLds + 4 * n4);
-              mma_3xtf32(o[4 * n4], ph, pl, h0.x, h1.x, r0.x, r1.x);
-              mma_3xtf32(o[4 * n4 + 1], ph, pl, h0.y, h1.y, r0.y, r1.y);
-              mma_3xtf32(o[4 * n4 + 2], ph, pl, h0.z, h1.z, r0.z, r1.z);
-              mma_3xtf32(o[4 * n4 + 3], ph, pl, h0.w, h1.w, r0.w, r1.w);
-            }
-          }
-        } else {
-#pragma unroll
-          for (int kc = 0; kc < kNB<T> / 2; ++kc) {
-            const uint32_t pa[4] = {pack2<T>(c[2 * kc][0], c[2 * kc][1]),
-                                    pack2<T>(c[2 * kc][2], c[2 * kc][3]),
-                                    pack2<T>(c[2 * kc + 1][0], c[2 * kc + 1][1]),
-                                    pack2<T>(c[2 * kc + 1][2], c[2 * kc + 1][3])};
-#pragma unroll
-            for (int ndp = 0; ndp < D / 16; ++ndp) {
-              uint32_t b0, b1, b2, b3;
-              ldsm_x4_t(svt + (16 * kc + (i8 & 1) * 8 + rr8) * L::kLds + 16 * ndp + (i8 >> 1) * 8,
-                        b0, b1, b2, b3);
-              mma16816<T>(o[2 * ndp], pa, b0, b1);
-              mma16816<T>(o[2 * ndp + 1], pa, b2, b3);
-            }
-          }
+        for (int n4 = 0; n4 < D / 32; ++n4) {  // V split: high parts, remainders kStage on
+          const float4 h0 = *reinterpret_cast<const float4*>(vr + 4 * n4);
+          const float4 h1 = *reinterpret_cast<const float4*>(vr + L::kLds + 4 * n4);
+          const float4 r0 = *reinterpret_cast<const float4*>(vr + L::kStage + 4 * n4);
+          const float4 r1 = *reinterpret_cast<const float4*>(vr + L::kStage + L::kLds + 4 * n4);
+          mma_3xtf32(o[4 * n4], ph, pl, h0.x, h1.x, r0.x, r1.x);
+          mma_3xtf32(o[4 * n4 + 1], ph, pl, h0.y, h1.y, r0.y, r1.y);
+          mma_3xtf32(o[4 * n4 + 2], ph, pl, h0.z, h1.z, r0.z, r1.z);
+          mma_3xtf32(o[4 * n4 + 3], ph, pl, h0.w, h1.w, r0.w, r1.w);
         }
-        if (G > 1) {
-          k0 <<= 2 * q4, k1 <<= 2 * q4;
+      }
+    } else {
 #pragma unroll
-          for (int off = 1; off <= 2; off <<= 1) {
-            k0 |= __shfl_xor_sync(0xffffffffu, k0, off);
-            k1 |= __shfl_xor_sync(0xffffffffu, k1, off);
+      for (int kc = 0; kc < kNB<T> / 2; ++kc) {
+        const uint32_t pa[4] = {pack2<T>(c[2 * kc][0], c[2 * kc][1]),
+                                pack2<T>(c[2 * kc][2], c[2 * kc][3]),
+                                pack2<T>(c[2 * kc + 1][0], c[2 * kc + 1][1]),
+                                pack2<T>(c[2 * kc + 1][2], c[2 * kc + 1][3])};
+#pragma unroll
+        for (int ndp = 0; ndp < D / 16; ++ndp) {
+          uint32_t b0, b1, b2, b3;
+          ldsm_x4_t(svt + (16 * kc + (i8 & 1) * 8 + rr8) * L::kLds + 16 * ndp + (i8 >> 1) * 8, b0,
+                    b1, b2, b3);
+          mma16816<T>(o[2 * ndp], pa, b0, b1);
+          mma16816<T>(o[2 * ndp + 1], pa, b2, b3);
+        }
+      }
+    }
+    if (G > 1) {
+      k0 <<= 2 * q4, k1 <<= 2 * q4;
+#pragma unroll
+      for (int off = 1; off <= 2; off <<= 1) {
+        k0 |= __shfl_xor_sync(0xffffffffu, k0, off);
+        k1 |= __shfl_xor_sync(0xffffffffu, k1, off);
+      }
+      if (q4 == 0) kept[cx.r0] = k0, kept[cx.r1] = k1;
+    }
+  };
+  for_tiles<T, D>(
+      bpos / kBN<T> + 1, sk, cx.K, cx.k_ss, sv, v_tiles, v_tiles_ss, a.S,
+      [&](const T* skt, const T* svt, int j0) {
+        attend_tile(skt, svt, j0);
+        if (kUnionBeside && fold) {  // the warp's rows' candidate counts after this tile, by
+          __syncwarp();              // its parity, for the tile's KV-union step beside the next
+          if (q4 == 0) {
+            int* tc = rs.tcnt[static_cast<unsigned>(j0) / kBN<T> % 2u];
+            tc[cx.r0] = rs.cnt[cx.r0], tc[cx.r1] = rs.cnt[cx.r1];
           }
-          if (q4 == 0) kept[cx.r0] = k0, kept[cx.r1] = k1;
         }
       },
       [&](int j0) {
@@ -945,7 +956,11 @@ __global__ void __launch_bounds__(kThreads, 2)
           union_reads += static_cast<unsigned long long>(__popcll(m));
           if (fold) {
             for (int g = 0; g < G; ++g) {
-              const int r = tid * G + g, n = min(rs.cnt[r], kFoldCap);
+              // (float32: the counts the tile's body left, not the next body's)
+              const int r = tid * G + g;
+              const int n = min(
+                  kUnionBeside ? rs.tcnt[static_cast<unsigned>(j0) / kBN<T> % 2u][r] : rs.cnt[r],
+                  kFoldCap);
               for (int i = rs.snap[r]; i < n; ++i) {
                 const uint32_t y = fbuf[r * kFoldCap + i].y;
                 fbuf[r * kFoldCap + i].y =
@@ -956,8 +971,7 @@ __global__ void __launch_bounds__(kThreads, 2)
           }
         }
       },
-      // (rows that fold: the candidates' marking reads counts the next body would move)
-      !kUnionBeside || fold);
+      !kUnionBeside);
 
   // Folding rows: each row's candidates (at most kFoldCap) ranked by the warp, two a lane, and
   // the kept ones (rank < kk) written back in rank order; then every thread adds its two rows'
