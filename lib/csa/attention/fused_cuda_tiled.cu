@@ -75,8 +75,7 @@ bool topk_attention_tiled_supported(const TopKAttentionArgs& a) {
 
 int64_t topk_attention_scratch_bytes(const TopKAttentionArgs& a) {
   if (a.type != ElemType::kFloat32 || !topk_attention_tiled_supported(a)) return 0;
-  return 2 * static_cast<int64_t>(a.B) * a.Hkv * a.S * 2 * a.D *
-         static_cast<int64_t>(sizeof(float));
+  return tiled::split_offset(a, 2, 0, 0, 0) * static_cast<int64_t>(sizeof(float));
 }
 
 const char* topk_attention_tiled(const TopKAttentionArgs& a, void* stream) {

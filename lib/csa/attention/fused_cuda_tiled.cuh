@@ -217,10 +217,21 @@ __device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) 
   lo = (static_cast<uint32_t>(min(l, 0x7fffefff)) + 0x1000u) & 0xffffe000u;
 }
 
+// float32: the scratch buffer of split K and V (split_kv_kernel), [2, B, Hkv, S, 2D] floats — K's
+// rows, then V's, each key a row of its TF32 high parts then its remainders. The float offset of
+// key s of (kv: 0 K, 1 V; batch b; KV head h); split_offset(a, 2, 0, 0, 0) floats in all.
+// kD: the head dim where the caller knows it at compile time (the kernels: a.D by dispatch).
+template <int kD = 0>
+__host__ __device__ inline int64_t split_offset(const TopKAttentionArgs& a, int kv, int b, int h,
+                                                int64_t s) {
+  const int d = kD > 0 ? kD : a.D;
+  const int64_t row = (static_cast<int64_t>(b) * a.Hkv + h) * a.S + s;
+  return row * (2 * d) + kv * (static_cast<int64_t>(a.B) * a.Hkv * a.S * (2 * d));
+}
+
 // float32, before the kernel: K's and V's rows split into TF32 high parts and remainders
-// (split_tf32), each key a row of 2D floats (high parts, then remainders), [B, Hkv, S, 2D], K's
-// then V's, into out (topk_attention_scratch_bytes). One thread per 4 dims of a row; blockIdx.y:
-// 0 K, 1 V. Split once here instead of once a tile of every pass in every block.
+// (split_tf32) into out, laid out as split_offset says. One thread per 4 dims of a row;
+// blockIdx.y: 0 K, 1 V. Split once here instead of once a tile of every pass in every block.
 template <int D>
 __global__ void __launch_bounds__(256) split_kv_kernel(TopKAttentionArgs a, float* out) {
   constexpr int kQuads = D / 4;
@@ -241,7 +252,7 @@ __global__ void __launch_bounds__(256) split_kv_kernel(TopKAttentionArgs a, floa
   split_tf32(x.y, hi.y, lo.y);
   split_tf32(x.z, hi.z, lo.z);
   split_tf32(x.w, hi.w, lo.w);
-  float* dst = out + (v ? rows * 2 * D : 0) + row * 2 * D + c;
+  float* dst = out + split_offset<D>(a, v ? 1 : 0, b, h, s) + c;
   *reinterpret_cast<uint4*>(dst) = hi;
   *reinterpret_cast<uint4*>(dst + D) = lo;
 }
@@ -625,18 +636,17 @@ __global__ void __launch_bounds__(kThreads, 2)
   cx.sk = sk;
   // The tiles' sources (load_tile): K's and V's rows of the head, or for float32 their split
   // rows in the scratch buffer (split_kv_kernel: K's, then V's).
+  const T* K = static_cast<const T*>(a.k) + b * a.k_sb + kvh * a.k_sh;
   const T* V = static_cast<const T*>(a.v) + b * a.v_sb + kvh * a.v_sh;
   const T* v_tiles = V;
   int64_t v_tiles_ss = a.v_ss;
   if constexpr (kF32<T>) {
-    const int64_t head = (static_cast<int64_t>(b) * a.Hkv + kvh) * a.S * (2 * D);
-    cx.K = static_cast<const float*>(a.scratch) + head;
+    cx.K = static_cast<const float*>(a.scratch) + split_offset<D>(a, 0, b, kvh, 0);
     cx.k_ss = 2 * D;
-    v_tiles = static_cast<const float*>(a.scratch) +
-              static_cast<int64_t>(a.B) * a.Hkv * a.S * (2 * D) + head;
+    v_tiles = static_cast<const float*>(a.scratch) + split_offset<D>(a, 1, b, kvh, 0);
     v_tiles_ss = 2 * D;
   } else {
-    cx.K = static_cast<const T*>(a.k) + b * a.k_sb + kvh * a.k_sh;
+    cx.K = K;
     cx.k_ss = a.k_ss;
   }
   cx.S = a.S;
@@ -762,8 +772,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     __syncthreads();
     float km = 0.0f;
     for (int j = tid; j <= bpos; j += kThreads) {
-      const T* kr =
-          static_cast<const T*>(a.k) + b * a.k_sb + kvh * a.k_sh + static_cast<int64_t>(j) * a.k_ss;
+      const T* kr = K + static_cast<int64_t>(j) * a.k_ss;
       float s2 = 0.0f;
       for (int d = 0; d < D; ++d) s2 += kr[d] * kr[d];
       km = fmaxf(km, s2);
@@ -799,8 +808,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   // beside the next tile's body, so the kept masks alternate by tile parity; the 2-byte types
   // (64-key tiles, registers at their limit at head dim 128) keep one set and a barrier behind it.
   constexpr bool kUnionBeside = kF32<T>;
+  const auto parity = [](int j0) { return static_cast<unsigned>(j0) / kBN<T> % 2u; };
   const auto kept_masks = [&](int j0) -> unsigned long long* {
-    return rs.kept[kUnionBeside ? static_cast<unsigned>(j0) / kBN<T> % 2u : 0u];
+    return rs.kept[kUnionBeside ? parity(j0) : 0u];
   };
 
   // The attention pass's work on one tile (below, with the tile's candidate counts after it).
@@ -941,7 +951,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         if (kUnionBeside && fold) {  // the warp's rows' candidate counts after this tile, by
           __syncwarp();              // its parity, for the tile's KV-union step beside the next
           if (q4 == 0) {
-            int* tc = rs.tcnt[static_cast<unsigned>(j0) / kBN<T> % 2u];
+            int* tc = rs.tcnt[parity(j0)];
             tc[cx.r0] = rs.cnt[cx.r0], tc[cx.r1] = rs.cnt[cx.r1];
           }
         }
@@ -958,9 +968,7 @@ __global__ void __launch_bounds__(kThreads, 2)
             for (int g = 0; g < G; ++g) {
               // (float32: the counts the tile's body left, not the next body's)
               const int r = tid * G + g;
-              const int n = min(
-                  kUnionBeside ? rs.tcnt[static_cast<unsigned>(j0) / kBN<T> % 2u][r] : rs.cnt[r],
-                  kFoldCap);
+              const int n = min(kUnionBeside ? rs.tcnt[parity(j0)][r] : rs.cnt[r], kFoldCap);
               for (int i = rs.snap[r]; i < n; ++i) {
                 const uint32_t y = fbuf[r * kFoldCap + i].y;
                 fbuf[r * kFoldCap + i].y =
