@@ -131,12 +131,14 @@ struct RowState {
 template <typename T>
 constexpr bool kF32 = std::is_same_v<T, float>;
 
-// Keys per tile: 64 for the 2-byte types; 32 for float32, whose stages hold each tile split once
-// into its TF32 high parts and remainders (two arrays), so a stage takes the same bytes.
-template <typename T>
-constexpr int kBN = kF32<T> ? 32 : 64;
-template <typename T>
-constexpr int kNB = kBN<T> / 8;  // 8-key column blocks of a tile
+// Keys per tile: 64 for the 2-byte types; for float32, whose stages hold each tile split into its
+// TF32 high parts and remainders (two arrays), 32 at head dim 64 (a stage takes the same bytes)
+// and 16 at head dim 128, so that two blocks fit a multiprocessor's shared memory (32-key tiles
+// took 176 KB a block: one block, 4 warps).
+template <typename T, int D>
+constexpr int kBN = kF32<T> ? (D >= 128 ? 16 : 32) : 64;
+template <typename T, int D>
+constexpr int kNB = kBN<T, D> / 8;  // 8-key column blocks of a tile
 
 template <typename T, int D>
 struct Layout {
@@ -144,7 +146,7 @@ struct Layout {
   // banks); for float32 a 32-byte one, so a row is 8 banks on from the one before and the K
   // fragment loads (8-byte, rows g = 0..7) of 16 lanes hit 32 banks.
   static constexpr int kLds = D + 8;
-  static constexpr int kStage = kBN<T> * kLds;  // elements of one K (or V) tile
+  static constexpr int kStage = kBN<T, D> * kLds;  // elements of one K (or V) tile
   // One stage: the tile; for float32 its TF32 high parts, then (kStage on) its remainders.
   static constexpr int kStageElems = kStage * (kF32<T> ? 2 : 1);
   static constexpr int kStageBytes = static_cast<int>(sizeof(T)) * kStageElems;
@@ -178,14 +180,14 @@ __device__ __forceinline__ void load_tile(T* dst, const T* src, int64_t ss, int 
     T* d = dst + row * kLds + (col < D ? col : Layout<T, D>::kStage + col - D);
     const T* s = src + static_cast<int64_t>(j0) * (2 * D) + 4 * static_cast<int>(threadIdx.x);
 #pragma unroll
-    for (int i = 0; i < kBN<T> / kRowsEach; ++i) {
+    for (int i = 0; i < kBN<T, D> / kRowsEach; ++i) {
       const bool ok = j0 + row + i * kRowsEach < S;
       cp_async16(d + i * kRowsEach * kLds, ok ? s + i * 4 * kThreads : src, ok);
     }
   } else {
     constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // elements per 16-byte copy
     constexpr int kChunksPerRow = D / kVec;
-    constexpr int kChunks = kBN<T> * kChunksPerRow;
+    constexpr int kChunks = kBN<T, D> * kChunksPerRow;
 #pragma unroll
     for (int c = threadIdx.x; c < kChunks; c += kThreads) {
       const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * kVec;
@@ -271,11 +273,11 @@ __device__ __forceinline__ void mma_3xtf32(float (&c)[4], const uint32_t (&ah)[4
 // (rounded as one product).
 template <typename T, int D>
 __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, float scale,
-                                           float (&c)[kNB<T>][4]) {
+                                           float (&c)[kNB<T, D>][4]) {
   constexpr int kLds = Layout<T, D>::kLds;
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int nb = 0; nb < kNB<T>; ++nb) c[nb][0] = c[nb][1] = c[nb][2] = c[nb][3] = 0.0f;
+  for (int nb = 0; nb < kNB<T, D>; ++nb) c[nb][0] = c[nb][1] = c[nb][2] = c[nb][3] = 0.0f;
   if constexpr (kF32<T>) {
     const int g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -291,7 +293,7 @@ __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, f
         split_tf32(qx, ah[e], al[e]);
       }
 #pragma unroll
-      for (int nb = 0; nb < kNB<T>; ++nb) {
+      for (int nb = 0; nb < kNB<T, D>; ++nb) {
         // B: k = t (dim 8 ks + 2t) and t + 4 (the next dim), n = key nb * 8 + g
         const float* kp = sk + (nb * 8 + g) * kLds + 8 * ks + 2 * t;
         const float2 kh = *reinterpret_cast<const float2*>(kp);
@@ -304,7 +306,7 @@ __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, f
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
 #pragma unroll
-      for (int np = 0; np < kNB<T> / 2; ++np) {
+      for (int np = 0; np < kNB<T, D> / 2; ++np) {
         uint32_t b0, b1, b2, b3;
         ldsm_x4(sk + ((2 * np + (i >> 1)) * 8 + rr) * kLds + 16 * ks + 8 * (i & 1), b0, b1, b2, b3);
         mma16816<T>(c[2 * np], qa[ks], b0, b1);
@@ -313,7 +315,7 @@ __device__ __forceinline__ void score_tile(const QFrag<T, D>& qa, const T* sk, f
     }
   }
 #pragma unroll
-  for (int nb = 0; nb < kNB<T>; ++nb)
+  for (int nb = 0; nb < kNB<T, D>; ++nb)
 #pragma unroll
     for (int e = 0; e < 4; ++e) c[nb][e] = __fmul_rn(c[nb][e], scale);
 }
@@ -344,15 +346,15 @@ __device__ __forceinline__ void for_tiles(int n_tiles, T* sk, const T* K, int64_
     T* nk = sk + ((it + 1) & 1) * kStage;
     T* nv = sv == nullptr ? nullptr : sv + ((it + 1) & 1) * kStage;
     if (next) {
-      load_tile<T, D>(nk, K, k_ss, (it + 1) * kBN<T>, S);
-      if (nv != nullptr) load_tile<T, D>(nv, V, v_ss, (it + 1) * kBN<T>, S);
+      load_tile<T, D>(nk, K, k_ss, (it + 1) * kBN<T, D>, S);
+      if (nv != nullptr) load_tile<T, D>(nv, V, v_ss, (it + 1) * kBN<T, D>, S);
       cp_async_commit();
     }
-    body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, it * kBN<T>);
+    body(sk + (it & 1) * kStage, sv == nullptr ? nullptr : sv + (it & 1) * kStage, it * kBN<T, D>);
     if (next) cp_async_wait<0>();
     __syncthreads();
     if constexpr (!std::is_same_v<After, NoAfter>) {
-      after(it * kBN<T>);
+      after(it * kBN<T, D>);
       if (sync_after) __syncthreads();
     }
   }
@@ -481,10 +483,10 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
       n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
       [&](const T* sk, const T*, int j0) {
         if (j0 > wmax) return;  // no unresolved row of this warp sees these keys
-        float c[kNB<T>][4];
+        float c[kNB<T, D>][4];
         score_tile<T, D>(qa, sk, cx.scale, c);
 #pragma unroll
-        for (int nb = 0; nb < kNB<T>; ++nb)
+        for (int nb = 0; nb < kNB<T, D>; ++nb)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int j = j0 + nb * 8 + 2 * q4 + e;
@@ -714,7 +716,8 @@ __global__ void __launch_bounds__(kThreads, 2)
       fold = true;
       break;
     }
-    const int n_tiles = max(max(rs.wmax[0], rs.wmax[1]), max(rs.wmax[2], rs.wmax[3])) / kBN<T> + 1;
+    const int n_tiles =
+        max(max(rs.wmax[0], rs.wmax[1]), max(rs.wmax[2], rs.wmax[3])) / kBN<T, D> + 1;
     ++hist_passes;
     if (pass == 0 && first_fits) {
       hist_pass<kFirstPass, T, D>(cx, qa, hist, n_tiles, wm);
@@ -808,7 +811,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   // beside the next tile's body, so the kept masks alternate by tile parity; the 2-byte types
   // (64-key tiles, registers at their limit at head dim 128) keep one set and a barrier behind it.
   constexpr bool kUnionBeside = kF32<T>;
-  const auto parity = [](int j0) { return static_cast<unsigned>(j0) / kBN<T> % 2u; };
+  const auto parity = [](int j0) { return static_cast<unsigned>(j0) / kBN<T, D> % 2u; };
   const auto kept_masks = [&](int j0) -> unsigned long long* {
     return rs.kept[kUnionBeside ? parity(j0) : 0u];
   };
@@ -820,12 +823,12 @@ __global__ void __launch_bounds__(kThreads, 2)
       if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
       return;
     }
-    float c[kNB<T>][4];
+    float c[kNB<T, D>][4];
     score_tile<T, D>(qa, skt, a.scale, c);
     unsigned long long k0 = 0, k1 = 0;  // bit nb * 8 + e: key nb * 8 + 2 q4 + e
     float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
-    for (int nb = 0; nb < kNB<T>; ++nb)
+    for (int nb = 0; nb < kNB<T, D>; ++nb)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const int j = j0 + nb * 8 + 2 * q4 + e;
@@ -877,7 +880,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     m0 = n0, m1 = n1;
     float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
-    for (int nb = 0; nb < kNB<T>; ++nb) {
+    for (int nb = 0; nb < kNB<T, D>; ++nb) {
       c[nb][0] = fast_exp2(c[nb][0] * kLog2e - ms0);
       c[nb][1] = fast_exp2(c[nb][1] * kLog2e - ms0);
       c[nb][2] = fast_exp2(c[nb][2] * kLog2e - ms1);
@@ -898,7 +901,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       // of dim block nd is dim (D / 8) n + nd, so a thread's V values of a row (n = g) are
       // D / 8 adjacent floats (16-byte loads) and its outputs D / 8 adjacent dims.
 #pragma unroll
-      for (int nb = 0; nb < kNB<T>; ++nb) {
+      for (int nb = 0; nb < kNB<T, D>; ++nb) {
         uint32_t ph[4], pl[4];
         split_tf32(c[nb][0], ph[0], pl[0]);
         split_tf32(c[nb][2], ph[1], pl[1]);
@@ -919,7 +922,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     } else {
 #pragma unroll
-      for (int kc = 0; kc < kNB<T> / 2; ++kc) {
+      for (int kc = 0; kc < kNB<T, D> / 2; ++kc) {
         const uint32_t pa[4] = {pack2<T>(c[2 * kc][0], c[2 * kc][1]),
                                 pack2<T>(c[2 * kc][2], c[2 * kc][3]),
                                 pack2<T>(c[2 * kc + 1][0], c[2 * kc + 1][1]),
@@ -945,7 +948,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
   };
   for_tiles<T, D>(
-      bpos / kBN<T> + 1, sk, cx.K, cx.k_ss, sv, v_tiles, v_tiles_ss, a.S,
+      bpos / kBN<T, D> + 1, sk, cx.K, cx.k_ss, sv, v_tiles, v_tiles_ss, a.S,
       [&](const T* skt, const T* svt, int j0) {
         attend_tile(skt, svt, j0);
         if (kUnionBeside && fold) {  // the warp's rows' candidate counts after this tile, by
