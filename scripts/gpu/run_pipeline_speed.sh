@@ -12,7 +12,11 @@
 # Everything lands in $OUT/LABEL.tar.gz (REPS, SWEEPS: the runs of 1).
 #   run: bash scripts/gpu/run_pipeline_speed.sh
 # Another model: MODEL=.dev/shared/models/llama-mini LABEL=speed-llama-mini CTX=2048 (an HF
-# directory is its own peer, no conversion; carry it, e.g. in a call of its own beforehand).
+# directory is its own peer, no conversion). A mini does not travel beside the tree, the embedded
+# model and .dev/debs (64 MiB): move models/qwen2-mini/model.pt out of the checkout for the call
+# and carry the model packed (scripts/gpu/pack_model.py pack here, unpack there), with
+# MAX_POSITIONS=N an HF directory's copy whose config allows N positions (RoPE models past their
+# trained length: a speed measurement at that ctx, not a quality one). results/gpu/pipeline_minis.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 LABEL=${LABEL:-speed}
@@ -21,8 +25,13 @@ mkdir -p "$W"
 ( time bash scripts/gpu/build.sh ) > "$W/build.log" 2>&1 || { tail -30 "$W/build.log"; exit 1; }
 source scripts/gpu/env.sh
 B=build-gpu/apps M=${MODEL:-models/qwen2-mini/model.pt} C=.dev/shared/corpora
+if [ -n "${MAX_POSITIONS:-}" ]; then  # a copy of the HF directory with max_position_embeddings=N
+  rm -rf "$W/model" && cp -r "$M" "$W/model" || exit 1
+  python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['max_position_embeddings']=int(sys.argv[2]); json.dump(c, open(p, 'w'), indent=1)" "$W/model/config.json" "$MAX_POSITIONS" || exit 1
+  M=$W/model
+fi
 DEV=(--device cuda --ctx "${CTX:-2048}")
-echo "MODEL=$M LABEL=$LABEL CTX=${CTX:-2048} REPS=${REPS:-3} SWEEPS=${SWEEPS:-2} EVALS=${EVALS:-5} HF_RUNS=${HF_RUNS:-3} bash scripts/gpu/run_pipeline_speed.sh" > "$W/invocation.txt"
+echo "MODEL=${MODEL:-$M} ${MAX_POSITIONS:+MAX_POSITIONS=$MAX_POSITIONS }LABEL=$LABEL CTX=${CTX:-2048} REPS=${REPS:-3} SWEEPS=${SWEEPS:-2} EVALS=${EVALS:-5} HF_RUNS=${HF_RUNS:-3} bash scripts/gpu/run_pipeline_speed.sh" > "$W/invocation.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$W/environment.txt"
 wall() {  # NAME cmd...: the command's wall seconds into $W/NAME.wall
   local name=$1; shift
@@ -77,5 +86,5 @@ for i in $(seq 1 "${HF_RUNS:-3}"); do
     --max-tokens 65536 --ctx "${CTX:-2048}" --out "$W/hf_65536.$i.json" > "$W/hf.$i.log" 2>&1
   echo "hf $i rc=$?"; tail -1 "$W/hf.$i.log"
 done
-rm -rf "$W/hf-model" "$W/test.ids.json"
+rm -rf "$W/hf-model" "$W/model" "$W/test.ids.json"
 tar -C "$W/.." -czf "$W/../$LABEL.tar.gz" "$LABEL" && rm -rf "$W"  # one file comes back
