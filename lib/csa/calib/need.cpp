@@ -382,19 +382,11 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
   };
   const at::Tensor rmap = res_map_[static_cast<size_t>(view.layer)].to(dev);  // [H, D, D]
   const at::Tensor vf = view.v.to(at::kFloat);                                // [B, Hkv, S, D]
-  // Band sums per head, accumulated over the batch: [H, NB, G] (hist [H, NB, G, bins]).
-  at::Tensor s_mass = at::zeros({H, NB, G}, dopt), s_rel = at::zeros({H, NB, G}, dopt),
-             s_res = at::zeros({H, NB, G}, dopt), s_uni = at::zeros({Hkv, NB, G}, dopt);
-  at::Tensor s_hist = at::zeros({H, NB, G, kHistBins}, lopt);
-  at::Tensor s_pkeys = at::zeros({H, NB, P}, dopt), s_prel = at::zeros({H, NB, P}, dopt);
-  auto band_sum = [&](const at::Tensor& x) {  // [R, ...] -> [NB, ...] in band order
-    std::vector<at::Tensor> parts;
-    for (int64_t b = 0; b < NB; ++b) {
-      const int64_t l0 = lo[static_cast<size_t>(b)], l1 = hi[static_cast<size_t>(b)];
-      parts.push_back(l1 > l0 ? x.narrow(0, l0, l1 - l0).sum(0) : at::zeros_like(x.select(0, 0)));
-    }
-    return at::stack(parts);
-  };
+  // Every (sequence, head)'s per-row measurements, band-summed once a call below (per-head band
+  // sums were most of this observer's kernel launches: ~6 (NB + 2) a head and sequence).
+  at::Tensor a_mass = at::empty({B, H, R, G}, dopt), a_rel = at::empty({B, H, R, G}, dopt),
+             a_res = at::empty({B, H, R, G}, dopt), a_uni = at::empty({B, Hkv, R, G}, dopt);
+  at::Tensor a_pkeys = at::empty({B, H, R, P}, dopt), a_prel = at::empty({B, H, R, P}, dopt);
   // Blocks of rows, so that the per-segment (and per-mass) weights [rows, G + 1 (P), S] stay near
   // block_bytes_.
   const int64_t block = std::max<int64_t>(1, block_bytes_ / (std::max(G + 1, P) * S * 4));
@@ -406,8 +398,7 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
         min_seg = at::minimum(min_seg, seg);
         const at::Tensor v = vf[b][g];                                 // [S, D]
         const at::Tensor vr = at::matmul(v, rmap[h].transpose(0, 1));  // [S, D]
-        at::Tensor mout = at::empty({R, G}, dopt), rel = at::empty({R, G}, dopt),
-                   res = at::empty({R, G}, dopt), prel = at::empty({R, P}, dopt);
+        at::Tensor mout = a_mass[b][h], rel = a_rel[b][h], res = a_res[b][h], prel = a_prel[b][h];
         for (int64_t r0 = 0; r0 < R; r0 += block) {
           const int64_t nr = std::min(block, R - r0);
           const at::Tensor p = prob.narrow(0, r0, nr), sg = seg.narrow(0, r0, nr);
@@ -452,32 +443,48 @@ void NeedObserver::observe_tensors(const AttentionView& view) {
                         at::ones_like(mp))
                   .masked_fill(pdead, 0.0));
         }
-        // The rel_err histogram bin (hist_bin): log10 bins from kHistLo, 0 for no error.
-        const at::Tensor bin = ((rel.clamp_min(1e-300).log10() - kHistLo) * kHistPerDecade)
-                                   .clamp(0.0, static_cast<double>(kHistBins - 1))
-                                   .to(at::kLong)
-                                   .masked_fill(rel <= 0, 0);
-        s_mass[h] += band_sum(mout);
-        s_rel[h] += band_sum(rel);
-        s_res[h] += band_sum(res);
-        s_hist[h] += band_sum(at::one_hot(bin, kHistBins));
-        s_pkeys[h] += band_sum(count.to(at::kDouble));
-        s_prel[h] += band_sum(prel);
+        a_pkeys[b][h].copy_(count);
       }
       // KV side: keys some head of the group keeps, at every grid budget (all keys where it
       // reads them all).
-      {
-        const at::Tensor count = at::zeros({R, G + 1}, lopt)
-                                     .scatter_add_(1, min_seg, at::ones_like(min_seg))
-                                     .cumsum(1)
-                                     .narrow(1, 0, G)
-                                     .to(at::kDouble);
-        const at::Tensor uni =
-            at::where(all_keys, n.to(at::kDouble).view({R, 1}).expand({R, G}), count);
-        s_uni[g] += band_sum(uni);
-      }
+      const at::Tensor kept = at::zeros({R, G + 1}, lopt)
+                                  .scatter_add_(1, min_seg, at::ones_like(min_seg))
+                                  .cumsum(1)
+                                  .narrow(1, 0, G)
+                                  .to(at::kDouble);
+      a_uni[b][g].copy_(at::where(all_keys, n.to(at::kDouble).view({R, 1}).expand({R, G}), kept));
     }
   }
+  // Band sums over the sequences and each band's rows (rows are in band order), in a fixed order:
+  // [H, NB, ...].
+  auto band_sum = [&](const at::Tensor& x) {  // [B, H, R, ...] -> [H, NB, ...]
+    std::vector<at::Tensor> parts;
+    for (int64_t b = 0; b < NB; ++b) {
+      const int64_t l0 = lo[static_cast<size_t>(b)], l1 = hi[static_cast<size_t>(b)];
+      parts.push_back(l1 > l0 ? x.narrow(2, l0, l1 - l0).sum(at::IntArrayRef{0, 2})
+                              : at::zeros_like(x.select(0, 0).select(1, 0)));
+    }
+    return at::stack(parts, 1);
+  };
+  const at::Tensor s_mass = band_sum(a_mass), s_rel = band_sum(a_rel), s_res = band_sum(a_res),
+                   s_uni = band_sum(a_uni), s_pkeys = band_sum(a_pkeys), s_prel = band_sum(a_prel);
+  // The rel_err histogram (hist_bin: log10 bins from kHistLo, 0 for no error) as integer counts
+  // [H, NB, G, bins], by a scatter-add of ones (integer sums: the same in any order).
+  const at::Tensor bin = ((a_rel.clamp_min(1e-300).log10() - kHistLo) * kHistPerDecade)
+                             .clamp(0.0, static_cast<double>(kHistBins - 1))
+                             .to(at::kLong)
+                             .masked_fill(a_rel <= 0, 0);  // [B, H, R, G]
+  std::vector<int64_t> band_of_row(static_cast<size_t>(R));
+  for (int64_t b = 0; b < NB; ++b)
+    for (int64_t i = lo[static_cast<size_t>(b)]; i < hi[static_cast<size_t>(b)]; ++i)
+      band_of_row[static_cast<size_t>(i)] = b;
+  const at::Tensor cell =  // [R, G]: (band, budget) of each row's entry
+      (at::tensor(band_of_row, at::kLong).to(dev).view({R, 1}) * G + at::arange(G, lopt))
+          .view({1, 1, R, G});
+  const at::Tensor slot = (cell * kHistBins + bin).transpose(0, 1).reshape({H, B * R * G});
+  const at::Tensor s_hist = at::zeros({H, NB * G * kHistBins}, lopt)
+                                .scatter_add_(1, slot, at::ones_like(slot))
+                                .view({H, NB, G, kHistBins});
   // To the host, into the sums in the observer's layout ([L][H][NB][G], [L][Hkv][NB][G]).
   const at::Tensor hm = s_mass.cpu(), hr = s_rel.cpu(), hs = s_res.cpu(), hu = s_uni.cpu(),
                    hh = s_hist.cpu(), hpk = s_pkeys.cpu(), hpr = s_prel.cpu();
