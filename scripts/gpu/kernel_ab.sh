@@ -8,7 +8,9 @@
 # change touches float32 only) — then csa-eval of the embedded qwen2-mini with the swept policy
 # of results/quality on the first 65,536 WikiText-2 test tokens, float32, EVALS runs (default 3).
 # Writes $OUT/NAME/{bench.jsonl, eval.LABEL.N.json, build.LABEL.log};
-# scripts/gpu/kernel_ab_report.py summarises. EXTRA="LABEL=PATCH ..." measures more variants
+# scripts/gpu/kernel_ab_report.py summarises. MODEL, POLICY (a policy JSON, gzipped or not) and
+# CTX replace the csa-eval's model, policy and window (default: the embedded qwen2-mini, its swept
+# policy, 2048); BENCH=0 leaves out the attention calls. EXTRA="LABEL=PATCH ..." measures more variants
 # after PATCHED's, each the tree with its patch. The build tree is left as the tree is, except
 # with AGAIN=0: no last build (the sources are restored, build-gpu keeps the last patch's code).
 #   run: bash scripts/gpu/kernel_ab.sh NAME PATCH TREE_LABEL PATCHED_LABEL
@@ -19,11 +21,13 @@ NAME=$1 PATCH=$2 TREE=$3 PATCHED=$4
 source scripts/gpu/env.sh
 O=${OUT:-/tmp/csa-out}/$NAME
 mkdir -p "$O"
+POLICY_SRC=${POLICY:-results/quality/qwen2-mini.swept.json.gz}
 POLICY=$(mktemp)
-gunzip -c results/quality/qwen2-mini.swept.json.gz > "$POLICY"
+case "$POLICY_SRC" in *.gz) gunzip -c "$POLICY_SRC" > "$POLICY" ;; *) cp "$POLICY_SRC" "$POLICY" ;; esac
+MODEL=${MODEL:-models/qwen2-mini/model.pt}
 measure() {  # LABEL
   local label=$1 spec
-  for spec in "llama-3.2-1b float32 4 4096 410" "llama-3.2-1b float32 4 4096 4096" \
+  [ "${BENCH:-1}" = 0 ] || for spec in "llama-3.2-1b float32 4 4096 410" "llama-3.2-1b float32 4 4096 4096" \
     "llama-3.2-1b float32 1 16384 1638" "qwen2.5-1.5b float32 4 4096 410" \
     "llama-3.2-1b bfloat16 4 4096 410" "qwen2.5-1.5b bfloat16 4 4096 410"; do
     set -- $spec
@@ -31,8 +35,8 @@ measure() {  # LABEL
       --config "configs/$1.json" --dtype "$2" --batch "$3" --ctx "$4" --mode top_k --budget "$5"
   done
   for i in $(seq "${EVALS:-3}"); do
-    timeout 120 build-gpu/apps/csa-eval models/qwen2-mini/model.pt \
-      .dev/shared/corpora/wikitext2-test.raw --device cuda --ctx 2048 --max-tokens 65536 \
+    timeout 120 build-gpu/apps/csa-eval "$MODEL" \
+      .dev/shared/corpora/wikitext2-test.raw --device cuda --ctx "${CTX:-2048}" --max-tokens 65536 \
       --dtype float32 --policy "$POLICY" -q -o "$O/eval.$label.$i.json" || echo "eval $label $i failed"
   done
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A kernel A/B run (scripts/gpu/kernel_ab.sh NAME PATCH TREE PATCHED on the GPU machine, its
-$OUT/NAME copied to DIR here: bench.jsonl, eval.LABEL.N.json) -> DIR/summary.json and DIR/PLOT:
+$OUT/NAME copied to DIR here: bench.jsonl unless BENCH=0, eval.LABEL.N.json) -> DIR/summary.json
+and DIR/PLOT:
 per attention-call point the csa-bench median of each build (TREE, PATCHED, any EXTRA label,
 TREE-again), each other build's time over the mean of the TREE runs, and csa-eval's float32
 dense and policy pass times (medians over the runs), the policy's speed over dense and its
@@ -21,7 +22,8 @@ from eval_passes import medians, passes  # noqa: E402
 
 def report(d, tree, patched, kind, plot, script, *extra):
     labels = [tree, patched, *extra, f"{tree}-again"]
-    rows = [json.loads(line) for line in open(f"{d}/bench.jsonl")]
+    bench = f"{d}/bench.jsonl"  # absent where the run had BENCH=0
+    rows = [json.loads(line) for line in open(bench)] if os.path.exists(bench) else []
     points = {}
     for r in rows:
         if "error" in r:
@@ -46,33 +48,37 @@ def report(d, tree, patched, kind, plot, script, *extra):
         if runs:
             evals[label] = {"runs": runs, **medians(runs),
                             "policy_ppl": sorted({r["policy_ppl"] for r in runs})}
+    first = sorted(glob.glob(f"{d}/eval.*.json"))
     out = {
         "kind": kind,
         "script": script,
-        "eval_command": "csa-eval models/qwen2-mini/model.pt wikitext2-test.raw --device cuda "
-                        "--ctx 2048 --max-tokens 65536 --dtype float32 --policy <results/quality/"
-                        "qwen2-mini.swept.json.gz, gunzipped> -q -o eval.LABEL.N.json",
+        # the policy is a temporary copy of kernel_ab.sh's POLICY (default: results/quality/
+        # qwen2-mini.swept.json.gz, gunzipped)
+        "eval_command": json.load(open(first[0]))["run"]["command"] if first else None,
         "attention_calls": calls,
-        "csa_eval_qwen2_mini_float32": evals,
+        "csa_eval_float32": evals,
     }
     json.dump(out, open(f"{d}/summary.json", "w"), indent=1)
-    fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
-    xs = range(len(calls))
-    shown = [x for x in labels if any(f"{x}_ms" in c for c in calls)]
-    w = 0.8 / len(shown)
-    for i, label in enumerate(shown):
-        ax[0].bar([x + (i - (len(shown) - 1) / 2) * w for x in xs],
-                  [c.get(f"{label}_ms", 0) for c in calls], w, label=label)
-    ax[0].set_xticks(list(xs))
-    ax[0].set_xticklabels([c["point"] for c in calls], rotation=20, fontsize=7)
-    ax[0].set_ylabel("ms (median of 5)")
-    ax[0].set_title("one attention call")
-    ax[0].legend()
+    fig, ax = plt.subplots(1, 2 if calls else 1, figsize=(12 if calls else 6, 4.5), squeeze=False)
+    ax = list(ax[0]) if calls else [None, ax[0][0]]
+    model = os.path.basename(out["eval_command"].split()[1]) if first else "?"
+    if calls:
+        xs = range(len(calls))
+        shown = [x for x in labels if any(f"{x}_ms" in c for c in calls)]
+        w = 0.8 / len(shown)
+        for i, label in enumerate(shown):
+            ax[0].bar([x + (i - (len(shown) - 1) / 2) * w for x in xs],
+                      [c.get(f"{label}_ms", 0) for c in calls], w, label=label)
+        ax[0].set_xticks(list(xs))
+        ax[0].set_xticklabels([c["point"] for c in calls], rotation=20, fontsize=7)
+        ax[0].set_ylabel("ms (median of 5)")
+        ax[0].set_title("one attention call")
+        ax[0].legend()
     labs = [x for x in labels if x in evals]
     ax[1].bar(labs, [evals[x]["policy_ms_median"] for x in labs], label="policy pass")
     ax[1].bar(labs, [evals[x]["dense_ms_median"] for x in labs], 0.4, label="dense pass")
     ax[1].set_ylabel("ms per 65,536 tokens")
-    ax[1].set_title("csa-eval qwen2-mini float32, swept policy")
+    ax[1].set_title(f"csa-eval {model} float32, swept policy")
     ax[1].legend()
     fig.tight_layout()
     fig.savefig(f"{d}/{plot}", dpi=110)
