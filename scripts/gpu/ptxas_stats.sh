@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Registers and spills of the tiled kernel's six instantiations as ptxas reports them (nvcc
-# -Xptxas -v, sm_90; needs nvcc, no GPU), for the tree or for the tree with PATCH applied to a
-# copy of lib/. Prints JSON lines {kernel, registers, stack_bytes, spill_store_bytes,
+# -Xptxas -v, sm_90; needs nvcc, no GPU), for the tree or for the tree with PATCH's lib/ part
+# applied to a copy of lib/. Prints JSON lines {kernel, registers, stack_bytes, spill_store_bytes,
 # spill_load_bytes, patch, nvcc}.
 #   bash scripts/gpu/ptxas_stats.sh [PATCH] > OUT.jsonl
 set -euo pipefail
@@ -10,7 +10,10 @@ NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 cp -r lib "$T/lib"
-[ $# -ge 1 ] && patch -s -d "$T" -p1 < "$1"
+if [ $# -ge 1 ]; then  # (git apply outside a repository: like patch, with --include)
+  P=$(realpath "$1")
+  (cd "$T" && git apply --include='lib/*' "$P")
+fi
 for t in f32 bf16 f16; do
   "$NVCC" -std=c++17 -O3 -arch=sm_90 -I"$T/lib" -Xptxas -v -c \
     "$T/lib/csa/attention/fused_cuda_tiled_$t.cu" -o "$T/$t.o" > "$T/$t.log" 2>&1 &
