@@ -27,9 +27,8 @@ echo "bash scripts/gpu/calibrate_ab.sh $NAME $PATCH $* (RUNS=${RUNS:-5})" > "$W/
 for spec in "$@"; do
   IFS=: read -r M CTX MAXPOS <<< "$spec"
   tag=$(basename "$M").ctx$CTX
-  if [ -n "${MAXPOS:-}" ]; then  # a copy of the HF directory with max_position_embeddings=N
-    rm -rf "$W/model" && cp -r "$M" "$W/model"
-    python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['max_position_embeddings']=int(sys.argv[2]); json.dump(c, open(p, 'w'), indent=1)" "$W/model/config.json" "$MAXPOS"
+  if [ -n "${MAXPOS:-}" ]; then
+    csa_model_with_positions "$M" "$W/model" "$MAXPOS" || exit 1
     M=$W/model
   fi
   for i in $(seq 1 "${RUNS:-5}"); do

@@ -17,3 +17,12 @@ csa_bench_point() {
   fi
   rm -f "$err"
 }
+
+# A copy of the Hugging Face directory SRC at DST whose config.json allows N positions
+# (max_position_embeddings): a RoPE model run past its trained length, to measure speed at that
+# ctx (not quality). run_pipeline_speed.sh's and calibrate_ab.sh's MAX_POSITIONS.
+#   csa_model_with_positions SRC DST N
+csa_model_with_positions() {
+  rm -rf "$2" && cp -r "$1" "$2" || return 1
+  python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['max_position_embeddings']=int(sys.argv[2]); json.dump(c, open(p, 'w'), indent=1)" "$2/config.json" "$3"
+}

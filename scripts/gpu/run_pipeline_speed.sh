@@ -25,9 +25,8 @@ mkdir -p "$W"
 ( time bash scripts/gpu/build.sh ) > "$W/build.log" 2>&1 || { tail -30 "$W/build.log"; exit 1; }
 source scripts/gpu/env.sh
 B=build-gpu/apps M=${MODEL:-models/qwen2-mini/model.pt} C=.dev/shared/corpora
-if [ -n "${MAX_POSITIONS:-}" ]; then  # a copy of the HF directory with max_position_embeddings=N
-  rm -rf "$W/model" && cp -r "$M" "$W/model" || exit 1
-  python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['max_position_embeddings']=int(sys.argv[2]); json.dump(c, open(p, 'w'), indent=1)" "$W/model/config.json" "$MAX_POSITIONS" || exit 1
+if [ -n "${MAX_POSITIONS:-}" ]; then
+  csa_model_with_positions "$M" "$W/model" "$MAX_POSITIONS" || exit 1
   M=$W/model
 fi
 DEV=(--device cuda --ctx "${CTX:-2048}")

@@ -57,9 +57,9 @@ constexpr bool kSanitized = false;
 
 // A finished run ends the process here, without its teardown: every output is written and closed
 // by then, and what exit() would do next -- destroying libtorch's and CUDA's globals (the caching
-// allocator, cuBLAS handles, the device context) and unloading the libraries -- is 0.3-0.4 s a
-// process on the GPU machine (results/gpu/pipeline_minis: wall - start-up - main) and ~0.13 s on
-// the CPU, a tenth of a calibration. Kept where something must run at exit: sanitizer builds
+// allocator, cuBLAS handles, the device context) and unloading the libraries -- took ~0.15 s of a
+// GPU calibration's wall time (results/gpu/calibrate_exit: wall - start-up - main 0.33 -> 0.19 s)
+// and ~0.11 s of a CPU csa-tokenize's. Kept where something must run at exit: sanitizer builds
 // (their leak checks) and CSA_FULL_EXIT=1 (tools that collect at exit, e.g. profilers).
 [[nodiscard]] int finish(int rc) {
   if (kSanitized) return rc;
