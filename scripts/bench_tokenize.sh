@@ -12,6 +12,7 @@
 # wrote the same ids.
 #   bash scripts/bench_tokenize.sh        # writes results/cpu/tokenize_parts.json
 # Environment: CSA_BIN (build/apps), CSA_SHARED (../shared), REPEATS (5), OLD_COMMIT (91b4a19~1),
+# OUT (results/cpu/tokenize_parts.json; another change: OLD_COMMIT=its parent OUT=...),
 # OLD_DIR (default ../csa-bench-tokenize-old, beside the checkout so ccache's base directory
 # can share objects; removed at the end unless KEEP_OLD=1).
 set -euo pipefail
@@ -21,7 +22,8 @@ SHARED=${CSA_SHARED:-../shared}
 REPEATS=${REPEATS:-5}
 OLD_COMMIT=${OLD_COMMIT:-91b4a19~1}
 OLD_DIR=${OLD_DIR:-$(cd .. && pwd)/csa-bench-tokenize-old}
-OUT=results/cpu/tokenize_parts.json
+OUT=${OUT:-results/cpu/tokenize_parts.json}
+COMMAND="OLD_COMMIT=$OLD_COMMIT OUT=$OUT REPEATS=$REPEATS bash scripts/bench_tokenize.sh"
 WORK=$(mktemp -d)
 source scripts/old_worktree.sh
 cleanup() {
@@ -68,17 +70,18 @@ for c in "${CASES[@]}"; do
   name=${c%%|*}
   cmp -s "$WORK/$name.before.json" "$WORK/$name.after.json" && same+=("$name=1") || same+=("$name=0")
 done
-python3 - "$WORK/times.txt" "$OUT" "$old_sha" "$(git rev-parse HEAD)" "$REPEATS" "${same[@]}" <<'PY'
+python3 - "$WORK/times.txt" "$OUT" "$old_sha" "$(git rev-parse HEAD)" "$REPEATS" "$COMMAND" \
+  "${same[@]}" <<'PY'
 import json, platform, statistics, subprocess, sys
-times, out, old, new, reps = sys.argv[1:6]
-same = dict(s.split("=") for s in sys.argv[6:])
+times, out, old, new, reps, command = sys.argv[1:7]
+same = dict(s.split("=") for s in sys.argv[7:])
 runs = {}
 for line in open(times):
     name, side, sec = line.split()
     runs.setdefault(name, {}).setdefault(side, []).append(float(sec))
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 res = {"kind": "csa-bench-tokenize-parts",
-       "command": "bash scripts/bench_tokenize.sh",
+       "command": command,
        "machine": {"cpu": cpu, "cores": int(subprocess.check_output(["nproc"]).decode()),
                    "load_average_end": open("/proc/loadavg").read().split()[:3],
                    "platform": platform.platform()},

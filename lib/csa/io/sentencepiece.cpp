@@ -1,5 +1,6 @@
 #include "csa/io/sentencepiece.h"
 
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -214,7 +215,7 @@ SentencePieceModel::~SentencePieceModel() {
 
 std::vector<int32_t> SentencePieceModel::encode(std::string_view text) const {
   if (!split_at_spaces_ || text.size() <= kEncodePart) return encode_whole(text);
-  std::vector<int32_t> ids;
+  std::vector<std::string_view> parts;
   for (size_t begin = 0; begin < text.size();) {
     size_t end = text.size(), next = end;
     // the first space at least kEncodePart on with a non-space on both sides, not after a
@@ -226,10 +227,18 @@ std::vector<int32_t> SentencePieceModel::encode(std::string_view text) const {
         next = dummy_prefix_ ? p + 1 : p;  // the dummy prefix stands for the space
         break;
       }
-    const std::vector<int32_t> part = encode_whole(text.substr(begin, end - begin));
-    ids.insert(ids.end(), part.begin(), part.end());
+    parts.push_back(text.substr(begin, end - begin));
     begin = next;
   }
+  // The parts are independent (split_at_spaces), so they are encoded on the CPU threads
+  // (sentencepiece's Encode is const) and joined in order: the same ids on any thread count.
+  std::vector<std::vector<int32_t>> ids_of(parts.size());
+  at::parallel_for(0, static_cast<int64_t>(parts.size()), 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      ids_of[static_cast<size_t>(i)] = encode_whole(parts[static_cast<size_t>(i)]);
+  });
+  std::vector<int32_t> ids;
+  for (const auto& part : ids_of) ids.insert(ids.end(), part.begin(), part.end());
   return ids;
 }
 

@@ -19,7 +19,8 @@ class SentencePieceModel {
   SentencePieceModel& operator=(const SentencePieceModel&) = delete;
 
   // No BOS/EOS. A long text is encoded in parts cut at spaces when that provably gives the same
-  // ids (split_at_spaces): sentencepiece's encoder slows down more than linearly on megabytes.
+  // ids (split_at_spaces), on the CPU threads: sentencepiece's encoder slows down more than
+  // linearly on megabytes.
   std::vector<int32_t> encode(std::string_view text) const;
   // Whether encode(a + " " + b) == encode(a) ++ encode(b) (dummy prefix: b as is; without one,
   // " " + b) for a ending and b beginning with a character other than a space: the normalizer is
