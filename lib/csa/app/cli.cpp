@@ -15,6 +15,7 @@
 #include "csa/core/profile.h"
 #include "csa/core/progress.h"
 #include "csa/core/runtime.h"
+#include "csa/core/sanitizer.h"
 
 namespace csa::app {
 namespace {
@@ -43,18 +44,6 @@ void write_profile(const std::string& path, const std::string& load_start, const
   write_json_file(path, j);
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;  // GCC's -fsanitize
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;  // clang's
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 // A finished run ends the process here, without its teardown: every output is written and closed
 // by then, and what exit() would do next -- destroying libtorch's and CUDA's globals (the caching
 // allocator, cuBLAS handles, the device context) and unloading the libraries -- took ~0.15 s of a
@@ -62,7 +51,7 @@ constexpr bool kSanitized = false;
 // and ~0.11 s of a CPU csa-tokenize's. Kept where something must run at exit: sanitizer builds
 // (their leak checks) and CSA_FULL_EXIT=1 (tools that collect at exit, e.g. profilers).
 [[nodiscard]] int finish(int rc) {
-  if (kSanitized) return rc;
+  if (CSA_ASAN) return rc;
   if (const char* full = std::getenv("CSA_FULL_EXIT"); full != nullptr && std::string(full) == "1")
     return rc;
   std::cout.flush();

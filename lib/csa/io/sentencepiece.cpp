@@ -10,6 +10,7 @@
 
 #include "csa/core/error.h"
 #include "csa/core/file.h"
+#include "csa/core/sanitizer.h"
 
 namespace csa {
 namespace {
@@ -63,12 +64,7 @@ const Api& api() {
         tried += "\n  " + p + " (absent)";
         continue;
       }
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CSA_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(CSA_ASAN)
+#if CSA_ASAN
       // ASan refuses RTLD_DEEPBIND, and a plain RTLD_LOCAL load lets libtorch's protobuf
       // interpose sentencepiece's (a crash in its first parse). A new link-map namespace isolates
       // the module and its libraries completely; the module is built without sanitizers for
