@@ -4,12 +4,13 @@
 # Builds the tree (build-gpu) and keeps its apps, applies PATCH (the old code), builds and keeps
 # those, restores the tree; then for each MODEL:CTX[:MAX_POSITIONS] calibrates 10,000 tokens of
 # wikitext2-valid RUNS times with each build, alternating (old, new, old, new, ...), each with
-# --profile, and keeps the first run's policies. Writes $OUT/NAME.tar.gz (NAME/{LABEL.MODEL.ctxN.I.wall,
-# ...profile.json, ...policy.json}); scripts/gpu/calibrate_ab_report.py summarises.
+# --profile, and keeps the first run's policies. Writes $OUT/NAME.tar.gz
+# (NAME/{LABEL.MODEL.ctxN.I.wall, ...profile.json, ...policy.json, ...log});
+# scripts/gpu/calibrate_ab_report.py summarises.
 #   run: bash scripts/gpu/calibrate_ab.sh NAME PATCH MODEL:CTX[:MAX_POSITIONS]...
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 3 ] || { sed -n 2,9p "$0"; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,10p "$0"; exit 2; }
 NAME=$1 PATCH=$2
 shift 2
 W=/tmp/calibrate_ab/$NAME
@@ -33,12 +34,9 @@ for spec in "$@"; do
   fi
   for i in $(seq 1 "${RUNS:-5}"); do
     for label in old new; do
-      t0=$(date +%s.%N)
-      "$W/bin/$label/csa-calibrate" "$M" .dev/shared/corpora/wikitext2-valid.tokens --device cuda \
-        --ctx "$CTX" -q --profile "$W/$label.$tag.$i.profile.json" -o "$W/$label.$tag.$i.policy.json" \
-        || echo "calibrate $label $tag $i failed"
-      python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$(date +%s.%N)" \
-        > "$W/$label.$tag.$i.wall"
+      csa_wall "$W" "$label.$tag.$i" "$W/bin/$label/csa-calibrate" "$M" \
+        .dev/shared/corpora/wikitext2-valid.tokens --device cuda --ctx "$CTX" -q \
+        --profile "$W/$label.$tag.$i.profile.json" -o "$W/$label.$tag.$i.policy.json"
       [ "$i" = 1 ] || rm -f "$W/$label.$tag.$i.policy.json"  # the first run's policies are kept
     done
   done

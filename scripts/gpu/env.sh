@@ -26,3 +26,17 @@ csa_model_with_positions() {
   rm -rf "$2" && cp -r "$1" "$2" || return 1
   python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['max_position_embeddings']=int(sys.argv[2]); json.dump(c, open(p, 'w'), indent=1)" "$2/config.json" "$3"
 }
+
+# Runs cmd with its output in DIR/NAME.log and its wall seconds in DIR/NAME.wall, and prints
+# "NAME rc=RC SECONDS s": the whole-process timing of run_pipeline_speed.sh and calibrate_ab.sh.
+#   csa_wall DIR NAME cmd...
+csa_wall() {
+  local dir=$1 name=$2 t0 rc
+  shift 2
+  t0=$(date +%s.%N)
+  "$@" > "$dir/$name.log" 2>&1
+  rc=$?
+  python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$(date +%s.%N)" \
+    > "$dir/$name.wall"
+  echo "$name rc=$rc $(cat "$dir/$name.wall") s"
+}

@@ -32,14 +32,7 @@ fi
 DEV=(--device cuda --ctx "${CTX:-2048}")
 echo "MODEL=${MODEL:-$M} ${MAX_POSITIONS:+MAX_POSITIONS=$MAX_POSITIONS }LABEL=$LABEL CTX=${CTX:-2048} REPS=${REPS:-3} SWEEPS=${SWEEPS:-2} EVALS=${EVALS:-5} HF_RUNS=${HF_RUNS:-3} bash scripts/gpu/run_pipeline_speed.sh" > "$W/invocation.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$W/environment.txt"
-wall() {  # NAME cmd...: the command's wall seconds into $W/NAME.wall
-  local name=$1; shift
-  local t0; t0=$(date +%s.%N)
-  "$@" > "$W/$name.log" 2>&1; local rc=$?
-  python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$(date +%s.%N)" \
-    > "$W/$name.wall"
-  echo "$name rc=$rc $(cat "$W/$name.wall") s"
-}
+wall() { csa_wall "$W" "$@"; }  # NAME cmd...: $W/NAME.log and $W/NAME.wall
 for i in $(seq 1 "${REPS:-3}"); do
   wall "calibrate.$i" timeout 120 "$B/csa-calibrate" "$M" "$C/wikitext2-valid.tokens" "${DEV[@]}" -q \
     --profile "$W/calibrate.$i.profile.json" -o "$W/policy.json"
