@@ -10,7 +10,9 @@
 # Writes $OUT/NAME/{bench.jsonl, eval.LABEL.N.json, build.LABEL.log};
 # scripts/gpu/kernel_ab_report.py summarises. MODEL, POLICY (a policy JSON, gzipped or not) and
 # CTX replace the csa-eval's model, policy and window (default: the embedded qwen2-mini, its swept
-# policy, 2048); BENCH=0 leaves out the attention calls. EXTRA="LABEL=PATCH ..." measures more variants
+# policy, 2048); BENCH=0 leaves out the attention calls. MORE_EVALS="SET:MODEL:POLICY:CTX ..." adds
+# csa-eval runs of other models / windows to each build (files eval-SET.LABEL.N.json; the report
+# takes SET as PREFIX=eval-SET). EXTRA="LABEL=PATCH ..." measures more variants
 # after PATCHED's, each the tree with its patch. The build tree is left as the tree is, except
 # with AGAIN=0: no last build (the sources are restored, build-gpu keeps the last patch's code).
 #   run: bash scripts/gpu/kernel_ab.sh NAME PATCH TREE_LABEL PATCHED_LABEL
@@ -34,11 +36,21 @@ measure() {  # LABEL
     csa_bench_point "$O/bench.jsonl" 120 "$label" --device cuda --repeats 5 -q \
       --config "configs/$1.json" --dtype "$2" --batch "$3" --ctx "$4" --mode top_k --budget "$5"
   done
-  for i in $(seq "${EVALS:-3}"); do
-    timeout 120 build-gpu/apps/csa-eval "$MODEL" \
-      .dev/shared/corpora/wikitext2-test.raw --device cuda --ctx "${CTX:-2048}" --max-tokens 65536 \
-      --dtype float32 --policy "$POLICY" -q -o "$O/eval.$label.$i.json" || echo "eval $label $i failed"
+  evals eval "$MODEL" "$POLICY" "${CTX:-2048}"
+  for es in ${MORE_EVALS:-}; do  # SET:MODEL:POLICY:CTX
+    IFS=: read -r name model policy ctx <<< "$es"
+    evals "eval-$name" "$model" "$policy" "$ctx"
   done
+}
+evals() {  # PREFIX MODEL POLICY CTX: EVALS csa-eval runs (float32, the first 65,536 test tokens)
+  local i policy=$3
+  case "$3" in *.gz) policy=$(mktemp) && gunzip -c "$3" > "$policy" ;; esac
+  for i in $(seq "${EVALS:-3}"); do
+    timeout 120 build-gpu/apps/csa-eval "$2" \
+      .dev/shared/corpora/wikitext2-test.raw --device cuda --ctx "$4" --max-tokens 65536 \
+      --dtype float32 --policy "$policy" -q -o "$O/$1.$label.$i.json" || echo "$1 $label $i failed"
+  done
+  [ "$policy" = "$3" ] || rm -f "$policy"
 }
 build() { bash scripts/gpu/build.sh > "$O/build.$1.log" 2>&1 || { tail -20 "$O/build.$1.log"; exit 1; }; }
 build "$TREE"

@@ -6,6 +6,8 @@ per attention-call point the csa-bench median of each build (TREE, PATCHED, any 
 TREE-again), each other build's time over the mean of the TREE runs, and csa-eval's float32
 dense and policy pass times (medians over the runs), the policy's speed over dense and its
 perplexity per build.
+With PREFIX=eval-SET in the environment, the csa-eval runs of kernel_ab.sh's MORE_EVALS set SET
+(DIR/summary-SET.json; the attention calls as in summary.json).
 usage: /usr/bin/python3 scripts/gpu/kernel_ab_report.py DIR TREE PATCHED KIND PLOT SCRIPT [EXTRA...]"""
 import glob
 import json
@@ -41,14 +43,15 @@ def report(d, tree, patched, kind, plot, script, *extra):
                 entry[f"{other}_over_{tree}"] = by[other]["ms"] / statistics.mean(trees)
         entry["command"] = by[tree]["command"] if tree in by else None
         calls.append(entry)
+    prefix = os.environ.get("PREFIX", "eval")
     evals = {}
     for label in labels:
         runs = [{**passes(json.load(open(f))), "file": os.path.basename(f)}
-                for f in sorted(glob.glob(f"{d}/eval.{label}.*.json"))]
+                for f in sorted(glob.glob(f"{d}/{prefix}.{label}.*.json"))]
         if runs:
             evals[label] = {"runs": runs, **medians(runs),
                             "policy_ppl": sorted({r["policy_ppl"] for r in runs})}
-    first = sorted(glob.glob(f"{d}/eval.*.json"))
+    first = sorted(glob.glob(f"{d}/{prefix}.*.json"))
     out = {
         "kind": kind,
         "script": script,
@@ -58,7 +61,8 @@ def report(d, tree, patched, kind, plot, script, *extra):
         "attention_calls": calls,
         "csa_eval_float32": evals,
     }
-    json.dump(out, open(f"{d}/summary.json", "w"), indent=1)
+    summary = "summary.json" if prefix == "eval" else f"summary-{prefix[5:]}.json"
+    json.dump(out, open(f"{d}/{summary}", "w"), indent=1)
     fig, ax = plt.subplots(1, 2 if calls else 1, figsize=(12 if calls else 6, 4.5), squeeze=False)
     ax = list(ax[0]) if calls else [None, ax[0][0]]
     model = os.path.basename(out["eval_command"].split()[1]) if first else "?"
