@@ -22,7 +22,7 @@ from eval_passes import medians, passes
 STAT_NAMES = ("blocks rows_selecting fold_blocks first_pass_missed hist_passes rows_folded "
               "fold_candidates fold_margin fold_over rows_resolved resolved_margin resolved_over "
               "blocks_1_hist_pass blocks_2_hist_passes blocks_3plus_hist_passes fold_prefix_bits "
-              "warp_tiles warp_tiles_empty").split()
+              "warp_tiles warp_tiles_empty warp_tiles_unscored").split()
 
 
 def launch_stats(path, names):
@@ -59,6 +59,9 @@ def launch_stats(path, names):
             derived["gather_block_fraction"] = total["gather_blocks"] / total["blocks"]
     if total.get("warp_tiles"):
         derived["warp_tiles_empty_fraction"] = total["warp_tiles_empty"] / total["warp_tiles"]
+        if "warp_tiles_unscored" in total:
+            derived["warp_tiles_unscored_fraction"] = (
+                total["warp_tiles_unscored"] / total["warp_tiles"])
     if total.get("rows_selecting") and "first_pass_missed" in total:
         derived["first_pass_missed_fraction"] = (
             total["first_pass_missed"] / total["rows_selecting"])

@@ -27,7 +27,7 @@ struct TopKAttentionArgs {
   unsigned long long* q_reads = nullptr;
   unsigned long long* kv_reads = nullptr;
   // Device scratch of topk_attention_scratch_bytes(args) bytes (16-byte aligned), or nullptr
-  // where that is 0: the float32 tiled kernel's split K and V.
+  // where that is 0: the tiled kernel's group maxima, after the float32 split K and V.
   void* scratch = nullptr;
 };
 
@@ -40,9 +40,10 @@ bool topk_attention_supported(const TopKAttentionArgs& args);
 int64_t topk_attention_smem_bytes(int S, int D);
 // The most dynamic shared memory a block may use on the current device (bytes).
 int64_t topk_attention_smem_limit();
-// Bytes of device scratch topk_attention needs for these arguments (args.scratch): for the
-// float32 tiled kernel K and V split into TF32 high parts and remainders, 4x their float32 size
-// (2 B Hkv S 2D floats); 0 elsewhere.
+// Bytes of device scratch topk_attention needs for these arguments (args.scratch): for the tiled
+// kernel 256 bytes a query row (the first selection pass's group maxima) and, in float32, K and V
+// split into TF32 high parts and remainders, 4x their float32 size (2 B Hkv S 2D floats); 0 for
+// the row kernel.
 int64_t topk_attention_scratch_bytes(const TopKAttentionArgs& args);
 // Launches on `stream` (a cudaStream_t) the tiled kernel where it applies, else the row kernel.
 // Returns a CUDA error string, or nullptr on success.

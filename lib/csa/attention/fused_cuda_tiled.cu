@@ -74,8 +74,8 @@ bool topk_attention_tiled_supported(const TopKAttentionArgs& a) {
 }
 
 int64_t topk_attention_scratch_bytes(const TopKAttentionArgs& a) {
-  if (a.type != ElemType::kFloat32 || !topk_attention_tiled_supported(a)) return 0;
-  return tiled::split_offset(a, 2, 0, 0, 0) * static_cast<int64_t>(sizeof(float));
+  if (!topk_attention_tiled_supported(a)) return 0;
+  return tiled::group_max_offset(a) + tiled::group_max_bytes(a);
 }
 
 const char* topk_attention_tiled(const TopKAttentionArgs& a, void* stream) {

@@ -31,7 +31,11 @@
 //
 // Attention: a flash-attention pass over the same tiles with the online softmax over kept keys
 // only (others get probability 0) and P·V on the tensor cores (P rounded to the input type; split
-// hi + lo for float32).
+// hi + lo for float32). A warp skips a tile's QK^T where none of its rows can keep or gather a
+// key there: the first pass leaves each row's largest order key per group of keys (128 groups of
+// whole tiles, in the scratch buffer), and a row needs a group only if that maximum reaches the
+// least key it keeps (tau) or gathers (its bin's floor); the softmax and P·V of a tile none of a
+// warp's rows keeps a key of are skipped too.
 // Reads are counted here: the budget per query row, and per KV head the union of the group's
 // kept keys (a 64-bit kept mask per row and tile in shared memory, OR-ed over the group; a kept
 // bin key of a folding row counts when no key above the bins and no other head's kept bin key
@@ -81,8 +85,9 @@ enum TiledStat {
   kStatPass2,
   kStatPass3Plus,
   kStatFoldPrefixBits,
-  kStatWarpTiles,       // attention pass: (warp, tile) bodies within the warp's positions
-  kStatWarpTilesEmpty,  // ... of which no row of the warp keeps a key (skipped)
+  kStatWarpTiles,          // attention pass: (warp, tile) bodies within the warp's positions
+  kStatWarpTilesEmpty,     // ... of which no row of the warp keeps a key (skipped)
+  kStatWarpTilesUnscored,  // ... of those, skipped before QK^T by the first pass's group maxima
   kStatCount
 };
 // Profiling switch 16: selection statistics summed over each launch's blocks, printed by the
@@ -102,6 +107,7 @@ constexpr int kBM = 16 * kWarps;        // rows per block (16 per warp: one mma 
 constexpr int kBins = 256;              // 8-bit radix digits
 constexpr int kHistStride = kBins + 1;  // padded: rows of one warp hit different banks
 constexpr int kFoldCap = 64;            // candidates per row ranked after the attention pass
+constexpr int kGroups = 128;            // key groups of a row's first-pass maxima (group_max)
 constexpr int kKeyBits = 48;            // the composite key: order key (32), key index (16)
 constexpr int kFirstBits = 12;          // the first pass's prefix (hist_pass<kFirstPass>)
 // The first pass's windows of 256 values of the order key's top 12 bits (sign, exponent, 3
@@ -229,6 +235,21 @@ __host__ __device__ inline int64_t split_offset(const TopKAttentionArgs& a, int 
   const int d = kD > 0 ? kD : a.D;
   const int64_t row = (static_cast<int64_t>(b) * a.Hkv + h) * a.S + s;
   return row * (2 * d) + kv * (static_cast<int64_t>(a.B) * a.Hkv * a.S * (2 * d));
+}
+
+// The first selection pass's group maxima, in the scratch buffer after the float32 split (if
+// any): for every row of every block ([B, Hkv, blocks, kBM] rows, blockIdx.x's order), kGroups
+// uint16 — the top 16 bits of the largest order key among the row's causal keys of each group of
+// 2^gshift keys. Linear in T (256 bytes a query row), not in T S. Offset and size in bytes.
+__host__ __device__ inline int64_t group_max_offset(const TopKAttentionArgs& a) {
+  return a.type == ElemType::kFloat32
+             ? split_offset(a, 2, 0, 0, 0) * static_cast<int64_t>(sizeof(float))
+             : 0;
+}
+__host__ __device__ inline int64_t group_max_bytes(const TopKAttentionArgs& a) {
+  const int P = kBM / (a.H / a.Hkv);  // positions a block takes
+  const int64_t blocks = static_cast<int64_t>((a.T + P - 1) / P) * a.Hkv * a.B;
+  return blocks * kBM * kGroups * static_cast<int64_t>(sizeof(uint16_t));
 }
 
 // float32, before the kernel: K's and V's rows split into TF32 high parts and remainders
@@ -402,6 +423,8 @@ struct Ctx {
   float scale;
   int r0, r1;      // the thread's two rows
   int pos0, pos1;  // their positions (-1: padding)
+  uint16_t* gmax;  // the block's rows' group maxima (group_max_offset), kGroups a row
+  int gshift;      // log2 of a group's keys
 };
 
 // The bin of a row's histogram (8 bins a lane, v) holding its rank kk, counting from the top bin
@@ -479,6 +502,7 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
     const uint32_t inc = pw || t >= kPosBase + 256u ? 1u : t >= kNegBase ? 0x10000u : 0u;
     if (in) atomicAdd(h + w, inc);
   };
+  uint32_t gm0 = 0, gm1 = 0;  // (first pass) the rows' largest order keys in the current group
   for_tiles<T, D>(
       n_tiles, cx.sk, cx.K, cx.k_ss, nullptr, nullptr, 0, cx.S,
       [&](const T* sk, const T*, int j0) {
@@ -494,6 +518,8 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
             if constexpr (kFirst) {
               first(u0, h0, j <= lim0);
               first(u1, h1, j <= lim1);
+              gm0 = max(gm0, j <= lim0 ? u0 : 0u);
+              gm1 = max(gm1, j <= lim1 ? u1 : 0u);
             } else if constexpr (kKind == kNarrowPass) {
               // (profiling switch 8: no atomics)
               if (j <= lim0 && ((u0 ^ up0) & pm0) == 0u &&
@@ -510,6 +536,23 @@ __device__ void hist_pass(const Ctx<T, D>& cx, const QFrag<T, D>& qa, uint32_t* 
                 atomicAdd(h1 + next_digit<true>(pb1, u1, uj), 1u);
             }
           }
+        // (first pass) at a group's end, or the warp's last tile: its rows' maxima out
+        if constexpr (kFirst) {
+          const int jn = j0 + kBN<T, D>;
+          if ((jn & ((1 << cx.gshift) - 1)) == 0 || jn > wmax) {
+#pragma unroll
+            for (int off = 1; off <= 2; off <<= 1) {
+              gm0 = max(gm0, __shfl_xor_sync(0xffffffffu, gm0, off));
+              gm1 = max(gm1, __shfl_xor_sync(0xffffffffu, gm1, off));
+            }
+            if (q4 == 0) {
+              const int gi = j0 >> cx.gshift;
+              cx.gmax[cx.r0 * kGroups + gi] = static_cast<uint16_t>(gm0 >> 16);
+              cx.gmax[cx.r1 * kGroups + gi] = static_cast<uint16_t>(gm1 >> 16);
+            }
+            gm0 = gm1 = 0;
+          }
+        }
       },
       NoAfter{}, false);
   // Each warp reads its own histograms: the rank's bin per unresolved row (a suffix scan over
@@ -657,6 +700,12 @@ __global__ void __launch_bounds__(kThreads, 2)
   cx.r1 = cx.r0 + 8;
   cx.pos0 = rs.pos[cx.r0];
   cx.pos1 = rs.pos[cx.r1];
+  int bpos = -1;  // the block's last position
+  for (int r = 0; r < kBM; ++r) bpos = max(bpos, rs.pos[r]);
+  cx.gmax = reinterpret_cast<uint16_t*>(static_cast<char*>(a.scratch) + group_max_offset(a)) +
+            ((static_cast<int64_t>(b) * a.Hkv + kvh) * gridDim.x + blockIdx.x) * (kBM * kGroups);
+  cx.gshift = 31 - __clz(kBN<T, D>);  // groups of whole tiles, kGroups of them past bpos
+  while ((kGroups << cx.gshift) <= bpos) ++cx.gshift;
 
   // Q fragments (A operand of m16n8k16, or the raw m16n8k8 values for float32) of the thread's
   // rows, straight from global memory.
@@ -696,6 +745,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     __syncthreads();
   }
   bool fold = false;    // rows still active rank their candidates after the attention pass
+  bool maxima = false;  // the first pass ran: cx.gmax holds every selecting row's group maxima
   int hist_passes = 0;  // (profiling switch 16)
   // The first pass (12-bit windows) needs a row's keys to fit a histogram word's half.
   int bmax = -1;
@@ -721,6 +771,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     ++hist_passes;
     if (pass == 0 && first_fits) {
       hist_pass<kFirstPass, T, D>(cx, qa, hist, n_tiles, wm);
+      maxima = true;
     } else if (__syncthreads_or(wide) != 0) {
       hist_pass<kWidePass, T, D>(cx, qa, hist, n_tiles, wm);
     } else {
@@ -739,28 +790,29 @@ __global__ void __launch_bounds__(kThreads, 2)
   // gathered here (jc never met) and ranked after the pass.
   float lo0, hi0, lo1, hi1;
   uint32_t jc0, jc1;
+  uint32_t lk0, lk1;  // the top 16 bits of the least order key a row keeps or gathers
   bool fold0, fold1;
   {
-    const auto bounds = [&](int r, float& lo, float& hi, uint32_t& jc, bool& fr) {
+    const auto bounds = [&](int r, float& lo, float& hi, uint32_t& jc, bool& fr, uint32_t& lk) {
       fr = fold && rs.active[r] != 0;
       if (fr) {
         const uint64_t w = 1ull << (32 - rs.pb[r]);
         const uint64_t p = static_cast<uint64_t>(rs.upre[r]) & ~(w - 1);
         lo = key_floor(p), hi = key_floor(p + w), jc = 0xffffffffu;
+        lk = static_cast<uint32_t>(p >> 16);
       } else {
         const uint32_t tau = rs.tau[r];
         lo = key_floor(tau), hi = key_floor(static_cast<uint64_t>(tau) + 1), jc = rs.jcut[r];
+        lk = tau >> 16;
       }
     };
-    bounds(cx.r0, lo0, hi0, jc0, fold0);
-    bounds(cx.r1, lo1, hi1, jc1, fold1);
+    bounds(cx.r0, lo0, hi0, jc0, fold0, lk0);
+    bounds(cx.r1, lo1, hi1, jc1, fold1, lk1);
   }
   const int pos0 = cx.pos0, pos1 = cx.pos1;
   int wpos = max(pos0, pos1);
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) wpos = max(wpos, __shfl_xor_sync(0xffffffffu, wpos, off));
-  int bpos = -1;
-  for (int r = 0; r < kBM; ++r) bpos = max(bpos, rs.pos[r]);
 
   // (profiling switch 16: the rows that select, their bound e and margin counts)
   float e0 = 0.0f, e1 = 0.0f;
@@ -822,6 +874,25 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (j0 > wpos) {
       if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
       return;
+    }
+    // No row of the warp reaches the least key it keeps or gathers within this tile's group (the
+    // first pass's maxima; a row with lk 0 keeps from the bottom): nothing to score, keep or
+    // gather here. (Profiling switch 16: the margin counts leave these tiles out.)
+    if (maxima) {
+      const int gi = j0 >> cx.gshift;
+      const bool need = (pos0 >= j0 && (lk0 == 0u || cx.gmax[cx.r0 * kGroups + gi] >= lk0)) ||
+                        (pos1 >= j0 && (lk1 == 0u || cx.gmax[cx.r1 * kGroups + gi] >= lk1));
+      if (!__any_sync(0xffffffffu, need)) {
+#if (CSA_TILED_PROFILE & 16) != 0
+        if (lane == 0) {
+          atomicAdd(&g_tiled_stats[kStatWarpTiles], 1ull);
+          atomicAdd(&g_tiled_stats[kStatWarpTilesEmpty], 1ull);
+          atomicAdd(&g_tiled_stats[kStatWarpTilesUnscored], 1ull);
+        }
+#endif
+        if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
+        return;
+      }
     }
     float c[kNB<T, D>][4];
     score_tile<T, D>(qa, skt, a.scale, c);
@@ -1184,8 +1255,8 @@ const char* launch(const TopKAttentionArgs& a, cudaStream_t stream) {
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (e != cudaSuccess) return cudaGetErrorString(e);
   const int G = a.H / a.Hkv, P = kBM / G;
+  if (a.scratch == nullptr) return "the tiled kernel needs its scratch buffer";
   if constexpr (kF32<T>) {  // K and V split into the scratch buffer first
-    if (a.scratch == nullptr) return "the float32 tiled kernel needs its scratch buffer";
     const int64_t n = static_cast<int64_t>(a.B) * a.Hkv * a.S * (D / 4);
     split_kv_kernel<D><<<dim3(static_cast<unsigned>((n + 255) / 256), 2), 256, 0, stream>>>(
         a, static_cast<float*>(a.scratch));
