@@ -23,9 +23,7 @@ NAME=$1 PATCH=$2 TREE=$3 PATCHED=$4
 source scripts/gpu/env.sh
 O=${OUT:-/tmp/csa-out}/$NAME
 mkdir -p "$O"
-POLICY_SRC=${POLICY:-results/quality/qwen2-mini.swept.json.gz}
-POLICY=$(mktemp)
-case "$POLICY_SRC" in *.gz) gunzip -c "$POLICY_SRC" > "$POLICY" ;; *) cp "$POLICY_SRC" "$POLICY" ;; esac
+POLICY=${POLICY:-results/quality/qwen2-mini.swept.json.gz}  # (evals gunzips a .gz)
 MODEL=${MODEL:-models/qwen2-mini/model.pt}
 measure() {  # LABEL
   local label=$1 spec
@@ -69,5 +67,4 @@ if [ "${AGAIN:-1}" = 1 ]; then
   build "$TREE-again"
   measure "$TREE-again"
 fi
-rm -f "$POLICY"
 wc -l "$O/bench.jsonl"
