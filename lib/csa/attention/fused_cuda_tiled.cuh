@@ -871,10 +871,11 @@ __global__ void __launch_bounds__(kThreads, 2)
   // The attention pass's work on one tile (below, with the tile's candidate counts after it).
   const auto attend_tile = [&](const T* skt, const T* svt, int j0) {
     unsigned long long* kept = kept_masks(j0);
-    if (j0 > wpos) {
+    // the warp's rows keep nothing of this tile (what the KV-union step reads)
+    const auto clear_kept = [&] {
       if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
-      return;
-    }
+    };
+    if (j0 > wpos) return clear_kept();
     // No row of the warp reaches the least key it keeps or gathers within this tile's group (the
     // first pass's maxima; a row with lk 0 keeps from the bottom): nothing to score, keep or
     // gather here. (Profiling switch 16: the margin counts leave these tiles out.)
@@ -890,8 +891,7 @@ __global__ void __launch_bounds__(kThreads, 2)
           atomicAdd(&g_tiled_stats[kStatWarpTilesUnscored], 1ull);
         }
 #endif
-        if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
-        return;
+        return clear_kept();
       }
     }
     float c[kNB<T, D>][4];
@@ -934,10 +934,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       if (!any_kept) atomicAdd(&g_tiled_stats[kStatWarpTilesEmpty], 1ull);
     }
 #endif
-    if (!any_kept) {
-      if (G > 1 && q4 == 0) kept[cx.r0] = kept[cx.r1] = 0;
-      return;
-    }
+    if (!any_kept) return clear_kept();
     mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
     mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
