@@ -197,6 +197,39 @@ TiledComparison compare_tiled(const at::Tensor& q, const at::Tensor& k, const at
   return c;
 }
 
+// An exact case of the tiled kernel (integer-valued inputs, or such times powers of two: exact
+// scores and ties): reads equal to the explicit path's, the largest output difference over the
+// rows `rows` selects ([B, H, T] bool; every row where undefined) within the type's rounding
+// (float32 f32_tol), and the same bits on a second run.
+void check_exact_tiled(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                       const SparsitySpec& spec, double f32_tol, const at::Tensor& rows = {}) {
+  const auto [fused, expl, row_diff] = compare_tiled(q, k, v, spec);
+  const double diff =
+      (rows.defined() ? row_diff.masked_select(rows.cpu()) : row_diff).max().item<double>();
+  const auto dt = q.scalar_type();
+  INFO("max diff " << diff);
+  CHECK(diff <= (dt == at::kBFloat16 ? 0.05 : dt == at::kFloat ? f32_tol : 0.01));
+  CHECK(fused.q_reads == expl.q_reads);
+  CHECK(fused.kv_reads == expl.kv_reads);
+  KernelRun again = run_attend(q, k, v, spec, true);
+  CHECK(at::equal(again.out, fused.out));
+}
+
+// body(shape, CUDA options) for each shape, reps times, the element types in turn (float32,
+// bf16, fp16, float32, ...), with the shape and type as the checks' context.
+template <class Body>
+void for_each_case(const std::vector<Shape>& shapes, int reps, Body&& body) {
+  int n = 0;
+  for (const Shape& sh : shapes) {
+    for (int rep = 0; rep < reps; ++rep, ++n) {
+      const auto dt = n % 3 == 0 ? at::kFloat : n % 3 == 1 ? at::kBFloat16 : at::kHalf;
+      INFO("B " << sh.B << " H " << sh.H << " Hkv " << sh.Hkv << " T " << sh.T << " S " << sh.S
+                << " D " << sh.D << " " << at::toString(dt));
+      body(sh, at::TensorOptions().device(at::kCUDA).dtype(dt));
+    }
+  }
+}
+
 }  // namespace
 
 // The fused kernels against the explicit path in float32 (head_dim 64 and 128: the tiled kernel,
@@ -347,30 +380,15 @@ TEST_CASE("CUDA tiled top-k kernel is exact where scores leave its first pass's 
                                      {2, 12, 2, 600, 2048, 128},
                                      {1, 4, 1, 300, 5000, 64},
                                      {1, 6, 3, 70, 70, 64}};
-  int n = 0;
-  for (const Shape& sh : shapes) {
-    for (int rep = 0; rep < 2; ++rep) {
-      const int which = n++ % 3;
-      const auto dt = which == 0 ? at::kFloat : which == 1 ? at::kBFloat16 : at::kHalf;
-      INFO("B " << sh.B << " H " << sh.H << " Hkv " << sh.Hkv << " T " << sh.T << " S " << sh.S
-                << " D " << sh.D << " " << at::toString(dt));
-      auto opts = at::TensorOptions().device(at::kCUDA).dtype(dt);
-      auto [q, k, v] = random_qkv(sh, opts, true);
-      const at::Tensor scales = at::tensor({1.0f, 2048.0f, 0x1p-20f}).to(opts);
-      const at::Tensor scale_of = at::randint(0, 3, {sh.B, sh.H, sh.T, 1}, opts.dtype(at::kLong));
-      q = q * scales.index({scale_of});
-      const SparsitySpec spec = random_schedule(sh.H, sh.S, rng, true);
-      const auto [fused, expl, row_diff] = compare_tiled(q, k, v, spec);
-      const double diff =
-          row_diff.masked_select(scale_of.squeeze(-1).ne(1).cpu()).max().item<double>();
-      INFO("max diff " << diff << " (rows scaled by 1 or 2^-20)");
-      CHECK(diff <= (dt == at::kBFloat16 ? 0.05 : dt == at::kFloat ? 1e-4 : 0.01));
-      CHECK(fused.q_reads == expl.q_reads);
-      CHECK(fused.kv_reads == expl.kv_reads);
-      KernelRun again = run_attend(q, k, v, spec, true);
-      CHECK(at::equal(again.out, fused.out));
-    }
-  }
+  for_each_case(shapes, 2, [&](const Shape& sh, const at::TensorOptions& opts) {
+    INFO("rows scaled by 1, 2^11 or 2^-20; the output check leaves out those by 2^11");
+    auto [q, k, v] = random_qkv(sh, opts, true);
+    const at::Tensor scales = at::tensor({1.0f, 2048.0f, 0x1p-20f}).to(opts);
+    const at::Tensor scale_of = at::randint(0, 3, {sh.B, sh.H, sh.T, 1}, opts.dtype(at::kLong));
+    q = q * scales.index({scale_of});
+    const SparsitySpec spec = random_schedule(sh.H, sh.S, rng, true);
+    check_exact_tiled(q, k, v, spec, 1e-4, scale_of.squeeze(-1).ne(1));
+  });
 }
 
 // The tiled kernel's attention pass skips QK^T of a tile when no row of a warp can reach the
@@ -391,36 +409,45 @@ TEST_CASE("CUDA tiled top-k kernel skips key groups no row reaches, exactly", "[
                                      {2, 4, 1, 300, 5000, 64},
                                      {1, 6, 3, 2048, 2048, 64},
                                      {1, 4, 1, 200, 16384, 64}};
-  int n = 0;
-  for (const Shape& sh : shapes) {
-    for (int rep = 0; rep < 3; ++rep) {
-      const int which = n++ % 3;
-      const auto dt = which == 0 ? at::kFloat : which == 1 ? at::kBFloat16 : at::kHalf;
-      INFO("B " << sh.B << " H " << sh.H << " Hkv " << sh.Hkv << " T " << sh.T << " S " << sh.S
-                << " D " << sh.D << " " << at::toString(dt));
-      auto opts = at::TensorOptions().device(at::kCUDA).dtype(dt);
-      const at::Tensor q = at::randint(0, 3, {sh.B, sh.H, sh.T, sh.D}, opts);
-      at::Tensor k = at::randint(0, 3, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
-      const at::Tensor v = at::randint(-3, 4, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
-      const int64_t lo = std::min<int64_t>(64, sh.S), hi = std::max<int64_t>(lo, sh.S - 128);
-      k.narrow(2, lo, hi - lo).neg_();
-      const SparsitySpec spec = random_schedule(sh.H, sh.S, rng, true);
-      const auto [fused, expl, row_diff] = compare_tiled(q, k, v, spec);
-      INFO("max diff " << row_diff.max().item<double>());
-      // float32 past 8K keys: the kernel's P·V, carried through 2,048 tensor-core steps a row at
-      // 16K keys with values up to 3, differs from the explicit path's by 1.75e-4 on the H200
-      // with the skip and without it alike (results/gpu/group_max: the kernel before this case
-      // ran it with the same difference); the KV-union reads (4 heads a KV head) must still agree.
-      const double f32_tol = sh.S > 8192 ? 2.5e-4 : 1e-4;
-      CHECK(row_diff.max().item<double>() <= (dt == at::kBFloat16 ? 0.05
-                                              : dt == at::kFloat  ? f32_tol
-                                                                  : 0.01));
-      CHECK(fused.q_reads == expl.q_reads);
-      CHECK(fused.kv_reads == expl.kv_reads);
-      KernelRun again = run_attend(q, k, v, spec, true);
-      CHECK(at::equal(again.out, fused.out));
-    }
-  }
+  for_each_case(shapes, 3, [&](const Shape& sh, const at::TensorOptions& opts) {
+    const at::Tensor q = at::randint(0, 3, {sh.B, sh.H, sh.T, sh.D}, opts);
+    at::Tensor k = at::randint(0, 3, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
+    const at::Tensor v = at::randint(-3, 4, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
+    const int64_t lo = std::min<int64_t>(64, sh.S), hi = std::max<int64_t>(lo, sh.S - 128);
+    k.narrow(2, lo, hi - lo).neg_();
+    const SparsitySpec spec = random_schedule(sh.H, sh.S, rng, true);
+    // float32 past 8K keys: the kernel's P·V, carried through 2,048 tensor-core steps a row at
+    // 16K keys with values up to 3, differs from the explicit path's by 1.75e-4 on the H200
+    // with the skip and without it alike (results/gpu/group_max: the kernel before this case
+    // ran it with the same difference; results/gpu/fold_overflow: float32 P·V summed per 8 keys
+    // before the output differs as much); the KV-union reads (4 heads a KV head) must agree.
+    check_exact_tiled(q, k, v, spec, sh.S > 8192 ? 2.5e-4 : 1e-4);
+  });
+}
+
+// Wide exact ties at the rank: keys of 0/1 values against queries of mostly ones score a
+// binomial count (~100-200 keys share the commonest scores among 2,048), so a row's rank often
+// sits in a bin of one score holding more keys than the fold ranks (kFoldCap, fused_cuda_tiled.cuh)
+// and the radix passes go on into the key-index bits of the composite key until the bin fits:
+// kept sets (reads) and outputs equal the explicit path's (ties to the lower index, select.h),
+// GQA groups 1 to 8.
+TEST_CASE("CUDA tiled top-k kernel breaks wide exact ties at the rank as select.h does",
+          "[.][gpu]") {
+  REQUIRE(at::hasCUDA());
+  REQUIRE(fused_cuda_built());
+  std::mt19937 rng(29);
+  at::manual_seed(29);
+  const std::vector<Shape> shapes = {{1, 8, 2, 512, 2048, 64},
+                                     {1, 4, 4, 300, 3000, 128},
+                                     {2, 8, 8, 200, 1500, 64},
+                                     {1, 4, 1, 64, 700, 64}};
+  for_each_case(shapes, 3, [&](const Shape& sh, const at::TensorOptions& opts) {
+    const at::Tensor q =
+        at::rand({sh.B, sh.H, sh.T, sh.D}, opts.dtype(at::kFloat)).lt(0.8).to(opts);
+    const at::Tensor k = at::randint(0, 2, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
+    const at::Tensor v = at::randint(-3, 4, {sh.B, sh.Hkv, sh.S, sh.D}, opts);
+    check_exact_tiled(q, k, v, random_schedule(sh.H, sh.S, rng, true), 1e-4);
+  });
 }
 
 // The RMSNorm kernel (model/norm_cuda_kernel.h) against the tensor form on the same device: float32
