@@ -2,7 +2,8 @@
 """results/gpu/kernel.jsonl (scripts/gpu/bench_kernel.sh on the GPU machine, copied here) ->
 results/gpu/kernel.json (every point, plus per shape the kernel's time over dense SDPA and over
 the explicit top-k sequence, and peak memory) and kernel.png.
-usage: /usr/bin/python3 scripts/gpu/kernel_report.py [results/gpu]"""
+COMMAND: the bench_kernel.sh invocation as run (its environment variables), recorded in the JSON.
+usage: /usr/bin/python3 scripts/gpu/kernel_report.py [results/gpu [COMMAND]]"""
 import json
 import sys
 
@@ -11,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 D = sys.argv[1] if len(sys.argv) > 1 else "results/gpu"
+RUN = sys.argv[2] if len(sys.argv) > 2 else "bash scripts/gpu/bench_kernel.sh"
 rows = [json.loads(l) for l in open(f"{D}/kernel.jsonl")]
 ok = [r for r in rows if "error" not in r]
 att = [r for r in ok if r.get("kind") != "forward"]
@@ -42,7 +44,7 @@ for r in att:
 forward = {r["label"]: {"dtype": r["dtype"], "median_seconds": r["median_seconds"],
                         "tokens_per_second": r["tokens"] / r["median_seconds"],
                         "reads_fraction": r.get("reads_fraction")} for r in fwd}
-out = {"kind": "csa-gpu-kernel-bench", "command": "bash scripts/gpu/bench_kernel.sh (see kernel.jsonl for each point's settings)",
+out = {"kind": "csa-gpu-kernel-bench", "command": f"{RUN} (see kernel.jsonl for each point's settings)",
        "device": att[0]["device"] if att else None, "comparisons": cmp, "forward_qwen2_mini": forward,
        "errors": [r for r in rows if "error" in r]}
 json.dump(out, open(f"{D}/kernel.json", "w"), indent=1)
